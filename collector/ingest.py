@@ -1,0 +1,266 @@
+"""From bytes on the wire (or lines of an import file) to rows to store: validation, spoof check,
+clock correction and quarantine. Pure: no I/O, so every rule is unit-testable.
+
+One bad event never takes the others of its batch with it: the envelope is validated first, then
+each event on its own; what fails is quarantined with a reason and still acknowledged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared import clock, codec
+from shared import limits as L
+from shared.errors import InvalidPayload
+from shared.models import (
+    ACTIVITY_KINDS,
+    BatchHeader,
+    EventId,
+    Id,
+    Kind,
+    Name,
+    WireEvent,
+)
+from shared.topics import device_from_topic
+
+MAX_RAW_KEPT = 64 * 1024  # quarantine keeps at most this much of a raw payload
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """A validated event, its timestamp corrected, ready to store."""
+
+    device_id: str
+    event_id: str
+    stream_id: str | None
+    seq: int | None
+    kind: str
+    feature: str | None
+    session_id: str | None
+    user_id: str | None
+    ts_ms: int
+    wall_ms: int
+    clock_method: str
+    day: str  # ISO date in the collector's time zone
+    device_type: str
+    firmware_version: str
+    account_id: str
+    labels: str  # canonical JSON (sorted keys), "{}" when none
+    props: str
+
+    @property
+    def is_activity(self) -> bool:
+        return self.kind in ACTIVITY_KINDS
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineRow:
+    topic: str
+    device_id: str | None
+    reason: str
+    detail: str
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AckTarget:
+    device_id: str
+    stream_id: str
+    first_seq: int
+    last_seq: int
+
+
+@dataclass(slots=True)
+class ParsedMessage:
+    events: list[EventRow] = field(default_factory=list)
+    quarantined: list[QuarantineRow] = field(default_factory=list)
+    ack: AckTarget | None = None  # None when the envelope is too broken to acknowledge
+
+
+def canonical(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def day_of(ts_ms: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, tz).date().isoformat()
+
+
+def _reason(exc: ValidationError) -> tuple[str, str]:
+    errs = exc.errors(include_url=False, include_input=False)
+    first = errs[0] if errs else {"loc": (), "msg": str(exc)}
+    where = ".".join(str(p) for p in first["loc"]) or "event"
+    return f"invalid:{where}"[:64], "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errs[:5]
+    )[:500]
+
+
+def parse_batch(
+    topic: str, payload: bytes, content_type: str | None, received_ms: int, tz: ZoneInfo
+) -> ParsedMessage:
+    out = ParsedMessage()
+    raw = payload[:MAX_RAW_KEPT]
+    try:
+        topic_device, _ = device_from_topic(topic)
+    except InvalidPayload as exc:
+        out.quarantined.append(QuarantineRow(topic[:256], None, exc.reason, exc.detail, raw))
+        return out
+    try:
+        doc = codec.decode(payload, content_type)
+        if not isinstance(doc, dict):
+            raise InvalidPayload("bad_envelope", "a batch must be a JSON object")
+        events = doc.pop("events", None)
+        if not isinstance(events, list):
+            raise InvalidPayload("bad_envelope", "events must be a list")
+        if len(events) > L.MAX_EVENTS_PER_BATCH:
+            raise InvalidPayload("too_many_events", f"{len(events)} > {L.MAX_EVENTS_PER_BATCH}")
+        header = BatchHeader.model_validate(doc)
+    except InvalidPayload as exc:
+        out.quarantined.append(QuarantineRow(topic, topic_device, exc.reason, exc.detail, raw))
+        return out
+    except ValidationError as exc:
+        reason, detail = _reason(exc)
+        out.quarantined.append(QuarantineRow(topic, topic_device, "bad_envelope", detail, raw))
+        return out
+    out.ack = AckTarget(topic_device, header.stream_id, header.first_seq, header.last_seq)
+    if header.device_id != topic_device:
+        detail = f"payload says {header.device_id!r}, topic says {topic_device!r}"
+        out.quarantined.append(QuarantineRow(topic, topic_device, "spoofed_device_id", detail, raw))
+        return out
+    anchors = {a.boot: (a.mono, a.true_ms) for a in header.anchors}
+    for item in events:
+        try:
+            ev = WireEvent.model_validate(item)
+        except ValidationError as exc:
+            reason, detail = _reason(exc)
+            out.quarantined.append(
+                QuarantineRow(topic, topic_device, reason, detail, _raw_item(item))
+            )
+            continue
+        if not header.first_seq <= ev.seq <= header.last_seq:
+            detail = f"seq {ev.seq} outside {header.first_seq}..{header.last_seq}"
+            out.quarantined.append(
+                QuarantineRow(topic, topic_device, "seq_out_of_range", detail, _raw_item(item))
+            )
+            continue
+        fix = clock.correct(
+            wall_ms=ev.ts,
+            mono=ev.mono,
+            boot=ev.boot,
+            anchors=anchors,
+            batch_boot=header.boot,
+            sent_mono=header.sent_mono,
+            received_ms=received_ms,
+        )
+        if fix is None:
+            detail = f"wall clock {ev.ts} implausible and no anchor for boot {ev.boot!r}"
+            out.quarantined.append(
+                QuarantineRow(topic, topic_device, "clock_unknown", detail, _raw_item(item))
+            )
+            continue
+        out.events.append(_row(topic_device, header.stream_id, ev, fix, tz))
+    return out
+
+
+def _row(
+    device_id: str, stream_id: str | None, ev: WireEvent, fix: clock.Correction, tz: ZoneInfo
+) -> EventRow:
+    return EventRow(
+        device_id=device_id,
+        event_id=ev.id,
+        stream_id=stream_id,
+        seq=ev.seq,
+        kind=ev.kind,
+        feature=ev.feature,
+        session_id=ev.session_id,
+        user_id=ev.user_id,
+        ts_ms=fix.ts_ms,
+        wall_ms=ev.ts,
+        clock_method=fix.method,
+        day=day_of(fix.ts_ms, tz),
+        device_type=ev.device_type,
+        firmware_version=ev.firmware_version,
+        account_id=ev.account_id,
+        labels=canonical(ev.labels),
+        props=canonical(ev.props),
+    )
+
+
+def _raw_item(item: Any) -> bytes:
+    try:
+        return codec.dumps(item)[:MAX_RAW_KEPT]
+    except (TypeError, ValueError):
+        return repr(item).encode()[:MAX_RAW_KEPT]
+
+
+class ImportLine(BaseModel):
+    """One line of an import file (the format of the PES worked example)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: EventId
+    device_id: Id
+    account_id: Id
+    device_type: Name
+    firmware_version: Name
+    kind: Kind
+    feature: Name | None = None
+    ts: datetime
+    session_id: Id | None = None
+    user_id: Id | None = None
+    labels: dict[str, str] = Field(default_factory=dict, max_length=L.MAX_LABELS)
+    props: dict[str, Any] = Field(default_factory=dict, max_length=L.MAX_PROPS)
+
+
+def parse_import_line(
+    line: str, source: str, received_ms: int, tz: ZoneInfo
+) -> EventRow | QuarantineRow:
+    """Validate one import line with the same rules as MQTT ingest (the event model included)."""
+    raw = line.encode()[:MAX_RAW_KEPT]
+    try:
+        doc = json.loads(line)
+        if not isinstance(doc, dict):
+            raise InvalidPayload("bad_json", "a line must be a JSON object")
+        imp = ImportLine.model_validate(doc)
+        ts = imp.ts if imp.ts.tzinfo else imp.ts.replace(tzinfo=UTC)
+        wall_ms = int(ts.timestamp() * 1000)
+        # Reuse the wire model's checks (feature required for feature_use, label and prop limits).
+        ev = WireEvent.model_validate(
+            {
+                "id": imp.id,
+                "seq": 1,
+                "kind": imp.kind,
+                "feature": imp.feature,
+                "session_id": imp.session_id,
+                "user_id": imp.user_id,
+                "ts": wall_ms,
+                "device_type": imp.device_type,
+                "firmware_version": imp.firmware_version,
+                "account_id": imp.account_id,
+                "labels": imp.labels,
+                "props": imp.props,
+            }
+        )
+    except json.JSONDecodeError as exc:
+        return QuarantineRow(source, None, "bad_json", str(exc)[:200], raw)
+    except InvalidPayload as exc:
+        return QuarantineRow(source, None, exc.reason, exc.detail, raw)
+    except (ValidationError, ValueError, OverflowError) as exc:
+        if isinstance(exc, ValidationError):
+            reason, detail = _reason(exc)
+        else:
+            reason, detail = "invalid:ts", str(exc)[:200]
+        device = doc.get("device_id") if isinstance(doc, dict) else None
+        return QuarantineRow(
+            source, device if isinstance(device, str) else None, reason, detail, raw
+        )
+    # Imported history carries true UTC timestamps and no stream: nothing to correct or track.
+    return dataclasses.replace(
+        _row(imp.device_id, None, ev, clock.Correction(wall_ms, "wall"), tz), seq=None
+    )

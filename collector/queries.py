@@ -1,0 +1,137 @@
+"""PES queries: from rollups (never raw events) to result rows. Shared by the API and the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from collector.errors import QueryError
+from collector.pes import ActivityRow, FeatureRow, PesParams, PesResult, compute_pes
+from collector.settings import PesSettings
+from collector.store import Entity, Store
+
+StickinessMode = Literal["dau_mau", "dau_wau", "wau_mau"]
+DEFAULT_GROUP_BY = ("device_type", "firmware_version")
+_LABEL = re.compile(r"^label:[A-Za-z0-9_.\-]{1,32}$")
+_ATTR_INDEX = {"device_type": 1, "firmware_version": 2}
+MAX_GROUP_BY = 5
+MAX_PERIOD_DAYS = 3660
+
+
+@dataclass(frozen=True, slots=True)
+class PesQuery:
+    start: date
+    end: date
+    group_by: tuple[str, ...]
+    entity: Entity = "device"
+    stickiness: StickinessMode = "dau_mau"
+
+
+def parse_group_by(text: str | None) -> tuple[str, ...]:
+    """`device_type,label:site` -> ('device_type', 'label:site'); '' -> () (the whole fleet)."""
+    if text is None:
+        return DEFAULT_GROUP_BY
+    attrs = tuple(a.strip() for a in text.split(",") if a.strip())
+    if len(attrs) > MAX_GROUP_BY:
+        raise QueryError(f"group_by takes at most {MAX_GROUP_BY} attributes")
+    for a in attrs:
+        if a not in _ATTR_INDEX and not _LABEL.match(a):
+            raise QueryError(
+                f"unknown group_by attribute {a[:40]!r}: use device_type, firmware_version "
+                "or label:<key>"
+            )
+    if len(set(attrs)) != len(attrs):
+        raise QueryError("group_by repeats an attribute")
+    return attrs
+
+
+def make_query(
+    settings: PesSettings,
+    *,
+    start: date | None,
+    end: date | None,
+    group_by: str | None,
+    entity: str = "device",
+    stickiness: str = "dau_mau",
+    today: date | None = None,
+) -> PesQuery:
+    """Defaults from pes.md: end = today (collector time zone), start = end - 29."""
+    if entity not in ("device", "account"):
+        raise QueryError("entity must be device or account")
+    if stickiness not in ("dau_mau", "dau_wau", "wau_mau"):
+        raise QueryError("stickiness must be dau_mau, dau_wau or wau_mau")
+    end = end or today or datetime.now(settings.tz).date()
+    start = start or end - timedelta(days=29)
+    if start > end:
+        raise QueryError("start must not be after end")
+    if (end - start).days >= MAX_PERIOD_DAYS:
+        raise QueryError(f"a period is at most {MAX_PERIOD_DAYS} days")
+    return PesQuery(start, end, parse_group_by(group_by), entity, stickiness)  # type: ignore[arg-type]
+
+
+class _Segmenter:
+    """Maps a rollup row's attributes to a segment; label JSON is parsed once per value."""
+
+    def __init__(self, group_by: tuple[str, ...]) -> None:
+        self.group_by = group_by
+        self._labels: dict[str, dict[str, str]] = {}
+
+    def __call__(self, device_type: str, firmware: str, labels: str) -> tuple[str | None, ...]:
+        out: list[str | None] = []
+        for a in self.group_by:
+            if a == "device_type":
+                out.append(device_type)
+            elif a == "firmware_version":
+                out.append(firmware)
+            else:
+                parsed = self._labels.get(labels)
+                if parsed is None:
+                    parsed = self._labels[labels] = json.loads(labels)
+                out.append(parsed.get(a[6:]))
+        return tuple(out)
+
+
+async def pes_table(store: Store, settings: PesSettings, q: PesQuery) -> list[dict[str, Any]]:
+    seg = _Segmenter(q.group_by)
+    activity = [
+        ActivityRow(e, seg(dt, fw, lb), dt, date.fromisoformat(d))
+        for e, dt, fw, lb, d in await store.activity(q.entity, q.end)
+    ]
+    features = [
+        FeatureRow(e, seg(dt, fw, lb), dt, date.fromisoformat(d), f, int(n))
+        for e, dt, fw, lb, d, f, n in await store.features(q.entity, q.start, q.end)
+    ]
+    params = PesParams(
+        start=q.start,
+        end=q.end,
+        stickiness=q.stickiness,
+        weights=settings.weights,
+        core_features=settings.core_features,
+        low_sample_threshold=settings.low_sample_threshold,
+    )
+    return [result_row(q.group_by, r) for r in compute_pes(activity, features, params)]
+
+
+def result_row(group_by: tuple[str, ...], r: PesResult) -> dict[str, Any]:
+    row: dict[str, Any] = dict(zip(group_by, r.segment, strict=True))
+    row.update(
+        active=r.active,
+        adoption=r.adoption,
+        stickiness=r.stickiness,
+        growth=r.growth,
+        pes=r.pes,
+        new=r.new,
+        recovered=r.recovered,
+        dropped=r.dropped,
+        quick_ratio=r.quick_ratio,
+        dau=r.dau,
+        wau=r.wau,
+        mau=r.mau,
+        low_sample=r.low_sample,
+        core_features=r.core_features,
+        feature_adoption=r.feature_adoption,
+    )
+    return row

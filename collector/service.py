@@ -1,0 +1,179 @@
+"""The ingest loop: shared subscription -> validate -> one transaction per group of messages ->
+application ack to each device -> MQTT PUBACK. Never dies: bad input is quarantined, database
+errors are retried with backoff, broker disconnects are handled by the MQTT bridge."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from collector.errors import StoreError, StoreUnavailable
+from collector.ingest import AckTarget, ParsedMessage, parse_batch
+from collector.settings import CollectorSettings
+from collector.store import Store, WriteCounts
+from shared import codec
+from shared.errors import PesError, PublishFailed
+from shared.models import Ack, AgentStatus
+from shared.mqtt import Message, MqttClient
+from shared.retry import Backoff, sleep_unless
+from shared.topics import (
+    ack_topic,
+    device_from_topic,
+    shared_events_subscription,
+    status_subscription,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestCounters:
+    messages: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    commits: int = 0
+    acks_failed: int = 0
+    store_errors: int = 0
+    quarantine_reasons: Counter[str] = field(default_factory=Counter)
+    last_commit_s: float = 0.0
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class IngestLoop:
+    def __init__(self, settings: CollectorSettings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.counters = IngestCounters()
+        self.mqtt: MqttClient | None = None
+        self._backoff = Backoff(0.2, 5.0)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        s = self.settings
+        async with MqttClient(
+            s.mqtt,
+            client_id=s.ingest.client_id,
+            manual_ack=True,  # PUBACK only after commit; bounds what the broker pushes at us
+            receive_maximum=s.ingest.receive_maximum,
+        ) as mqtt:
+            self.mqtt = mqtt
+            mqtt.subscribe(shared_events_subscription(s.ingest.share_group))
+            mqtt.subscribe(status_subscription())
+            try:
+                while not stop.is_set():
+                    batch = await self._next_messages(mqtt, stop)
+                    if batch:
+                        await self._handle(mqtt, batch, stop)
+            finally:
+                self.mqtt = None
+
+    async def _next_messages(self, mqtt: MqttClient, stop: asyncio.Event) -> list[Message]:
+        getter = asyncio.ensure_future(mqtt.messages.get())
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            if not getter.done():
+                getter.cancel()
+        if not getter.done() or getter.cancelled():
+            return []
+        batch = [getter.result()]
+        limit = self.settings.ingest.max_messages_per_commit
+        while len(batch) < limit and not mqtt.messages.empty():
+            batch.append(mqtt.messages.get_nowait())
+        return batch
+
+    async def _handle(self, mqtt: MqttClient, messages: list[Message], stop: asyncio.Event) -> None:
+        tz = self.settings.pes.tz
+        received = now_ms()
+        units: list[ParsedMessage] = []
+        for m in messages:
+            try:
+                _, kind = device_from_topic(m.topic)
+            except PesError:
+                kind = "events"  # parse_batch quarantines the bad topic
+            if kind == "status":
+                await self._save_status(m, received)
+                continue
+            units.append(parse_batch(m.topic, m.payload, m.content_type, received, tz))
+        attempt = 0
+        while units:
+            try:
+                t0 = time.perf_counter()
+                counts = await self.store.write(units, received)
+                self.counters.last_commit_s = time.perf_counter() - t0
+                break
+            except (StoreUnavailable, StoreError) as exc:
+                # Not acked, so nothing is lost: retry; the broker keeps the messages meanwhile.
+                self.counters.store_errors += 1
+                log.error("store write failed (attempt %d): %s", attempt + 1, exc)
+                if await sleep_unless(stop, self._backoff.delay(attempt)):
+                    return
+                attempt += 1
+        else:
+            counts = []
+        self._count(units, counts)
+        await self._send_acks(mqtt, units, counts)
+        for m in messages:
+            mqtt.ack(m)
+
+    def _count(self, units: list[ParsedMessage], counts: list[WriteCounts]) -> None:
+        c = self.counters
+        c.messages += len(units)
+        c.commits += 1
+        for unit, n in zip(units, counts, strict=True):
+            c.stored += n.stored
+            c.duplicates += n.duplicates
+            c.quarantined += n.quarantined
+            for q in unit.quarantined:
+                c.quarantine_reasons[q.reason] += 1
+
+    async def _send_acks(
+        self, mqtt: MqttClient, units: list[ParsedMessage], counts: list[WriteCounts]
+    ) -> None:
+        sends = [
+            self._ack(mqtt, unit.ack, n)
+            for unit, n in zip(units, counts, strict=True)
+            if unit.ack is not None
+        ]
+        for res in await asyncio.gather(*sends, return_exceptions=True):
+            if isinstance(res, BaseException):
+                # The agent resends after its ack timeout; dedup makes that harmless.
+                self.counters.acks_failed += 1
+                log.warning("ack not delivered: %s", res)
+
+    async def _ack(self, mqtt: MqttClient, target: AckTarget, n: WriteCounts) -> None:
+        ack = Ack(
+            stream_id=target.stream_id,
+            first_seq=target.first_seq,
+            last_seq=target.last_seq,
+            stored=n.stored,
+            duplicates=n.duplicates,
+            quarantined=n.quarantined,
+            collector_ms=now_ms(),
+        )
+        payload, ctype = codec.encode(ack.model_dump(), compress=False)
+        await mqtt.publish(ack_topic(target.device_id), payload, content_type=ctype, timeout=5)
+
+    async def _save_status(self, m: Message, received: int) -> None:
+        try:
+            device, _ = device_from_topic(m.topic)
+            if not m.payload:
+                return  # a cleared retained message
+            status = AgentStatus.model_validate(codec.decode(m.payload, m.content_type))
+            if status.device_id != device:
+                log.warning("status for %s on %s's topic ignored", status.device_id, device)
+                return
+            await self.store.save_status(device, status.model_dump(), received)
+        except (PesError, ValueError) as exc:
+            log.warning("bad status message on %s: %s", m.topic[:200], exc)
+
+
+__all__ = ["IngestCounters", "IngestLoop", "PublishFailed"]

@@ -1,0 +1,142 @@
+"""The collector's typed settings: a TOML file (--config or PES_COLLECTOR_CONFIG) plus
+PES_COLLECTOR_* environment variables (nested with `__`, e.g. PES_COLLECTOR_MQTT__PORT=1884)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from collector.errors import ConfigError
+from shared.mqtt import MqttSettings
+from shared.topics import DEFAULT_SHARE_GROUP
+
+_Strict = ConfigDict(extra="forbid")
+
+
+class StorageSettings(BaseModel):
+    model_config = _Strict
+    url: str = "sqlite:///var/lib/pes/collector.db"
+    retention_days: int = Field(default=400, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, v: str) -> str:
+        if not v.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return v
+
+
+class PesSettings(BaseModel):
+    model_config = _Strict
+    timezone: str = "UTC"
+    core_features: dict[str, list[str]] = Field(default_factory=dict)
+    weights: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)
+    low_sample_threshold: int = Field(default=30, ge=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @field_validator("core_features")
+    @classmethod
+    def _core_sizes(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for k, feats in v.items():
+            if not 1 <= len(feats) <= 10:
+                raise ValueError(f"core_features[{k!r}] needs 1 to 10 features")
+        return v
+
+    @model_validator(mode="after")
+    def _weights_sum(self) -> PesSettings:
+        if any(w < 0 for w in self.weights) or abs(sum(self.weights) - 1) > 1e-9:
+            raise ValueError("weights must be non-negative and sum to 1")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class IngestSettings(BaseModel):
+    model_config = _Strict
+    share_group: str = DEFAULT_SHARE_GROUP
+    client_id: str = Field(default_factory=lambda: f"pes-collector-{os.getpid()}")
+    receive_maximum: int = Field(default=200, ge=1, le=65535)
+    max_messages_per_commit: int = Field(default=200, ge=1)
+    enabled: bool = True
+
+
+class ApiSettings(BaseModel):
+    model_config = _Strict
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    tokens: list[str] = Field(default_factory=list)
+
+
+class CollectorSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PES_COLLECTOR_", env_nested_delimiter="__", extra="forbid"
+    )
+    toml_path: ClassVar[Path | None] = None
+
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    pes: PesSettings = Field(default_factory=PesSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls.toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls.toml_path))
+        return tuple(sources)
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> CollectorSettings:
+    """Read settings; raise ConfigError naming the bad key and why."""
+    path = path or os.environ.get("PES_COLLECTOR_CONFIG")
+    toml = Path(path) if path else None
+    if toml is not None and not toml.is_file():
+        raise ConfigError(f"config file not found: {toml}")
+
+    class _Loaded(CollectorSettings):
+        toml_path: ClassVar[Path | None] = toml
+
+    try:
+        loaded = _Loaded(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, toml)) from exc
+    except ValueError as exc:  # TOML syntax errors
+        raise ConfigError(f"{toml}: {exc}") from exc
+    return loaded
+
+
+def _explain(exc: ValidationError, toml: Path | None) -> str:
+    where = f" in {toml}" if toml else ""
+    lines = [f"invalid collector settings{where}:"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        lines.append(f"  {key}: {err['msg']}")
+    return "\n".join(lines)

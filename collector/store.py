@@ -1,0 +1,60 @@
+"""The storage interface the rest of the collector talks to, and `open_store(url)`.
+
+Backends implement `Store`; each translates its driver's errors into collector.errors at its own
+boundary. Every write is one transaction covering events, quarantine, rollups and the device
+registry, so a batch is acknowledged only when all of it is durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal, Protocol
+
+from collector.errors import ConfigError
+from collector.ingest import ParsedMessage
+
+Entity = Literal["device", "account"]
+# (entity, device_type, firmware_version, labels_json, day)
+ActivityTuple = tuple[str, str, str, str, str]
+# (entity, device_type, firmware_version, labels_json, day, feature, uses)
+FeatureTuple = tuple[str, str, str, str, str, str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCounts:
+    stored: int
+    duplicates: int
+    quarantined: int
+
+
+class Store(Protocol):
+    async def __aenter__(self) -> Store: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def write(self, units: Sequence[ParsedMessage], received_ms: int) -> list[WriteCounts]:
+        """Store every unit in one transaction; return counts per unit, in order."""
+        ...
+
+    async def activity(self, entity: Entity, until: date) -> list[ActivityTuple]:
+        """Distinct entity-day activity per segment attributes, all history up to `until`."""
+        ...
+
+    async def features(self, entity: Entity, since: date, until: date) -> list[FeatureTuple]: ...
+
+    async def stats(self) -> dict[str, Any]: ...
+
+    async def save_status(
+        self, device_id: str, status: dict[str, Any], received_ms: int
+    ) -> None: ...
+
+
+def open_store(url: str) -> Store:
+    """A store for `url` (not yet opened: use `async with`)."""
+    if url.startswith("sqlite:///"):
+        from collector.sqlite_store import SqliteStore
+
+        return SqliteStore(url.removeprefix("sqlite:///") or ":memory:")
+    raise ConfigError(f"unsupported storage url {url!r} (the PostgreSQL backend is not built yet)")

@@ -1,0 +1,1 @@
+"""Static dashboard assets served by the collector."""

@@ -1,0 +1,299 @@
+"""The one bridge between paho-mqtt's network thread and asyncio.
+
+`MqttClient` is an async context manager: nothing touches the network until `__aenter__`. A
+dedicated thread connects, runs paho's loop and reconnects with capped, jittered backoff; it hands
+results to the event loop with `call_soon_threadsafe` only. Publishes at QoS 1 complete when the
+broker's PUBACK arrives (a future per message id). Incoming messages go to an asyncio queue; with
+`manual_ack` their PUBACK waits for `ack()`, so the broker's receive window (MQTT 5 Receive
+Maximum) bounds how much a slow consumer holds in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from shared.errors import BrokerUnavailable, PublishFailed
+from shared.retry import Backoff
+
+log = logging.getLogger(__name__)
+
+
+class MqttSettings(BaseModel):
+    """How to reach the broker. Shared by the agent's and the collector's settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    keepalive: int = Field(default=30, ge=5, le=3600)
+    tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    reconnect_initial_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=10.0, gt=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    payload: bytes
+    qos: int
+    mid: int
+    content_type: str | None
+    retain: bool
+
+
+@dataclass(slots=True)
+class _Will:
+    topic: str
+    payload: bytes
+    retain: bool = True
+
+
+@dataclass
+class _Shared:
+    """State touched by both threads; guarded by `lock`, which is never held while calling paho."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    pending: dict[int, asyncio.Future[None]] = field(default_factory=dict)
+    early: set[int] = field(default_factory=set)
+
+
+class MqttClient:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        client_id: str,
+        manual_ack: bool = False,
+        receive_maximum: int | None = None,
+        will: tuple[str, bytes] | None = None,
+        session_expiry_s: int = 0,
+    ) -> None:
+        self._settings = settings
+        self._client_id = client_id
+        self._manual_ack = manual_ack
+        self._receive_maximum = receive_maximum
+        self._will = _Will(*will) if will else None
+        self._session_expiry_s = session_expiry_s
+        self._backoff = Backoff(settings.reconnect_initial_s, settings.reconnect_max_s)
+        self._subscriptions: dict[str, int] = {}
+        self._shared = _Shared()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client: paho.Client | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.messages: asyncio.Queue[Message] = asyncio.Queue()
+        self.connected = asyncio.Event()
+        self.epoch = 0  # incremented on every successful connection
+        self.last_error: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def __aenter__(self) -> MqttClient:
+        self._loop = asyncio.get_running_loop()
+        self._client = self._make_client()
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._network_main, name=f"mqtt-{self._client_id}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        client, thread = self._client, self._thread
+        try:
+            if client is not None:
+                client.disconnect()  # wakes the loop; a clean DISCONNECT suppresses the will
+            if thread is not None:
+                await asyncio.to_thread(thread.join, 5.0)
+        finally:
+            self._fail_pending(PublishFailed("client closed"))
+            self.connected.clear()
+
+    def _make_client(self) -> paho.Client:
+        s = self._settings
+        c = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self._client_id,
+            protocol=paho.MQTTv5,
+            manual_ack=self._manual_ack,
+            reconnect_on_failure=False,
+        )
+        c.max_inflight_messages_set(100)
+        if s.username:
+            c.username_pw_set(s.username, s.password.get_secret_value() if s.password else None)
+        if s.tls:
+            c.tls_set(
+                ca_certs=s.ca_file,
+                certfile=s.cert_file,
+                keyfile=s.key_file,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        if self._will is not None:
+            c.will_set(self._will.topic, self._will.payload, qos=1, retain=self._will.retain)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_publish = self._on_publish
+        c.on_message = self._on_message
+        return c
+
+    # -- network thread ----------------------------------------------------------------------
+    def _network_main(self) -> None:
+        assert self._client is not None
+        client, s = self._client, self._settings
+        attempt = 0
+        while not self._stop.is_set():
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self._session_expiry_s
+            if self._receive_maximum:
+                props.ReceiveMaximum = self._receive_maximum
+            try:
+                client.connect(s.host, s.port, keepalive=s.keepalive, properties=props)
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                self.last_error = f"connect to {s.host}:{s.port} failed: {exc}"
+                log.warning("%s", self.last_error)
+            else:
+                started = time.monotonic()
+                while not self._stop.is_set():
+                    if client.loop(timeout=1.0) != paho.MQTT_ERR_SUCCESS:
+                        break
+                # A connection that held for a while resets the backoff.
+                if time.monotonic() - started > self._settings.reconnect_max_s:
+                    attempt = 0
+                with contextlib.suppress(Exception):
+                    client.disconnect()
+                self._call(self.connected.clear)
+            if self._stop.is_set():
+                break
+            self._stop.wait(self._backoff.delay(attempt))
+            attempt += 1
+
+    def _call(self, fn: Any, *args: Any) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # loop closed while we were deciding
+                loop.call_soon_threadsafe(fn, *args)
+
+    def _on_connect(self, client: paho.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+        if rc.is_failure:
+            self.last_error = f"broker refused connection: {rc}"
+            log.error("%s", self.last_error)
+            return
+        self.last_error = None
+        for topic, qos in list(self._subscriptions.items()):
+            client.subscribe(topic, qos=qos)
+        self._call(self._set_connected)
+
+    def _set_connected(self) -> None:
+        self.epoch += 1
+        self.connected.set()
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+        self._call(self.connected.clear)
+        self._fail_pending(PublishFailed(f"disconnected: {rc}"))
+
+    def _on_publish(self, _c: Any, _u: Any, mid: int, rc: ReasonCode, _p: Any) -> None:
+        with self._shared.lock:
+            fut = self._shared.pending.pop(mid, None)
+            if fut is None:
+                self._shared.early.add(mid)  # PUBACK beat the registration in publish()
+                return
+        exc = PublishFailed(f"broker rejected publish: {rc}") if rc.is_failure else None
+        self._call(_settle, fut, exc)
+
+    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+        props = getattr(msg, "properties", None)
+        ctype = getattr(props, "ContentType", None) if props is not None else None
+        m = Message(msg.topic, bytes(msg.payload), msg.qos, msg.mid, ctype, bool(msg.retain))
+        self._call(self.messages.put_nowait, m)
+
+    def _fail_pending(self, exc: Exception) -> None:
+        with self._shared.lock:
+            futures = list(self._shared.pending.values())
+            self._shared.pending.clear()
+            self._shared.early.clear()
+        for fut in futures:
+            self._call(_settle, fut, exc)
+
+    # -- asyncio side --------------------------------------------------------------------
+    def subscribe(self, topic: str, qos: int = 1) -> None:
+        """Subscribe now if connected, and again after every reconnect."""
+        self._subscriptions[topic] = qos
+        if self._client is not None and self.connected.is_set():
+            self._client.subscribe(topic, qos=qos)
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        try:
+            await asyncio.wait_for(self.connected.wait(), timeout)
+        except TimeoutError as exc:
+            raise BrokerUnavailable(self.last_error or "not connected") from exc
+
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        content_type: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        """Publish and, for QoS 1, wait for the broker's PUBACK. Raises PublishFailed."""
+        client = self._client
+        if client is None or not self.connected.is_set():
+            raise PublishFailed(self.last_error or "not connected")
+        props = None
+        if content_type:
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            props.ContentType = content_type
+        info = client.publish(topic, payload, qos=qos, retain=retain, properties=props)
+        if info.rc != paho.MQTT_ERR_SUCCESS:  # e.g. MQTT_ERR_QUEUE_SIZE, MQTT_ERR_NO_CONN
+            raise PublishFailed(f"publish refused by client: {paho.error_string(info.rc)}")
+        if qos == 0:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        with self._shared.lock:
+            if info.mid in self._shared.early:
+                self._shared.early.discard(info.mid)
+                fut.set_result(None)
+            else:
+                self._shared.pending[info.mid] = fut
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except TimeoutError as exc:
+            raise PublishFailed(f"no PUBACK within {timeout}s") from exc
+        finally:
+            with self._shared.lock:
+                self._shared.pending.pop(info.mid, None)
+
+    def ack(self, message: Message) -> None:
+        """Send the PUBACK of a message received in manual-ack mode (after it is committed)."""
+        if self._client is not None and message.qos > 0 and self._manual_ack:
+            self._client.ack(message.mid, message.qos)
+
+
+def _settle(fut: asyncio.Future[None], exc: BaseException | None) -> None:
+    if fut.done():
+        return
+    if exc is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(exc)

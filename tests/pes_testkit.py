@@ -1,0 +1,73 @@
+"""Helpers for tests that run the real programs as OS processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from collector.devbroker import free_port
+
+
+def write_collector_config(
+    dir: Path, mqtt_port: int, *, http_port: int | None = None, extra: str = ""
+) -> tuple[Path, int]:
+    http_port = http_port or free_port()
+    conf = dir / "collector.toml"
+    conf.write_text(
+        f'[storage]\nurl = "sqlite:///{dir}/collector.db"\n'
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {mqtt_port}\nreconnect_max_s = 1.0\n'
+        f'[api]\nhost = "127.0.0.1"\nport = {http_port}\ntokens = ["test-token"]\n'
+        f'[ingest]\nclient_id = "collector-{http_port}"\n{extra}\n'
+    )
+    return conf, http_port
+
+
+def start_collector(conf: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as fh:
+        return subprocess.Popen(
+            [sys.executable, "-m", "collector.cli", "serve", "--config", str(conf)],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+
+def wait_http(url: str, timeout: float = 20, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+def api_get(port: int, path: str, **params: Any) -> Any:
+    r = httpx.get(
+        f"http://127.0.0.1:{port}{path}",
+        params=params,
+        headers={"Authorization": "Bearer test-token"},
+        timeout=30,
+    )
+    r.raise_for_status()
+    return r.json()
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 10) -> int:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode

@@ -1,0 +1,663 @@
+"""Tests of collector.pes against the contract (specs/pes.md).
+
+Three layers: the worked example shipped with the contract, small hand-computed cases, and a
+randomized comparison with `reference_pes`, a deliberately naive implementation in this file that
+works straight from raw event dicts and follows pes.md literally (loops over every day and window).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import fields
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+from collector.pes import (
+    ActivityRow,
+    FeatureRow,
+    PesParams,
+    PesResult,
+    Segment,
+    StickinessMode,
+    compute_pes,
+)
+
+Event = dict[str, Any]
+EntityKind = Literal["device", "account"]
+ACTIVITY_KINDS = frozenset({"session_start", "session_end", "feature_use"})
+MODES: tuple[StickinessMode, ...] = ("dau_mau", "dau_wau", "wau_mau")
+ENTITIES: tuple[EntityKind, ...] = ("device", "account")
+
+
+def specs_dir() -> Path:
+    override = os.environ.get("PES_SPECS_DIR")
+    if override:
+        return Path(override)
+    # tests/unit/collector/test_pes.py -> parents[3] is the repo root; specs live beside it.
+    return Path(__file__).resolve().parents[3].parent / "shared" / "specs"
+
+
+# ---------------------------------------------------------------- raw events -> rows
+
+
+def event_day(event: Event) -> date:
+    ts = datetime.fromisoformat(str(event["ts"]))
+    return ts.astimezone(UTC).date()
+
+
+def segment_of(event: Event, group_by: Sequence[str]) -> Segment:
+    values: list[str | None] = []
+    for attr in group_by:
+        if attr.startswith("label:"):
+            values.append((event.get("labels") or {}).get(attr.removeprefix("label:")))
+        else:
+            values.append(event[attr])
+    return tuple(values)
+
+
+def dedup(events: Iterable[Event]) -> list[Event]:
+    seen: set[tuple[str, str]] = set()
+    kept: list[Event] = []
+    for event in events:
+        key = (event["device_id"], event["id"])
+        if key not in seen:
+            seen.add(key)
+            kept.append(event)
+    return kept
+
+
+def entity_of(event: Event, entity: EntityKind) -> str:
+    return str(event["device_id"] if entity == "device" else event["account_id"])
+
+
+def events_to_rows(
+    events: Iterable[Event], group_by: Sequence[str], entity: EntityKind
+) -> tuple[list[ActivityRow], list[FeatureRow]]:
+    """What the collector's rollups would hand to compute_pes (rows may repeat)."""
+    activity: list[ActivityRow] = []
+    uses: dict[tuple[str, Segment, str, date, str], int] = {}
+    for event in dedup(events):
+        if event["kind"] not in ACTIVITY_KINDS:
+            continue
+        e, seg, day = entity_of(event, entity), segment_of(event, group_by), event_day(event)
+        activity.append(ActivityRow(e, seg, event["device_type"], day))
+        if event["kind"] == "feature_use" and event.get("feature"):
+            key = (e, seg, event["device_type"], day, event["feature"])
+            uses[key] = uses.get(key, 0) + 1
+    features = [FeatureRow(e, s, t, d, f, n) for (e, s, t, d, f), n in uses.items()]
+    return activity, features
+
+
+# ---------------------------------------------------------------- naive reference
+
+
+def reference_pes(
+    events: Iterable[Event], group_by: Sequence[str], entity: EntityKind, params: PesParams
+) -> list[PesResult]:
+    """pes.md read literally, with no cleverness: every day, every window, every entity."""
+    acts = [
+        {
+            "e": entity_of(ev, entity),
+            "seg": segment_of(ev, group_by),
+            "type": ev["device_type"],
+            "day": event_day(ev),
+            "kind": ev["kind"],
+            "feature": ev.get("feature"),
+        }
+        for ev in dedup(events)
+        if ev["kind"] in ACTIVITY_KINDS
+    ]
+    start, end = params.start, params.end
+    length = (end - start).days + 1
+    period = [start + timedelta(days=k) for k in range(length)]
+    prev_period = [start - timedelta(days=length - k) for k in range(length)]
+
+    def in_p(day: date) -> bool:
+        return start <= day <= end
+
+    def core_set(device_type: str) -> set[str]:
+        if device_type in params.core_features:
+            return set(params.core_features[device_type])
+        if "*" in params.core_features:
+            return set(params.core_features["*"])
+        return {
+            a["feature"]
+            for a in acts
+            if a["type"] == device_type
+            and a["kind"] == "feature_use"
+            and a["feature"]
+            and in_p(a["day"])
+        }
+
+    results: list[PesResult] = []
+    for seg in {a["seg"] for a in acts}:
+        seg_acts = [a for a in acts if a["seg"] == seg]
+        entities = {a["e"] for a in seg_acts}
+
+        a_set = {(a["e"], a["day"]) for a in seg_acts if a["day"] <= end}  # A(e, d) in S
+
+        def active(e: str, d: date, a_set: set[tuple[str, date]] = a_set) -> bool:
+            return (e, d) in a_set
+
+        def count_window(d: date, width: int, entities: set[str] = entities) -> int:
+            return sum(
+                any(active(e, d - timedelta(days=k)) for k in range(width)) for e in entities
+            )
+
+        active_p = {e for e in entities if any(active(e, d) for d in period)}
+        active_prev = {e for e in entities if any(active(e, d) for d in prev_period)}
+        if not active_p and not active_prev:
+            continue
+
+        ratios: list[float] = []
+        adoption_parts: list[float] = []
+        row_core: dict[str, list[str]] = {}
+        all_core: set[str] = set()
+        used_by: dict[str, set[str]] = {}
+        for e in active_p:
+            e_acts = [a for a in seg_acts if a["e"] == e and in_p(a["day"])]
+            c_e: set[str] = set()
+            for t in {a["type"] for a in e_acts}:
+                c_e |= core_set(t)
+                row_core[t] = sorted(core_set(t))
+            used_by[e] = {a["feature"] for a in e_acts if a["kind"] == "feature_use"}
+            all_core |= c_e
+            if c_e:
+                adoption_parts.append(len(c_e & used_by[e]) / len(c_e))
+        adoption = 100 * sum(adoption_parts) / len(adoption_parts) if adoption_parts else None
+
+        num_width, den_width = {"dau_mau": (1, 30), "dau_wau": (1, 7), "wau_mau": (7, 30)}[
+            params.stickiness
+        ]
+        for d in period:
+            den = count_window(d, den_width)
+            if den:
+                ratios.append(count_window(d, num_width) / den)
+        stickiness = 100 * sum(ratios) / len(ratios) if ratios else None
+
+        def first(e: str, seg_acts: list[dict[str, Any]] = seg_acts) -> date:
+            days: list[date] = [a["day"] for a in seg_acts if a["e"] == e]
+            return min(days)
+
+        new = sum(1 for e in active_p if start <= first(e) <= end)
+        recovered = sum(
+            1
+            for e in active_p
+            if e not in active_prev and first(e) < start - timedelta(days=length)
+        )
+        dropped = len(active_prev - active_p)
+        moved = new + recovered
+        growth = 50.0 if moved + dropped == 0 else 100 * moved / (moved + dropped)
+        pes = None
+        if adoption is not None and stickiness is not None:
+            w_a, w_s, w_g = params.weights
+            pes = w_a * adoption + w_s * stickiness + w_g * growth
+        results.append(
+            PesResult(
+                segment=seg,
+                active=len(active_p),
+                adoption=adoption,
+                stickiness=stickiness,
+                growth=growth,
+                pes=pes,
+                new=new,
+                recovered=recovered,
+                dropped=dropped,
+                quick_ratio=moved / dropped if dropped else None,
+                dau=count_window(end, 1),
+                wau=count_window(end, 7),
+                mau=count_window(end, 30),
+                core_features=dict(sorted(row_core.items())),
+                feature_adoption={
+                    f: sum(f in used_by[e] for e in active_p) / len(active_p)
+                    for f in sorted(all_core)
+                },
+                low_sample=len(active_p) < params.low_sample_threshold,
+            )
+        )
+    results.sort(key=lambda r: [(v is None, v or "") for v in r.segment])
+    return results
+
+
+def assert_same(actual: list[PesResult], expected: list[PesResult], tol: float = 1e-9) -> None:
+    assert [r.segment for r in actual] == [r.segment for r in expected]
+    for got, want in zip(actual, expected, strict=True):
+        for f in fields(PesResult):
+            g, w = getattr(got, f.name), getattr(want, f.name)
+            where = f"{f.name} of segment {got.segment}"
+            if isinstance(w, float) and isinstance(g, float):
+                assert math.isclose(g, w, rel_tol=0, abs_tol=tol), f"{where}: {g} != {w}"
+            elif isinstance(w, dict) and f.name == "feature_adoption":
+                assert g.keys() == w.keys(), where
+                for k in w:
+                    assert math.isclose(g[k], w[k], rel_tol=0, abs_tol=tol), f"{where}[{k}]"
+            else:
+                assert g == w, f"{where}: {g!r} != {w!r}"
+
+
+# ---------------------------------------------------------------- small-case builders
+
+_ids = itertools.count(1)
+D = date(2026, 3, 1)  # day n of the hand cases is D + n days; P is days 7..13 below
+P = PesParams(date(2026, 3, 8), date(2026, 3, 14))  # L = 7, P' = 2026-03-01..07
+
+
+def ev(
+    device: str,
+    day: int,
+    kind: str = "session_start",
+    feature: str | None = None,
+    *,
+    dtype: str = "press-x",
+    fw: str = "1.0",
+    account: str = "acme",
+    labels: dict[str, str] | None = None,
+) -> Event:
+    ts = datetime(2026, 3, 1, 12, tzinfo=UTC) + timedelta(days=day)
+    event: Event = {
+        "id": f"id-{next(_ids)}",
+        "device_id": device,
+        "account_id": account,
+        "device_type": dtype,
+        "firmware_version": fw,
+        "kind": kind,
+        "feature": feature,
+        "ts": ts.isoformat().replace("+00:00", "Z"),
+    }
+    if labels is not None:
+        event["labels"] = labels
+    return event
+
+
+def use(device: str, day: int, feature: str, **kw: Any) -> Event:
+    return ev(device, day, "feature_use", feature, **kw)
+
+
+def run(
+    events: list[Event],
+    params: PesParams = P,
+    group_by: Sequence[str] = ("device_type", "firmware_version"),
+    entity: EntityKind = "device",
+) -> dict[Segment, PesResult]:
+    activity, features = events_to_rows(events, group_by, entity)
+    results = compute_pes(activity, features, params)
+    assert_same(results, reference_pes(events, group_by, entity, params))
+    return {r.segment: r for r in results}
+
+
+def with_(params: PesParams = P, **changes: Any) -> PesParams:
+    values = {f.name: getattr(params, f.name) for f in fields(PesParams)}
+    values.update(changes)
+    return PesParams(**values)
+
+
+# ---------------------------------------------------------------- worked example
+
+
+@pytest.mark.parametrize("mode", ["dau_wau", "dau_mau"])
+def test_worked_example(mode: StickinessMode) -> None:
+    root = specs_dir()
+    assert root.is_dir(), f"specs not found at {root}; set PES_SPECS_DIR"
+    spec = json.loads((root / "pes-example-expected.json").read_text())
+    lines = (root / "pes-example-events.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines if line.strip()]
+    assert spec["stickiness"] == "dau_wau"
+    params = PesParams(
+        date.fromisoformat(spec["start"]),
+        date.fromisoformat(spec["end"]),
+        stickiness=mode,
+        core_features=spec["core_features"],
+    )
+    group_by, entity = spec["group_by"], spec["entity"]
+    activity, features = events_to_rows(events, group_by, entity)
+    results = compute_pes(activity, features, params)
+    expected = spec["expected"]
+    assert [r.segment for r in results] == [tuple(x[g] for g in group_by) for x in expected]
+    for got, want in zip(results, expected, strict=True):
+        if mode == "dau_mau":  # the same rows; PES moves with stickiness
+            sticky = want["stickiness_dau_mau"]
+            pes = (want["adoption"] + sticky + want["growth"]) / 3
+            want = dict(want, stickiness=sticky, pes=pes)
+        for key in ("active", "new", "recovered", "dropped"):
+            assert getattr(got, key) == want[key], (got.segment, key)
+        for key in ("adoption", "stickiness", "growth", "pes", "quick_ratio"):
+            if want[key] is None:
+                assert getattr(got, key) is None, (got.segment, key)
+            else:
+                assert getattr(got, key) == pytest.approx(want[key], abs=1e-4), (got.segment, key)
+        assert got.low_sample  # fewer than 30 active everywhere
+    assert_same(results, reference_pes(events, group_by, entity, params))
+    by_seg = {r.segment: r for r in results}
+    # lathe-9 has no configured core set: the whole fleet of lathe-9 used jog and spindle in P.
+    assert by_seg[("lathe-9", "1.0")].core_features == {"lathe-9": ["jog", "spindle"]}
+    assert by_seg[("lathe-9", "1.0")].feature_adoption == {"jog": 0.5, "spindle": 0.5}
+    press = by_seg[("press-x", "1.0")]
+    assert press.core_features == {"press-x": ["calibrate", "export", "recipes"]}
+    # d1 uses calibrate+export daily, d3 uses recipes: each feature by one of two devices.
+    assert press.feature_adoption == {"calibrate": 0.5, "export": 0.5, "recipes": 0.5}
+    assert (press.dau, press.wau, press.mau) == (1, 2, 3)  # d1 / d1,d3 / d1,d2,d3 on 03-14
+
+
+# ---------------------------------------------------------------- hand-computed cases
+
+
+def test_params_validation() -> None:
+    assert PesParams(date(2026, 3, 1), date(2026, 3, 1)).length == 1
+    PesParams(D, D, weights=(0.5, 0.5, 0.0))
+    PesParams(D, D, weights=(0.2, 0.3, 0.5 + 5e-10))  # within the 1e-9 tolerance
+    with pytest.raises(ValueError, match="after end"):
+        PesParams(date(2026, 3, 2), date(2026, 3, 1))
+    with pytest.raises(ValueError, match="sum to 1"):
+        PesParams(D, D, weights=(0.5, 0.5, 0.5))
+    with pytest.raises(ValueError, match="sum to 1"):
+        PesParams(D, D, weights=(0.2, 0.3, 0.5 + 1e-8))
+    with pytest.raises(ValueError, match="non-negative"):
+        PesParams(D, D, weights=(-0.1, 0.6, 0.5))
+    with pytest.raises(ValueError, match="non-negative"):
+        PesParams(D, D, weights=(math.nan, 0.5, 0.5))
+    with pytest.raises(ValueError, match="stickiness mode"):
+        PesParams(D, D, stickiness="mau_dau")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="list of names"):
+        PesParams(D, D, core_features={"press-x": "calibrate"})
+
+
+def test_nothing_moved_growth_50_and_no_quick_ratio() -> None:
+    # d1 is active on 03-04 (in P') and 03-11 (in P), first(d1) = 03-04 in P': retained.
+    # new = recovered = dropped = 0 -> growth 50, quick ratio null.
+    # C = {calibrate, export}, used calibrate -> adoption 50.
+    # dau_mau: MAU = 1 every day of P (03-04 reaches to 04-02), DAU = 1 on 03-11 only -> 100/7.
+    events = [ev("d1", 3), use("d1", 3, "export"), ev("d1", 10), use("d1", 10, "calibrate")]
+    params = with_(core_features={"*": ["calibrate", "export"]})
+    r = run(events, params)[("press-x", "1.0")]
+    assert (r.new, r.recovered, r.dropped, r.quick_ratio, r.growth) == (0, 0, 0, None, 50.0)
+    assert r.adoption == 50.0
+    assert r.stickiness == pytest.approx(100 / 7)
+    assert r.pes == pytest.approx((50 + 100 / 7 + 50) / 3)
+    assert (r.dau, r.wau, r.mau) == (0, 1, 1)  # last active 03-11, end 03-14
+    assert r.feature_adoption == {"calibrate": 1.0, "export": 0.0}
+
+
+def test_new_recovered_dropped_and_quick_ratio() -> None:
+    # L = 7, P' = 03-01..07, so "before start - L" means before 03-01.
+    # d1: only in P' -> dropped. d2: first in P -> new. d3: active 02-20 (before P'), not in P',
+    # active in P -> recovered. d4: 02-25 and P, but also in P' -> retained (neither).
+    events = [
+        ev("d1", 2),
+        ev("d2", 9),
+        ev("d3", -9),
+        ev("d3", 12),
+        ev("d4", -4),
+        ev("d4", 5),
+        ev("d4", 13),
+    ]
+    r = run(events, group_by=[])[()]
+    assert (r.active, r.new, r.recovered, r.dropped) == (3, 1, 1, 1)
+    assert r.quick_ratio == 2.0
+    assert r.growth == pytest.approx(200 / 3)
+    # Nobody used a feature and no core set is configured: every C_e is empty -> adoption null.
+    assert r.adoption is None and r.pes is None
+    assert r.core_features == {"press-x": []} and r.feature_adoption == {}
+
+
+def test_firmware_change_mid_period_counts_in_both_segments() -> None:
+    # d1 runs fw 1.0 on 03-08..10, then fw 2.0 on 03-11..14 (first day in P: new in both).
+    events = [ev("d1", n, fw="1.0") for n in (7, 8, 9)]
+    events += [ev("d1", n, fw="2.0") for n in (10, 11, 12, 13)]
+    params = with_(stickiness="dau_wau")
+    rows = run(events, params, group_by=["firmware_version"])
+    old, new = rows[("1.0",)], rows[("2.0",)]
+    assert (old.active, old.new, new.active, new.new) == (1, 1, 1, 1)
+    # fw 1.0: DAU/WAU = 1 on 03-08..10, 0/1 on 03-11..14 -> 3/7.
+    assert old.stickiness == pytest.approx(300 / 7)
+    assert (old.dau, old.wau, old.mau) == (0, 1, 1)
+    # fw 2.0: WAU = 0 on 03-08..10 (skipped), 1/1 on 03-11..14 -> 100.
+    assert new.stickiness == 100.0
+    assert (new.dau, new.wau, new.mau) == (1, 1, 1)
+    whole = run(events, params, group_by=[])[()]
+    assert (whole.active, whole.stickiness) == (1, 100.0)
+
+
+def test_account_entity_unions_core_sets_of_its_device_types() -> None:
+    # Account acme: d1 (press-x) uses calibrate+export, d2 (lathe-9) uses jog.
+    # Core: press-x {calibrate, export}, lathe-9 {jog, spindle, probe}.
+    # entity=device: d1 2/2, d2 1/3 -> adoption 100 * (1 + 1/3) / 2 = 66.67.
+    # entity=account: C = 5 features, 3 used -> 60.
+    events = [
+        ev("d1", 8),
+        use("d1", 8, "calibrate"),
+        use("d1", 9, "export"),
+        ev("d2", 8, dtype="lathe-9"),
+        use("d2", 10, "jog", dtype="lathe-9"),
+    ]
+    core = {"press-x": ["calibrate", "export"], "lathe-9": ["jog", "spindle", "probe"]}
+    params = with_(core_features=core)
+    by_device = run(events, params, group_by=[], entity="device")[()]
+    assert by_device.active == 2
+    assert by_device.adoption == pytest.approx(200 / 3)
+    by_account = run(events, params, group_by=[], entity="account")[()]
+    assert by_account.active == 1
+    assert by_account.adoption == pytest.approx(60.0)
+    assert by_account.core_features == {
+        "lathe-9": ["jog", "probe", "spindle"],
+        "press-x": ["calibrate", "export"],
+    }
+    assert by_account.feature_adoption == {
+        "calibrate": 1.0,
+        "export": 1.0,
+        "jog": 1.0,
+        "probe": 0.0,
+        "spindle": 0.0,
+    }
+
+
+def test_default_core_set_and_fleet_fallback() -> None:
+    # press-x has its own list; lathe-9 falls back to "*".
+    events = [ev("d1", 8), use("d1", 8, "calibrate"), use("d5", 9, "jog", dtype="lathe-9")]
+    params = with_(core_features={"press-x": ["calibrate"], "*": ["jog", "spindle"]})
+    rows = run(events, params, group_by=["device_type"])
+    assert rows[("press-x",)].adoption == 100.0
+    assert rows[("press-x",)].core_features == {"press-x": ["calibrate"]}
+    assert rows[("lathe-9",)].adoption == 50.0
+    assert rows[("lathe-9",)].core_features == {"lathe-9": ["jog", "spindle"]}
+    # No "*" and no list: the core set of lathe-9 is what the whole lathe-9 fleet used in P,
+    # across segments: d5 (fw 1.0) used jog, d6 (fw 2.0) used spindle, so each has 1 of 2.
+    # probe was used only in P' and does not count.
+    events = [
+        use("d5", 9, "jog", dtype="lathe-9"),
+        use("d6", 9, "spindle", dtype="lathe-9", fw="2.0"),
+        use("d6", 3, "probe", dtype="lathe-9", fw="2.0"),
+    ]
+    rows = run(events, with_(core_features={"press-x": ["calibrate"]}))
+    for fw in ("1.0", "2.0"):
+        assert rows[("lathe-9", fw)].core_features == {"lathe-9": ["jog", "spindle"]}
+        assert rows[("lathe-9", fw)].adoption == 50.0
+
+
+def test_empty_group_by_is_whole_fleet() -> None:
+    events = [
+        ev("d1", 8, fw="1.0"),
+        ev("d2", 9, fw="2.0", dtype="lathe-9"),
+        ev("d3", 10, fw="3.0", labels={"site": "north"}),
+    ]
+    rows = run(events, group_by=[])
+    assert list(rows) == [()]
+    assert rows[()].active == 3 and rows[()].new == 3 and rows[()].growth == 100.0
+
+
+def test_segment_with_only_dropped_entities_still_shows() -> None:
+    # fw 1.0: d1 active on 03-05 only (P'); fw 2.0: d2 active in P.
+    # fw 1.0 row: active 0, adoption null, dropped 1, growth 0, quick ratio 0/1 = 0.
+    # dau_mau: MAU = 1 on every day of P (03-05 + 29 days), DAU = 0 -> stickiness 0, not null.
+    events = [ev("d1", 4, fw="1.0"), use("d1", 4, "calibrate", fw="1.0"), ev("d2", 9, fw="2.0")]
+    params = with_(core_features={"*": ["calibrate"]})
+    rows = run(events, params, group_by=["firmware_version"])
+    gone = rows[("1.0",)]
+    assert (gone.active, gone.dropped, gone.new, gone.recovered) == (0, 1, 0, 0)
+    assert (gone.adoption, gone.pes, gone.growth, gone.quick_ratio) == (None, None, 0.0, 0.0)
+    assert gone.stickiness == 0.0
+    assert gone.core_features == {} and gone.feature_adoption == {}
+    assert (gone.dau, gone.wau, gone.mau) == (0, 0, 1)
+    assert gone.low_sample
+    # Activity only before P' (03-01 - 1 day) gives no row at all.
+    rows = run([ev("d1", -1, fw="1.0"), ev("d2", 9, fw="2.0")], group_by=["firmware_version"])
+    assert list(rows) == [("2.0",)]
+
+
+def test_low_sample_flag() -> None:
+    events = [ev("d1", 8), ev("d2", 9)]
+    assert run(events)[("press-x", "1.0")].low_sample  # 2 < 30 by default
+    assert not run(events, with_(low_sample_threshold=2))[("press-x", "1.0")].low_sample
+    assert run(events, with_(low_sample_threshold=3))[("press-x", "1.0")].low_sample
+    # Only active(P) counts: a dropped entity does not lift the sample.
+    events = [ev("d1", 8), ev("d2", 2)]
+    assert run(events, with_(low_sample_threshold=2))[("press-x", "1.0")].low_sample
+
+
+def test_segments_sorted_with_missing_label_last() -> None:
+    events = [
+        ev("d1", 8, labels={"site": "south"}),
+        ev("d2", 8),
+        ev("d3", 8, labels={"site": "north"}),
+        ev("d4", 8, dtype="lathe-9"),
+    ]
+    rows = run(events, group_by=["label:site", "device_type"])
+    assert list(rows) == [
+        ("north", "press-x"),
+        ("south", "press-x"),
+        (None, "lathe-9"),
+        (None, "press-x"),
+    ]
+
+
+def test_rows_are_sets_and_days_after_end_are_ignored() -> None:
+    seg: Segment = ("press-x",)
+    day = date(2026, 3, 10)
+    activity = [ActivityRow("d1", seg, "press-x", day)] * 3
+    activity += [ActivityRow("d1", seg, "press-x", date(2026, 3, 15))]  # after end
+    activity += [ActivityRow("d2", seg, "press-x", date(2026, 3, 20))]  # only after end
+    features = [FeatureRow("d1", seg, "press-x", day, "calibrate", 2)] * 2
+    features += [FeatureRow("d1", seg, "press-x", date(2026, 3, 16), "export", 1)]
+    [r] = compute_pes(activity, features, P)
+    assert (r.active, r.new, r.dau, r.wau, r.mau) == (1, 1, 0, 1, 1)
+    assert r.core_features == {"press-x": ["calibrate"]}  # export was used after end
+    assert r.adoption == 100.0
+    # A feature row is activity too (feature_use is an activity kind).
+    [r] = compute_pes([], features, P)
+    assert (r.active, r.adoption) == (1, 100.0)
+
+
+def test_weights_apply() -> None:
+    events = [ev("d1", 7), use("d1", 7, "calibrate")]
+    params = with_(weights=(0.5, 0.25, 0.25), core_features={"*": ["calibrate", "export"]})
+    r = run(events, params)[("press-x", "1.0")]
+    # adoption 50; dau_mau: 1/1 on 03-08, 0/1 after -> 100/7; growth 100 (new).
+    assert r.pes == pytest.approx(0.5 * 50 + 0.25 * 100 / 7 + 0.25 * 100)
+
+
+# ---------------------------------------------------------------- randomized comparison
+
+FEATURES = {"press-x": ["calibrate", "export", "recipes", "clean"], "lathe-9": ["jog", "spindle"]}
+GROUP_BYS: list[list[str]] = [
+    [],
+    ["device_type"],
+    ["firmware_version"],
+    ["device_type", "firmware_version"],
+    ["label:site"],
+    ["device_type", "label:site"],
+]
+HISTORY = 60
+BASE = date(2026, 1, 1)
+
+
+def random_fleet(rng: random.Random) -> list[Event]:
+    firmwares = ["1.0", "1.1", "2.0"][: rng.choice([2, 3])]
+    accounts = [f"acct{k}" for k in range(rng.randint(2, 4))]
+    events: list[Event] = []
+    for n in range(rng.randint(5, 15)):
+        device = f"dev{n}"
+        dtype = rng.choice(list(FEATURES))
+        account = rng.choice(accounts)
+        site = rng.choice(["north", "south", None])
+        fw_index = rng.randrange(len(firmwares))
+        upgrade_day = rng.randrange(HISTORY) if rng.random() < 0.4 else HISTORY
+        spans = [sorted(rng.sample(range(HISTORY + 1), 2)) for _ in range(rng.randint(1, 3))]
+        p_active = rng.uniform(0.1, 0.9)
+        for day in range(HISTORY):
+            fw = firmwares[min(fw_index + (day >= upgrade_day), len(firmwares) - 1)]
+            in_span = any(a <= day < b for a, b in spans)
+            kinds: list[tuple[str, str | None]] = []
+            if in_span and rng.random() < p_active:
+                if rng.random() < 0.7:
+                    kinds.append(("session_start", None))
+                for name in FEATURES[dtype]:
+                    if rng.random() < 0.3:
+                        kinds.append(("feature_use", name))
+                if rng.random() < 0.5:
+                    kinds.append(("session_end", None))
+            if rng.random() < 0.3:
+                kinds.append((rng.choice(["heartbeat", "status"]), None))
+            for kind, feature in kinds:
+                # Some timestamps carry an offset: the day is the UTC date, maybe not `day`.
+                offset = rng.choice([0, 0, 0, -3, 5])
+                local = datetime(BASE.year, BASE.month, BASE.day, rng.randrange(24))
+                local += timedelta(days=day, minutes=rng.randrange(60))
+                ts = local.isoformat() + ("Z" if offset == 0 else f"{offset:+03d}:00")
+                event: Event = {
+                    "id": f"{device}-{len(events)}",
+                    "device_id": device,
+                    "account_id": account,
+                    "device_type": dtype,
+                    "firmware_version": fw,
+                    "kind": kind,
+                    "feature": feature,
+                    "ts": ts,
+                }
+                if site is not None:
+                    event["labels"] = {"site": site}
+                events.append(event)
+                if rng.random() < 0.05:  # a second delivery of the same event
+                    events.append(dict(event))
+    rng.shuffle(events)
+    return events
+
+
+def random_params(rng: random.Random, mode: StickinessMode) -> PesParams:
+    end = BASE + timedelta(days=rng.randint(25, HISTORY))
+    length = rng.choice([1, 7, 10, 14, 30])
+    core: Mapping[str, Sequence[str]] = rng.choice(
+        [
+            {},
+            {"press-x": ["calibrate", "export"]},
+            {"*": ["jog", "calibrate", "never-used"]},
+            {"lathe-9": ["spindle"], "*": ["clean", "recipes"]},
+        ]
+    )
+    weights = rng.choice([(1 / 3, 1 / 3, 1 / 3), (0.5, 0.25, 0.25), (0.0, 0.0, 1.0)])
+    return PesParams(
+        end - timedelta(days=length - 1),
+        end,
+        stickiness=mode,
+        weights=weights,
+        core_features=core,
+        low_sample_threshold=rng.choice([1, 3, 5, 30]),
+    )
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_matches_naive_reference_on_random_fleets(seed: int) -> None:
+    rng = random.Random(seed)
+    events = random_fleet(rng)
+    for group_by, entity, mode in itertools.product(GROUP_BYS, ENTITIES, MODES):
+        params = random_params(rng, mode)
+        activity, features = events_to_rows(events, group_by, entity)
+        rng.shuffle(activity)
+        expected = reference_pes(events, group_by, entity, params)
+        assert_same(compute_pes(activity, features, params), expected)
