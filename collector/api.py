@@ -5,10 +5,11 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from collector import __version__
@@ -17,6 +18,8 @@ from collector.queries import make_query, pes_table
 from collector.service import IngestLoop
 from collector.settings import CollectorSettings
 from collector.store import Store
+
+_INDEX = Path(__file__).with_name("web") / "index.html"
 
 
 @dataclass
@@ -72,6 +75,10 @@ def create_app(state: AppState) -> FastAPI:
     @app.exception_handler(StoreUnavailable)
     async def _busy(_r: Request, exc: StoreUnavailable) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> HTMLResponse:
+        return HTMLResponse(_INDEX.read_text(encoding="utf-8"))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

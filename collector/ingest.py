@@ -82,6 +82,9 @@ class ParsedMessage:
     events: list[EventRow] = field(default_factory=list)
     quarantined: list[QuarantineRow] = field(default_factory=list)
     ack: AckTarget | None = None  # None when the envelope is too broken to acknowledge
+    # The stream range to record as received (not for spoofed batches: the range is not theirs).
+    stream: AckTarget | None = None
+    drops: list[tuple[int, int, str]] = field(default_factory=list)  # declared by the agent
 
 
 def canonical(obj: dict[str, Any]) -> str:
@@ -118,8 +121,6 @@ def parse_batch(
         events = doc.pop("events", None)
         if not isinstance(events, list):
             raise InvalidPayload("bad_envelope", "events must be a list")
-        if len(events) > L.MAX_EVENTS_PER_BATCH:
-            raise InvalidPayload("too_many_events", f"{len(events)} > {L.MAX_EVENTS_PER_BATCH}")
         header = BatchHeader.model_validate(doc)
     except InvalidPayload as exc:
         out.quarantined.append(QuarantineRow(topic, topic_device, exc.reason, exc.detail, raw))
@@ -129,10 +130,17 @@ def parse_batch(
         out.quarantined.append(QuarantineRow(topic, topic_device, "bad_envelope", detail, raw))
         return out
     out.ack = AckTarget(topic_device, header.stream_id, header.first_seq, header.last_seq)
+    if len(events) > L.MAX_EVENTS_PER_BATCH:
+        # Acked (resending the same batch cannot help) but quarantined whole.
+        detail = f"{len(events)} > {L.MAX_EVENTS_PER_BATCH}"
+        out.quarantined.append(QuarantineRow(topic, topic_device, "too_many_events", detail, raw))
+        return out
     if header.device_id != topic_device:
         detail = f"payload says {header.device_id!r}, topic says {topic_device!r}"
         out.quarantined.append(QuarantineRow(topic, topic_device, "spoofed_device_id", detail, raw))
         return out
+    out.stream = out.ack
+    out.drops = [(d.first_seq, d.last_seq, d.reason) for d in header.drops]
     anchors = {a.boot: (a.mono, a.true_ms) for a in header.anchors}
     for item in events:
         try:

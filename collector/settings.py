@@ -31,8 +31,8 @@ class StorageSettings(BaseModel):
     @field_validator("url")
     @classmethod
     def _known_scheme(cls, v: str) -> str:
-        if not v.startswith(("sqlite:///", "postgresql://", "postgres://")):
-            raise ValueError("must start with sqlite:/// or postgresql://")
+        if not v.startswith(("sqlite:", "postgresql://", "postgres://")):
+            raise ValueError("must start with sqlite: or postgresql://")
         return v
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import Counter
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -14,11 +13,16 @@ import aiosqlite
 
 from collector.errors import StoreError, StoreUnavailable
 from collector.ingest import EventRow, ParsedMessage
+from collector.rollups import fold
 from collector.store import ActivityTuple, Entity, FeatureTuple, WriteCounts
+from collector.streams import StreamBook
 
 MIGRATIONS: list[str] = [
     # 1: events, quarantine, rollups, device registry
     """
+    -- Append-only: stream events are deduplicated by sequence ranges (table streams), so they
+    -- pay for no per-event index. Imported events have no stream: a partial unique index on
+    -- their identity dedups them instead.
     CREATE TABLE events (
         device_id TEXT NOT NULL, event_id TEXT NOT NULL,
         stream_id TEXT, seq INTEGER, kind TEXT NOT NULL, feature TEXT,
@@ -26,8 +30,15 @@ MIGRATIONS: list[str] = [
         ts_ms INTEGER NOT NULL, wall_ms INTEGER NOT NULL, clock_method TEXT NOT NULL,
         day TEXT NOT NULL, device_type TEXT NOT NULL, firmware_version TEXT NOT NULL,
         account_id TEXT NOT NULL, labels TEXT NOT NULL, props TEXT NOT NULL,
-        received_ms INTEGER NOT NULL,
-        PRIMARY KEY (device_id, event_id)
+        received_ms INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX events_imported ON events (device_id, event_id) WHERE stream_id IS NULL;
+    CREATE TABLE streams (
+        device_id TEXT NOT NULL, stream_id TEXT NOT NULL,
+        received TEXT NOT NULL,   -- JSON [[first, last], ...]: sequence ranges received
+        dropped TEXT NOT NULL,    -- JSON [[first, last, reason], ...]: declared by the agent
+        first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL,
+        PRIMARY KEY (device_id, stream_id)
     ) WITHOUT ROWID;
     CREATE TABLE quarantine (
         id INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL, topic TEXT NOT NULL,
@@ -61,7 +72,14 @@ INSERT INTO events (device_id, event_id, stream_id, seq, kind, feature, session_
     ts_ms, wall_ms, clock_method, day, device_type, firmware_version, account_id, labels, props,
     received_ms)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (device_id, event_id) DO NOTHING
+"""
+_INSERT_IMPORTED = (
+    _INSERT_EVENT + " ON CONFLICT (device_id, event_id) WHERE stream_id IS NULL DO NOTHING"
+)
+_UPSERT_STREAM = """
+INSERT INTO streams VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (device_id, stream_id) DO UPDATE SET received = excluded.received,
+    dropped = excluded.dropped, last_seen_ms = excluded.last_seen_ms
 """
 _UPSERT_ACTIVITY = """
 INSERT INTO activity_day VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -142,13 +160,14 @@ class SqliteStore:
         fresh: list[EventRow] = []
         try:
             await db.execute("BEGIN IMMEDIATE")
+            streams = await self._load_streams(units)
             for unit in units:
-                stored = 0
-                for ev in unit.events:
-                    cur = await db.execute(_INSERT_EVENT, _event_params(ev, received_ms))
-                    if cur.rowcount == 1:
-                        stored += 1
-                        fresh.append(ev)
+                if unit.stream is not None:
+                    new = streams.accept(unit, received_ms)
+                else:
+                    new = await self._insert_imported(unit.events, received_ms)
+                fresh.extend(new)
+                stored = len(new)
                 if unit.quarantined:
                     await db.executemany(
                         "INSERT INTO quarantine (received_ms, topic, device_id, reason, detail, "
@@ -159,6 +178,13 @@ class SqliteStore:
                         ],
                     )
                 counts.append(WriteCounts(stored, len(unit.events) - stored, len(unit.quarantined)))
+            stream_fresh = [ev for ev in fresh if ev.stream_id is not None]
+            if stream_fresh:
+                await db.executemany(
+                    _INSERT_EVENT, [_event_params(ev, received_ms) for ev in stream_fresh]
+                )
+            if streams.dirty:
+                await db.executemany(_UPSERT_STREAM, streams.rows())
             await self._rollup(fresh)
             await db.commit()
         except sqlite3.Error as exc:
@@ -166,35 +192,39 @@ class SqliteStore:
             raise _translate(exc) from exc
         return counts
 
+    async def _load_streams(self, units: Sequence[ParsedMessage]) -> StreamBook:
+        keys = {(u.stream.device_id, u.stream.stream_id) for u in units if u.stream is not None}
+        book = StreamBook()
+        if keys:
+            devices = sorted({d for d, _ in keys})
+            marks = ",".join("?" * len(devices))
+            rows = await self._fetch(
+                f"SELECT * FROM streams WHERE device_id IN ({marks})",  # noqa: S608
+                devices,
+            )
+            book.load(r for r in rows if (r[0], r[1]) in keys)
+        return book
+
+    async def _insert_imported(
+        self, events: Sequence[EventRow], received_ms: int
+    ) -> list[EventRow]:
+        """Events with no stream (imports): the partial unique index decides, one at a time."""
+        new = []
+        for ev in events:
+            cur = await self.db.execute(_INSERT_IMPORTED, _event_params(ev, received_ms))
+            if cur.rowcount == 1:
+                new.append(ev)
+        return new
+
     async def _rollup(self, fresh: Sequence[EventRow]) -> None:
-        """Fold newly stored events (never duplicates) into the rollups, in the same transaction."""
-        activity: Counter[tuple[str, ...]] = Counter()
-        features: Counter[tuple[str, ...]] = Counter()
-        devices: dict[str, list[Any]] = {}
-        for ev in fresh:
-            seg = (ev.device_id, ev.account_id, ev.device_type, ev.firmware_version, ev.labels)
-            if ev.is_activity:
-                activity[(*seg, ev.day)] += 1
-                if ev.kind == "feature_use" and ev.feature is not None:
-                    features[(*seg, ev.day, ev.feature)] += 1
-            d = devices.get(ev.device_id)
-            if d is None or ev.ts_ms >= d[5]:
-                first = ev.ts_ms if d is None else min(d[4], ev.ts_ms)
-                n = 0 if d is None else d[6]
-                d = devices[ev.device_id] = [
-                    ev.device_id, ev.account_id, ev.device_type, ev.firmware_version,
-                    first, ev.ts_ms, n,
-                ]  # fmt: skip
-            else:
-                d[4] = min(d[4], ev.ts_ms)
-            d[6] += 1
+        deltas = fold(fresh)
         db = self.db
-        if activity:
-            await db.executemany(_UPSERT_ACTIVITY, [(*k, n) for k, n in activity.items()])
-        if features:
-            await db.executemany(_UPSERT_FEATURE, [(*k, n) for k, n in features.items()])
-        if devices:
-            await db.executemany(_UPSERT_DEVICE, list(devices.values()))
+        if deltas.activity:
+            await db.executemany(_UPSERT_ACTIVITY, deltas.activity)
+        if deltas.features:
+            await db.executemany(_UPSERT_FEATURE, deltas.features)
+        if deltas.devices:
+            await db.executemany(_UPSERT_DEVICE, deltas.devices)
 
     async def activity(self, entity: Entity, until: date) -> list[ActivityTuple]:
         col = _ENTITY_COL[entity]

@@ -51,10 +51,25 @@ class Store(Protocol):
     ) -> None: ...
 
 
+def sqlite_path(url: str) -> str:
+    """File-URI style: sqlite:///var/lib/pes/c.db is /var/lib/pes/c.db (as in file:///...), and
+    four slashes mean the same; sqlite:data/c.db is relative to the working directory."""
+    rest = url.removeprefix("sqlite:")
+    if rest.startswith("//"):
+        rest = "/" + rest.lstrip("/")
+    if not rest or rest in ("/", "/:memory:", ":memory:"):
+        return ":memory:"
+    return rest
+
+
 def open_store(url: str) -> Store:
     """A store for `url` (not yet opened: use `async with`)."""
-    if url.startswith("sqlite:///"):
+    if url.startswith("sqlite:"):
         from collector.sqlite_store import SqliteStore
 
-        return SqliteStore(url.removeprefix("sqlite:///") or ":memory:")
-    raise ConfigError(f"unsupported storage url {url!r} (the PostgreSQL backend is not built yet)")
+        return SqliteStore(sqlite_path(url))
+    if url.startswith(("postgresql://", "postgres://")):
+        from collector.pg_store import PgStore
+
+        return PgStore(url)
+    raise ConfigError(f"unsupported storage url {url!r}: use sqlite: or postgresql://")

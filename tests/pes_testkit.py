@@ -71,3 +71,36 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 10) -> int:
             proc.kill()
             proc.wait(5)
     return proc.returncode
+
+
+PG_ADMIN_DSN = os.environ.get("PES_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+class PgDatabase:
+    """A throwaway PostgreSQL database: created on enter, dropped on exit."""
+
+    def __init__(self) -> None:
+        import secrets
+
+        self.name = f"pes_test_{secrets.token_hex(6)}"
+        base = PG_ADMIN_DSN.rsplit("/", 1)[0]
+        self.dsn = f"{base}/{self.name}"
+
+    async def __aenter__(self) -> PgDatabase:
+        import asyncpg
+
+        con = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await con.execute(f'CREATE DATABASE "{self.name}"')
+        finally:
+            await con.close()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        import asyncpg
+
+        con = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await con.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        finally:
+            await con.close()

@@ -150,3 +150,12 @@ def test_import_line_uses_the_same_model_rules() -> None:
     bad = parse_import_line('{"id": "nope"}', "import:1", NOW, UTC)
     assert getattr(bad, "reason", "").startswith("invalid")
     assert parse_import_line("{", "import:2", NOW, UTC).reason == "bad_json"  # type: ignore[union-attr]
+
+
+def test_sqlite_urls_follow_file_uri_rules() -> None:
+    from collector.store import sqlite_path
+
+    assert sqlite_path("sqlite:///var/lib/pes/c.db") == "/var/lib/pes/c.db"
+    assert sqlite_path("sqlite:////var/lib/pes/c.db") == "/var/lib/pes/c.db"
+    assert sqlite_path("sqlite:data/c.db") == "data/c.db"
+    assert sqlite_path("sqlite://") == ":memory:"

@@ -1,0 +1,294 @@
+"""PostgreSQL backend (asyncpg): for several collectors sharing one database.
+
+Concurrency: any collector may receive any batch (shared subscription), so each write locks the
+rows of the streams it touches (created first if new, locked in a fixed order to avoid
+deadlocks). Two collectors handling resends of the same batch therefore never both count it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+from collector.errors import StoreError, StoreUnavailable
+from collector.ingest import EventRow, ParsedMessage
+from collector.rollups import fold
+from collector.store import ActivityTuple, Entity, FeatureTuple, WriteCounts
+from collector.streams import StreamBook
+
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE events (
+        device_id text NOT NULL, event_id text NOT NULL,
+        stream_id text, seq bigint, kind text NOT NULL, feature text,
+        session_id text, user_id text,
+        ts_ms bigint NOT NULL, wall_ms bigint NOT NULL, clock_method text NOT NULL,
+        day date NOT NULL, device_type text NOT NULL, firmware_version text NOT NULL,
+        account_id text NOT NULL, labels text NOT NULL, props text NOT NULL,
+        received_ms bigint NOT NULL
+    );
+    CREATE UNIQUE INDEX events_imported ON events (device_id, event_id) WHERE stream_id IS NULL;
+    CREATE INDEX events_day ON events (day);
+    CREATE TABLE streams (
+        device_id text NOT NULL, stream_id text NOT NULL,
+        received text NOT NULL, dropped text NOT NULL,
+        first_seen_ms bigint NOT NULL, last_seen_ms bigint NOT NULL,
+        PRIMARY KEY (device_id, stream_id)
+    );
+    CREATE TABLE quarantine (
+        id bigserial PRIMARY KEY, received_ms bigint NOT NULL, topic text NOT NULL,
+        device_id text, reason text NOT NULL, detail text NOT NULL, raw bytea NOT NULL
+    );
+    CREATE INDEX quarantine_reason ON quarantine (reason);
+    CREATE TABLE activity_day (
+        device_id text NOT NULL, account_id text NOT NULL, device_type text NOT NULL,
+        firmware_version text NOT NULL, labels text NOT NULL, day date NOT NULL,
+        events bigint NOT NULL,
+        PRIMARY KEY (device_id, account_id, device_type, firmware_version, labels, day)
+    );
+    CREATE INDEX activity_day_day ON activity_day (day);
+    CREATE TABLE feature_day (
+        device_id text NOT NULL, account_id text NOT NULL, device_type text NOT NULL,
+        firmware_version text NOT NULL, labels text NOT NULL, day date NOT NULL,
+        feature text NOT NULL, uses bigint NOT NULL,
+        PRIMARY KEY (device_id, account_id, device_type, firmware_version, labels, day, feature)
+    );
+    CREATE INDEX feature_day_day ON feature_day (day);
+    CREATE TABLE devices (
+        device_id text PRIMARY KEY, account_id text, device_type text, firmware_version text,
+        first_seen_ms bigint, last_seen_ms bigint, events bigint NOT NULL DEFAULT 0,
+        status text, status_ms bigint
+    );
+    """,
+]
+
+_EVENT_COLUMNS = (
+    "device_id", "event_id", "stream_id", "seq", "kind", "feature", "session_id", "user_id",
+    "ts_ms", "wall_ms", "clock_method", "day", "device_type", "firmware_version", "account_id",
+    "labels", "props", "received_ms",
+)  # fmt: skip
+_PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, len(_EVENT_COLUMNS) + 1))
+_INSERT_IMPORTED = (
+    f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({_PLACEHOLDERS}) "  # noqa: S608
+    "ON CONFLICT (device_id, event_id) WHERE stream_id IS NULL DO NOTHING RETURNING 1"
+)
+_UPSERT_ACTIVITY = """
+INSERT INTO activity_day VALUES ($1, $2, $3, $4, $5, $6::text::date, $7)
+ON CONFLICT (device_id, account_id, device_type, firmware_version, labels, day)
+DO UPDATE SET events = activity_day.events + excluded.events
+"""
+_UPSERT_FEATURE = """
+INSERT INTO feature_day VALUES ($1, $2, $3, $4, $5, $6::text::date, $7, $8)
+ON CONFLICT (device_id, account_id, device_type, firmware_version, labels, day, feature)
+DO UPDATE SET uses = feature_day.uses + excluded.uses
+"""
+_UPSERT_DEVICE = """
+INSERT INTO devices AS d (device_id, account_id, device_type, firmware_version,
+    first_seen_ms, last_seen_ms, events)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (device_id) DO UPDATE SET
+    account_id = CASE WHEN excluded.last_seen_ms >= coalesce(d.last_seen_ms, 0)
+        THEN excluded.account_id ELSE d.account_id END,
+    device_type = CASE WHEN excluded.last_seen_ms >= coalesce(d.last_seen_ms, 0)
+        THEN excluded.device_type ELSE d.device_type END,
+    firmware_version = CASE WHEN excluded.last_seen_ms >= coalesce(d.last_seen_ms, 0)
+        THEN excluded.firmware_version ELSE d.firmware_version END,
+    first_seen_ms = least(d.first_seen_ms, excluded.first_seen_ms),
+    last_seen_ms = greatest(d.last_seen_ms, excluded.last_seen_ms),
+    events = d.events + excluded.events
+"""
+_UPSERT_STREAM = """
+INSERT INTO streams VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (device_id, stream_id) DO UPDATE SET received = excluded.received,
+    dropped = excluded.dropped, last_seen_ms = excluded.last_seen_ms
+"""
+_ENTITY_COL: dict[str, str] = {"device": "device_id", "account": "account_id"}
+
+
+class PgStore:
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 4) -> None:
+        self.dsn = dsn
+        self._sizes = (min_size, max_size)
+        self._pool: asyncpg.Pool | None = None
+
+    async def __aenter__(self) -> PgStore:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.dsn, min_size=self._sizes[0], max_size=self._sizes[1], command_timeout=60
+            )
+            await self._migrate()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            await self.__aexit__()
+            raise _translate(exc) from exc
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StoreError("store is not open")
+        return self._pool
+
+    async def _migrate(self) -> None:
+        async with self.pool.acquire() as con, con.transaction():
+            # Collectors starting together must not run the same migration twice.
+            await con.execute("SELECT pg_advisory_xact_lock(hashtext('pes-collector-migrate'))")
+            await con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)"
+            )
+            current = await con.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+            if current > len(MIGRATIONS):
+                raise StoreError(f"database schema v{current} is newer than this collector")
+            for version in range(current + 1, len(MIGRATIONS) + 1):
+                await con.execute(MIGRATIONS[version - 1])
+                await con.execute("INSERT INTO schema_version VALUES ($1)", version)
+
+    async def write(self, units: Sequence[ParsedMessage], received_ms: int) -> list[WriteCounts]:
+        try:
+            async with self.pool.acquire() as con, con.transaction():
+                return await self._write(con, units, received_ms)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+
+    async def _write(
+        self, con: Any, units: Sequence[ParsedMessage], received_ms: int
+    ) -> list[WriteCounts]:
+        book = await self._lock_streams(con, units, received_ms)
+        counts: list[WriteCounts] = []
+        fresh: list[EventRow] = []
+        stream_fresh: list[EventRow] = []
+        for unit in units:
+            if unit.stream is not None:
+                new = book.accept(unit, received_ms)
+                stream_fresh.extend(new)
+            else:
+                new = [
+                    ev
+                    for ev in unit.events
+                    if await con.fetchval(_INSERT_IMPORTED, *_event_params(ev, received_ms))
+                ]
+            fresh.extend(new)
+            if unit.quarantined:
+                await con.executemany(
+                    "INSERT INTO quarantine (received_ms, topic, device_id, reason, detail, raw) "
+                    "VALUES ($1, $2, $3, $4, $5, $6)",
+                    [(received_ms, q.topic, q.device_id, q.reason, q.detail, q.raw)
+                     for q in unit.quarantined],
+                )  # fmt: skip
+            counts.append(WriteCounts(len(new), len(unit.events) - len(new), len(unit.quarantined)))
+        if stream_fresh:
+            await con.copy_records_to_table(
+                "events",
+                records=[_event_params(ev, received_ms) for ev in stream_fresh],
+                columns=_EVENT_COLUMNS,
+            )
+        if book.dirty:
+            await con.executemany(_UPSERT_STREAM, book.rows())
+        deltas = fold(fresh)
+        if deltas.activity:
+            await con.executemany(_UPSERT_ACTIVITY, deltas.activity)
+        if deltas.features:
+            await con.executemany(_UPSERT_FEATURE, deltas.features)
+        if deltas.devices:
+            await con.executemany(_UPSERT_DEVICE, deltas.devices)
+        return counts
+
+    async def _lock_streams(
+        self, con: Any, units: Sequence[ParsedMessage], received_ms: int
+    ) -> StreamBook:
+        keys = sorted({(u.stream.device_id, u.stream.stream_id) for u in units if u.stream})
+        book = StreamBook()
+        if not keys:
+            return book
+        devs, streams = [k[0] for k in keys], [k[1] for k in keys]
+        # Create missing rows first so that a brand-new stream is locked like any other.
+        await con.execute(
+            "INSERT INTO streams SELECT d, s, '[]', '[]', $3, $3 "
+            "FROM unnest($1::text[], $2::text[]) AS k(d, s) ORDER BY d, s "
+            "ON CONFLICT DO NOTHING",
+            devs, streams, received_ms,
+        )  # fmt: skip
+        rows = await con.fetch(
+            "SELECT device_id, stream_id, received, dropped, first_seen_ms, last_seen_ms "
+            "FROM streams WHERE (device_id, stream_id) IN "
+            "(SELECT * FROM unnest($1::text[], $2::text[])) "
+            "ORDER BY device_id, stream_id FOR UPDATE",
+            devs, streams,
+        )  # fmt: skip
+        book.load(tuple(r) for r in rows)
+        return book
+
+    async def activity(self, entity: Entity, until: date) -> list[ActivityTuple]:
+        col = _ENTITY_COL[entity]
+        rows = await self._fetch(
+            f"SELECT DISTINCT {col}, device_type, firmware_version, labels, "  # noqa: S608
+            "to_char(day, 'YYYY-MM-DD') FROM activity_day WHERE day <= $1",
+            until,
+        )
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    async def features(self, entity: Entity, since: date, until: date) -> list[FeatureTuple]:
+        col = _ENTITY_COL[entity]
+        rows = await self._fetch(
+            f"SELECT {col}, device_type, firmware_version, labels, "  # noqa: S608
+            "to_char(day, 'YYYY-MM-DD'), feature, sum(uses)::bigint FROM feature_day "
+            f"WHERE day BETWEEN $1 AND $2 GROUP BY 1, 2, 3, 4, 5, 6",
+            since, until,
+        )  # fmt: skip
+        return [(r[0], r[1], r[2], r[3], r[4], r[5], int(r[6])) for r in rows]
+
+    async def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, table in (("events", "events"), ("devices", "devices"),
+                           ("quarantined", "quarantine")):  # fmt: skip
+            out[key] = (await self._fetch(f"SELECT count(*) FROM {table}"))[0][0]  # noqa: S608
+        rows = await self._fetch("SELECT reason, count(*) FROM quarantine GROUP BY reason")
+        out["quarantine_by_reason"] = {r[0]: r[1] for r in rows}
+        return out
+
+    async def save_status(self, device_id: str, status: dict[str, Any], received_ms: int) -> None:
+        try:
+            await self.pool.execute(
+                "INSERT INTO devices (device_id, status, status_ms) VALUES ($1, $2, $3) "
+                "ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, "
+                "status_ms = excluded.status_ms",
+                device_id, json.dumps(status), received_ms,
+            )  # fmt: skip
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+        try:
+            return list(await self.pool.fetch(sql, *args))
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+
+
+def _event_params(ev: EventRow, received_ms: int) -> tuple[Any, ...]:
+    return (
+        ev.device_id, ev.event_id, ev.stream_id, ev.seq, ev.kind, ev.feature, ev.session_id,
+        ev.user_id, ev.ts_ms, ev.wall_ms, ev.clock_method, date.fromisoformat(ev.day),
+        ev.device_type, ev.firmware_version, ev.account_id, ev.labels, ev.props, received_ms,
+    )  # fmt: skip
+
+
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "53300", "57P01", "57P02", "57P03", "08000", "08003",
+                        "08006", "08001", "08004"}  # fmt: skip
+
+
+def _translate(exc: BaseException) -> Exception:
+    """The one place asyncpg errors become collector errors (retry vs give up)."""
+    if isinstance(exc, OSError | asyncpg.InterfaceError | asyncpg.PostgresConnectionError):
+        return StoreUnavailable(f"postgresql: {exc}")
+    state = getattr(exc, "sqlstate", None)
+    if state in _RETRYABLE_SQLSTATES:
+        return StoreUnavailable(f"postgresql: {exc}")
+    return StoreError(f"postgresql: {exc}")
