@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from collector import __version__
 from collector.errors import QueryError, StoreUnavailable
+from collector.metrics import IngestMetrics
 from collector.queries import make_query, pes_table
 from collector.service import IngestLoop
 from collector.settings import CollectorSettings
@@ -115,6 +116,21 @@ def create_app(state: AppState) -> FastAPI:
             stickiness=stickiness,
         )
         return await pes_table(state.store, state.settings.pes, q)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        ingest = state.ingest
+        metrics = ingest.metrics if ingest else IngestMetrics()
+        body = metrics.render(ingest.counters if ingest else None, await state.store.stats())
+        return Response(body, media_type="text/plain; version=0.0.4")
+
+    @app.get("/v1/devices", dependencies=[Auth])
+    async def get_devices(
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> list[dict[str, Any]]:
+        """Device registry: last seen, type, firmware, account, agent status, stream loss."""
+        return await state.store.devices(limit, offset)
 
     @app.get("/v1/stats", dependencies=[Auth])
     async def get_stats() -> dict[str, Any]:

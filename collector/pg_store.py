@@ -17,7 +17,14 @@ import asyncpg
 from collector.errors import StoreError, StoreUnavailable
 from collector.ingest import EventRow, ParsedMessage
 from collector.rollups import fold
-from collector.store import ActivityTuple, Entity, FeatureTuple, WriteCounts
+from collector.store import (
+    DEVICES_SQL,
+    ActivityTuple,
+    Entity,
+    FeatureTuple,
+    WriteCounts,
+    device_dict,
+)
 from collector.streams import StreamBook
 
 MIGRATIONS: list[str] = [
@@ -37,6 +44,7 @@ MIGRATIONS: list[str] = [
         device_id text NOT NULL, stream_id text NOT NULL,
         received text NOT NULL, dropped text NOT NULL,
         first_seen_ms bigint NOT NULL, last_seen_ms bigint NOT NULL,
+        gap_events bigint NOT NULL DEFAULT 0, dropped_events bigint NOT NULL DEFAULT 0,
         PRIMARY KEY (device_id, stream_id)
     );
     CREATE TABLE quarantine (
@@ -102,9 +110,10 @@ ON CONFLICT (device_id) DO UPDATE SET
     events = d.events + excluded.events
 """
 _UPSERT_STREAM = """
-INSERT INTO streams VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO streams VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (device_id, stream_id) DO UPDATE SET received = excluded.received,
-    dropped = excluded.dropped, last_seen_ms = excluded.last_seen_ms
+    dropped = excluded.dropped, last_seen_ms = excluded.last_seen_ms,
+    gap_events = excluded.gap_events, dropped_events = excluded.dropped_events
 """
 _ENTITY_COL: dict[str, str] = {"device": "device_id", "account": "account_id"}
 
@@ -211,7 +220,7 @@ class PgStore:
         devs, streams = [k[0] for k in keys], [k[1] for k in keys]
         # Create missing rows first so that a brand-new stream is locked like any other.
         await con.execute(
-            "INSERT INTO streams SELECT d, s, '[]', '[]', $3, $3 "
+            "INSERT INTO streams SELECT d, s, '[]', '[]', $3, $3, 0, 0 "
             "FROM unnest($1::text[], $2::text[]) AS k(d, s) ORDER BY d, s "
             "ON CONFLICT DO NOTHING",
             devs, streams, received_ms,
@@ -250,6 +259,8 @@ class PgStore:
         for key, table in (("events", "events"), ("devices", "devices"),
                            ("quarantined", "quarantine")):  # fmt: skip
             out[key] = (await self._fetch(f"SELECT count(*) FROM {table}"))[0][0]  # noqa: S608
+        for key in ("gap_events", "dropped_events"):
+            out[key] = (await self._fetch(f"SELECT coalesce(sum({key}), 0) FROM streams"))[0][0]  # noqa: S608
         rows = await self._fetch("SELECT reason, count(*) FROM quarantine GROUP BY reason")
         out["quarantine_by_reason"] = {r[0]: r[1] for r in rows}
         return out
@@ -264,6 +275,10 @@ class PgStore:
             )  # fmt: skip
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise _translate(exc) from exc
+
+    async def devices(self, limit: int, offset: int) -> list[dict[str, Any]]:
+        sql = DEVICES_SQL.format(limit="$1", offset="$2")
+        return [device_dict(tuple(r)) for r in await self._fetch(sql, limit, offset)]
 
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         try:

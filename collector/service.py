@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 from collector.errors import StoreError, StoreUnavailable
 from collector.ingest import AckTarget, ParsedMessage, parse_batch
+from collector.metrics import IngestMetrics
 from collector.settings import CollectorSettings
 from collector.store import Store, WriteCounts
 from shared import codec
-from shared.errors import PesError, PublishFailed
+from shared.errors import PesError
 from shared.models import Ack, AgentStatus
 from shared.mqtt import Message, MqttClient
 from shared.retry import Backoff, sleep_unless
@@ -40,6 +41,7 @@ class IngestCounters:
     store_errors: int = 0
     quarantine_reasons: Counter[str] = field(default_factory=Counter)
     last_commit_s: float = 0.0
+    last_lag_s: float = 0.0
 
 
 def now_ms() -> int:
@@ -51,6 +53,7 @@ class IngestLoop:
         self.settings = settings
         self.store = store
         self.counters = IngestCounters()
+        self.metrics = IngestMetrics()
         self.mqtt: MqttClient | None = None
         self._backoff = Backoff(0.2, 5.0)
 
@@ -109,6 +112,7 @@ class IngestLoop:
                 t0 = time.perf_counter()
                 counts = await self.store.write(units, received)
                 self.counters.last_commit_s = time.perf_counter() - t0
+                self.metrics.commit_seconds.observe(self.counters.last_commit_s)
                 break
             except (StoreUnavailable, StoreError) as exc:
                 # Not acked, so nothing is lost: retry; the broker keeps the messages meanwhile.
@@ -128,6 +132,9 @@ class IngestLoop:
         c = self.counters
         c.messages += len(units)
         c.commits += 1
+        oldest = min((e.ts_ms for u in units for e in u.events), default=None)
+        if oldest is not None:
+            c.last_lag_s = max(0.0, (now_ms() - oldest) / 1000)
         for unit, n in zip(units, counts, strict=True):
             c.stored += n.stored
             c.duplicates += n.duplicates
@@ -174,6 +181,3 @@ class IngestLoop:
             await self.store.save_status(device, status.model_dump(), received)
         except (PesError, ValueError) as exc:
             log.warning("bad status message on %s: %s", m.topic[:200], exc)
-
-
-__all__ = ["IngestCounters", "IngestLoop", "PublishFailed"]

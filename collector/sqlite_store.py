@@ -14,7 +14,14 @@ import aiosqlite
 from collector.errors import StoreError, StoreUnavailable
 from collector.ingest import EventRow, ParsedMessage
 from collector.rollups import fold
-from collector.store import ActivityTuple, Entity, FeatureTuple, WriteCounts
+from collector.store import (
+    DEVICES_SQL,
+    ActivityTuple,
+    Entity,
+    FeatureTuple,
+    WriteCounts,
+    device_dict,
+)
 from collector.streams import StreamBook
 
 MIGRATIONS: list[str] = [
@@ -38,6 +45,7 @@ MIGRATIONS: list[str] = [
         received TEXT NOT NULL,   -- JSON [[first, last], ...]: sequence ranges received
         dropped TEXT NOT NULL,    -- JSON [[first, last, reason], ...]: declared by the agent
         first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL,
+        gap_events INTEGER NOT NULL DEFAULT 0, dropped_events INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (device_id, stream_id)
     ) WITHOUT ROWID;
     CREATE TABLE quarantine (
@@ -77,9 +85,10 @@ _INSERT_IMPORTED = (
     _INSERT_EVENT + " ON CONFLICT (device_id, event_id) WHERE stream_id IS NULL DO NOTHING"
 )
 _UPSERT_STREAM = """
-INSERT INTO streams VALUES (?, ?, ?, ?, ?, ?)
+INSERT INTO streams VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (device_id, stream_id) DO UPDATE SET received = excluded.received,
-    dropped = excluded.dropped, last_seen_ms = excluded.last_seen_ms
+    dropped = excluded.dropped, last_seen_ms = excluded.last_seen_ms,
+    gap_events = excluded.gap_events, dropped_events = excluded.dropped_events
 """
 _UPSERT_ACTIVITY = """
 INSERT INTO activity_day VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -250,6 +259,8 @@ class SqliteStore:
             ("events", "SELECT count(*) FROM events"),
             ("devices", "SELECT count(*) FROM devices"),
             ("quarantined", "SELECT count(*) FROM quarantine"),
+            ("gap_events", "SELECT coalesce(sum(gap_events), 0) FROM streams"),
+            ("dropped_events", "SELECT coalesce(sum(dropped_events), 0) FROM streams"),
         ):
             out[key] = (await self._fetch(sql, ()))[0][0]
         reasons = await self._fetch("SELECT reason, count(*) FROM quarantine GROUP BY reason", ())
@@ -268,6 +279,10 @@ class SqliteStore:
         except sqlite3.Error as exc:
             await _rollback(self.db)
             raise _translate(exc) from exc
+
+    async def devices(self, limit: int, offset: int) -> list[dict[str, Any]]:
+        sql = DEVICES_SQL.format(limit="?", offset="?")
+        return [device_dict(r) for r in await self._fetch(sql, (limit, offset))]
 
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
         try:

@@ -7,6 +7,7 @@ registry, so a batch is acknowledged only when all of it is durable.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -49,6 +50,32 @@ class Store(Protocol):
     async def save_status(
         self, device_id: str, status: dict[str, Any], received_ms: int
     ) -> None: ...
+
+    async def devices(self, limit: int, offset: int) -> list[dict[str, Any]]:
+        """The device registry with agent status and per-device stream loss, by device id."""
+        ...
+
+
+DEVICE_COLUMNS = (
+    "device_id", "account_id", "device_type", "firmware_version", "first_seen_ms",
+    "last_seen_ms", "events", "status", "status_ms", "gap_events", "dropped_events",
+)  # fmt: skip
+# Placeholders for limit/offset are filled in per backend (? or $n); no caller text goes in.
+DEVICES_SQL = """
+SELECT d.device_id, d.account_id, d.device_type, d.firmware_version, d.first_seen_ms,
+    d.last_seen_ms, d.events, d.status, d.status_ms,
+    coalesce(sum(s.gap_events), 0), coalesce(sum(s.dropped_events), 0)
+FROM devices d LEFT JOIN streams s ON s.device_id = d.device_id
+GROUP BY d.device_id ORDER BY d.device_id LIMIT {limit} OFFSET {offset}
+"""
+
+
+def device_dict(row: Sequence[Any]) -> dict[str, Any]:
+    out = dict(zip(DEVICE_COLUMNS, row, strict=True))
+    out["status"] = json.loads(out["status"]) if out["status"] else None
+    out["gap_events"] = int(out["gap_events"])
+    out["dropped_events"] = int(out["dropped_events"])
+    return out
 
 
 def sqlite_path(url: str) -> str:

@@ -88,7 +88,7 @@ class StreamBook:
         self.dirty: set[tuple[str, str]] = set()
 
     def load(self, rows: Iterable[Sequence[Any]]) -> None:
-        for device_id, stream_id, received, dropped, first_ms, last_ms in rows:
+        for device_id, stream_id, received, dropped, first_ms, last_ms, *_ in rows:
             self._streams[(device_id, stream_id)] = StreamState(
                 [(a, b) for a, b in json.loads(received)],
                 [(a, b, r) for a, b, r in json.loads(dropped)],
@@ -119,12 +119,16 @@ class StreamBook:
         self.dirty.add(key)
         return fresh
 
-    def rows(self) -> list[tuple[str, str, str, str, int, int]]:
+    def rows(self) -> list[tuple[str, str, str, str, int, int, int, int]]:
+        """(device, stream, received, dropped, first_seen, last_seen, gap_events, dropped_events)
+        with the counts precomputed so that metrics never parse ranges."""
         out = []
         for key in sorted(self.dirty):
             st = self._streams[key]
+            dropped = merge((a, b) for a, b, _ in st.dropped)
             out.append(
                 (*key, json.dumps(st.received), json.dumps(sorted(st.dropped)),
-                 st.first_seen_ms, st.last_seen_ms)
+                 st.first_seen_ms, st.last_seen_ms,
+                 count(gaps(st.received, dropped)), count(dropped))
             )  # fmt: skip
         return out

@@ -48,7 +48,8 @@ def batch(device: str, first: int, last: int, *, stream: str = "s1", **ev: Any) 
         for seq in range(first, last + 1)
     ]
     doc = {"v": 1, "device_id": device, "stream_id": stream, "first_seq": first,
-           "last_seq": last, "sent_ms": NOW, "sent_mono": 1, "boot": "b", "events": events}  # fmt: skip
+           "last_seq": last, "sent_ms": NOW, "sent_mono": 1, "boot": "b",
+           "events": events}  # fmt: skip
     return parse_batch(f"pes/v1/dev/{device}/events", json.dumps(doc).encode(), None, NOW, UTC)
 
 
@@ -104,3 +105,24 @@ async def test_worked_example_through_import_path(store: Store, specs_dir: Path)
         assert got["pes"] == pytest.approx(want["pes"], abs=1e-4)
         assert (got["new"], got["recovered"], got["dropped"]) == (
             want["new"], want["recovered"], want["dropped"])  # fmt: skip
+
+
+async def test_gaps_and_declared_drops_are_tracked_per_stream(store: Store) -> None:
+    b2 = batch("d3", 21, 30)
+    b2.drops.append((11, 15, "overflow"))  # the agent says it dropped 11..15 itself
+    await store.write([batch("d3", 1, 10), b2], NOW)
+    stats = await store.stats()
+    assert stats["gap_events"] == 5  # 16..20: lost in transport, not explained
+    assert stats["dropped_events"] == 5
+    await store.write([batch("d3", 16, 20)], NOW)  # late arrival fills the gap
+    assert (await store.stats())["gap_events"] == 0
+
+
+async def test_device_registry_shows_latest_attributes_and_loss(store: Store) -> None:
+    await store.write([batch("d4", 1, 5), batch("d4", 8, 9, firmware_version="2.2")], NOW)
+    await store.save_status("d4", {"state": "online", "buffer_depth": 3}, NOW)
+    (dev,) = await store.devices(10, 0)
+    assert dev["device_id"] == "d4" and dev["events"] == 7
+    assert dev["firmware_version"] == "2.2"
+    assert dev["status"] == {"state": "online", "buffer_depth": 3}
+    assert dev["gap_events"] == 2  # 6..7 never arrived
