@@ -66,6 +66,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (device_id, account_id, device_type, firmware_version, labels, day, feature)
     );
     CREATE INDEX feature_day_day ON feature_day (day);
+    CREATE TABLE session_day (
+        device_id text NOT NULL, account_id text NOT NULL, device_type text NOT NULL,
+        firmware_version text NOT NULL, labels text NOT NULL, day date NOT NULL,
+        sessions bigint NOT NULL, seconds double precision NOT NULL,
+        PRIMARY KEY (device_id, account_id, device_type, firmware_version, labels, day)
+    );
     CREATE TABLE devices (
         device_id text PRIMARY KEY, account_id text, device_type text, firmware_version text,
         first_seen_ms bigint, last_seen_ms bigint, events bigint NOT NULL DEFAULT 0,
@@ -93,6 +99,12 @@ _UPSERT_FEATURE = """
 INSERT INTO feature_day VALUES ($1, $2, $3, $4, $5, $6::text::date, $7, $8)
 ON CONFLICT (device_id, account_id, device_type, firmware_version, labels, day, feature)
 DO UPDATE SET uses = feature_day.uses + excluded.uses
+"""
+_UPSERT_SESSION = """
+INSERT INTO session_day VALUES ($1, $2, $3, $4, $5, $6::text::date, $7, $8)
+ON CONFLICT (device_id, account_id, device_type, firmware_version, labels, day)
+DO UPDATE SET sessions = session_day.sessions + excluded.sessions,
+    seconds = session_day.seconds + excluded.seconds
 """
 _UPSERT_DEVICE = """
 INSERT INTO devices AS d (device_id, account_id, device_type, firmware_version,
@@ -208,6 +220,8 @@ class PgStore:
             await con.executemany(_UPSERT_FEATURE, deltas.features)
         if deltas.devices:
             await con.executemany(_UPSERT_DEVICE, deltas.devices)
+        if deltas.sessions:
+            await con.executemany(_UPSERT_SESSION, deltas.sessions)
         return counts
 
     async def _lock_streams(

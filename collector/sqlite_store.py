@@ -67,6 +67,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (device_id, account_id, device_type, firmware_version, labels, day, feature)
     ) WITHOUT ROWID;
     CREATE INDEX feature_day_day ON feature_day (day);
+    CREATE TABLE session_day (
+        device_id TEXT NOT NULL, account_id TEXT NOT NULL, device_type TEXT NOT NULL,
+        firmware_version TEXT NOT NULL, labels TEXT NOT NULL, day TEXT NOT NULL,
+        sessions INTEGER NOT NULL, seconds REAL NOT NULL,
+        PRIMARY KEY (device_id, account_id, device_type, firmware_version, labels, day)
+    ) WITHOUT ROWID;
     CREATE TABLE devices (
         device_id TEXT PRIMARY KEY, account_id TEXT, device_type TEXT, firmware_version TEXT,
         first_seen_ms INTEGER, last_seen_ms INTEGER, events INTEGER NOT NULL DEFAULT 0,
@@ -99,6 +105,11 @@ _UPSERT_FEATURE = """
 INSERT INTO feature_day VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (device_id, account_id, device_type, firmware_version, labels, day, feature)
 DO UPDATE SET uses = uses + excluded.uses
+"""
+_UPSERT_SESSION = """
+INSERT INTO session_day VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (device_id, account_id, device_type, firmware_version, labels, day)
+DO UPDATE SET sessions = sessions + excluded.sessions, seconds = seconds + excluded.seconds
 """
 _UPSERT_DEVICE = """
 INSERT INTO devices (device_id, account_id, device_type, firmware_version,
@@ -234,6 +245,8 @@ class SqliteStore:
             await db.executemany(_UPSERT_FEATURE, deltas.features)
         if deltas.devices:
             await db.executemany(_UPSERT_DEVICE, deltas.devices)
+        if deltas.sessions:
+            await db.executemany(_UPSERT_SESSION, deltas.sessions)
 
     async def activity(self, entity: Entity, until: date) -> list[ActivityTuple]:
         col = _ENTITY_COL[entity]

@@ -95,6 +95,9 @@ class MqttClient:
         self._session_expiry_s = session_expiry_s
         self._backoff = Backoff(settings.reconnect_initial_s, settings.reconnect_max_s)
         self._subscriptions: dict[str, int] = {}
+        # Guards _subscriptions against on_connect; separate from _shared.lock (held in
+        # on_publish under paho's own mutex) so no lock order can cycle.
+        self._sub_lock = threading.Lock()
         self._shared = _Shared()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -198,8 +201,9 @@ class MqttClient:
             log.error("%s", self.last_error)
             return
         self.last_error = None
-        for topic, qos in list(self._subscriptions.items()):
-            client.subscribe(topic, qos=qos)
+        with self._sub_lock:
+            for topic, qos in self._subscriptions.items():
+                client.subscribe(topic, qos=qos)
         self._call(self._set_connected)
 
     def _set_connected(self) -> None:
@@ -236,9 +240,10 @@ class MqttClient:
     # -- asyncio side --------------------------------------------------------------------
     def subscribe(self, topic: str, qos: int = 1) -> None:
         """Subscribe now if connected, and again after every reconnect."""
-        self._subscriptions[topic] = qos
-        if self._client is not None and self.connected.is_set():
-            self._client.subscribe(topic, qos=qos)
+        with self._sub_lock:
+            self._subscriptions[topic] = qos
+            if self._client is not None and self._client.is_connected():
+                self._client.subscribe(topic, qos=qos)
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         try:
@@ -265,6 +270,9 @@ class MqttClient:
             props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             props.ContentType = content_type
         info = client.publish(topic, payload, qos=qos, retain=retain, properties=props)
+        # On MQTT_ERR_NO_CONN paho has still queued a QoS 1 message and may send it after the
+        # reconnect: callers treat PublishFailed as "maybe not sent" and resend, which the
+        # collector's dedup makes harmless.
         if info.rc != paho.MQTT_ERR_SUCCESS:  # e.g. MQTT_ERR_QUEUE_SIZE, MQTT_ERR_NO_CONN
             raise PublishFailed(f"publish refused by client: {paho.error_string(info.rc)}")
         if qos == 0:

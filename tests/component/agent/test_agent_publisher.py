@@ -1,0 +1,145 @@
+"""The publisher with a real buffer and a fake MQTT client: window, retries, reconnects, acks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from agent.buffer import Buffer
+from agent.events import make_event
+from agent.publisher import Publisher
+from agent.settings import AgentSettings
+from shared import codec
+from shared.errors import PublishFailed
+from shared.models import Ack, Batch
+from shared.mqtt import MqttClient
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class FakeMqtt:
+    """Just what the publisher uses of MqttClient: connected, epoch, publish()."""
+
+    def __init__(self) -> None:
+        self.connected = asyncio.Event()
+        self.connected.set()
+        self.epoch = 1
+        self.fail = 0
+        self.batches: list[Batch] = []
+
+    async def publish(self, topic: str, payload: bytes, **kw: Any) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise PublishFailed("broker said no")
+        self.batches.append(Batch.model_validate(codec.decode(payload, kw["content_type"])))
+
+    def reconnect(self) -> None:
+        self.epoch += 1
+
+
+def settings(tmp_path: Path, **kw: Any) -> AgentSettings:
+    values: dict[str, Any] = {
+        "device_id": "gw-1",
+        "device_type": "t",
+        "firmware_version": "1",
+        "account_id": "a",
+        "buffer_path": tmp_path / "b.db",
+        "linger_ms": 0,
+    }
+    return AgentSettings(**(values | kw))
+
+
+def ack_payload(stream: str, first: int, last: int, **kw: Any) -> bytes:
+    ack = Ack(stream_id=stream, first_seq=first, last_seq=last, stored=0, duplicates=0,
+              quarantined=0, collector_ms=1_800_000_000_000)  # fmt: skip
+    return codec.encode(ack.model_dump() | kw)[0]
+
+
+async def until(cond: Callable[[], bool], timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+Env = tuple[Buffer, FakeMqtt, Publisher]
+MakeEnv = Callable[..., Awaitable[Env]]
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[MakeEnv]:
+    made: list[tuple[Buffer, Publisher, asyncio.Task[None]]] = []
+
+    async def make(events: int, **kw: Any) -> Env:
+        s = settings(tmp_path, **kw)
+        buf = Buffer(s.buffer_path)
+        buf.open()
+        buf.append_many([make_event(s, "session_start") for _ in range(events)])
+        mqtt = FakeMqtt()
+        pub = Publisher(buf, cast(MqttClient, mqtt), s, idle_poll_s=0.05)
+        made.append((buf, pub, asyncio.create_task(pub.run())))
+        return buf, mqtt, pub
+
+    yield make
+    for buf, pub, task in made:
+        pub.stop()
+        await asyncio.wait_for(task, 5)  # stop is prompt: no sleep outlives it
+        buf.close()
+
+
+async def test_window_bounds_unacked_batches_and_acks_free_it(env: MakeEnv) -> None:
+    buf, mqtt, pub = await env(5, window=2, batch_max_events=1)
+    await until(lambda: len(mqtt.batches) == 2)
+    await asyncio.sleep(0.2)
+    assert len(mqtt.batches) == 2 and pub.inflight == 2  # window full: nothing more
+    await pub.on_ack(ack_payload(buf.stream_id, 1, 1), codec.CONTENT_JSON)
+    await until(lambda: len(mqtt.batches) == 3)
+    assert [b.first_seq for b in mqtt.batches] == [1, 2, 3]
+    assert buf.depth() == 4 and pub.stats.events_acked == 1
+    assert buf.anchors()  # the ack's collector time was kept as an anchor
+
+
+async def test_publish_failures_are_retried_with_backoff(env: MakeEnv) -> None:
+    _, mqtt, pub = await env(3)
+    mqtt.fail = 2
+    await until(lambda: len(mqtt.batches) == 1)
+    assert pub.stats.publish_failures == 2
+    assert [e.seq for e in mqtt.batches[0].events] == [1, 2, 3]
+
+
+async def test_reconnect_resends_from_the_first_unacked_seq(env: MakeEnv) -> None:
+    buf, mqtt, pub = await env(4, window=4, batch_max_events=2, ack_timeout_s=60)
+    await until(lambda: len(mqtt.batches) == 2)
+    await pub.on_ack(ack_payload(buf.stream_id, 3, 4), codec.CONTENT_JSON)  # out of order
+    mqtt.reconnect()
+    pub.poke()
+    await until(lambda: len(mqtt.batches) == 3)
+    assert [e.seq for e in mqtt.batches[2].events] == [1, 2]  # 3-4 were acked: not resent
+    await asyncio.sleep(0.2)
+    assert len(mqtt.batches) == 3
+
+
+async def test_batch_without_ack_is_resent_after_timeout(env: MakeEnv) -> None:
+    buf, mqtt, pub = await env(2, ack_timeout_s=0.3)
+    await until(lambda: len(mqtt.batches) == 2, timeout=3)
+    assert mqtt.batches[0].first_seq == mqtt.batches[1].first_seq == 1
+    assert pub.stats.batches_resent == 1 and buf.depth() == 2
+
+
+async def test_bad_or_foreign_acks_are_ignored_and_duplicates_are_harmless(env: MakeEnv) -> None:
+    buf, mqtt, pub = await env(3, ack_timeout_s=60)
+    await until(lambda: len(mqtt.batches) == 1)
+    await pub.on_ack(b"{not json", codec.CONTENT_JSON)
+    await pub.on_ack(ack_payload(buf.stream_id, 1, 3, extra="x"), codec.CONTENT_JSON)
+    await pub.on_ack(ack_payload("s-other", 1, 3), codec.CONTENT_JSON)
+    assert pub.stats.acks_ignored == 3 and buf.depth() == 3
+    progress = asyncio.create_task(pub.wait_progress(5))
+    await pub.on_ack(ack_payload(buf.stream_id, 1, 3), codec.CONTENT_JSON)
+    await asyncio.wait_for(progress, 1)
+    await pub.on_ack(ack_payload(buf.stream_id, 1, 3), codec.CONTENT_JSON)  # acked twice
+    assert buf.depth() == 0 and pub.inflight == 0 and pub.stats.acks == 2
