@@ -22,8 +22,11 @@ from collector.store import (
     ActivityTuple,
     Entity,
     FeatureTuple,
+    Filters,
+    SessionTuple,
     WriteCounts,
     device_dict,
+    filter_clause,
 )
 from collector.streams import StreamBook
 
@@ -249,24 +252,43 @@ class PgStore:
         book.load(tuple(r) for r in rows)
         return book
 
-    async def activity(self, entity: Entity, until: date) -> list[ActivityTuple]:
+    async def activity(
+        self, entity: Entity, until: date, filters: Filters | None = None
+    ) -> list[ActivityTuple]:
         col = _ENTITY_COL[entity]
+        where, params = filter_clause(filters, _dollar, 2)
         rows = await self._fetch(
             f"SELECT DISTINCT {col}, device_type, firmware_version, labels, "  # noqa: S608
-            "to_char(day, 'YYYY-MM-DD') FROM activity_day WHERE day <= $1",
-            until,
-        )
+            f"to_char(day, 'YYYY-MM-DD') FROM activity_day WHERE day <= $1{where}",
+            until, *params,
+        )  # fmt: skip
         return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
-    async def features(self, entity: Entity, since: date, until: date) -> list[FeatureTuple]:
+    async def features(
+        self, entity: Entity, since: date, until: date, filters: Filters | None = None
+    ) -> list[FeatureTuple]:
         col = _ENTITY_COL[entity]
+        where, params = filter_clause(filters, _dollar, 3)
         rows = await self._fetch(
             f"SELECT {col}, device_type, firmware_version, labels, "  # noqa: S608
             "to_char(day, 'YYYY-MM-DD'), feature, sum(uses)::bigint FROM feature_day "
-            f"WHERE day BETWEEN $1 AND $2 GROUP BY 1, 2, 3, 4, 5, 6",
-            since, until,
+            f"WHERE day BETWEEN $1 AND $2{where} GROUP BY 1, 2, 3, 4, 5, 6",
+            since, until, *params,
         )  # fmt: skip
         return [(r[0], r[1], r[2], r[3], r[4], r[5], int(r[6])) for r in rows]
+
+    async def sessions(
+        self, entity: Entity, since: date, until: date, filters: Filters | None = None
+    ) -> list[SessionTuple]:
+        col = _ENTITY_COL[entity]
+        where, params = filter_clause(filters, _dollar, 3)
+        rows = await self._fetch(
+            f"SELECT {col}, device_type, firmware_version, labels, "  # noqa: S608
+            "to_char(day, 'YYYY-MM-DD'), sum(sessions)::bigint, sum(seconds) FROM session_day "
+            f"WHERE day BETWEEN $1 AND $2{where} GROUP BY 1, 2, 3, 4, 5",
+            since, until, *params,
+        )  # fmt: skip
+        return [(r[0], r[1], r[2], r[3], r[4], int(r[5]), float(r[6])) for r in rows]
 
     async def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -299,6 +321,10 @@ class PgStore:
             return list(await self.pool.fetch(sql, *args))
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise _translate(exc) from exc
+
+
+def _dollar(i: int) -> str:
+    return f"${i}"
 
 
 def _event_params(ev: EventRow, received_ms: int) -> tuple[Any, ...]:

@@ -19,8 +19,11 @@ from collector.store import (
     ActivityTuple,
     Entity,
     FeatureTuple,
+    Filters,
+    SessionTuple,
     WriteCounts,
     device_dict,
+    filter_clause,
 )
 from collector.streams import StreamBook
 
@@ -248,23 +251,42 @@ class SqliteStore:
         if deltas.sessions:
             await db.executemany(_UPSERT_SESSION, deltas.sessions)
 
-    async def activity(self, entity: Entity, until: date) -> list[ActivityTuple]:
+    async def activity(
+        self, entity: Entity, until: date, filters: Filters | None = None
+    ) -> list[ActivityTuple]:
         col = _ENTITY_COL[entity]
+        where, params = filter_clause(filters, _qmark, 0)
         sql = (
             f"SELECT DISTINCT {col}, device_type, firmware_version, labels, day "  # noqa: S608
-            "FROM activity_day WHERE day <= ?"
+            f"FROM activity_day WHERE day <= ?{where}"
         )
-        return [tuple(r) for r in await self._fetch(sql, (until.isoformat(),))]
+        return [tuple(r) for r in await self._fetch(sql, (until.isoformat(), *params))]
 
-    async def features(self, entity: Entity, since: date, until: date) -> list[FeatureTuple]:
+    async def features(
+        self, entity: Entity, since: date, until: date, filters: Filters | None = None
+    ) -> list[FeatureTuple]:
         col = _ENTITY_COL[entity]
+        where, params = filter_clause(filters, _qmark, 0)
         sql = (
             f"SELECT {col}, device_type, firmware_version, labels, day, feature, "  # noqa: S608
-            "sum(uses) FROM feature_day WHERE day BETWEEN ? AND ? "
+            f"sum(uses) FROM feature_day WHERE day BETWEEN ? AND ?{where} "
             f"GROUP BY {col}, device_type, firmware_version, labels, day, feature"
         )
-        rows = await self._fetch(sql, (since.isoformat(), until.isoformat()))
+        rows = await self._fetch(sql, (since.isoformat(), until.isoformat(), *params))
         return [tuple(r) for r in rows]
+
+    async def sessions(
+        self, entity: Entity, since: date, until: date, filters: Filters | None = None
+    ) -> list[SessionTuple]:
+        col = _ENTITY_COL[entity]
+        where, params = filter_clause(filters, _qmark, 0)
+        sql = (
+            f"SELECT {col}, device_type, firmware_version, labels, day, "  # noqa: S608
+            f"sum(sessions), sum(seconds) FROM session_day WHERE day BETWEEN ? AND ?{where} "
+            f"GROUP BY {col}, device_type, firmware_version, labels, day"
+        )
+        rows = await self._fetch(sql, (since.isoformat(), until.isoformat(), *params))
+        return [(r[0], r[1], r[2], r[3], r[4], int(r[5]), float(r[6])) for r in rows]
 
     async def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -303,6 +325,10 @@ class SqliteStore:
                 return list(await cur.fetchall())
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
+
+
+def _qmark(_: int) -> str:
+    return "?"
 
 
 def _event_params(ev: EventRow, received_ms: int) -> tuple[Any, ...]:

@@ -8,12 +8,12 @@ registry, so a batch is acknowledged only when all of it is durable.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, Protocol
 
-from collector.errors import ConfigError
+from collector.errors import ConfigError, QueryError
 from collector.ingest import ParsedMessage
 
 Entity = Literal["device", "account"]
@@ -21,6 +21,11 @@ Entity = Literal["device", "account"]
 ActivityTuple = tuple[str, str, str, str, str]
 # (entity, device_type, firmware_version, labels_json, day, feature, uses)
 FeatureTuple = tuple[str, str, str, str, str, str, int]
+# (entity, device_type, firmware_version, labels_json, day, sessions, seconds)
+SessionTuple = tuple[str, str, str, str, str, int, float]
+# Rollup columns a query may filter on (equality). Only these names ever reach SQL text.
+FILTER_COLUMNS = ("device_type", "firmware_version", "account_id", "device_id")
+Filters = Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +44,21 @@ class Store(Protocol):
         """Store every unit in one transaction; return counts per unit, in order."""
         ...
 
-    async def activity(self, entity: Entity, until: date) -> list[ActivityTuple]:
+    async def activity(
+        self, entity: Entity, until: date, filters: Filters | None = None
+    ) -> list[ActivityTuple]:
         """Distinct entity-day activity per segment attributes, all history up to `until`."""
         ...
 
-    async def features(self, entity: Entity, since: date, until: date) -> list[FeatureTuple]: ...
+    async def features(
+        self, entity: Entity, since: date, until: date, filters: Filters | None = None
+    ) -> list[FeatureTuple]: ...
+
+    async def sessions(
+        self, entity: Entity, since: date, until: date, filters: Filters | None = None
+    ) -> list[SessionTuple]:
+        """Sessions ended and their total seconds, per entity-day and segment attributes."""
+        ...
 
     async def stats(self) -> dict[str, Any]: ...
 
@@ -68,6 +83,23 @@ SELECT d.device_id, d.account_id, d.device_type, d.firmware_version, d.first_see
 FROM devices d LEFT JOIN streams s ON s.device_id = d.device_id
 GROUP BY d.device_id ORDER BY d.device_id LIMIT {limit} OFFSET {offset}
 """
+
+
+def filter_clause(
+    filters: Filters | None, placeholder: Callable[[int], str], first: int
+) -> tuple[str, list[str]]:
+    """` AND col = ?...` for equality filters on whitelisted rollup columns."""
+    if not filters:
+        return "", []
+    parts, params = [], []
+    for i, (col, value) in enumerate(sorted(filters.items())):
+        if col not in FILTER_COLUMNS:
+            raise QueryError(
+                f"cannot filter on {col[:40]!r}: use one of {', '.join(FILTER_COLUMNS)}"
+            )
+        parts.append(f" AND {col} = {placeholder(first + i)}")
+        params.append(value)
+    return "".join(parts), params
 
 
 def device_dict(row: Sequence[Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pes_testkit import PgDatabase
 
+from collector.errors import QueryError
 from collector.ingest import ParsedMessage, parse_batch, parse_import_line
 from collector.queries import make_query, pes_table
 from collector.settings import PesSettings
@@ -126,3 +127,19 @@ async def test_device_registry_shows_latest_attributes_and_loss(store: Store) ->
     assert dev["firmware_version"] == "2.2"
     assert dev["status"] == {"state": "online", "buffer_depth": 3}
     assert dev["gap_events"] == 2  # 6..7 never arrived
+
+
+async def test_filters_and_session_rollup(store: Store) -> None:
+    await store.write([batch("d5", 1, 3), batch("d6", 1, 2, firmware_version="3.0")], NOW)
+    end = batch("d5", 4, 4, kind="session_end", feature=None, props={"duration_s": 90})
+    await store.write([end], NOW)
+    day = date(2026, 3, 14)
+    only = await store.features("device", day, day, {"firmware_version": "3.0"})
+    assert [(r[0], r[6]) for r in only] == [("d6", 2)]
+    acts = await store.activity("account", day, {"device_id": "d5"})
+    assert acts == [("acme", "press-x", "2.1", "{}", "2026-03-14")]
+    assert await store.sessions("device", day, day) == [
+        ("d5", "press-x", "2.1", "{}", "2026-03-14", 1, 90.0)
+    ]
+    with pytest.raises(QueryError):
+        await store.activity("device", day, {"labels; DROP TABLE events": "x"})

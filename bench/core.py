@@ -1,0 +1,73 @@
+"""What a benchmark reports, and the table it is printed as.
+
+Every figure carries its target and, where one makes sense, a baseline measured in the same
+process and run, so the ratio stays meaningful on a noisy machine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    name: str
+    value: float
+    unit: str
+    target: str = ""  # e.g. ">= 50000" or "< 40"
+    baseline: float | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.baseline in (None, 0):
+            return None
+        return self.value / self.baseline  # type: ignore[operator]
+
+    @property
+    def meets(self) -> bool | None:
+        if not self.target:
+            return None
+        op, _, num = self.target.partition(" ")
+        limit = float(num)
+        return {">=": self.value >= limit, ">": self.value > limit, "<": self.value < limit,
+                "<=": self.value <= limit}[op]  # fmt: skip
+
+    def as_json(self) -> dict[str, object]:
+        d = asdict(self)
+        d["ratio"] = self.ratio
+        d["meets_target"] = self.meets
+        return d
+
+
+Suite = Callable[[bool], Awaitable[list[Figure]]]  # quick -> figures
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
+
+
+def render(figures: Sequence[Figure]) -> str:
+    head = ["figure", "value", "unit", "target", "ok", "baseline", "ratio", "note"]
+    rows = [
+        [f.name, _fmt(f.value), f.unit, f.target or "-",
+         {True: "yes", False: "NO", None: "-"}[f.meets], _fmt(f.baseline),
+         "-" if f.ratio is None else f"{f.ratio:.2f}x", f.note]
+        for f in figures
+    ]  # fmt: skip
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(head)]  # fmt: skip
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def write_json(path: Path, figures: Sequence[Figure]) -> None:
+    path.write_text(json.dumps([f.as_json() for f in figures], indent=1) + "\n")
