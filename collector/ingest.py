@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from shared import limits as L
 from shared.errors import InvalidPayload
 from shared.models import (
     ACTIVITY_KINDS,
+    Batch,
     BatchHeader,
     EventId,
     Id,
@@ -115,46 +117,99 @@ def parse_batch(
         out.quarantined.append(QuarantineRow(topic[:256], None, exc.reason, exc.detail, raw))
         return out
     try:
-        doc = codec.decode(payload, content_type)
+        data = codec.inflate(payload, content_type)
+    except InvalidPayload as exc:
+        out.quarantined.append(QuarantineRow(topic, topic_device, exc.reason, exc.detail, raw))
+        return out
+    try:
+        # Fast path: one call parses and validates the whole batch (pydantic-core, in Rust).
+        batch = Batch.model_validate_json(data)
+    except ValidationError:
+        return _parse_slowly(out, topic, topic_device, data, raw, received_ms, tz)
+    if _accept_header(out, topic, topic_device, batch, len(batch.events), raw):
+        _accept_events(out, topic, topic_device, batch, batch.events, received_ms, tz)
+    return out
+
+
+def _parse_slowly(
+    out: ParsedMessage,
+    topic: str,
+    topic_device: str,
+    data: bytes,
+    raw: bytes,
+    received_ms: int,
+    tz: ZoneInfo,
+) -> ParsedMessage:
+    """Something in the batch is invalid: find what, quarantine it, keep the rest."""
+    try:
+        doc = codec.loads(data)
         if not isinstance(doc, dict):
             raise InvalidPayload("bad_envelope", "a batch must be a JSON object")
-        events = doc.pop("events", None)
-        if not isinstance(events, list):
+        items = doc.pop("events", None)
+        if not isinstance(items, list):
             raise InvalidPayload("bad_envelope", "events must be a list")
         header = BatchHeader.model_validate(doc)
     except InvalidPayload as exc:
         out.quarantined.append(QuarantineRow(topic, topic_device, exc.reason, exc.detail, raw))
         return out
     except ValidationError as exc:
-        reason, detail = _reason(exc)
+        _, detail = _reason(exc)
         out.quarantined.append(QuarantineRow(topic, topic_device, "bad_envelope", detail, raw))
         return out
-    out.ack = AckTarget(topic_device, header.stream_id, header.first_seq, header.last_seq)
-    if len(events) > L.MAX_EVENTS_PER_BATCH:
-        # Acked (resending the same batch cannot help) but quarantined whole.
-        detail = f"{len(events)} > {L.MAX_EVENTS_PER_BATCH}"
-        out.quarantined.append(QuarantineRow(topic, topic_device, "too_many_events", detail, raw))
+    if not _accept_header(out, topic, topic_device, header, len(items), raw):
         return out
-    if header.device_id != topic_device:
-        detail = f"payload says {header.device_id!r}, topic says {topic_device!r}"
-        out.quarantined.append(QuarantineRow(topic, topic_device, "spoofed_device_id", detail, raw))
-        return out
-    out.stream = out.ack
-    out.drops = [(d.first_seq, d.last_seq, d.reason) for d in header.drops]
-    anchors = {a.boot: (a.mono, a.true_ms) for a in header.anchors}
-    for item in events:
+    valid: list[WireEvent] = []
+    for item in items:
         try:
-            ev = WireEvent.model_validate(item)
+            valid.append(WireEvent.model_validate(item))
         except ValidationError as exc:
             reason, detail = _reason(exc)
             out.quarantined.append(
                 QuarantineRow(topic, topic_device, reason, detail, _raw_item(item))
             )
-            continue
+    _accept_events(out, topic, topic_device, header, valid, received_ms, tz)
+    return out
+
+
+def _accept_header(
+    out: ParsedMessage,
+    topic: str,
+    topic_device: str,
+    header: BatchHeader,
+    n_events: int,
+    raw: bytes,
+) -> bool:
+    out.ack = AckTarget(topic_device, header.stream_id, header.first_seq, header.last_seq)
+    if n_events > L.MAX_EVENTS_PER_BATCH:
+        # Acked (resending the same batch cannot help) but quarantined whole.
+        detail = f"{n_events} > {L.MAX_EVENTS_PER_BATCH}"
+        out.quarantined.append(QuarantineRow(topic, topic_device, "too_many_events", detail, raw))
+        return False
+    if header.device_id != topic_device:
+        detail = f"payload says {header.device_id!r}, topic says {topic_device!r}"
+        out.quarantined.append(QuarantineRow(topic, topic_device, "spoofed_device_id", detail, raw))
+        return False
+    out.stream = out.ack
+    out.drops = [(d.first_seq, d.last_seq, d.reason) for d in header.drops]
+    return True
+
+
+def _accept_events(
+    out: ParsedMessage,
+    topic: str,
+    topic_device: str,
+    header: BatchHeader,
+    events: Iterable[WireEvent],
+    received_ms: int,
+    tz: ZoneInfo,
+) -> None:
+    anchors = {a.boot: (a.mono, a.true_ms) for a in header.anchors}
+    rows = _RowMaker(tz)
+    for ev in events:
         if not header.first_seq <= ev.seq <= header.last_seq:
             detail = f"seq {ev.seq} outside {header.first_seq}..{header.last_seq}"
             out.quarantined.append(
-                QuarantineRow(topic, topic_device, "seq_out_of_range", detail, _raw_item(item))
+                QuarantineRow(topic, topic_device, "seq_out_of_range", detail, _raw_event(ev))
             )
             continue
         fix = clock.correct(
@@ -169,35 +224,67 @@ def parse_batch(
         if fix is None:
             detail = f"wall clock {ev.ts} implausible and no anchor for boot {ev.boot!r}"
             out.quarantined.append(
-                QuarantineRow(topic, topic_device, "clock_unknown", detail, _raw_item(item))
+                QuarantineRow(topic, topic_device, "clock_unknown", detail, _raw_event(ev))
             )
             continue
-        out.events.append(_row(topic_device, header.stream_id, ev, fix, tz))
-    return out
+        out.events.append(rows.make(topic_device, header.stream_id, ev, fix))
 
 
-def _row(
-    device_id: str, stream_id: str | None, ev: WireEvent, fix: clock.Correction, tz: ZoneInfo
-) -> EventRow:
-    return EventRow(
-        device_id=device_id,
-        event_id=ev.id,
-        stream_id=stream_id,
-        seq=ev.seq,
-        kind=ev.kind,
-        feature=ev.feature,
-        session_id=ev.session_id,
-        user_id=ev.user_id,
-        ts_ms=fix.ts_ms,
-        wall_ms=ev.ts,
-        clock_method=fix.method,
-        day=day_of(fix.ts_ms, tz),
-        device_type=ev.device_type,
-        firmware_version=ev.firmware_version,
-        account_id=ev.account_id,
-        labels=canonical(ev.labels),
-        props=canonical(ev.props),
-    )
+class _RowMaker:
+    """Builds EventRows, remembering the day of each quarter hour and the canonical JSON of
+    each label set within one batch: events of a batch mostly share both."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._days: dict[int, str] = {}
+        self._json: dict[tuple[tuple[str, Any], ...], str] = {}
+
+    def day(self, ts_ms: int) -> str:
+        # Every real zone offset is a multiple of 15 minutes, so a quarter hour has one date.
+        q = ts_ms // 900_000
+        d = self._days.get(q)
+        if d is None:
+            d = self._days[q] = day_of(ts_ms, self.tz)
+        return d
+
+    def canonical(self, obj: dict[str, Any]) -> str:
+        if not obj:
+            return "{}"
+        key = tuple(obj.items())
+        try:
+            s = self._json.get(key)
+        except TypeError:  # unhashable value
+            return canonical(obj)
+        if s is None:
+            s = self._json[key] = canonical(obj)
+        return s
+
+    def make(
+        self, device_id: str, stream_id: str | None, ev: WireEvent, fix: clock.Correction
+    ) -> EventRow:
+        return EventRow(
+            device_id=device_id,
+            event_id=ev.id,
+            stream_id=stream_id,
+            seq=ev.seq,
+            kind=ev.kind,
+            feature=ev.feature,
+            session_id=ev.session_id,
+            user_id=ev.user_id,
+            ts_ms=fix.ts_ms,
+            wall_ms=ev.ts,
+            clock_method=fix.method,
+            day=self.day(fix.ts_ms),
+            device_type=ev.device_type,
+            firmware_version=ev.firmware_version,
+            account_id=ev.account_id,
+            labels=self.canonical(ev.labels),
+            props=self.canonical(ev.props),
+        )
+
+
+def _raw_event(ev: WireEvent) -> bytes:
+    return ev.model_dump_json().encode()[:MAX_RAW_KEPT]
 
 
 def _raw_item(item: Any) -> bytes:
@@ -269,6 +356,5 @@ def parse_import_line(
             source, device if isinstance(device, str) else None, reason, detail, raw
         )
     # Imported history carries true UTC timestamps and no stream: nothing to correct or track.
-    return dataclasses.replace(
-        _row(imp.device_id, None, ev, clock.Correction(wall_ms, "wall"), tz), seq=None
-    )
+    row = _RowMaker(tz).make(imp.device_id, None, ev, clock.Correction(wall_ms, "wall"))
+    return dataclasses.replace(row, seq=None)

@@ -32,12 +32,21 @@ def encode(obj: Any, *, compress: bool = True) -> tuple[bytes, str]:
 
 def decode(payload: bytes, content_type: str | None = None) -> Any:
     """Parse a payload within the limits; raise InvalidPayload with a reason code otherwise."""
+    return loads(inflate(payload, content_type))
+
+
+def inflate(payload: bytes, content_type: str | None = None) -> bytes:
+    """The JSON bytes of a payload: size-checked, and decompressed (bounded) if gzipped."""
     if len(payload) > L.MAX_PAYLOAD_BYTES:
         raise InvalidPayload("too_large", f"{len(payload)} bytes > {L.MAX_PAYLOAD_BYTES}")
     if content_type == CONTENT_GZIP_JSON or payload[:2] == _GZIP_MAGIC:
-        payload = _gunzip(payload)
+        return _gunzip(payload)
+    return payload
+
+
+def loads(data: bytes) -> Any:
     try:
-        return json.loads(payload)
+        return json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidPayload("bad_json", str(exc)[:200]) from exc
     except RecursionError as exc:
