@@ -15,12 +15,19 @@ from collector.devbroker import free_port
 
 
 def write_collector_config(
-    dir: Path, mqtt_port: int, *, http_port: int | None = None, extra: str = ""
+    dir: Path,
+    mqtt_port: int,
+    *,
+    http_port: int | None = None,
+    extra: str = "",
+    storage_url: str | None = None,
+    name: str = "collector",
 ) -> tuple[Path, int]:
     http_port = http_port or free_port()
-    conf = dir / "collector.toml"
+    conf = dir / f"{name}.toml"
+    url = storage_url or f"sqlite:///{dir}/collector.db"
     conf.write_text(
-        f'[storage]\nurl = "sqlite:///{dir}/collector.db"\n'
+        f'[storage]\nurl = "{url}"\n'
         f'[mqtt]\nhost = "127.0.0.1"\nport = {mqtt_port}\nreconnect_max_s = 1.0\n'
         f'[api]\nhost = "127.0.0.1"\nport = {http_port}\ntokens = ["test-token"]\n'
         f'[ingest]\nclient_id = "collector-{http_port}"\n{extra}\n'
