@@ -15,6 +15,7 @@ from typing import Any
 
 from collector.errors import ConfigError, QueryError
 from collector.ingest import ParsedMessage, QuarantineRow, parse_import_line
+from collector.jobs import retention_loop
 from collector.queries import make_query, pes_table
 from collector.service import IngestLoop, now_ms
 from collector.settings import CollectorSettings, load_settings
@@ -95,6 +96,7 @@ async def serve(settings: CollectorSettings, *, host: str | None, port: int | No
         tasks = [asyncio.create_task(server.serve(), name="http")]
         if settings.ingest.enabled:
             tasks.append(asyncio.create_task(ingest.run(stop), name="ingest"))
+        tasks.append(asyncio.create_task(retention_loop(settings, store, stop), name="retention"))
         log.info("collector serving on http://%s:%s", config.host, config.port)
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)

@@ -312,6 +312,19 @@ class PgStore:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise _translate(exc) from exc
 
+    async def prune_events(self, before: date) -> int | None:
+        try:
+            async with self.pool.acquire() as con, con.transaction():
+                # Once across the group: the collector holding the lock prunes, others skip.
+                if not await con.fetchval(
+                    "SELECT pg_try_advisory_xact_lock(hashtext('pes-collector-retention'))"
+                ):
+                    return None
+                status = await con.execute("DELETE FROM events WHERE day < $1", before)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+        return int(status.split()[-1])
+
     async def devices(self, limit: int, offset: int) -> list[dict[str, Any]]:
         sql = DEVICES_SQL.format(limit="$1", offset="$2")
         return [device_dict(tuple(r)) for r in await self._fetch(sql, limit, offset)]

@@ -315,6 +315,24 @@ class SqliteStore:
             await _rollback(self.db)
             raise _translate(exc) from exc
 
+    async def prune_events(self, before: date) -> int | None:
+        # Small chunks: the single writer must not hold the lock long enough to stall ingest.
+        total = 0
+        while True:
+            try:
+                cur = await self.db.execute(
+                    "DELETE FROM events WHERE rowid IN "
+                    "(SELECT rowid FROM events WHERE day < ? LIMIT 5000)",
+                    (before.isoformat(),),
+                )
+                await self.db.commit()
+            except sqlite3.Error as exc:
+                await _rollback(self.db)
+                raise _translate(exc) from exc
+            total += cur.rowcount
+            if cur.rowcount < 5000:
+                return total
+
     async def devices(self, limit: int, offset: int) -> list[dict[str, Any]]:
         sql = DEVICES_SQL.format(limit="?", offset="?")
         return [device_dict(r) for r in await self._fetch(sql, (limit, offset))]

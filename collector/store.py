@@ -70,6 +70,11 @@ class Store(Protocol):
         """The device registry with agent status and per-device stream loss, by device id."""
         ...
 
+    async def prune_events(self, before: date) -> int | None:
+        """Delete raw events of days before `before` (rollups stay). None when another
+        collector of the group is already doing it."""
+        ...
+
 
 DEVICE_COLUMNS = (
     "device_id", "account_id", "device_type", "firmware_version", "first_seen_ms",

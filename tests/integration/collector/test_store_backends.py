@@ -143,3 +143,14 @@ async def test_filters_and_session_rollup(store: Store) -> None:
     ]
     with pytest.raises(QueryError):
         await store.activity("device", day, {"labels; DROP TABLE events": "x"})
+
+
+async def test_retention_prunes_raw_events_but_keeps_rollups(store: Store) -> None:
+    await store.write([batch("d7", 1, 4)], NOW)  # day 2026-03-14
+    assert await store.prune_events(date(2026, 3, 14)) == 0
+    assert await store.prune_events(date(2026, 3, 15)) == 4
+    assert (await store.stats())["events"] == 0
+    feats = await store.features("device", date(2026, 3, 14), date(2026, 3, 14))
+    assert [(r[0], r[6]) for r in feats] == [("d7", 4)]
+    (c,) = await store.write([batch("d7", 1, 4)], NOW)  # a late resend is still a duplicate
+    assert c.stored == 0
