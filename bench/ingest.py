@@ -1,0 +1,169 @@
+"""Sustained ingest, end to end: a load generator process publishes agents' batches through a
+real Mosquitto; the collector's ingest loop (in this process) validates, stores and acks them;
+the figure is events/s from the first publish to the last ack. Each backend runs next to a naive
+baseline in the same run: one INSERT per event against a unique index, one transaction per
+message, no rollups (what a straightforward implementation does)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import asyncpg
+
+from bench.core import Figure
+from collector.devbroker import LocalBroker
+from collector.ingest import ParsedMessage
+from collector.service import IngestLoop
+from collector.settings import load_settings
+from collector.store import Store, WriteCounts, open_store
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+_NAIVE_DDL = (
+    "CREATE TABLE naive_events (device_id TEXT NOT NULL, event_id TEXT NOT NULL, "
+    "kind TEXT, feature TEXT, ts_ms BIGINT, day TEXT, device_type TEXT, "
+    "firmware_version TEXT, account_id TEXT, labels TEXT, props TEXT, "
+    "UNIQUE (device_id, event_id))"
+)
+
+
+class NaiveSqlite:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.db: aiosqlite.Connection | None = None
+
+    async def __aenter__(self) -> NaiveSqlite:
+        self.db = await aiosqlite.connect(self.path)
+        await self.db.execute("PRAGMA journal_mode=WAL")
+        await self.db.execute("PRAGMA synchronous=FULL")
+        await self.db.execute(_NAIVE_DDL)
+        await self.db.commit()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.db is not None:
+            await self.db.close()
+
+    async def write(self, units: Sequence[ParsedMessage], received_ms: int) -> list[WriteCounts]:
+        assert self.db is not None
+        out = []
+        for unit in units:
+            stored = 0
+            for ev in unit.events:
+                cur = await self.db.execute(
+                    "INSERT INTO naive_events VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT DO NOTHING",
+                    (ev.device_id, ev.event_id, ev.kind, ev.feature, ev.ts_ms, ev.day,
+                     ev.device_type, ev.firmware_version, ev.account_id, ev.labels, ev.props),
+                )  # fmt: skip
+                stored += cur.rowcount
+            await self.db.commit()
+            out.append(WriteCounts(stored, len(unit.events) - stored, len(unit.quarantined)))
+        return out
+
+
+class NaivePg:
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.con: Any = None
+
+    async def __aenter__(self) -> NaivePg:
+        self.con = await asyncpg.connect(self.dsn)
+        await self.con.execute(_NAIVE_DDL)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.con is not None:
+            await self.con.close()
+
+    async def write(self, units: Sequence[ParsedMessage], received_ms: int) -> list[WriteCounts]:
+        out = []
+        for unit in units:
+            stored = 0
+            async with self.con.transaction():
+                for ev in unit.events:
+                    status = await self.con.execute(
+                        "INSERT INTO naive_events VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) "
+                        "ON CONFLICT DO NOTHING",
+                        ev.device_id, ev.event_id, ev.kind, ev.feature, ev.ts_ms, ev.day,
+                        ev.device_type, ev.firmware_version, ev.account_id, ev.labels, ev.props,
+                    )  # fmt: skip
+                    stored += int(status.split()[-1])
+            out.append(WriteCounts(stored, len(unit.events) - stored, len(unit.quarantined)))
+        return out
+
+
+async def _pg_db(name: str, create: bool) -> None:
+    con = await asyncpg.connect(PG_ADMIN)
+    try:
+        await con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if create:
+            await con.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await con.close()
+
+
+async def _run_once(store: Any, port: int, shape: tuple[int, int, int]) -> float:
+    settings = load_settings(None, mqtt={"port": port}, ingest={"client_id": "bench-collector"})
+    stop = asyncio.Event()
+    loop = IngestLoop(settings, store)  # type: ignore[arg-type]
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        for _ in range(200):
+            if loop.mqtt is not None and loop.mqtt.connected.is_set():
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # the subscription goes out right after CONNACK
+        devices, per_device, size = shape
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.loadgen", str(port), str(devices), str(per_device),
+            str(size), "4", stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(proc.communicate(), 900)
+        result = json.loads(out.decode().strip().splitlines()[-1])
+        assert loop.counters.stored == result["events"], "bench lost or duplicated events"
+        return float(result["events"] / result["seconds"])
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def run(quick: bool) -> list[Figure]:
+    shape = (50, 4, 500) if quick else (100, 8, 500)
+    suffix = "" if not quick else " (quick: 100k events)"
+    n = shape[0] * shape[1] * shape[2]
+    figures = []
+    with tempfile.TemporaryDirectory(prefix="pes-bench-") as tmp:
+        async with LocalBroker() as broker:
+            async with NaiveSqlite(f"{tmp}/naive.db") as naive:
+                naive_eps = await _run_once(naive, broker.port, shape)
+            async with open_store(f"sqlite:///{tmp}/c.db") as store:
+                eps = await _run_once(store, broker.port, shape)
+            figures.append(Figure("ingest_sqlite_eps", eps, "events/s", ">= 100000",
+                                  baseline=naive_eps,
+                                  note=f"{n:,} events, 500/batch{suffix}"))  # fmt: skip
+            figures.append(Figure("ingest_sqlite_vs_naive", eps / naive_eps, "x", ">= 3",
+                                  note="baseline: naive INSERT per event"))  # fmt: skip
+            name = f"pes_bench_{Path(tmp).name.replace('-', '_')}"
+            await _pg_db(name + "_n", True)
+            await _pg_db(name, True)
+            try:
+                async with NaivePg(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}_n") as pgn:
+                    pg_naive = await _run_once(pgn, broker.port, shape)
+                pg: Store = open_store(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
+                async with pg:
+                    pg_eps = await _run_once(pg, broker.port, shape)
+            finally:
+                await _pg_db(name + "_n", False)
+                await _pg_db(name, False)
+            figures.append(Figure("ingest_pg_eps", pg_eps, "events/s", "", baseline=pg_naive,
+                                  note=f"{n:,} events{suffix}"))  # fmt: skip
+            figures.append(Figure("ingest_pg_vs_naive", pg_eps / pg_naive, "x", ">= 3",
+                                  note="baseline: naive INSERT per event"))  # fmt: skip
+    return figures
