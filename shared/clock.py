@@ -12,8 +12,7 @@ the more precise reading (no transit delay in it).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from shared import limits as L
 
@@ -21,8 +20,7 @@ AGREE_MS = 2 * 60 * 1000
 Method = Literal["wall", "anchor", "receive"]
 
 
-@dataclass(frozen=True, slots=True)
-class Correction:
+class Correction(NamedTuple):  # a tuple: built once per event on the collector's hot path
     ts_ms: int
     method: Method
 
@@ -45,19 +43,20 @@ def correct(
     received_ms: int,
 ) -> Correction | None:
     """Return the corrected time, or None when nothing trustworthy is known (quarantine)."""
-    estimate: tuple[int, Method] | None = None
+    latest = received_ms + L.MAX_FUTURE_SKEW_MS
+    wall_ok = L.MIN_PLAUSIBLE_MS <= wall_ms <= latest
     if mono is not None and boot is not None:
         anchor = anchors.get(boot)
+        est: int | None = None
+        method: Method = "anchor"
         if anchor is not None:
-            a_mono, a_true = anchor
-            estimate = (a_true + (mono - a_mono), "anchor")
+            est = anchor[1] + (mono - anchor[0])
         elif boot == batch_boot and sent_mono is not None:
-            estimate = (received_ms - (sent_mono - mono), "receive")
-    wall_ok = plausible(wall_ms, received_ms)
-    if estimate is not None and plausible(estimate[0], received_ms):
-        if wall_ok and abs(estimate[0] - wall_ms) <= AGREE_MS:
-            return Correction(wall_ms, "wall")
-        return Correction(estimate[0], estimate[1])
+            est, method = received_ms - (sent_mono - mono), "receive"
+        if est is not None and L.MIN_PLAUSIBLE_MS <= est <= latest:
+            if wall_ok and -AGREE_MS <= est - wall_ms <= AGREE_MS:
+                return Correction(wall_ms, "wall")
+            return Correction(est, method)
     if wall_ok:
         return Correction(wall_ms, "wall")
     return None
