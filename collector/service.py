@@ -44,6 +44,14 @@ class IngestCounters:
     last_lag_s: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    messages: list[Message]
+    units: list[ParsedMessage]
+    statuses: list[Message]
+    received_ms: int
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -57,6 +65,21 @@ class IngestLoop:
         self.mqtt: MqttClient | None = None
         self._backoff = Backoff(0.2, 5.0)
 
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """`run`, restarted after any unexpected failure: ingest must outlive its own bugs.
+        Nothing is lost meanwhile: unacknowledged batches are redelivered or resent."""
+        attempt = 0
+        while not stop.is_set():
+            try:
+                await self.run(stop)
+                return
+            except Exception:
+                log.exception("ingest loop failed; restarting")
+                self.counters.store_errors += 1
+                if await sleep_unless(stop, self._backoff.delay(attempt)):
+                    return
+                attempt += 1
+
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings
         async with MqttClient(
@@ -68,12 +91,23 @@ class IngestLoop:
             self.mqtt = mqtt
             mqtt.subscribe(shared_events_subscription(s.ingest.share_group))
             mqtt.subscribe(status_subscription())
+            # Two stages: the next group is parsed (Python, this thread) while the previous
+            # one commits (database driver, its own thread). One writer, so statuses and
+            # batches never interleave inside a transaction.
+            parsed: asyncio.Queue[_Parsed | None] = asyncio.Queue(maxsize=2)
+            writer = asyncio.create_task(self._write_stage(mqtt, parsed, stop))
             try:
-                while not stop.is_set():
+                while not stop.is_set() and not writer.done():
                     batch = await self._next_messages(mqtt, stop)
                     if batch:
-                        await self._handle(mqtt, batch, stop)
+                        put = asyncio.ensure_future(parsed.put(self._parse(batch)))
+                        await asyncio.wait({put, writer}, return_when=asyncio.FIRST_COMPLETED)
+                        if not put.done():  # the writer died: stop feeding it
+                            put.cancel()
             finally:
+                if not writer.done():
+                    await parsed.put(None)
+                await writer
                 self.mqtt = None
 
     async def _next_messages(self, mqtt: MqttClient, stop: asyncio.Event) -> list[Message]:
@@ -93,19 +127,38 @@ class IngestLoop:
             batch.append(mqtt.messages.get_nowait())
         return batch
 
-    async def _handle(self, mqtt: MqttClient, messages: list[Message], stop: asyncio.Event) -> None:
+    def _parse(self, messages: list[Message]) -> _Parsed:
         tz = self.settings.pes.tz
         received = now_ms()
         units: list[ParsedMessage] = []
+        statuses: list[Message] = []
         for m in messages:
             try:
                 _, kind = device_from_topic(m.topic)
             except PesError:
                 kind = "events"  # parse_batch quarantines the bad topic
             if kind == "status":
-                await self._save_status(m, received)
-                continue
-            units.append(parse_batch(m.topic, m.payload, m.content_type, received, tz))
+                statuses.append(m)
+            else:
+                units.append(parse_batch(m.topic, m.payload, m.content_type, received, tz))
+        return _Parsed(messages, units, statuses, received)
+
+    async def _write_stage(
+        self, mqtt: MqttClient, queue: asyncio.Queue[_Parsed | None], stop: asyncio.Event
+    ) -> None:
+        while (item := await queue.get()) is not None:
+            for m in item.statuses:
+                await self._save_status(m, item.received_ms)
+            await self._handle(mqtt, item.messages, item.units, item.received_ms, stop)
+
+    async def _handle(
+        self,
+        mqtt: MqttClient,
+        messages: list[Message],
+        units: list[ParsedMessage],
+        received: int,
+        stop: asyncio.Event,
+    ) -> None:
         attempt = 0
         while units:
             try:
