@@ -23,8 +23,13 @@ fi
 stamp=.venv/.pes-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "== installing the project and its dev tools into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  # Quiet unless it fails: setuptools' editable-install notices are noise for a newcomer.
+  if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+         .venv/bin/python -m pip install -q -e '.[dev]'; } > .venv/pip.log 2>&1; then
+    cat .venv/pip.log >&2
+    echo "pip install failed (log: .venv/pip.log)" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
 # shellcheck disable=SC1091

@@ -13,6 +13,20 @@ import httpx
 
 from collector.devbroker import free_port
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def find_specs() -> Path:
+    """The contract's folder: $PES_SPECS_DIR, else ../shared/specs beside the clone, else the
+    vendored copy in specs/ (kept identical by tests/unit/test_specs_copy.py)."""
+    env = os.environ.get("PES_SPECS_DIR")
+    candidates = [Path(env)] if env else []
+    candidates += [REPO.parent / "shared" / "specs", REPO / "specs"]
+    for c in candidates:
+        if (c / "pes-example-events.jsonl").is_file():
+            return c
+    raise FileNotFoundError(f"PES specs not found in {[str(c) for c in candidates]}")
+
 
 def write_collector_config(
     dir: Path,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from pes_testkit import find_specs
 
 from collector.pes import (
     ActivityRow,
@@ -38,11 +38,7 @@ ENTITIES: tuple[EntityKind, ...] = ("device", "account")
 
 
 def specs_dir() -> Path:
-    override = os.environ.get("PES_SPECS_DIR")
-    if override:
-        return Path(override)
-    # tests/unit/collector/test_pes.py -> parents[3] is the repo root; specs live beside it.
-    return Path(__file__).resolve().parents[3].parent / "shared" / "specs"
+    return find_specs()
 
 
 # ---------------------------------------------------------------- raw events -> rows
