@@ -1,54 +1,61 @@
-"""The running agent: intake (record) -> buffer -> publisher -> MQTT, plus retained status.
+"""The running agent: intake (record, local socket) -> group commit -> buffer -> publisher ->
+MQTT, plus automatic sessions, retained status and optional metrics.
 
     async with Agent(settings) as agent:
         event_id = await agent.record("feature_use", "calibrate")
 
-record() answers only after the event is committed to the buffer (fsync'd). Concurrent calls
-are written together: while one transaction commits, the next calls queue up and go into the
-next transaction (group commit), so throughput grows with concurrency instead of being one
-fsync per event.
+record() answers only after the event is committed to the buffer (fsync'd). Concurrent calls,
+and all socket clients, are written together (agent/writer.py: group commit).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
-from agent import __version__
 from agent.aio import wait_any
-from agent.buffer import Buffer
-from agent.errors import AgentError, AgentStopped
-from agent.events import make_event
+from agent.buffer import Appended, Buffer
+from agent.errors import AgentError, AgentStopped, BufferFull, InvalidEvent
+from agent.events import EventFields, Factory, check_json_lines, check_python, to_body
+from agent.ids import mono_ms, uuid7_many
+from agent.metrics import MetricsServer
 from agent.publisher import IDLE_POLL_S, Publisher, PublisherStats
+from agent.sessions import META_KEY, Sessions
 from agent.settings import AgentSettings
+from agent.sock import SocketServer, SocketStats
+from agent.status import State, buffer_snapshot, status_loop, status_payload
+from agent.telemetry import metric_samples
+from agent.writer import GroupWriter, Row, WriterStats
 from shared import codec
 from shared.errors import PesError
-from shared.models import AgentStatus
 from shared.mqtt import MqttClient
-from shared.retry import sleep_unless
 from shared.topics import ack_topic, status_topic
 
 log = logging.getLogger(__name__)
 
-MAX_EVENTS_PER_COMMIT = 1000  # bounds one transaction's latency under a burst
+MAX_EVENTS_PER_COMMIT = 5000  # with the WAL's share of the limit, bounds one transaction
+SWITCH_INTERVAL_S = 0.0005
+RECORD_MANY_SLICE = 256  # record_many() submits in slices: a transaction stays within bounds
+UNLIMITED_COMMIT_BYTES = 4 * 1024 * 1024
 STATUS_POLL_S = 1.0  # how soon a reconnect is followed by a fresh "online" status
 SHUTDOWN_GRACE_S = 5.0
-
-_State = Literal["online", "offline"]
 
 
 @dataclass(frozen=True, slots=True)
 class AgentStats:
-    recorded: int  # events committed to the buffer by record()
+    recorded: int  # events committed to the buffer by this process (sessions' included)
     commits: int  # transactions that wrote them
     connected: bool
     inflight: int  # batches sent and not yet acked
     stream_id: str
     publisher: PublisherStats
+    writer: WriterStats
+    socket: SocketStats
+    sessions_open: int
 
 
 class Agent:
@@ -60,19 +67,19 @@ class Agent:
         self._buffer: Buffer | None = None
         self._mqtt: MqttClient | None = None
         self._publisher: Publisher | None = None
+        self._writer: GroupWriter | None = None
+        self._socket: SocketServer | None = None
+        self._metrics: MetricsServer | None = None
+        self._sessions = Sessions(settings.session_idle_s, auto=settings.auto_sessions)
+        self._factory = Factory(settings)
+        self._session_wake = asyncio.Event()
         self._stream_id = ""
         self._tasks: list[asyncio.Task[None]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writer_task: asyncio.Task[None] | None = None
         self._receiver: asyncio.Task[None] | None = None
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[int]]] = []
-        self._writing: list[tuple[dict[str, Any], asyncio.Future[int]]] = []
-        self._unwritten = 0  # accepted by record() and not yet committed (pending or writing)
-        self._pending_set = asyncio.Event()
         self._accepting = False
         self._closing = False
         self._stop = asyncio.Event()
-        self._recorded = 0
-        self._commits = 0
         self.failed = asyncio.Event()  # a background task died of a bug; see `failure`
         self.failure: BaseException | None = None
 
@@ -81,39 +88,86 @@ class Agent:
         if self._stop.is_set() or self._buffer is not None:
             raise AgentError("an Agent runs once: make a new one to start again")
         s = self.settings
-        buffer = Buffer(s.buffer_path)
+        # The buffer's transactions run on a thread that gives up the GIL for each SQLite call
+        # (fsync); with the default 5 ms switch interval a busy event loop makes it wait that
+        # long to get it back, every time. Lowering it only ever makes hand-offs quicker.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+        buffer = Buffer(s.buffer_path, max_bytes=s.max_buffer_bytes, overflow=s.overflow)
         await asyncio.to_thread(buffer.open)
-        offline = self._status_payload("offline")
-        mqtt = MqttClient(s.mqtt, client_id=s.device_id, will=(status_topic(s.device_id), offline))
-        # Subscribed before the client starts: it then subscribes inside every on_connect,
-        # before the connection is reported, so no ack can arrive unheard.
-        mqtt.subscribe(ack_topic(s.device_id), qos=1)
         try:
+            leftover = (await asyncio.to_thread(buffer.meta)).get(META_KEY)
+            offline = status_payload(s.device_id, "offline", {})
+            mqtt = MqttClient(
+                s.mqtt, client_id=s.device_id, will=(status_topic(s.device_id), offline)
+            )
+            # Subscribed before the client starts: it then subscribes inside every on_connect,
+            # before the connection is reported, so no ack can arrive unheard.
+            mqtt.subscribe(ack_topic(s.device_id), qos=1)
             await mqtt.__aenter__()
         except BaseException:
-            buffer.close()
+            await asyncio.to_thread(buffer.close)
             raise
         self._buffer, self._mqtt, self._stream_id = buffer, mqtt, buffer.stream_id
         self._publisher = Publisher(buffer, mqtt, s, idle_poll_s=self._idle_poll_s)
-        self._accepting = True  # before the writer starts: it exits once intake is closed
-        self._writer = self._spawn(self._write_loop(), "writer")
+        commit_bytes = buffer.budget.commit_bytes if buffer.budget else UNLIMITED_COMMIT_BYTES
+        self._writer = GroupWriter(
+            buffer,
+            max_events=MAX_EVENTS_PER_COMMIT,
+            max_bytes=commit_bytes,
+            meta=self._commit_meta,
+            on_commit=self._committed,
+        )
+        self._accepting = True
+        self._writer_task = self._spawn(self._writer.run(), "writer")
         self._spawn(self._publisher.run(), "publisher")
         self._receiver = self._spawn(self._receive_loop(), "acks")
         self._spawn(self._status_loop(), "status")
+        self._spawn(self._session_loop(), "sessions")
+        recovered = self._sessions.recover(leftover)
+        if recovered:  # a previous run crashed with sessions open: close them now
+            log.info("closing %d session(s) left open by the previous run", len(recovered))
+            self._submit_internal(recovered)
+        try:
+            if s.socket_enabled:
+                self._socket = SocketServer(
+                    s.socket_file,
+                    prepare=self._prepare_lines,
+                    submit=self._writer.submit,
+                    mode=s.socket_mode,
+                    max_line=s.socket_max_line_bytes,
+                    max_clients=s.socket_max_clients,
+                    max_submission_bytes=commit_bytes // 2,
+                )
+                await self._socket.start()
+            if s.metrics_port is not None:
+                self._metrics = MetricsServer(s.metrics_host, s.metrics_port, self.metrics_text)
+                await self._metrics.start()
+        except BaseException:
+            await self.close()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     async def close(self, *, flush_timeout: float = 0.0) -> None:
-        """Stop intake, commit what was accepted, optionally wait `flush_timeout` seconds for
-        the buffer to drain, then say offline and disconnect. Unsent events stay buffered."""
+        """Stop intake (the socket answers what it has received), close open automatic
+        sessions, commit what was accepted, optionally wait `flush_timeout` seconds for the
+        buffer to drain, then say offline and disconnect. Unsent events stay buffered."""
         if self._buffer is None or self._closing:
             return
         self._closing = True
+        if self._socket is not None:
+            await self._socket.stop(SHUTDOWN_GRACE_S)
+        if self._metrics is not None:
+            await self._metrics.stop()
+        if self._writer is not None and self._accepting:
+            closing = self._sessions.close_all()
+            if closing:
+                self._submit_internal(closing)
         self.stop_intake()
-        if self._writer is not None:
-            await asyncio.wait({self._writer}, timeout=SHUTDOWN_GRACE_S)
+        if self._writer_task is not None:
+            await asyncio.wait({self._writer_task}, timeout=SHUTDOWN_GRACE_S)
         if flush_timeout > 0:
             await self.flush(flush_timeout)
         self._stop.set()
@@ -129,12 +183,8 @@ class Agent:
             for t in late:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        # Only if the writer was cancelled above (a commit stalled past the grace period):
-        # its callers must not wait forever. Those in `_writing` may in fact have been stored.
-        for _, fut in (*self._writing, *self._pending):
-            if not fut.done():
-                fut.set_exception(AgentStopped("agent stopped before the event was confirmed"))
-        self._pending.clear()
+        if self._writer is not None:  # only if its task was cancelled above (a stalled commit)
+            self._writer.fail_pending(AgentStopped("agent stopped before the event was stored"))
         try:
             await self._publish_status("offline", timeout=2.0)  # a clean disconnect skips the will
         except PesError as exc:
@@ -148,9 +198,10 @@ class Agent:
             await asyncio.to_thread(buffer.close)
 
     def stop_intake(self) -> None:
-        """Refuse new record() calls; those already accepted are still committed."""
+        """Refuse new events; those already accepted are still committed."""
         self._accepting = False
-        self._pending_set.set()
+        if self._writer is not None:
+            self._writer.close()
 
     # -- intake ------------------------------------------------------------------------------
     async def record(
@@ -169,71 +220,106 @@ class Agent:
     ) -> str:
         """Validate and durably store one event; return its id once it is committed.
 
-        Raises InvalidEvent (nothing stored), AgentStopped, or BufferUnavailable. Cancelling the
-        caller does not un-record an event already handed to the writer."""
-        if not self._accepting:
+        Raises InvalidEvent (nothing stored), BufferFull (reject_new policy, buffer at its
+        limit), AgentStopped, or BufferUnavailable. Cancelling the caller does not un-record an
+        event already handed to the writer."""
+        if not self._accepting or self._writer is None:
             raise AgentStopped("agent is not running: use `async with Agent(settings)`")
-        event = make_event(
-            self.settings,
-            kind,
-            feature,
-            session_id=session_id,
-            user_id=user_id,
-            labels=labels,
-            props=props,
-            ts_ms=ts_ms,
-            device_type=device_type,
-            firmware_version=firmware_version,
-            account_id=account_id,
-        )
-        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending.append((event, done))
-        self._unwritten += 1
-        self._pending_set.set()
-        await done
-        return str(event["id"])
+        fields: dict[str, Any] = {"kind": kind}
+        for key, value in (
+            ("feature", feature), ("session_id", session_id), ("user_id", user_id),
+            ("ts", ts_ms), ("labels", labels), ("props", props), ("device_type", device_type),
+            ("firmware_version", firmware_version), ("account_id", account_id),
+        ):  # fmt: skip
+            if value is not None:
+                fields[key] = value
+        rows, event_id = self._rows(check_python(fields))
+        stored = await self._writer.submit(rows)
+        if stored < len(rows):
+            raise BufferFull(f"buffer full ({self.settings.max_buffer_mb:g} MiB, reject_new)")
+        return event_id
 
-    async def _write_loop(self) -> None:
-        assert self._buffer is not None and self._publisher is not None
-        while True:
-            if not self._pending:
-                if not self._accepting:
-                    return
-                self._pending_set.clear()
-                await self._pending_set.wait()
+    async def record_many(self, events: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Validate and durably store several events, given as dicts with the keys of a socket
+        line (kind, feature, session_id, user_id, ts, labels, props...); return their ids once
+        all are committed. For producers with bursts: one call, no task per event.
+
+        Raises InvalidEvent naming the first bad event's index (then nothing is stored), or
+        BufferFull (reject_new) if the buffer refused some: the others are stored."""
+        if not self._accepting or self._writer is None:
+            raise AgentStopped("agent is not running: use `async with Agent(settings)`")
+        ids = uuid7_many(len(events))
+        docs = []
+        for i, (ev, event_id) in enumerate(zip(events, ids, strict=True)):
+            try:  # everything checked before the sessions see any of it
+                docs.append(self._factory.build(check_python(ev), event_id))
+            except InvalidEvent as exc:
+                raise InvalidEvent(f"event {i}: {exc}") from exc
+        futures, sizes = [], []
+        for lo in range(0, len(docs), RECORD_MANY_SLICE):
+            rows: list[Row] = []
+            for doc in docs[lo : lo + RECORD_MANY_SLICE]:
+                rows += self._doc_rows(doc)
+            futures.append(self._writer.submit(rows))
+            sizes.append(len(rows))
+        stored = await asyncio.gather(*futures)
+        if list(stored) != sizes:
+            raise BufferFull(f"buffer full (reject_new): {sum(stored)} of {sum(sizes)} rows stored")
+        return ids
+
+    def _prepare_lines(self, lines: list[bytes]) -> list[tuple[list[Row], str] | str]:
+        """Socket lines -> per line, (rows, event id) or an error message."""
+        if not self._accepting:
+            return ["agent is stopping"] * len(lines)
+        checked = check_json_lines(lines)
+        ids = uuid7_many(len(lines))
+        out: list[tuple[list[Row], str] | str] = []
+        for fields, event_id in zip(checked, ids, strict=True):
+            if isinstance(fields, str):
+                out.append(fields)
                 continue
-            group = self._writing = self._pending[:MAX_EVENTS_PER_COMMIT]
-            del self._pending[:MAX_EVENTS_PER_COMMIT]
             try:
-                seqs = await asyncio.to_thread(self._buffer.append_many, [e for e, _ in group])
-            except Exception as exc:  # the callers get the error; the writer lives on
-                if not isinstance(exc, PesError):
-                    log.error("buffer write failed", exc_info=exc)
-                for _, fut in group:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                continue
-            finally:
-                self._unwritten -= len(group)
-                self._writing = []
-            for (_, fut), seq in zip(group, seqs, strict=True):
-                if not fut.done():
-                    fut.set_result(seq)
-            self._recorded += len(group)
-            self._commits += 1
+                out.append(self._rows(fields, event_id))
+            except PesError as exc:
+                out.append(str(exc))
+        return out
+
+    def _rows(self, fields: EventFields, event_id: str | None = None) -> tuple[list[Row], str]:
+        doc = self._factory.build(fields, event_id)
+        return self._doc_rows(doc), doc["id"]
+
+    def _doc_rows(self, doc: dict[str, Any]) -> list[Row]:
+        """The rows to write for an event: automatic session events first, then its own."""
+        extra = self._sessions.on_event(doc)
+        if not extra:
+            return [(doc["id"], to_body(doc))]
+        self._session_wake.set()
+        return [*(_row(self._factory.internal(e)) for e in extra), (doc["id"], to_body(doc))]
+
+    def _submit_internal(self, events: list[dict[str, Any]]) -> None:
+        assert self._writer is not None
+        fut = self._writer.submit([_row(self._factory.internal(e)) for e in events])
+        fut.add_done_callback(_log_failure)
+
+    def _commit_meta(self) -> Mapping[str, str] | None:
+        # Taken when a transaction is cut: the open sessions as of its last event.
+        return {META_KEY: self._sessions.snapshot()} if self._sessions.dirty else None
+
+    def _committed(self, res: Appended) -> None:
+        if self._publisher is not None:
             self._publisher.poke()
 
     # -- drain / observe ---------------------------------------------------------------------
     async def flush(self, timeout: float) -> bool:
         """Wait until the buffer is empty (everything acked); False if `timeout` passes first.
         Re-checks at least every second: another process may append to or drain the buffer."""
-        buffer, publisher = self._buffer, self._publisher
-        if buffer is None or publisher is None:
+        buffer, publisher, writer = self._buffer, self._publisher, self._writer
+        if buffer is None or publisher is None or writer is None:
             raise AgentStopped("agent is not running")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            if not self._unwritten and await asyncio.to_thread(buffer.depth) == 0:
+            if writer.idle and await asyncio.to_thread(buffer.depth) == 0:
                 return True
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -241,15 +327,33 @@ class Agent:
             await publisher.wait_progress(min(remaining, 1.0))
 
     def stats(self) -> AgentStats:
-        pub = self._publisher
+        pub, w = self._publisher, self._writer
         return AgentStats(
-            recorded=self._recorded,
-            commits=self._commits,
+            recorded=w.stats.stored if w else 0,
+            commits=w.stats.commits if w else 0,
             connected=self._mqtt is not None and self._mqtt.connected.is_set(),
             inflight=pub.inflight if pub else 0,
             stream_id=self._stream_id,
             publisher=replace(pub.stats) if pub else PublisherStats(),
+            writer=replace(w.stats) if w else WriterStats(),
+            socket=replace(self._socket.stats) if self._socket else SocketStats(),
+            sessions_open=self._sessions.open_count,
         )
+
+    async def snapshot(self) -> dict[str, Any]:
+        """The buffer's state (agent/status.py) plus this process's view."""
+        buffer = self._buffer
+        if buffer is None:
+            raise AgentStopped("agent is not running")
+        snap = await asyncio.to_thread(buffer_snapshot, buffer)
+        st = self.stats()
+        snap |= {"device_id": self.settings.device_id, "connected": st.connected}
+        if snap["last_ack_ms"] is None:
+            snap["last_ack_ms"] = st.publisher.last_ack_ms
+        return snap
+
+    async def metrics_text(self) -> str:
+        return metric_samples(self.settings.device_id, await self.snapshot(), self.stats())
 
     # -- background loops --------------------------------------------------------------------
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[None]:
@@ -268,58 +372,53 @@ class Agent:
 
     async def _receive_loop(self) -> None:
         assert self._mqtt is not None and self._publisher is not None
-        acks = ack_topic(self.settings.device_id)
+        acks, queue = ack_topic(self.settings.device_id), self._mqtt.messages
         while True:
-            msg = await self._mqtt.messages.get()
-            if msg.topic != acks:
+            batch = [await queue.get()]
+            while not queue.empty() and len(batch) < 256:
+                batch.append(queue.get_nowait())  # arrived together: applied together
+            mine = [(m.payload, m.content_type) for m in batch if m.topic == acks]
+            if not mine:
                 continue
             try:
-                await self._publisher.on_ack(msg.payload, msg.content_type)
+                await self._publisher.on_acks(mine)
             except PesError as exc:  # e.g. buffer busy: the batch is resent and acked again
                 log.warning("could not apply ack: %s", exc)
 
+    async def _session_loop(self) -> None:
+        """Ends automatic sessions that have been idle for session_idle_s."""
+        while not self._stop.is_set():
+            self._session_wake.clear()
+            due = self._sessions.next_expiry_ms()
+            wait = 3600.0 if due is None else max(0.0, (due - mono_ms()) / 1000) + 0.01
+            await wait_any(self._session_wake, self._stop, timeout=wait)
+            if self._stop.is_set() or not self._accepting:
+                return
+            ended = self._sessions.expire()
+            if ended:
+                self._submit_internal(ended)
+
     async def _status_loop(self) -> None:
         assert self._mqtt is not None
-        mqtt, loop = self._mqtt, asyncio.get_running_loop()
-        last_epoch, next_at = -1, 0.0
-        while not self._stop.is_set():
-            if not mqtt.connected.is_set():
-                await wait_any(mqtt.connected, self._stop)
-                continue
-            # On every new connection (the will may have said offline) and then periodically.
-            if mqtt.epoch != last_epoch or loop.time() >= next_at:
-                try:
-                    await self._publish_status("online")
-                    last_epoch, next_at = mqtt.epoch, loop.time() + self.settings.status_interval_s
-                except PesError as exc:
-                    log.warning("status not published: %s", exc)
-            await sleep_unless(self._stop, STATUS_POLL_S)
+        await status_loop(
+            self._mqtt, self._publish_status, self.settings.status_interval_s, self._stop
+        )
 
-    async def _publish_status(self, state: _State, *, timeout: float = 10.0) -> None:
+    async def _publish_status(self, state: State, *, timeout: float = 10.0) -> None:
         mqtt, buffer = self._mqtt, self._buffer
         if mqtt is None or buffer is None or not mqtt.connected.is_set():
             return
-        depth = await asyncio.to_thread(buffer.depth)
-        oldest = await asyncio.to_thread(buffer.oldest)
-        payload = self._status_payload(state, depth, oldest.ts_ms if oldest else None)
+        payload = status_payload(self.settings.device_id, state, await self.snapshot())
         topic = status_topic(self.settings.device_id)
         await mqtt.publish(
             topic, payload, retain=True, content_type=codec.CONTENT_JSON, timeout=timeout
         )
 
-    def _status_payload(
-        self, state: _State, depth: int = 0, oldest_ts_ms: int | None = None
-    ) -> bytes:
-        now_ms = time.time_ns() // 1_000_000
-        pub = self._publisher
-        status = AgentStatus(
-            device_id=self.settings.device_id,
-            state=state,
-            version=__version__,
-            buffer_depth=depth,
-            oldest_age_s=None if oldest_ts_ms is None else max(0, now_ms - oldest_ts_ms) / 1000,
-            last_ack_ms=pub.stats.last_ack_ms if pub else None,
-            sent_ms=now_ms,
-        )
-        payload, _ = codec.encode(status.model_dump(mode="json"), compress=False)
-        return payload
+
+def _row(doc: Mapping[str, Any]) -> Row:
+    return (doc["id"], to_body(doc))
+
+
+def _log_failure(fut: asyncio.Future[int]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.warning("session event not stored: %s", fut.exception())

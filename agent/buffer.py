@@ -1,12 +1,17 @@
 """The durable local buffer: SQLite in WAL mode, one row per event, deleted only when acked.
 
-Synchronous on purpose: `pes-agent emit` writes with it directly while `pes-agent run` reads and
-deletes from another process on the same file (WAL lets readers and one writer work at once;
+Synchronous on purpose: `pes-agent emit` may write with it directly while `pes-agent run` reads
+and deletes from another process on the same file (WAL lets readers and one writer work at once;
 busy_timeout makes a second writer wait instead of failing). The asyncio side calls it through
 asyncio.to_thread, so one lock serialises the connection's transactions across threads.
 
 synchronous=FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power loss, and
-the contract says an event is durable before the caller hears "stored"."""
+the contract says an event is durable before the caller hears "stored".
+
+With a size limit (agent/budget.py) every append first makes room: the oldest events are
+deleted and their sequence numbers recorded as drop ranges (`drop_oldest`), or the new events
+are refused with BufferFull (`reject_new`). Either way the count is kept in `meta`.
+"""
 
 from __future__ import annotations
 
@@ -14,17 +19,23 @@ import json
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
-from agent.errors import AgentError, BufferCorrupt, BufferUnavailable
+from agent import drops as D
+from agent import room
+from agent.budget import Budget, row_bytes
+from agent.errors import AgentError, BufferCorrupt, BufferFull, BufferUnavailable
+from agent.sqlbits import bump, one, transaction
 
 SCHEMA_VERSION = "1"
 BUSY_TIMEOUT_MS = 5000
 # Bytes an event costs in a batch beyond its stored body: `"seq":N,` and the list comma.
 SEQ_OVERHEAD_BYTES = 24
+Overflow = Literal["drop_oldest", "reject_new"]
+CACHE_KIB = 1024  # page cache per connection (SQLite's default is 2 MiB): the gateway's RAM
 
 _SCHEMA = (
     # AUTOINCREMENT: a seq is never reused, even after every row has been acked and deleted.
@@ -34,23 +45,45 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS anchors(
         boot TEXT PRIMARY KEY, mono INTEGER NOT NULL, true_ms INTEGER NOT NULL)""",
+    # Added without a schema bump: an older agent simply ignores it.
+    """CREATE TABLE IF NOT EXISTS drops(
+        first INTEGER PRIMARY KEY, last INTEGER NOT NULL, reason TEXT NOT NULL)""",
 )
 
 
 class Oldest(NamedTuple):
     seq: int
     ts_ms: int  # the device wall clock when it was recorded (may be wrong, like every ts)
+    id: str = ""
+    mono: int | None = None
+    boot: str | None = None
+
+
+class Appended(NamedTuple):
+    first_seq: int  # seq of the first stored row (0 if none)
+    stored: int  # rows stored: all of them, or (reject_new) the ones that fit, in order
+    dropped: int  # older events deleted to make room
 
 
 class Buffer:
     """Open with `with Buffer(path) as buf:`; nothing touches the disk before that."""
 
-    def __init__(self, path: str | Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_bytes: int | None = None,
+        overflow: Overflow = "drop_oldest",
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    ) -> None:
         self.path = Path(path)
+        self.budget = Budget(max_bytes) if max_bytes else None
+        self.overflow: Overflow = overflow
         self._busy_timeout_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._stream_id: str | None = None
+        self._wal = f"{self.path}-wal"
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Buffer:
@@ -79,11 +112,16 @@ class Buffer:
         try:
             with self._translate(opening=True):
                 conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
-                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                # Takes effect only on a new file (before the first table): see _migrate.
+                conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                mode = one(conn, "PRAGMA journal_mode=WAL")[0]
                 if str(mode).lower() != "wal":
                     raise BufferCorrupt(f"{self.path}: cannot switch to WAL (got {mode})")
                 conn.execute("PRAGMA synchronous=FULL")
+                conn.execute(f"PRAGMA cache_size={-CACHE_KIB}")
                 self._stream_id = self._init_schema(conn)
+                if self.budget is not None:
+                    room.apply(conn, self.budget, self._wal, self._full_message())
         except BaseException:
             self.close()
             raise
@@ -96,7 +134,7 @@ class Buffer:
 
     def _init_schema(self, conn: sqlite3.Connection) -> str:
         # One write transaction, so two processes opening a new file agree on one stream id.
-        with _transaction(conn):
+        with transaction(conn):
             for statement in _SCHEMA:
                 conn.execute(statement)
             stream_id = f"s-{secrets.token_hex(12)}"
@@ -115,37 +153,156 @@ class Buffer:
             raise AgentError("buffer is not open")
         return self._stream_id
 
-    # -- writes ----------------------------------------------------------------------------
-    def append_many(self, events: list[dict[str, Any]]) -> list[int]:
-        """Store events in one transaction (one fsync for all: group commit); return their seqs.
+    def files(self) -> list[Path]:
+        return [self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]
 
-        Each event is a WireEvent as a dict without `seq`; it is stored as compact JSON."""
-        if not events:
-            return []
+    def disk_bytes(self) -> int:
+        """Bytes the buffer's files take on disk now (database + WAL + WAL index)."""
+        total = 0
+        for p in self.files():
+            try:
+                total += p.stat().st_size
+            except FileNotFoundError:
+                pass
+        return total
+
+    # -- writes ----------------------------------------------------------------------------
+    def append_many(self, events: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Store events (WireEvents as dicts without `seq`) in one transaction; return their
+        seqs. All or nothing: raises BufferFull if the limit refuses any of them."""
         rows = [(str(ev["id"]), _dumps(ev)) for ev in events]
-        with self._tx() as conn:
-            return [
-                int(conn.execute("INSERT INTO events(id, body) VALUES(?, ?)", row).lastrowid or 0)
-                for row in rows
-            ]
+        res = self.append_rows(rows, partial=False)
+        return list(range(res.first_seq, res.first_seq + res.stored))
+
+    def append_rows(
+        self,
+        rows: Sequence[tuple[str, str]],
+        *,
+        meta: Mapping[str, str] | None = None,
+        partial: bool = True,
+    ) -> Appended:
+        """Store (id, body) rows in one transaction (one fsync for all: group commit), plus
+        `meta` entries in the same transaction. Seqs are consecutive from `first_seq`.
+
+        With reject_new and `partial`, as many rows as fit are stored (the first ones) and
+        the rest counted as rejected; without `partial` a shortfall raises BufferFull."""
+        if not rows and not meta:
+            return Appended(0, 0, 0)
+        with self._lock, self._translate():
+            conn = self._connection()
+            res = self._append(conn, rows, meta, partial)
+            self._after_write(conn)
+        if res.stored < len(rows) and not partial:
+            raise BufferFull(self._full_message())
+        return res
+
+    def _append(
+        self,
+        conn: sqlite3.Connection,
+        rows: Sequence[tuple[str, str]],
+        meta: Mapping[str, str] | None,
+        partial: bool,
+    ) -> Appended:
+        for attempt in range(3):
+            try:
+                return self._append_once(conn, rows, meta, partial, attempt)
+            except _Retry:
+                continue
+        raise AssertionError("unreachable")
+
+    def _append_once(
+        self,
+        conn: sqlite3.Connection,
+        rows: Sequence[tuple[str, str]],
+        meta: Mapping[str, str] | None,
+        partial: bool,
+        attempt: int,
+    ) -> Appended:
+        b = self.budget
+        with transaction(conn):
+            stored, dropped = len(rows), 0
+            if b is not None and rows:
+                nbytes = sum(row_bytes(i, body) for i, body in rows)
+                need = b.pages_for(nbytes, len(rows)) * (attempt + 1)
+                if self.overflow == "drop_oldest":
+                    dropped = room.make_room(conn, b, need, self._full_message())
+                else:
+                    stored = room.fitting(conn, b, rows, attempt + 1)
+                    if stored < len(rows) and not partial:
+                        stored = 0
+                    bump(conn, "rejected_total", len(rows) - stored)
+            first = _next_seq(conn)
+            try:
+                conn.executemany(
+                    "INSERT INTO events(seq, id, body) VALUES(?, ?, ?)",
+                    ((first + k, i, body) for k, (i, body) in enumerate(rows[:stored])),
+                )
+            except sqlite3.OperationalError as exc:
+                # max_page_count reached: the estimate was short. Roll back and try again with
+                # a larger margin (a real full disk fails the same way, then raises).
+                if "full" not in str(exc) or b is None or attempt == 2:
+                    raise
+                raise _Retry() from exc
+            for key, value in (meta or {}).items():
+                conn.execute("INSERT OR REPLACE INTO meta VALUES(?, ?)", (key, value))
+            return Appended(first if stored else 0, stored, dropped)
+
+    def _after_write(self, conn: sqlite3.Connection) -> None:
+        if self.budget is not None:
+            room.after_write(conn, self.budget, self._wal)
+
+    def _full_message(self) -> str:
+        limit = self.budget.total_bytes if self.budget else 0
+        return f"buffer full ({limit / 1048576:g} MiB limit, overflow={self.overflow})"
+
+    def ack(
+        self,
+        first: int,
+        last: int,
+        *,
+        anchor: tuple[str, int, int] | None = None,
+        reported: Iterable[D.Drop] = (),
+        last_ack_ms: int | None = None,
+        more: Sequence[tuple[int, int]] = (),
+    ) -> int:
+        """Apply acks in one transaction: delete the events with first <= seq <= last (and in
+        each of the `more` ranges: acks that arrived together), forget the drop ranges the acked
+        batches reported, keep the anchor and the ack time. Returns how many were deleted."""
+        with self._lock, self._translate():
+            conn = self._connection()
+            with transaction(conn):
+                n = 0
+                for a, b in ((first, last), *more):
+                    cur = conn.execute("DELETE FROM events WHERE seq BETWEEN ? AND ?", (a, b))
+                    n += cur.rowcount
+                D.clear(conn, reported)
+                if anchor is not None:
+                    conn.execute("INSERT OR REPLACE INTO anchors VALUES(?, ?, ?)", anchor)
+                if last_ack_ms is not None:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO meta VALUES('last_ack_ms', ?)", (str(last_ack_ms),)
+                    )
+            if self.budget is not None:
+                room.vacuum_once(conn, self.budget)
+            self._after_write(conn)
+            return n
 
     def delete_range(
         self, first: int, last: int, *, anchor: tuple[str, int, int] | None = None
     ) -> int:
-        """Delete the events with first <= seq <= last (an acked range); return how many.
-
-        `anchor` (boot, mono, true_ms), learnt from the same ack, is saved in the same
-        transaction: one fsync per ack instead of two."""
-        with self._tx() as conn:
-            n = conn.execute("DELETE FROM events WHERE seq BETWEEN ? AND ?", (first, last))
-            if anchor is not None:
-                conn.execute("INSERT OR REPLACE INTO anchors VALUES(?, ?, ?)", anchor)
-            return n.rowcount
+        return self.ack(first, last, anchor=anchor)
 
     def save_anchor(self, boot: str, mono: int, true_ms: int) -> None:
         """Remember the latest collector time seen at a monotonic instant of `boot`."""
         with self._tx() as conn:
             conn.execute("INSERT OR REPLACE INTO anchors VALUES(?, ?, ?)", (boot, mono, true_ms))
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        with self._tx() as conn:
+            if value is None:
+                conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+            else:
+                conn.execute("INSERT OR REPLACE INTO meta VALUES(?, ?)", (key, value))
 
     # -- reads -----------------------------------------------------------------------------
     def read_after(
@@ -164,36 +321,58 @@ class Buffer:
             )
             out: list[tuple[int, str]] = []
             used = 0
-            for s, body in cur:
-                used += len(body.encode()) + SEQ_OVERHEAD_BYTES
-                if out and used > max_bytes:
-                    break
-                out.append((int(s), str(body)))
+            try:
+                for s, body in cur:
+                    used += len(body.encode()) + SEQ_OVERHEAD_BYTES
+                    if out and used > max_bytes:
+                        break
+                    out.append((int(s), str(body)))
+            finally:
+                cur.close()  # see one()
             return out
 
     def last_seq(self) -> int:
         """The highest seq ever assigned (0 for a new buffer), acked or not."""
         with self._read() as conn:
-            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
-            return int(row[0]) if row else 0
+            return _next_seq(conn) - 1
 
     def depth(self) -> int:
         with self._read() as conn:
-            return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+            return int(one(conn, "SELECT count(*) FROM events")[0])
 
     def oldest(self) -> Oldest | None:
         """The oldest unacked event, or None when everything has been acked."""
         with self._read() as conn:
-            row = conn.execute("SELECT seq, body FROM events ORDER BY seq LIMIT 1").fetchone()
+            row = one(conn, "SELECT seq, id, body FROM events ORDER BY seq LIMIT 1")
         if row is None:
             return None
-        return Oldest(int(row[0]), int(json.loads(row[1])["ts"]))
+        try:
+            doc = json.loads(row[2])
+        except ValueError:
+            doc = {}
+        mono, boot = doc.get("mono"), doc.get("boot")
+        return Oldest(
+            int(row[0]),
+            int(doc.get("ts", 0)),
+            str(row[1]),
+            mono if isinstance(mono, int) else None,
+            boot if isinstance(boot, str) else None,
+        )
 
     def anchors(self) -> dict[str, tuple[int, int]]:
         """boot id -> (mono, true_ms)."""
         with self._read() as conn:
             rows = conn.execute("SELECT boot, mono, true_ms FROM anchors").fetchall()
         return {str(b): (int(m), int(t)) for b, m, t in rows}
+
+    def pending_drops(self, limit: int = 64) -> list[D.Drop]:
+        """Drop ranges no acked batch has reported yet, oldest first."""
+        with self._read() as conn:
+            return D.pending(conn, limit)
+
+    def meta(self) -> dict[str, str]:
+        with self._read() as conn:
+            return {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta")}
 
     # -- plumbing ---------------------------------------------------------------------------
     @contextmanager
@@ -205,7 +384,7 @@ class Buffer:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock, self._translate():
             conn = self._connection()
-            with _transaction(conn):
+            with transaction(conn):
                 yield conn
 
     def _connection(self) -> sqlite3.Connection:
@@ -228,19 +407,15 @@ class Buffer:
             raise BufferCorrupt(f"buffer {self.path}: {exc}") from exc
 
 
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    # BEGIN IMMEDIATE takes the write lock up front (waiting up to busy_timeout), so a writer
-    # never fails halfway through trying to upgrade a read lock held since its first SELECT.
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
-            conn.execute("ROLLBACK")
-        raise
+class _Retry(Exception):
+    """Internal: roll back the transaction and try the append again with a larger margin."""
 
 
-def _dumps(event: dict[str, Any]) -> str:
+def _next_seq(conn: sqlite3.Connection) -> int:
+    row = one(conn, "SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+    top = one(conn, "SELECT max(seq) FROM events")[0]
+    return max(int(row[0]) if row else 0, int(top or 0)) + 1
+
+
+def _dumps(event: Mapping[str, Any]) -> str:
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False)

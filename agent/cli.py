@@ -11,18 +11,21 @@ import asyncio
 import json
 import logging
 import signal
+import socket
 import sys
-import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from agent import __version__
 from agent.aio import wait_any
 from agent.buffer import Buffer
-from agent.errors import InvalidEvent
-from agent.events import make_event
+from agent.errors import BufferUnavailable, InvalidEvent
+from agent.events import check_python, make_event
 from agent.settings import CONFIG_ENV, AgentSettings, load_settings
+from agent.status import buffer_snapshot
 from shared.errors import PermanentError, PesError
 
 log = logging.getLogger("agent")
@@ -80,9 +83,19 @@ def _parser() -> argparse.ArgumentParser:
     emit.add_argument(
         "--label", action="append", default=[], metavar="KEY=VALUE", help="repeatable"
     )
+    emit.add_argument("--prop", action="append", default=[], metavar="KEY=VALUE", help="repeatable")
     emit.add_argument("--ts", metavar="ISO8601", help="event time (default: now; naive = UTC)")
+    emit.add_argument(
+        "--via",
+        choices=["auto", "socket", "buffer"],
+        default="auto",
+        help="through the running agent's socket, or straight into the buffer file "
+        "(default: the socket if an agent listens on it)",
+    )
 
-    sub.add_parser("status", parents=[common], help="print buffer depth, age, stream id (JSON)")
+    sub.add_parser(
+        "status", parents=[common], help="print buffer depth, oldest age, drops, last ack (JSON)"
+    )
     return p
 
 
@@ -100,17 +113,25 @@ async def _serve(settings: AgentSettings, drain_s: float) -> int:
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Buffer work runs on threads (SQLite releases the GIL while it commits): two suffice, as
+    # the buffer serialises its transactions anyway; the default pool would start up to six.
+    loop.set_default_executor(ThreadPoolExecutor(2, thread_name_prefix="pes-agent-io"))
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with Agent(settings) as agent:
         log.info(
-            "pes-agent %s running: device %s, buffer %s, stream %s, broker %s:%d",
+            "pes-agent %s running: device %s, buffer %s (limit %g MiB, %s), stream %s, "
+            "socket %s, broker %s:%d%s",
             __version__,
             settings.device_id,
             settings.buffer_path,
+            settings.max_buffer_mb,
+            settings.overflow,
             agent.stats().stream_id,
+            settings.socket_file if settings.socket_enabled else "off",
             settings.mqtt.host,
             settings.mqtt.port,
+            " (TLS)" if settings.mqtt.tls else "",
         )
         await wait_any(stop, agent.failed)
         log.info("stopping: sending what remains for up to %.1fs", drain_s)
@@ -123,28 +144,77 @@ async def _serve(settings: AgentSettings, drain_s: float) -> int:
 
 # -- emit -----------------------------------------------------------------------------------
 def _emit(settings: AgentSettings, args: argparse.Namespace) -> int:
+    fields: dict[str, Any] = {"kind": args.kind}
+    for key, value in (
+        ("feature", args.feature), ("session_id", args.session_id), ("user_id", args.user_id),
+        ("labels", _pairs(args.label, "--label") or None),
+        ("props", _props(args.prop) or None), ("ts", _ts_ms(args.ts) if args.ts else None),
+    ):  # fmt: skip
+        if value is not None:
+            fields[key] = value
+    check_python(fields)  # a bad event exits 2 here, whichever way it would have gone
+    if args.via != "buffer" and settings.socket_enabled:
+        try:
+            reply = _via_socket(settings.socket_file, fields)
+        except OSError as exc:
+            if args.via == "socket":
+                raise BufferUnavailable(f"agent socket {settings.socket_file}: {exc}") from exc
+        else:
+            if not reply.get("ok"):
+                print(f"pes-agent: {reply.get('error', reply)}", file=sys.stderr)
+                return 1
+            print(reply["id"])
+            return 0
+    # No agent running: straight into the buffer (no automatic session); the agent sends it
+    # when it starts, or within a second if it was started meanwhile.
     event = make_event(
         settings,
-        args.kind,
-        args.feature,
-        session_id=args.session_id,
-        user_id=args.user_id,
-        labels=_labels(args.label),
-        ts_ms=_ts_ms(args.ts) if args.ts else None,
+        fields.pop("kind"),
+        fields.pop("feature", None),
+        ts_ms=fields.pop("ts", None),
+        **fields,
     )
-    # Straight into the buffer: a running agent notices it at its next poll.
-    with Buffer(settings.buffer_path) as buffer:
+    with Buffer(
+        settings.buffer_path, max_bytes=settings.max_buffer_bytes, overflow=settings.overflow
+    ) as buffer:
         buffer.append_many([event])
     print(event["id"])
     return 0
 
 
-def _labels(items: list[str]) -> dict[str, str]:
+def _via_socket(path: Path, fields: dict[str, Any]) -> dict[str, Any]:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(30)
+        sock.connect(str(path))
+        sock.sendall(json.dumps(fields).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            more = sock.recv(65536)
+            if not more:
+                raise ConnectionError("agent closed the connection without replying")
+            data += more
+    reply = json.loads(data)
+    return reply if isinstance(reply, dict) else {"ok": False, "error": repr(reply)}
+
+
+def _props(items: list[str]) -> dict[str, Any]:
+    """KEY=VALUE; VALUE is JSON if it parses as a number, true/false or null, else a string."""
+    out: dict[str, Any] = {}
+    for key, value in _pairs(items, "--prop").items():
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = value
+        out[key] = parsed if isinstance(parsed, int | float | bool) or parsed is None else value
+    return out
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise InvalidEvent(f"--label expects KEY=VALUE, got {item!r}")
+            raise InvalidEvent(f"{flag} expects KEY=VALUE, got {item!r}")
         out[key] = value
     return out
 
@@ -161,23 +231,37 @@ def _ts_ms(text: str) -> int:
 
 # -- status ---------------------------------------------------------------------------------
 def _status(settings: AgentSettings) -> int:
+    """What the retained status says (and more), read from the buffer file: works whether or
+    not the agent runs, and never creates a buffer (a new stream) just to look at it."""
     path: Path = settings.buffer_path
-    doc: dict[str, object] = {"buffer_path": str(path), "exists": path.exists()}
-    if path.exists():  # don't create a buffer (and a new stream) just to look at it
+    doc: dict[str, Any] = {
+        "device_id": settings.device_id,
+        "buffer_path": str(path),
+        "exists": path.exists(),
+        "running": _agent_listening(settings),
+        "socket_path": str(settings.socket_file) if settings.socket_enabled else None,
+    }
+    if path.exists():
         with Buffer(path) as buffer:
-            oldest = buffer.oldest()
-            now_ms = time.time_ns() // 1_000_000
-            doc |= {
-                "stream_id": buffer.stream_id,
-                "depth": buffer.depth(),
-                "last_seq": buffer.last_seq(),
-                "oldest_seq": oldest.seq if oldest else None,
-                "oldest_age_s": max(0, now_ms - oldest.ts_ms) / 1000 if oldest else None,
-            }
+            doc |= buffer_snapshot(buffer)
+        doc["limit_bytes"] = settings.max_buffer_bytes
+        doc["overflow"] = settings.overflow
     else:
-        doc |= {"stream_id": None, "depth": 0, "oldest_seq": None, "oldest_age_s": None}
+        doc |= {"stream_id": None, "buffer_depth": 0, "oldest_age_s": None, "dropped": 0}
     print(json.dumps(doc, indent=2))
     return 0
+
+
+def _agent_listening(settings: AgentSettings) -> bool | None:
+    if not settings.socket_enabled:
+        return None
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        try:
+            sock.connect(str(settings.socket_file))
+        except OSError:
+            return False
+    return True
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ __all__ = [
     "AgentError",
     "AgentStopped",
     "BufferCorrupt",
+    "BufferFull",
     "BufferUnavailable",
     "ConfigError",
     "InvalidEvent",
@@ -34,3 +35,8 @@ class BufferCorrupt(AgentError, PermanentError):
 class InvalidEvent(AgentError, PermanentError):
     """An event that violates the wire contract; the message names the field and the rule.
     Raised before anything is written, so the caller can fix the input and record again."""
+
+
+class BufferFull(AgentError, RetryableError):
+    """The buffer is at its size limit and its overflow policy is `reject_new`: the event was
+    not stored. Retrying helps once the agent has sent (and the collector acked) older events."""

@@ -12,7 +12,6 @@ import re
 import secrets
 import threading
 import time
-import uuid
 
 from shared import limits as L
 
@@ -22,6 +21,13 @@ _ID_RE = re.compile(L.ID_PATTERN)
 _lock = threading.Lock()
 _last_ms = -1
 _counter = 0
+_prefix = ""  # "tttttttt-tttt-7" for _prefix_for
+_prefix_for = -1
+_POOL_BYTES = 8192
+_hex = ""  # os.urandom(_POOL_BYTES).hex(), consumed 16 characters per id
+_hex_pos = 2 * _POOL_BYTES
+# The variant (binary 10xx) in the first hex digit of the 4th group: 62 random bits remain.
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
 def uuid7() -> str:
@@ -31,24 +37,41 @@ def uuid7() -> str:
     12-bit rand_a field counts up from a random start in its lower half; when it overflows, or
     the wall clock steps back, we keep borrowing from the last used millisecond instead, so ids
     never go backwards while the process lives."""
-    global _last_ms, _counter
+    return uuid7_many(1)[0]
+
+
+def uuid7_many(n: int) -> list[str]:
+    """`n` consecutive UUIDv7s (see uuid7), made under one lock: this runs for every event.
+    Randomness comes from the OS CSPRNG, read 8 KiB at a time."""
+    global _last_ms, _counter, _prefix, _prefix_for, _hex, _hex_pos
     now = time.time_ns() // 1_000_000
+    out: list[str] = []
     with _lock:
         if now > _last_ms:
             _last_ms = now
-            _counter = secrets.randbits(11)  # lower half: leaves >= 2048 increments per ms
+            _counter = _rand11()
         else:
             _counter += 1
+        for _ in range(n):
             if _counter > 0xFFF:
                 _last_ms += 1
-                _counter = secrets.randbits(11)
-        ms, counter = _last_ms, _counter
-    value = (ms & 0xFFFF_FFFF_FFFF) << 80
-    value |= 0x7 << 76
-    value |= counter << 64
-    value |= 0b10 << 62
-    value |= secrets.randbits(62)
-    return str(uuid.UUID(int=value))
+                _counter = _rand11()
+            if _prefix_for != _last_ms:
+                h = f"{_last_ms & 0xFFFF_FFFF_FFFF:012x}"
+                _prefix, _prefix_for = f"{h[:8]}-{h[8:]}-7", _last_ms
+            if _hex_pos >= len(_hex):
+                _hex, _hex_pos = os.urandom(_POOL_BYTES).hex(), 0
+            r = _hex[_hex_pos : _hex_pos + 16]
+            _hex_pos += 16
+            out.append(f"{_prefix}{_counter:03x}-{_VARIANT[r[0]]}{r[1:4]}-{r[4:]}")
+            _counter += 1
+        _counter -= 1  # the last one used
+    return out
+
+
+def _rand11() -> int:
+    """A random start for the counter, in the lower half of its 12 bits. Callers hold _lock."""
+    return int.from_bytes(os.urandom(2), "big") & 0x7FF
 
 
 def uuid7_ms(event_id: str) -> int:

@@ -12,88 +12,35 @@ by its seq range (minus whatever an overlapping ack has deleted meanwhile) and p
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import ValidationError
 
 from agent.aio import wait_any
+from agent.batch import (
+    MAX_DROPS,
+    EncodedBatch,
+    TokenBucket,
+    build_batch,
+    events_budget,
+)
 from agent.buffer import Buffer
+from agent.drops import Drop
 from agent.ids import boot_id, mono_ms
 from agent.settings import AgentSettings
 from shared import codec
-from shared.errors import InvalidPayload, PesError, PublishFailed, RetryableError
-from shared.models import Ack, Anchor, BatchHeader
-from shared.mqtt import MqttClient
+from shared.errors import InvalidPayload, PesError, RetryableError
+from shared.models import Ack
+from shared.mqtt import NO_MATCHING_SUBSCRIBERS, MqttClient
 from shared.retry import Backoff, sleep_unless
 from shared.topics import events_topic
 
 log = logging.getLogger(__name__)
 
-# Room left in batch_max_bytes for the header (ids, clocks and up to MAX_ANCHORS anchors), so
-# that the whole uncompressed payload stays within batch_max_bytes.
-HEADER_RESERVE_BYTES = 2048
-MAX_ANCHORS = 8  # BatchHeader.anchors max_length
 IDLE_POLL_S = 1.0  # catches events appended by another process (`pes-agent emit`)
-
-
-@dataclass(frozen=True, slots=True)
-class EncodedBatch:
-    first_seq: int
-    last_seq: int
-    count: int
-    payload: bytes
-    content_type: str
-
-
-def build_batch(
-    rows: Sequence[tuple[int, str]],
-    *,
-    device_id: str,
-    stream_id: str,
-    anchors: Mapping[str, tuple[int, int]],
-    boot: str,
-    sent_ms: int,
-    sent_mono: int,
-) -> EncodedBatch:
-    """Encode buffer rows (seq, body) as one batch; `rows` must be non-empty, oldest first.
-
-    Events are not re-validated: they were validated when recorded, and the collector checks
-    each one anyway (quarantining, and still acking, a bad one). Re-validating here could only
-    turn one bad row into a stream that is stuck forever."""
-    events: list[dict[str, Any]] = []
-    boots: set[str] = set()
-    for seq, body in rows:
-        try:
-            ev = json.loads(body)
-        except ValueError:
-            # Still sent, so the collector quarantines it and the loss is visible, not silent.
-            ev = {"unreadable": body[:200]}
-        ev["seq"] = seq
-        if isinstance(ev.get("boot"), str):
-            boots.add(ev["boot"])
-        events.append(ev)
-    # Anchors only for boots in this batch; the sender's own boot first, it matters most.
-    wanted = sorted(boots & anchors.keys(), key=lambda b: (b != boot, b))[:MAX_ANCHORS]
-    header = BatchHeader(
-        device_id=device_id,
-        stream_id=stream_id,
-        first_seq=rows[0][0],
-        last_seq=rows[-1][0],
-        sent_ms=sent_ms,
-        sent_mono=sent_mono,
-        boot=boot,
-        anchors=[Anchor(boot=b, mono=anchors[b][0], true_ms=anchors[b][1]) for b in wanted],
-        drops=[],
-    )
-    doc = header.model_dump(mode="json")
-    doc["events"] = events
-    payload, content_type = codec.encode(doc)
-    return EncodedBatch(rows[0][0], rows[-1][0], len(rows), payload, content_type)
 
 
 @dataclass(slots=True)
@@ -103,6 +50,7 @@ class _Flight:
     first: int
     last: int
     deadline: float  # loop.time() after which it is resent
+    drops: tuple[Drop, ...] = ()  # drop ranges it reported: forgotten once it is acked
 
 
 @dataclass(slots=True)
@@ -111,10 +59,12 @@ class PublisherStats:
     batches_resent: int = 0
     events_sent: int = 0
     publish_failures: int = 0
+    no_subscribers: int = 0  # PUBACKs saying no collector was subscribed
     acks: int = 0
     acks_ignored: int = 0
     events_acked: int = 0  # rows deleted from the buffer by acks
     last_ack_ms: int | None = None  # collector clock of the latest ack
+    throttled_s: float = 0.0  # time spent waiting for the drain rate
 
 
 class Publisher:
@@ -134,7 +84,6 @@ class Publisher:
         self._s = settings
         self._idle_poll_s = idle_poll_s
         self._topic = events_topic(settings.device_id)
-        self._budget = settings.batch_max_bytes - HEADER_RESERVE_BYTES
         self._publish_timeout = min(settings.ack_timeout_s, 30.0)
         self._backoff = Backoff(0.2, 5.0)
         self._stop = asyncio.Event()
@@ -145,6 +94,10 @@ class Publisher:
         self._epoch = -1  # MqttClient.epoch the cursor belongs to
         self._linger_until: float | None = None
         self._anchors: dict[str, tuple[int, int]] = {}
+        self._bucket: TokenBucket | None = None
+        self._publishing: set[asyncio.Task[None]] = set()
+        self._failures = 0  # publishes failed in a row
+        self._lonely = 0  # publishes in a row that found no subscriber; reset by an ack
         self.stats = PublisherStats()
 
     # -- control ----------------------------------------------------------------------------
@@ -168,23 +121,30 @@ class Publisher:
     async def run(self) -> None:
         attempt = 0
         anchors_loaded = False
-        while not self._stop.is_set():
-            try:
-                if not anchors_loaded:  # inside the try: a busy buffer is retried like the rest
-                    stored = await asyncio.to_thread(self._buffer.anchors)
-                    self._anchors = {**stored, **self._anchors}
-                    anchors_loaded = True
-                await self._step()
-                attempt = 0
-            except PesError as exc:
-                # Never die on a broker or buffer hiccup: the events are safe in the buffer.
-                if isinstance(exc, PublishFailed):
-                    self.stats.publish_failures += 1
-                level = logging.WARNING if isinstance(exc, RetryableError) else logging.ERROR
-                log.log(level, "send failed, will retry: %s", exc)
-                if await sleep_unless(self._stop, self._backoff.delay(attempt)):
-                    break
-                attempt += 1
+        rate = self._s.drain_rate_eps
+        if rate:
+            self._bucket = TokenBucket(rate, max(rate, self._s.batch_max_events), self._now())
+        try:
+            while not self._stop.is_set():
+                try:
+                    if not anchors_loaded:  # inside the try: a busy buffer is retried too
+                        stored = await asyncio.to_thread(self._buffer.anchors)
+                        self._anchors = {**stored, **self._anchors}
+                        anchors_loaded = True
+                    await self._step()
+                    attempt = 0
+                except PesError as exc:
+                    # Never die on a broker or buffer hiccup: the events are safe in the buffer.
+                    level = logging.WARNING if isinstance(exc, RetryableError) else logging.ERROR
+                    log.log(level, "send failed, will retry: %s", exc)
+                    if await sleep_unless(self._stop, self._backoff.delay(attempt)):
+                        break
+                    attempt += 1
+        finally:
+            # Publishes still waiting for their PUBACK: their events stay in the buffer.
+            for task in list(self._publishing):
+                task.cancel()
+            await asyncio.gather(*self._publishing, return_exceptions=True)
 
     async def _step(self) -> None:
         self._wake.clear()  # before looking, so a poke during this step is not lost
@@ -197,21 +157,21 @@ class Publisher:
             self._inflight.clear()
             self._cursor = 0
             self._linger_until = None
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = self._now()
         expired = next((f for f in self._inflight if f.deadline <= now), None)
         if expired is not None:
             await self._resend(expired)
             return
         if len(self._inflight) < self._s.window:
-            rows, more = await asyncio.to_thread(self._read_next)
-            if rows:
-                if not more and self._should_linger(now):
+            batch, more = await asyncio.to_thread(self._next_batch)
+            if batch is not None:
+                if batch.count and not more and self._should_linger(now):
                     assert self._linger_until is not None
                     await sleep_unless(self._stop, self._until(self._linger_until))
                     return
                 self._linger_until = None
-                await self._send(rows)
+                await self._throttle(batch.count)
+                await self._send(batch)
                 return
         # Idle, or the window is full: wait for a poke, an ack, a deadline or the next poll.
         wait = self._idle_poll_s
@@ -219,14 +179,20 @@ class Publisher:
             wait = min(wait, self._until(min(f.deadline for f in self._inflight)))
         await sleep_unless(self._wake, wait)
 
-    def _read_next(self) -> tuple[list[tuple[int, str]], bool]:
-        """The next batch's rows, and whether more are waiting behind them (then don't linger)."""
-        s = self._s
-        rows = self._buffer.read_after(self._cursor, s.batch_max_events, self._budget)
-        more = bool(rows) and (
-            len(rows) >= s.batch_max_events or self._buffer.last_seq() > rows[-1][0]
-        )
-        return rows, more
+    def _next_batch(self) -> tuple[EncodedBatch | None, bool]:
+        """(On a worker thread.) The next batch after the cursor, and whether more events are
+        waiting behind it (then don't linger). With nothing to send but drop ranges not yet
+        reported (more of them than one batch carries), a batch of just those."""
+        s, buf = self._s, self._buffer
+        drops = buf.pending_drops(MAX_DROPS)
+        rows = buf.read_after(self._cursor, s.batch_max_events, self._events_budget(drops))
+        if rows:
+            more = len(rows) >= s.batch_max_events or buf.last_seq() > rows[-1][0]
+            return self._build(rows, drops), more
+        if drops and not self._inflight:
+            d = drops[0]
+            return self._build([], drops, (d.first, d.last)), False
+        return None, False
 
     def _should_linger(self, now: float) -> bool:
         """A partial batch waits up to linger_ms from when it was first seen, to fill up."""
@@ -236,42 +202,85 @@ class Publisher:
             self._linger_until = now + self._s.linger_ms / 1000
         return now < self._linger_until
 
-    async def _send(self, rows: list[tuple[int, str]]) -> None:
-        batch = self._build(rows)
-        flight = _Flight(batch.first_seq, batch.last_seq, self._deadline())
-        # Registered before publishing: the ack may be handled before our PUBACK wait returns.
+    async def _throttle(self, n: int) -> None:
+        if self._bucket is None or n == 0:
+            return
+        wait = self._bucket.take(n, self._now())
+        if wait > 0:
+            self.stats.throttled_s += wait
+            await sleep_unless(self._stop, wait)
+
+    async def _send(self, batch: EncodedBatch) -> None:
+        flight = _Flight(batch.first_seq, batch.last_seq, self._deadline(), batch.drops)
+        # Registered before publishing: the ack may be handled before the PUBACK arrives.
         self._inflight.append(flight)
-        self._cursor = batch.last_seq
-        try:
-            await self._publish(batch)
-        except BaseException:
-            # Not sent: forget the flight and send these rows again as a new batch.
-            self._drop(flight)
-            self._cursor = min(self._cursor, flight.first - 1)
-            raise
+        self._cursor = max(self._cursor, batch.last_seq)
         self.stats.batches_sent += 1
         self.stats.events_sent += batch.count
+        self._publish_in_background(flight, batch)
+
+    def _publish_in_background(self, flight: _Flight, batch: EncodedBatch) -> None:
+        """The PUBACK is waited for on the side, so the next batch is built meanwhile: a
+        window of batches goes out back to back, not one broker round trip at a time."""
+        task = asyncio.create_task(self._publish_flight(flight, batch))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+
+    async def _publish_flight(self, flight: _Flight, batch: EncodedBatch) -> None:
+        try:
+            code = await self._publish(batch)
+        except PesError as exc:
+            # Maybe not sent: send it again, from the buffer, after a short backoff (the
+            # collector stores it once should both copies arrive).
+            self.stats.publish_failures += 1
+            log.warning("publish of seqs %d-%d failed: %s", flight.first, flight.last, exc)
+            flight.deadline = self._now() + self._backoff.delay(self._failures)
+            self._failures += 1
+            self._wake.set()
+            return
+        self._failures = 0
+        if code == NO_MATCHING_SUBSCRIBERS:
+            # No collector was subscribed (say the broker restarted and they have not
+            # reconnected yet): the batch went nowhere. Send it again soon rather than after
+            # ack_timeout_s, backing off while nobody listens.
+            self.stats.no_subscribers += 1
+            delay = min(self._s.ack_timeout_s, self._backoff.delay(self._lonely))
+            self._lonely += 1
+            flight.deadline = min(flight.deadline, self._now() + delay)
+            self._wake.set()
 
     async def _resend(self, flight: _Flight) -> None:
-        rows = await asyncio.to_thread(
-            self._buffer.read_after,
-            flight.first - 1,
-            self._s.batch_max_events,
-            self._budget,
-            upto=flight.last,
-        )
-        if not rows:  # acked meanwhile by an overlapping ack
+        def read() -> EncodedBatch | None:
+            drops = self._buffer.pending_drops(MAX_DROPS)
+            budget = self._events_budget(drops)
+            rows = self._buffer.read_after(
+                flight.first - 1, self._s.batch_max_events, budget, upto=flight.last
+            )
+            if rows:
+                return self._build(rows, drops)
+            if flight.drops and drops:  # a drops-only batch not acked yet
+                return self._build([], drops, (flight.first, flight.last))
+            return None
+
+        batch = await asyncio.to_thread(read)
+        if batch is None:  # acked meanwhile by an overlapping ack
             self._drop(flight)
             return
-        batch = self._build(rows)
+        rest = (batch.last_seq + 1, flight.last) if batch.count else None
         flight.first, flight.last = batch.first_seq, batch.last_seq
+        flight.drops = batch.drops
         flight.deadline = self._deadline()
+        if rest is not None and rest[0] <= rest[1]:
+            # Fewer rows fit than when it was first sent (the header has grown: an anchor, drop
+            # ranges): the rest becomes a flight of its own, due now. The cursor is past it, so
+            # it would otherwise wait in the buffer until the next reconnect.
+            self._inflight.append(_Flight(rest[0], rest[1], self._now()))
         log.info("no ack for seqs %d-%d, sending again", batch.first_seq, batch.last_seq)
-        await self._publish(batch)  # on failure the deadline has passed by the next try
         self.stats.batches_resent += 1
+        self._publish_in_background(flight, batch)
 
-    async def _publish(self, batch: EncodedBatch) -> None:
-        await self._mqtt.publish(
+    async def _publish(self, batch: EncodedBatch) -> int:
+        return await self._mqtt.publish(
             self._topic,
             batch.payload,
             qos=1,
@@ -279,22 +288,36 @@ class Publisher:
             timeout=self._publish_timeout,
         )
 
-    def _build(self, rows: list[tuple[int, str]]) -> EncodedBatch:
+    def _build(
+        self,
+        rows: list[tuple[int, str]],
+        drops: Sequence[Drop],
+        span: tuple[int, int] | None = None,
+    ) -> EncodedBatch:
         return build_batch(
             rows,
             device_id=self._s.device_id,
             stream_id=self._buffer.stream_id,
-            anchors=self._anchors,
+            anchors=dict(self._anchors),
             boot=boot_id(),
             sent_ms=time.time_ns() // 1_000_000,
             sent_mono=mono_ms(),
+            drops=drops,
+            first_seq=span[0] if span else None,
+            last_seq=span[1] if span else None,
         )
 
+    def _events_budget(self, drops: Sequence[Drop]) -> int:
+        return events_budget(self._s.batch_max_bytes, len(self._anchors), len(drops))
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
     def _deadline(self) -> float:
-        return asyncio.get_running_loop().time() + self._s.ack_timeout_s
+        return self._now() + self._s.ack_timeout_s
 
     def _until(self, when: float) -> float:
-        return max(0.0, when - asyncio.get_running_loop().time())
+        return max(0.0, when - self._now())
 
     def _drop(self, flight: _Flight) -> None:
         if flight in self._inflight:
@@ -305,37 +328,54 @@ class Publisher:
 
     # -- acks -------------------------------------------------------------------------------
     async def on_ack(self, payload: bytes, content_type: str | None) -> None:
-        """Apply an ack: delete its range, remember the anchor, free the window."""
+        """Apply an ack: delete its range, forget the drops it reported, remember the anchor,
+        free the window."""
+        await self.on_acks([(payload, content_type)])
+
+    async def on_acks(self, messages: Sequence[tuple[bytes, str | None]]) -> None:
+        """Apply acks that arrived together in one buffer transaction (one fsync, not one per
+        batch: while draining a backlog they come in bursts of up to `window`)."""
         mono = mono_ms()  # as close to receipt as we get: the anchor's instant
-        try:
-            ack = Ack.model_validate(codec.decode(payload, content_type))
-        except (InvalidPayload, ValidationError) as exc:
-            self.stats.acks_ignored += 1
-            log.warning("ignoring malformed ack: %s", str(exc).replace("\n", " ")[:300])
-            return
-        if ack.stream_id != self._buffer.stream_id:
-            # An old buffer's stream (the file was recreated): nothing of ours to delete.
-            self.stats.acks_ignored += 1
-            log.info(
-                "ignoring ack for stream %s (ours is %s)", ack.stream_id, self._buffer.stream_id
-            )
+        acks: list[Ack] = []
+        for payload, content_type in messages:
+            try:
+                ack = Ack.model_validate(codec.decode(payload, content_type))
+            except (InvalidPayload, ValidationError) as exc:
+                self.stats.acks_ignored += 1
+                log.warning("ignoring malformed ack: %s", str(exc).replace("\n", " ")[:300])
+                continue
+            if ack.stream_id != self._buffer.stream_id:
+                # An old buffer's stream (the file was recreated): nothing of ours to delete.
+                self.stats.acks_ignored += 1
+                log.info("ignoring ack for stream %s (ours is %s)", ack.stream_id,
+                         self._buffer.stream_id)  # fmt: skip
+                continue
+            acks.append(ack)
+        if not acks:
             return
         boot = boot_id()
+        latest = max(a.collector_ms for a in acks)
+        ranges = [(a.first_seq, a.last_seq) for a in acks]
+        covered = [
+            f for f in self._inflight if any(a <= f.first and f.last <= b for a, b in ranges)
+        ]
+        reported = {d for f in covered for d in f.drops}
         # Deleted whether or not the range is in flight: after a resend the same range may be
         # acked twice, or a rewound cursor may have re-batched it differently.
         deleted = await asyncio.to_thread(
-            self._buffer.delete_range,
-            ack.first_seq,
-            ack.last_seq,
-            anchor=(boot, mono, ack.collector_ms),
+            self._buffer.ack,
+            *ranges[0],
+            anchor=(boot, mono, latest),
+            reported=sorted(reported),
+            last_ack_ms=latest,
+            more=ranges[1:],
         )
-        self._anchors[boot] = (mono, ack.collector_ms)
-        self._inflight = [
-            f for f in self._inflight if not (ack.first_seq <= f.first and f.last <= ack.last_seq)
-        ]
-        self.stats.acks += 1
+        self._anchors[boot] = (mono, latest)
+        self._inflight = [f for f in self._inflight if f not in covered]
+        self._lonely = 0
+        self.stats.acks += len(acks)
         self.stats.events_acked += deleted
-        self.stats.last_ack_ms = ack.collector_ms
+        self.stats.last_ack_ms = latest
         self._wake.set()
         progress, self._progress = self._progress, asyncio.Event()
         progress.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import Any, cast
 
 import pytest
 
-from agent.buffer import Buffer
+from agent.batch import ANCHOR_BYTES, HEADER_RESERVE_BYTES
+from agent.buffer import SEQ_OVERHEAD_BYTES, Buffer
 from agent.events import make_event
 from agent.publisher import Publisher
 from agent.settings import AgentSettings
@@ -143,3 +145,90 @@ async def test_bad_or_foreign_acks_are_ignored_and_duplicates_are_harmless(env: 
     await asyncio.wait_for(progress, 1)
     await pub.on_ack(ack_payload(buf.stream_id, 1, 3), codec.CONTENT_JSON)  # acked twice
     assert buf.depth() == 0 and pub.inflight == 0 and pub.stats.acks == 2
+
+
+async def test_drops_are_reported_until_a_batch_carrying_them_is_acked(tmp_path: Path) -> None:
+    s = settings(tmp_path, window=1, batch_max_events=100, ack_timeout_s=60)
+    buf = Buffer(s.buffer_path, max_bytes=1024 * 1024)
+    buf.open()
+    while not buf.pending_drops():
+        buf.append_many([make_event(s, "session_start", props={"p": "x" * 100})] * 200)
+    (drop,) = buf.pending_drops()
+    mqtt = FakeMqtt()
+    pub = Publisher(buf, cast(MqttClient, mqtt), s, idle_poll_s=0.05)
+    task = asyncio.create_task(pub.run())
+    try:
+        await until(lambda: len(mqtt.batches) == 1)
+        first = mqtt.batches[0]
+        assert first.first_seq == drop.last + 1
+        assert [(d.first_seq, d.last_seq, d.reason) for d in first.drops] == [drop]
+        await pub.on_ack(ack_payload(buf.stream_id, first.first_seq, first.last_seq), "")
+        await until(lambda: len(mqtt.batches) == 2)
+        assert mqtt.batches[1].drops == [] and buf.pending_drops() == []
+    finally:
+        pub.stop()
+        await task
+        buf.close()
+
+
+async def test_drops_alone_are_reported_by_an_empty_batch(tmp_path: Path) -> None:
+    s = settings(tmp_path)
+    buf = Buffer(s.buffer_path, max_bytes=1024 * 1024)
+    buf.open()
+    while not buf.pending_drops():
+        buf.append_many([make_event(s, "session_start", props={"p": "x" * 100})] * 200)
+    buf.ack(1, buf.last_seq())  # everything left was acked: only the drop range is pending
+    mqtt = FakeMqtt()
+    pub = Publisher(buf, cast(MqttClient, mqtt), s, idle_poll_s=0.05)
+    task = asyncio.create_task(pub.run())
+    try:
+        await until(lambda: len(mqtt.batches) == 1)
+        b = mqtt.batches[0]
+        assert b.events == [] and len(b.drops) == 1
+        assert (b.first_seq, b.last_seq) == (b.drops[0].first_seq, b.drops[0].last_seq)
+        await pub.on_ack(ack_payload(buf.stream_id, b.first_seq, b.last_seq), "")
+        assert buf.pending_drops() == [] and pub.inflight == 0
+        await asyncio.sleep(0.2)
+        assert len(mqtt.batches) == 1
+    finally:
+        pub.stop()
+        await task
+        buf.close()
+
+
+async def test_drain_rate_is_bounded(env: MakeEnv) -> None:
+    _, mqtt, pub = await env(1000, drain_rate_eps=100, batch_max_events=100, window=100)
+    await until(lambda: len(mqtt.batches) >= 2, timeout=10)  # a burst of 100, then 100/s
+    assert pub.stats.throttled_s >= 0.5  # the second batch waited for its tokens
+    assert len(mqtt.batches) < 10  # not all at once
+
+
+async def test_a_resend_that_fits_fewer_rows_leaves_none_behind(tmp_path: Path) -> None:
+    # The first batch is sent before any ack (no anchors in its header); by its resend an
+    # anchor is known, the header is larger and fewer rows fit: the rest must still go out.
+    base = settings(tmp_path)
+    events = [make_event(base, "session_start", props={"p": "x" * 100}) for _ in range(400)]
+    size = len(json.dumps(events[0], separators=(",", ":"))) + SEQ_OVERHEAD_BYTES
+    fit = 50  # rows that fit without an anchor; one less with one
+    max_bytes = HEADER_RESERVE_BYTES + fit * size + ANCHOR_BYTES // 2
+    s = settings(tmp_path, batch_max_bytes=max_bytes, window=2, ack_timeout_s=0.5)
+    buf = Buffer(s.buffer_path)
+    buf.open()
+    buf.append_many(events)
+    mqtt = FakeMqtt()
+    pub = Publisher(buf, cast(MqttClient, mqtt), s, idle_poll_s=0.05)
+    task = asyncio.create_task(pub.run())
+    try:
+        await until(lambda: len(mqtt.batches) == 2)
+        first, second = mqtt.batches
+        assert first.last_seq == fit
+        await pub.on_ack(ack_payload(buf.stream_id, second.first_seq, second.last_seq), "")
+        await until(lambda: any(b.first_seq == fit for b in mqtt.batches[2:]), timeout=10)
+        resent = [b for b in mqtt.batches[2:] if b.first_seq <= fit]
+        assert resent[0].last_seq == fit - 1  # the resend held one row less...
+        covered = {e.seq for b in resent for e in b.events}
+        assert set(range(1, fit + 1)) <= covered  # ...and the last row went out after it
+    finally:
+        pub.stop()
+        await task
+        buf.close()

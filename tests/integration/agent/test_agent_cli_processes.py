@@ -61,7 +61,7 @@ async def test_emit_from_one_process_reaches_the_collector_through_run(
         status = await asyncio.to_thread(cli, "status", "--config", str(conf))
         assert status.returncode == 0, status.stderr
         doc = json.loads(status.stdout)
-        assert doc["depth"] == 0 and doc["last_seq"] == 1 and doc["stream_id"]
+        assert doc["buffer_depth"] == 0 and doc["last_seq"] == 1 and doc["stream_id"]
     finally:
         if run.returncode is None:
             run.kill()

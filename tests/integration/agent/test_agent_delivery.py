@@ -114,3 +114,21 @@ async def test_status_is_retained_online_then_offline(broker: LocalBroker, tmp_p
             await asyncio.sleep(0.1)
     status = await retained_status()
     assert status is not None and status.state == "offline"
+
+
+async def test_no_collector_listening_means_resend_soon(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    # Mosquitto's PUBACK says "no matching subscribers" while no collector is subscribed (a
+    # broker restarted before the collectors came back): the agent sends again within
+    # seconds instead of waiting out a long ack timeout.
+    s = agent_settings(tmp_path, broker.port, "dev-n", ack_timeout_s=120)
+    async with Agent(s) as agent:
+        ids = await asyncio.gather(*(agent.record("session_start") for _ in range(10)))
+        deadline = time.monotonic() + 30
+        while agent.stats().publisher.no_subscribers == 0:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        async with FakeCollector(broker.port) as collector:
+            assert await agent.flush(60)  # far less than the 120 s ack timeout
+            assert set(collector.events["dev-n"]) == set(ids)

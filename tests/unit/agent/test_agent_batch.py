@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.batch import build_batch, events_budget
 from agent.buffer import Buffer
 from agent.errors import InvalidEvent
 from agent.events import make_event
-from agent.publisher import HEADER_RESERVE_BYTES, build_batch
 from agent.settings import AgentSettings
 from shared import codec
 from shared.models import Batch
@@ -34,12 +34,15 @@ def fill(buf: Buffer, s: AgentSettings, n: int) -> None:
 
 
 def batch_of(buf: Buffer, s: AgentSettings, after: int = 0) -> tuple[Batch, int, str]:
-    rows = buf.read_after(after, s.batch_max_events, s.batch_max_bytes - HEADER_RESERVE_BYTES)
+    anchors = buf.anchors()
+    rows = buf.read_after(
+        after, s.batch_max_events, events_budget(s.batch_max_bytes, len(anchors), 0)
+    )
     enc = build_batch(
         rows,
         device_id=s.device_id,
         stream_id=buf.stream_id,
-        anchors=buf.anchors(),
+        anchors=anchors,
         boot="boot-now",
         sent_ms=1_800_000_000_000,
         sent_mono=123,

@@ -42,7 +42,7 @@ def test_reads_toml_and_fills_defaults(config: Path, tmp_path: Path) -> None:
     assert s.labels == {"site": "plant-3"}
     assert s.buffer_path == tmp_path / "buffer.db"
     assert (s.mqtt.host, s.mqtt.port, s.window) == ("broker.local", 8883, 8)
-    assert (s.batch_max_events, s.batch_max_bytes, s.linger_ms) == (500, 256 * 1024, 200)
+    assert (s.batch_max_events, s.batch_max_bytes, s.linger_ms) == (1000, 512 * 1024, 200)
     assert (s.ack_timeout_s, s.max_buffer_mb, s.status_interval_s) == (10, 64, 60)
 
 
@@ -103,3 +103,35 @@ def test_unreadable_or_missing_file(tmp_path: Path) -> None:
     bad.write_text("device_id = \n")
     with pytest.raises(ConfigError, match=r"bad\.toml"):
         load_settings(bad)
+
+
+def test_mqtt_identity_and_tls_are_checked(config: Path, tmp_path: Path) -> None:
+    text = config.read_text()
+    config.write_text(text + 'password = "pw"\n')
+    s = load_settings(config)
+    assert s.mqtt.username == "gw-000123"  # defaulted to the device id with a password
+    assert s.mqtt.password is not None and s.mqtt.password.get_secret_value() == "pw"
+    config.write_text(text + 'username = "someone-else"\npassword = "pw"\n')
+    with pytest.raises(ConfigError, match=r"mqtt\.username must equal device_id"):
+        load_settings(config)
+    config.write_text(text + f'ca_file = "{tmp_path / "ca.crt"}"\n')
+    with pytest.raises(ConfigError, match="tls is false"):
+        load_settings(config)
+    config.write_text(text + f'tls = true\nca_file = "{tmp_path / "ca.crt"}"\n')
+    with pytest.raises(ConfigError, match="no such file"):
+        load_settings(config)
+    (tmp_path / "ca.crt").write_text("x")
+    s = load_settings(config)
+    assert s.mqtt.tls and s.mqtt.ca_file == str(tmp_path / "ca.crt")
+
+
+def test_socket_and_limits(config: Path, tmp_path: Path) -> None:
+    s = load_settings(config)
+    assert s.socket_file == tmp_path / "buffer.sock" and s.socket_mode == 0o660
+    assert (s.overflow, s.max_buffer_bytes, s.metrics_port) == ("drop_oldest", 64 << 20, None)
+    config.write_text("socket_mode = 0o600\nmax_buffer_mb = 2.5\n" + config.read_text())
+    s = load_settings(config)
+    assert s.socket_mode == 0o600 and s.max_buffer_bytes == int(2.5 * 1024 * 1024)
+    config.write_text(f'socket_path = "/{"x" * 120}.sock"\n' + config.read_text())
+    with pytest.raises(ConfigError, match="too long"):
+        load_settings(config)

@@ -1,0 +1,95 @@
+"""What the agent says about itself: one snapshot of the buffer, used by the retained status
+message, `pes-agent status` and the Prometheus metrics, so all three say the same."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal
+
+from agent import __version__
+from agent.aio import wait_any
+from agent.buffer import Buffer
+from agent.ids import boot_id, mono_ms, uuid7_ms
+from shared import codec
+from shared.errors import PesError
+from shared.models import AgentStatus
+from shared.mqtt import MqttClient
+from shared.retry import sleep_unless
+
+log = logging.getLogger(__name__)
+State = Literal["online", "offline"]
+STATUS_POLL_S = 1.0  # how soon a reconnect is followed by a fresh "online" status
+
+
+def buffer_snapshot(buffer: Buffer) -> dict[str, Any]:
+    """(Blocking: call it on a worker thread.) Depth, age of the oldest event, drops, last ack,
+    disk use. The age is measured on the monotonic clock when the oldest event was recorded in
+    this boot (wall clocks jump), else from the recording time in its UUIDv7 id."""
+    oldest = buffer.oldest()
+    meta = buffer.meta()
+    drops = buffer.pending_drops(1_000_000)
+    age: float | None = None
+    if oldest is not None:
+        if oldest.boot == boot_id() and oldest.mono is not None:
+            age = max(0, mono_ms() - oldest.mono) / 1000
+        elif oldest.id:
+            age = max(0, time.time_ns() // 1_000_000 - uuid7_ms(oldest.id)) / 1000
+    last_ack = meta.get("last_ack_ms")
+    return {
+        "version": __version__,
+        "stream_id": buffer.stream_id,
+        "buffer_depth": buffer.depth(),
+        "oldest_age_s": age,
+        "oldest_seq": oldest.seq if oldest else None,
+        "last_seq": buffer.last_seq(),
+        "dropped": int(meta.get("dropped_total", 0)),
+        "rejected": int(meta.get("rejected_total", 0)),
+        "pending_drop_ranges": [[d.first, d.last, d.reason] for d in drops[:64]],
+        "pending_drop_range_count": len(drops),
+        "last_ack_ms": int(last_ack) if last_ack else None,
+        "disk_bytes": buffer.disk_bytes(),
+        "limit_bytes": buffer.budget.total_bytes if buffer.budget else None,
+        "overflow": buffer.overflow,
+    }
+
+
+def status_payload(device_id: str, state: State, snap: Mapping[str, Any]) -> bytes:
+    """The retained AgentStatus (docs/wire.md) from a snapshot; {} for the last will."""
+    status = AgentStatus(
+        device_id=device_id,
+        state=state,
+        version=__version__,
+        buffer_depth=snap.get("buffer_depth", 0),
+        oldest_age_s=snap.get("oldest_age_s"),
+        dropped=snap.get("dropped", 0),
+        last_ack_ms=snap.get("last_ack_ms"),
+        sent_ms=time.time_ns() // 1_000_000,
+    )
+    payload, _ = codec.encode(status.model_dump(mode="json"), compress=False)
+    return payload
+
+
+async def status_loop(
+    mqtt: MqttClient,
+    publish: Callable[[State], Awaitable[None]],
+    interval_s: float,
+    stop: asyncio.Event,
+) -> None:
+    """ "online" on every new connection (the will may have said offline), then every
+    interval_s, until `stop`."""
+    loop = asyncio.get_running_loop()
+    last_epoch, next_at = -1, 0.0
+    while not stop.is_set():
+        if not mqtt.connected.is_set():
+            await wait_any(mqtt.connected, stop)
+            continue
+        if mqtt.epoch != last_epoch or loop.time() >= next_at:
+            try:
+                await publish("online")
+                last_epoch, next_at = mqtt.epoch, loop.time() + interval_s
+            except PesError as exc:
+                log.warning("status not published: %s", exc)
+        await sleep_unless(stop, STATUS_POLL_S)
