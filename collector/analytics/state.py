@@ -1,0 +1,260 @@
+"""The analytics tables held in memory, and `Cube`, the slice of days one request works on.
+
+`CubeState` mirrors activity_bits/feature_bits (migration 2 of both stores): per combination of
+(device, account, device type, firmware, labels) its 64-day activity words over all history, and
+per (combination, feature) the words of the days with feature_use. The stores hand out only the
+rows changed since a cursor, each with its full current value, so `apply` just overwrites and a
+long-running collector pays per request for what changed, not for the fleet's history.
+
+Attributes are kept as integer codes with one vocabulary per attribute, so grouping, filtering
+and segmenting are numpy operations rather than Python loops over combinations.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from collector.analytics.rows import BLOCK_DAYS, Changes, ComboRow, FeatureNameRow
+
+Bools = npt.NDArray[np.bool_]
+Ints = npt.NDArray[np.int64]
+Words = npt.NDArray[np.uint64]
+ATTRS = ("device_id", "account_id", "device_type", "firmware_version", "labels")
+NONE = -1  # code of a missing label value
+
+
+class _Vocab:
+    def __init__(self) -> None:
+        self.values: list[str] = []
+        self.index: dict[str, int] = {}
+
+    def code(self, value: str) -> int:
+        c = self.index.get(value)
+        if c is None:
+            c = self.index[value] = len(self.values)
+            self.values.append(value)
+        return c
+
+
+def _grow(a: Words, rows: int, blocks: int, shift: int) -> Words:
+    """A copy with at least `rows` rows and `blocks` columns, old columns moved right by shift."""
+    if a.shape[0] >= rows and a.shape[1] == blocks and shift == 0:
+        return a
+    out = np.zeros((max(rows, 2 * a.shape[0]), blocks), np.uint64)
+    out[: a.shape[0], shift : shift + a.shape[1]] = a
+    return out
+
+
+def unpack_row(words: Words) -> Bools:
+    """One row of words -> its days (bit k of word b is day 64*b + k)."""
+    as_bytes = np.ascontiguousarray(words.astype("<u8", copy=False)).view(np.uint8)
+    return np.unpackbits(as_bytes, bitorder="little").astype(np.bool_)
+
+
+@dataclass(frozen=True, slots=True)
+class Cube:
+    """The combinations (after filters) with their days in [lo, lo + n_days - 1]."""
+
+    lo: int  # ordinal of day column 0 (a block boundary)
+    n_days: int
+    codes: dict[str, Ints]  # attribute -> code per combination
+    vocab: dict[str, list[str]]  # attribute -> value per code
+    words: Words  # (combinations, blocks)
+    first: Ints  # first active day of each combination, over all history
+    f_combo: Ints  # per feature row: its combination (row of `words`)
+    f_feat: Ints  # per feature row: code into `features`
+    f_words: Words
+    features: list[str]
+    # The days asked for; members() keeps only these columns (blocks are wider).
+    span: tuple[int, int] = (0, -1)
+
+    @property
+    def hi(self) -> int:
+        return self.lo + self.n_days - 1
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+    def attr(self, name: str) -> tuple[Ints, list[str | None]]:
+        """Codes per combination and the value of each code, for an attribute or label:<key>
+        (a missing label has its own code, whose value is None)."""
+        if name in self.codes:
+            return self.codes[name], list(self.vocab[name])
+        if not name.startswith("label:") or name == "label:":
+            raise ValueError(f"unknown attribute {name!r}")
+        key = name[6:]
+        values: list[str | None] = []
+        index: dict[str | None, int] = {}
+        remap = np.empty(len(self.vocab["labels"]), np.int64)
+        for code, raw in enumerate(self.vocab["labels"]):
+            value = json.loads(raw).get(key)
+            value = None if value is None else str(value)
+            if value not in index:
+                index[value] = len(values)
+                values.append(value)
+            remap[code] = index[value]
+        return remap[self.codes["labels"]], values
+
+    def matches(self, conditions: Iterable[tuple[str, str]]) -> Bools:
+        """Combinations whose attributes equal every (attribute, value)."""
+        keep = np.ones(len(self), np.bool_)
+        for name, value in conditions:
+            codes, values = self.attr(name)
+            wanted = [c for c, v in enumerate(values) if v == value]
+            keep &= np.isin(codes, wanted) if wanted else False
+        return keep
+
+    def type_name(self, combo: int) -> str:
+        return self.vocab["device_type"][int(self.codes["device_type"][combo])]
+
+
+class CubeState:
+    def __init__(self) -> None:
+        self.cursor = (-1, -1)
+        self.block0 = 0
+        self.rows: dict[int, int] = {}  # combination id -> row
+        self.vocabs = {a: _Vocab() for a in ATTRS}
+        self.codes: list[list[int]] = [[] for _ in ATTRS]
+        self.act: Words = np.zeros((0, 0), np.uint64)
+        self.feature_ids: dict[int, int] = {}  # feature id -> code
+        self.features = _Vocab()
+        self.f_rows: dict[tuple[int, int], int] = {}  # (row, feature code) -> feature row
+        self.f_combo: list[int] = []
+        self.f_feat: list[int] = []
+        self.f_words: Words = np.zeros((0, 0), np.uint64)
+        self._first: Ints | None = None
+        # Arrays of the lists above, rebuilt only when names or feature rows were added:
+        # converting 100,000s of list items per request would cost more than the query.
+        self._arrays: tuple[dict[str, Ints], Ints, Ints] | None = None
+
+    def missing(self, changes: Changes) -> tuple[list[int], list[int]]:
+        """Combination and feature ids the changes refer to that this state has not seen."""
+        combos = {r[0] for r in changes.activity} | {r[0] for r in changes.feature_bits}
+        feats = {r[1] for r in changes.feature_bits}
+        return sorted(combos - self.rows.keys()), sorted(feats - self.feature_ids.keys())
+
+    def add_names(self, combos: Sequence[ComboRow], features: Sequence[FeatureNameRow]) -> None:
+        for combo in combos:
+            if combo[0] not in self.rows:
+                self.rows[combo[0]] = len(self.rows)
+                for k, value in enumerate(combo[1:]):
+                    self.codes[k].append(self.vocabs[ATTRS[k]].code(value))
+        for fid, name in features:
+            self.feature_ids[fid] = self.features.code(name)
+        self._arrays = None
+
+    def _blocks(self, blocks: Ints) -> None:
+        """Make room for these blocks (all history stays; new blocks are rare)."""
+        if not len(blocks):
+            return
+        lo = int(blocks.min()) if self.act.shape[1] == 0 else min(int(blocks.min()), self.block0)
+        hi = max(int(blocks.max()), self.block0 + self.act.shape[1] - 1)
+        shift = self.block0 - lo if self.act.shape[1] else 0
+        width = hi - lo + 1
+        self.act = _grow(self.act, len(self.rows), width, shift)
+        self.f_words = _grow(self.f_words, self.f_words.shape[0], width, shift)
+        self.block0 = lo
+
+    def apply(self, changes: Changes) -> None:
+        """Overwrite the rows that changed; names must have been added first (`missing`)."""
+        act = np.array(changes.activity, np.int64).reshape(-1, 3)
+        fb = np.array(changes.feature_bits, np.int64).reshape(-1, 4)
+        self._blocks(np.concatenate([act[:, 1], fb[:, 2]]))
+        if self.act.shape[0] < len(self.rows):
+            self.act = _grow(self.act, len(self.rows), self.act.shape[1], 0)
+        if len(act):
+            rows = np.fromiter(map(self.rows.__getitem__, act[:, 0].tolist()), np.int64, len(act))
+            self.act[rows, act[:, 1] - self.block0] = act[:, 2].view(np.uint64)
+        if len(fb):
+            combos = list(map(self.rows.__getitem__, fb[:, 0].tolist()))
+            feats = list(map(self.feature_ids.__getitem__, fb[:, 1].tolist()))
+            index = np.empty(len(fb), np.int64)
+            for k, key in enumerate(zip(combos, feats, strict=True)):
+                j = self.f_rows.get(key)
+                if j is None:
+                    j = self.f_rows[key] = len(self.f_combo)
+                    self.f_combo.append(key[0])
+                    self.f_feat.append(key[1])
+                    self._arrays = None
+                index[k] = j
+            if self.f_words.shape[0] < len(self.f_combo):
+                self.f_words = _grow(self.f_words, len(self.f_combo), self.act.shape[1], 0)
+            self.f_words[index, fb[:, 2] - self.block0] = fb[:, 3].view(np.uint64)
+        self.cursor = changes.cursor
+        if len(act):
+            self._first = None
+
+    def first(self) -> Ints:
+        """First active day of every combination (ordinal), from its lowest set bit."""
+        if self._first is None:
+            n = len(self.rows)
+            act = self.act[:n]
+            nz = act != 0
+            block = np.argmax(nz, axis=1)
+            word = act[np.arange(n), block]
+            low = word & (~word + np.uint64(1))  # lowest set bit alone
+            bit = np.log2(np.maximum(low, np.uint64(1)).astype(np.float64)).astype(np.int64)
+            first = (self.block0 + block) * BLOCK_DAYS + bit
+            self._first = np.where(nz.any(axis=1), first, np.iinfo(np.int64).max)
+        return self._first
+
+    def view(self, lo: int, hi: int, filters: Mapping[str, str] | None = None) -> Cube:
+        """The cube for days [lo, hi] (ordinals, widened to whole blocks) after filters."""
+        lo_b, hi_b = lo // BLOCK_DAYS, hi // BLOCK_DAYS
+        n = len(self.rows)
+        if self._arrays is None:
+            self._arrays = (
+                {a: np.asarray(self.codes[k], np.int64) for k, a in enumerate(ATTRS)},
+                np.asarray(self.f_combo, np.int64),
+                np.asarray(self.f_feat, np.int64),
+            )
+        codes, f_combo, f_feat = self._arrays
+        vocab = {a: self.vocabs[a].values for a in ATTRS}
+        words = np.zeros((n, hi_b - lo_b + 1), np.uint64)
+        a, b = max(lo_b, self.block0), min(hi_b, self.block0 + self.act.shape[1] - 1)
+        if a <= b:
+            words[:, a - lo_b : b - lo_b + 1] = self.act[:n, a - self.block0 : b - self.block0 + 1]
+        nf = len(self.f_combo)
+        f_words = np.zeros((nf, hi_b - lo_b + 1), np.uint64)
+        if a <= b and nf:
+            f_words[:, a - lo_b : b - lo_b + 1] = self.f_words[
+                :nf, a - self.block0 : b - self.block0 + 1
+            ]
+        cube = Cube(
+            lo=lo_b * BLOCK_DAYS,
+            n_days=(hi_b - lo_b + 1) * BLOCK_DAYS,
+            codes=codes,
+            vocab=vocab,
+            words=words,
+            first=self.first()[:n],
+            f_combo=f_combo,
+            f_feat=f_feat,
+            f_words=f_words,
+            features=self.features.values,
+            span=(lo, hi),
+        )
+        return subset(cube, cube.matches(sorted((filters or {}).items()))) if filters else cube
+
+
+def subset(cube: Cube, keep: Bools) -> Cube:
+    """Only the combinations with keep[i] (and their feature rows)."""
+    new_index = np.cumsum(keep) - 1
+    f_keep = keep[cube.f_combo] if len(cube.f_combo) else np.zeros(0, np.bool_)
+    return Cube(
+        lo=cube.lo,
+        n_days=cube.n_days,
+        codes={a: c[keep] for a, c in cube.codes.items()},
+        vocab=cube.vocab,
+        words=cube.words[keep],
+        first=cube.first[keep],
+        f_combo=new_index[cube.f_combo[f_keep]],
+        f_feat=cube.f_feat[f_keep],
+        f_words=cube.f_words[f_keep],
+        features=cube.features,
+        span=cube.span,
+    )
