@@ -14,6 +14,9 @@ from bench.core import Figure, render, write_json
 # suite name -> module with `async def run(quick: bool) -> list[Figure]`
 SUITES = {
     "ingest": "bench.ingest",
+    "scale": "bench.scale",
+    "query": "bench.query",
+    "agent": "bench.agent",
 }
 
 

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from collector import __version__
+from collector.api_analytics import analytics_router
 from collector.errors import QueryError, StoreUnavailable
 from collector.metrics import IngestMetrics
-from collector.queries import make_query, pes_table
 from collector.service import IngestLoop
 from collector.settings import CollectorSettings
 from collector.store import Store
@@ -97,25 +96,8 @@ def create_app(state: AppState) -> FastAPI:
         ready = body["store"] == "ok" and (broker or not state.settings.ingest.enabled)
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @app.get("/v1/pes", dependencies=[Auth], response_model=list[PesRow])
-    async def get_pes(
-        start: date | None = None,
-        end: date | None = None,
-        group_by: Annotated[
-            str | None, Query(max_length=200, description="device_type,firmware_version,label:k")
-        ] = None,
-        entity: Literal["device", "account"] = "device",
-        stickiness: Literal["dau_mau", "dau_wau", "wau_mau"] = "dau_mau",
-    ) -> list[dict[str, Any]]:
-        q = make_query(
-            state.settings.pes,
-            start=start,
-            end=end,
-            group_by=group_by,
-            entity=entity,
-            stickiness=stickiness,
-        )
-        return await pes_table(state.store, state.settings.pes, q)
+    # /v1/pes, /v1/compare, /v1/trend, /v1/overview, /v1/health, /v1/funnel, /v1/alerts
+    app.include_router(analytics_router(state, Auth))
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
@@ -127,7 +109,7 @@ def create_app(state: AppState) -> FastAPI:
     @app.get("/v1/devices", dependencies=[Auth])
     async def get_devices(
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,  # SQL's bigint (else a 500)
     ) -> list[dict[str, Any]]:
         """Device registry: last seen, type, firmware, account, agent status, stream loss."""
         return await state.store.devices(limit, offset)

@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from collector import cli_analytics, provision
 from collector.errors import ConfigError, QueryError
 from collector.ingest import ParsedMessage, QuarantineRow, parse_import_line
 from collector.jobs import retention_loop
@@ -48,11 +49,15 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--entity", choices=["device", "account"], default="device")
     rep.add_argument("--stickiness", choices=["dau_mau", "dau_wau", "wau_mau"], default="dau_mau")
     rep.add_argument("--format", choices=["json", "table"], default="table")
+    provision.add_parsers(sub)  # provision-device, provision-collector
+    cli_analytics.add_parsers(sub)  # pes, compare, trend, overview, health, funnel, alerts
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.cmd in provision.COMMANDS:  # needs no collector settings
+        return provision.run(args)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -62,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(serve(settings, host=args.host, port=args.port))
         if args.cmd == "import":
             return asyncio.run(import_file(settings, Path(args.file)))
+        if args.cmd in cli_analytics.COMMANDS:
+            return asyncio.run(cli_analytics.run(settings, args))
         return asyncio.run(report(settings, args))
     except (ConfigError, QueryError, FileNotFoundError) as exc:
         print(f"pes-collector: {exc}", file=sys.stderr)
@@ -95,7 +102,7 @@ async def serve(settings: CollectorSettings, *, host: str | None, port: int | No
         server = uvicorn.Server(config)
         tasks = [asyncio.create_task(server.serve(), name="http")]
         if settings.ingest.enabled:
-            tasks.append(asyncio.create_task(ingest.run(stop), name="ingest"))
+            tasks.append(asyncio.create_task(ingest.run_forever(stop), name="ingest"))
         tasks.append(asyncio.create_task(retention_loop(settings, store, stop), name="retention"))
         log.info("collector serving on http://%s:%s", config.host, config.port)
         stopper = asyncio.create_task(stop.wait())

@@ -9,14 +9,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+from collector.provision import hash_password
 from shared.errors import ConfigError
 
 # Stock limits drop QoS 1 messages for a subscriber that falls behind (docs/wire.md): raise them.
@@ -46,10 +50,32 @@ def find_mosquitto() -> str:
     raise ConfigError("mosquitto not found: install it (Debian: apt-get install mosquitto)")
 
 
+@dataclass(frozen=True, slots=True)
+class BrokerSecurity:
+    """Logins as in deploy/mosquitto: no anonymous access, a password file written from `users`
+    (username -> password) into the broker's temp dir, an ACL file used in place (None: any
+    login may use any topic) and, with all three tls_* files, a TLS listener on `tls_port`
+    that replaces the client id by the username (as on the deploy config's port 8883)."""
+
+    users: Mapping[str, str]
+    acl_file: Path | None = None
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+
 class LocalBroker:
-    def __init__(self, port: int | None = None, extra_config: str = "") -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        extra_config: str = "",
+        *,
+        security: BrokerSecurity | None = None,
+    ) -> None:
         self.port = port or 0
         self.extra_config = extra_config
+        self.security = security
+        self.tls_port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
 
@@ -64,7 +90,8 @@ class LocalBroker:
         if not self.port:
             self.port = free_port()
         conf = self.dir / "mosquitto.conf"
-        conf.write_text(f"listener {self.port} 127.0.0.1\n{BASE_CONFIG}{self.extra_config}\n")
+        base, tls = (BASE_CONFIG, "") if self.security is None else self._secure_config()
+        conf.write_text(f"listener {self.port} 127.0.0.1\n{base}{self.extra_config}\n{tls}")
         with (self.dir / "mosquitto.log").open("ab") as log:  # the child keeps its own fd
             self.proc = subprocess.Popen(
                 [find_mosquitto(), "-c", str(conf)], stdout=log, stderr=log, start_new_session=True
@@ -80,6 +107,37 @@ class LocalBroker:
                 return
             time.sleep(0.05)
         raise ConfigError(f"mosquitto did not listen on {self.port}")
+
+    def _secure_config(self) -> tuple[str, str]:
+        sec = self.security
+        assert sec is not None
+        passwd = self.dir / "passwd"
+        passwd.write_text("".join(f"{u}:{hash_password(p)}\n" for u, p in sec.users.items()))
+        base = BASE_CONFIG.replace("allow_anonymous true", "allow_anonymous false")
+        base += f"password_file {passwd}\n"
+        if sec.acl_file is not None:
+            base += f"acl_file {sec.acl_file}\n"
+        private = [self.dir, passwd]
+        tls = ""
+        if sec.tls_ca and sec.tls_cert and sec.tls_key:
+            self.tls_port = self.tls_port or free_port()
+            tls = f"listener {self.tls_port} 127.0.0.1\nuse_username_as_clientid true\n"
+            for key, src in (
+                ("cafile", sec.tls_ca),
+                ("certfile", sec.tls_cert),
+                ("keyfile", sec.tls_key),
+            ):
+                dst = self.dir / f"tls-{key}.pem"
+                shutil.copyfile(src, dst)
+                private.append(dst)
+                tls += f"{key} {dst}\n"
+        # Started as root, Mosquitto drops to the mosquitto user before it reads these files.
+        if os.geteuid() == 0:
+            with contextlib.suppress(KeyError):
+                user = pwd.getpwnam("mosquitto")
+                for path in private:
+                    os.chown(path, user.pw_uid, user.pw_gid)
+        return base, tls
 
     def stop(self, *, kill: bool = False) -> None:
         proc, self.proc = self.proc, None

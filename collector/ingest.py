@@ -99,7 +99,11 @@ def day_of(ts_ms: int, tz: ZoneInfo) -> str:
 def _reason(exc: ValidationError) -> tuple[str, str]:
     errs = exc.errors(include_url=False, include_input=False)
     first = errs[0] if errs else {"loc": (), "msg": str(exc)}
-    where = ".".join(str(p) for p in first["loc"]) or "event"
+    # A short code naming one of the model's own fields (it labels metrics and groups the
+    # quarantine): never a label key or an unknown field's name, which the sender chooses.
+    loc = first["loc"]
+    extra = first.get("type") == "extra_forbidden"
+    where = "unknown_field" if extra else str(loc[0]) if loc else "event"
     return f"invalid:{where}"[:64], "; ".join(
         f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errs[:5]
     )[:500]
@@ -303,7 +307,8 @@ def parse_import_line(
     line: str, source: str, received_ms: int, tz: ZoneInfo
 ) -> EventRow | QuarantineRow:
     """Validate one import line with the same rules as MQTT ingest (the event model included)."""
-    raw = line.encode()[:MAX_RAW_KEPT]
+    raw = line.encode(errors="backslashreplace")[:MAX_RAW_KEPT]  # lone surrogates, too
+    doc: Any = None
     try:
         doc = json.loads(line)
         if not isinstance(doc, dict):
@@ -328,7 +333,7 @@ def parse_import_line(
                 "props": imp.props,
             }
         )
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         return QuarantineRow(source, None, "bad_json", str(exc)[:200], raw)
     except InvalidPayload as exc:
         return QuarantineRow(source, None, exc.reason, exc.detail, raw)
@@ -342,5 +347,8 @@ def parse_import_line(
             source, device if isinstance(device, str) else None, reason, detail, raw
         )
     # Imported history carries true UTC timestamps and no stream: nothing to correct or track.
-    row = _RowMaker(tz).make(imp.device_id, None, ev, clock.Correction(wall_ms, "wall"))
+    try:
+        row = _RowMaker(tz).make(imp.device_id, None, ev, clock.Correction(wall_ms, "wall"))
+    except (ValueError, OverflowError) as exc:  # its date in `tz` is after the year 9999
+        return QuarantineRow(source, imp.device_id, "invalid:ts", str(exc)[:200], raw)
     return row._replace(seq=None)

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from collector.analytics.rows import Changes, ComboRow, Cursor, FeatureNameRow
 from collector.errors import StoreError, StoreUnavailable
 from collector.ingest import EventRow, ParsedMessage
 from collector.rollups import fold
@@ -79,6 +80,99 @@ MIGRATIONS: list[str] = [
         device_id text PRIMARY KEY, account_id text, device_type text, firmware_version text,
         first_seen_ms bigint, last_seen_ms bigint, events bigint NOT NULL DEFAULT 0,
         status text, status_ms bigint
+    );
+    """,
+    # 2: analytics bitmaps and alert state; see migration 2 in sqlite_store.py for why.
+    # Ordinal of a date = (day - 2000-01-01) + 730120, as Python's date.toordinal(). `version`
+    # is the id of the last transaction that changed a row: a reader re-reads every row whose
+    # version is at least the oldest transaction still running at its previous read (its
+    # snapshot's xmin), which catches transactions that commit out of id order.
+    """
+    CREATE TABLE analytics_combo (
+        id serial PRIMARY KEY, device_id text NOT NULL, account_id text NOT NULL,
+        device_type text NOT NULL, firmware_version text NOT NULL, labels text NOT NULL,
+        UNIQUE (device_id, account_id, device_type, firmware_version, labels)
+    );
+    CREATE TABLE analytics_feature (id serial PRIMARY KEY, feature text NOT NULL UNIQUE);
+    CREATE TABLE activity_bits (
+        combo integer NOT NULL, block integer NOT NULL, bits bigint NOT NULL,
+        version bigint NOT NULL, PRIMARY KEY (combo, block)
+    );
+    CREATE INDEX activity_bits_version ON activity_bits (version);
+    CREATE TABLE feature_bits (
+        combo integer NOT NULL, feature integer NOT NULL, block integer NOT NULL,
+        bits bigint NOT NULL, version bigint NOT NULL, PRIMARY KEY (combo, feature, block)
+    );
+    CREATE INDEX feature_bits_version ON feature_bits (version);
+    INSERT INTO analytics_combo (device_id, account_id, device_type, firmware_version, labels)
+    SELECT DISTINCT device_id, account_id, device_type, firmware_version, labels
+    FROM activity_day;
+    INSERT INTO analytics_feature (feature) SELECT DISTINCT feature FROM feature_day;
+    INSERT INTO activity_bits
+    SELECT c.id, o / 64, bit_or(1::bigint << (o % 64)), 0
+    FROM (SELECT *, (day - DATE '2000-01-01') + 730120 AS o FROM activity_day) a
+    JOIN analytics_combo c USING (device_id, account_id, device_type, firmware_version, labels)
+    GROUP BY c.id, o / 64;
+    INSERT INTO feature_bits
+    SELECT c.id, f.id, o / 64, bit_or(1::bigint << (o % 64)), 0
+    FROM (SELECT *, (day - DATE '2000-01-01') + 730120 AS o FROM feature_day) a
+    JOIN analytics_combo c USING (device_id, account_id, device_type, firmware_version, labels)
+    JOIN analytics_feature f ON f.feature = a.feature
+    GROUP BY c.id, f.id, o / 64;
+    CREATE FUNCTION pes_activity_bits() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        o integer := (NEW.day - DATE '2000-01-01') + 730120;
+        c integer;
+    BEGIN
+        SELECT id INTO c FROM analytics_combo
+            WHERE device_id = NEW.device_id AND account_id = NEW.account_id
+            AND device_type = NEW.device_type AND firmware_version = NEW.firmware_version
+            AND labels = NEW.labels;
+        IF c IS NULL THEN
+            INSERT INTO analytics_combo
+                (device_id, account_id, device_type, firmware_version, labels)
+            VALUES (NEW.device_id, NEW.account_id, NEW.device_type, NEW.firmware_version,
+                NEW.labels)
+            ON CONFLICT DO NOTHING;
+            SELECT id INTO c FROM analytics_combo
+            WHERE device_id = NEW.device_id AND account_id = NEW.account_id
+            AND device_type = NEW.device_type AND firmware_version = NEW.firmware_version
+            AND labels = NEW.labels;
+        END IF;
+        INSERT INTO activity_bits VALUES (c, o / 64, 1::bigint << (o % 64),
+            pg_current_xact_id()::text::bigint)
+        ON CONFLICT (combo, block) DO UPDATE SET bits = activity_bits.bits | excluded.bits,
+            version = excluded.version;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER activity_bits_ai AFTER INSERT ON activity_day
+        FOR EACH ROW EXECUTE FUNCTION pes_activity_bits();
+    CREATE FUNCTION pes_feature_bits() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        o integer := (NEW.day - DATE '2000-01-01') + 730120;
+        c integer;
+        f integer;
+    BEGIN
+        SELECT id INTO c FROM analytics_combo
+            WHERE device_id = NEW.device_id AND account_id = NEW.account_id
+            AND device_type = NEW.device_type AND firmware_version = NEW.firmware_version
+            AND labels = NEW.labels;
+        SELECT id INTO f FROM analytics_feature WHERE feature = NEW.feature;
+        IF f IS NULL THEN
+            INSERT INTO analytics_feature (feature) VALUES (NEW.feature) ON CONFLICT DO NOTHING;
+            SELECT id INTO f FROM analytics_feature WHERE feature = NEW.feature;
+        END IF;
+        INSERT INTO feature_bits VALUES (c, f, o / 64, 1::bigint << (o % 64),
+            pg_current_xact_id()::text::bigint)
+        ON CONFLICT (combo, feature, block) DO UPDATE SET
+            bits = feature_bits.bits | excluded.bits, version = excluded.version;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER feature_bits_ai AFTER INSERT ON feature_day
+        FOR EACH ROW EXECUTE FUNCTION pes_feature_bits();
+    CREATE TABLE alert_state (
+        rule text NOT NULL, subject text NOT NULL, value double precision,
+        sent_ms bigint NOT NULL, PRIMARY KEY (rule, subject)
     );
     """,
 ]
@@ -204,8 +298,8 @@ class PgStore:
                 await con.executemany(
                     "INSERT INTO quarantine (received_ms, topic, device_id, reason, detail, raw) "
                     "VALUES ($1, $2, $3, $4, $5, $6)",
-                    [(received_ms, q.topic, q.device_id, q.reason, q.detail, q.raw)
-                     for q in unit.quarantined],
+                    [(received_ms, _text(q.topic), _text(q.device_id), q.reason,
+                      _text(q.detail), q.raw) for q in unit.quarantined],
                 )  # fmt: skip
             counts.append(WriteCounts(len(new), len(unit.events) - len(new), len(unit.quarantined)))
         if stream_fresh:
@@ -290,13 +384,70 @@ class PgStore:
         )  # fmt: skip
         return [(r[0], r[1], r[2], r[3], r[4], int(r[5]), float(r[6])) for r in rows]
 
+    async def analytics_changes(self, cursor: Cursor) -> Changes:
+        """As SqliteStore.analytics_changes; the cursor is the xmin of the previous read's
+        snapshot and rows are read at `version >= xmin`, all in one snapshot."""
+        try:
+            async with self.pool.acquire() as con, con.transaction(isolation="repeatable_read"):
+                xmin = await con.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+                act = await con.fetch(
+                    "SELECT combo, block, bits FROM activity_bits WHERE version >= $1", cursor[0]
+                )
+                feats = await con.fetch(
+                    "SELECT combo, feature, block, bits FROM feature_bits WHERE version >= $1",
+                    cursor[1],
+                )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+        return Changes(
+            activity=[(r[0], r[1], r[2]) for r in act],
+            feature_bits=[(r[0], r[1], r[2], r[3]) for r in feats],
+            cursor=(int(xmin), int(xmin)),
+        )
+
+    async def analytics_names(
+        self, combos: Sequence[int], features: Sequence[int]
+    ) -> tuple[list[ComboRow], list[FeatureNameRow]]:
+        c = await self._fetch(
+            "SELECT * FROM analytics_combo WHERE id = ANY($1::integer[])", list(combos)
+        )
+        f = await self._fetch(
+            "SELECT id, feature FROM analytics_feature WHERE id = ANY($1::integer[])",
+            list(features),
+        )
+        return [tuple(r) for r in c], [(r[0], r[1]) for r in f]
+
+    async def alert_state(self) -> dict[tuple[str, str], float | None]:
+        rows = await self._fetch("SELECT rule, subject, value FROM alert_state")
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    async def set_alert_state(
+        self,
+        opened: Sequence[tuple[str, str, float | None, int]],
+        cleared: Sequence[tuple[str, str]],
+    ) -> None:
+        """Record delivered breaches (rule, subject, value, sent_ms) and forget cleared ones."""
+        try:
+            async with self.pool.acquire() as con, con.transaction():
+                await con.executemany(
+                    "INSERT INTO alert_state VALUES ($1, $2, $3, $4) ON CONFLICT (rule, subject) "
+                    "DO UPDATE SET value = excluded.value, sent_ms = excluded.sent_ms",
+                    opened,
+                )
+                await con.executemany(
+                    "DELETE FROM alert_state WHERE rule = $1 AND subject = $2", cleared
+                )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+
     async def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, table in (("events", "events"), ("devices", "devices"),
                            ("quarantined", "quarantine")):  # fmt: skip
             out[key] = (await self._fetch(f"SELECT count(*) FROM {table}"))[0][0]  # noqa: S608
         for key in ("gap_events", "dropped_events"):
-            out[key] = (await self._fetch(f"SELECT coalesce(sum({key}), 0) FROM streams"))[0][0]  # noqa: S608
+            sql = f"SELECT coalesce(sum({key}), 0)::bigint FROM streams"  # noqa: S608
+            out[key] = int((await self._fetch(sql))[0][0])  # sum() is numeric in PostgreSQL
         rows = await self._fetch("SELECT reason, count(*) FROM quarantine GROUP BY reason")
         out["quarantine_by_reason"] = {r[0]: r[1] for r in rows}
         return out
@@ -334,6 +485,13 @@ class PgStore:
             return list(await self.pool.fetch(sql, *args))
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise _translate(exc) from exc
+
+
+def _text(value: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL: a quarantined payload's topic, device id or detail
+    (which may quote a sender's label key) would fail the whole transaction, and the ingest
+    loop would retry it forever."""
+    return value.replace("\x00", "\\x00") if value is not None else None
 
 
 def _dollar(i: int) -> str:

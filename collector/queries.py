@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -19,6 +20,7 @@ _LABEL = re.compile(r"^label:[A-Za-z0-9_.\-]{1,32}$")
 _ATTR_INDEX = {"device_type": 1, "firmware_version": 2}
 MAX_GROUP_BY = 5
 MAX_PERIOD_DAYS = 3660
+EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,35 @@ class PesQuery:
     group_by: tuple[str, ...]
     entity: Entity = "device"
     stickiness: StickinessMode = "dau_mau"
+    # Equality filters on rollup columns (store.FILTER_COLUMNS), sorted; () = whole fleet.
+    filters: tuple[tuple[str, str], ...] = ()
+    weights: tuple[float, float, float] | None = None  # None: the configured weights
+
+    def params(self, settings: PesSettings) -> PesParams:
+        try:
+            return PesParams(
+                start=self.start,
+                end=self.end,
+                stickiness=self.stickiness,
+                weights=self.weights or settings.weights,
+                core_features=settings.core_features,
+                low_sample_threshold=settings.low_sample_threshold,
+            )
+        except ValueError as exc:
+            raise QueryError(str(exc)) from exc
+
+
+def parse_weights(text: str | None) -> tuple[float, float, float] | None:
+    """`0.5,0.25,0.25` (adoption, stickiness, growth) -> a tuple; checked by PesParams."""
+    if text is None or not text.strip():
+        return None
+    try:
+        parts = tuple(float(x) for x in text.split(","))
+    except ValueError as exc:
+        raise QueryError("weights must be three numbers: adoption,stickiness,growth") from exc
+    if len(parts) != 3:
+        raise QueryError("weights must be three numbers: adoption,stickiness,growth")
+    return parts[0], parts[1], parts[2]
 
 
 def parse_group_by(text: str | None) -> tuple[str, ...]:
@@ -57,6 +88,8 @@ def make_query(
     entity: str = "device",
     stickiness: str = "dau_mau",
     today: date | None = None,
+    filters: Mapping[str, str | None] | None = None,
+    weights: str | None = None,
 ) -> PesQuery:
     """Defaults from pes.md: end = today (collector time zone), start = end - 29."""
     if entity not in ("device", "account"):
@@ -64,12 +97,22 @@ def make_query(
     if stickiness not in ("dau_mau", "dau_wau", "wau_mau"):
         raise QueryError("stickiness must be dau_mau, dau_wau or wau_mau")
     end = end or today or datetime.now(settings.tz).date()
+    if not EARLIEST <= end <= LATEST:
+        raise QueryError(f"dates must lie between {EARLIEST} and {LATEST}")
     start = start or end - timedelta(days=29)
     if start > end:
         raise QueryError("start must not be after end")
     if (end - start).days >= MAX_PERIOD_DAYS:
         raise QueryError(f"a period is at most {MAX_PERIOD_DAYS} days")
-    return PesQuery(start, end, parse_group_by(group_by), entity, stickiness)  # type: ignore[arg-type]
+    if start < EARLIEST or end > LATEST:
+        # Periods reach back (P', 30-day windows) and trends forward: keep the date arithmetic
+        # far from date.min/date.max instead of failing with an overflow.
+        raise QueryError(f"dates must lie between {EARLIEST} and {LATEST}")
+    given = tuple(sorted((k, v) for k, v in (filters or {}).items() if v is not None))
+    q = PesQuery(start, end, parse_group_by(group_by), entity, stickiness, given,  # type: ignore[arg-type]
+                 parse_weights(weights))  # fmt: skip
+    q.params(settings)  # reject bad weights now, with the request's own message
+    return q
 
 
 class _Segmenter:
@@ -95,24 +138,22 @@ class _Segmenter:
 
 
 async def pes_table(store: Store, settings: PesSettings, q: PesQuery) -> list[dict[str, Any]]:
+    if hasattr(store, "analytics_changes"):  # both real stores: the bitmaps of migration 2
+        from collector.analytics_queries import pes_rows
+
+        return await pes_rows(store, settings, q)
     seg = _Segmenter(q.group_by)
     activity = [
         ActivityRow(e, seg(dt, fw, lb), dt, date.fromisoformat(d))
-        for e, dt, fw, lb, d in await store.activity(q.entity, q.end)
+        for e, dt, fw, lb, d in await store.activity(q.entity, q.end, dict(q.filters))
     ]
     features = [
         FeatureRow(e, seg(dt, fw, lb), dt, date.fromisoformat(d), f, int(n))
-        for e, dt, fw, lb, d, f, n in await store.features(q.entity, q.start, q.end)
+        for e, dt, fw, lb, d, f, n in await store.features(
+            q.entity, q.start, q.end, dict(q.filters)
+        )
     ]
-    params = PesParams(
-        start=q.start,
-        end=q.end,
-        stickiness=q.stickiness,
-        weights=settings.weights,
-        core_features=settings.core_features,
-        low_sample_threshold=settings.low_sample_threshold,
-    )
-    return [result_row(q.group_by, r) for r in compute_pes(activity, features, params)]
+    return [result_row(q.group_by, r) for r in compute_pes(activity, features, q.params(settings))]
 
 
 def result_row(group_by: tuple[str, ...], r: PesResult) -> dict[str, Any]:

@@ -90,7 +90,7 @@ class IngestLoop:
         ) as mqtt:
             self.mqtt = mqtt
             mqtt.subscribe(shared_events_subscription(s.ingest.share_group))
-            mqtt.subscribe(status_subscription())
+            mqtt.subscribe(status_subscription(s.ingest.share_group))
             # Two stages: the next group is parsed (Python, this thread) while the previous
             # one commits (database driver, its own thread). One writer, so statuses and
             # batches never interleave inside a transaction.

@@ -4,8 +4,9 @@ PES_COLLECTOR_* environment variables (nested with `__`, e.g. PES_COLLECTOR_MQTT
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -36,12 +37,34 @@ class StorageSettings(BaseModel):
         return v
 
 
+class HealthSettings(BaseModel):
+    """Entity health (pes.md): 25 frequency + 35 breadth + 25 key actions + 15 depth."""
+
+    model_config = _Strict
+    # frequency, breadth, key_actions, depth; they sum to 100 so health stays in 0..100
+    weights: tuple[float, float, float, float] = (25, 35, 25, 15)
+    # device type ("*" = default) -> key-action features; a type without one uses its core set
+    key_actions: dict[str, list[str]] = Field(default_factory=dict)
+    target_uses_per_30_days: float = Field(default=10, gt=0)
+    target_session_minutes: float = Field(default=30, gt=0)
+    at_risk_below: float = 30
+    # Also at risk when health fell by at least this many points since the previous period.
+    falling_points: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _weights_sum(self) -> HealthSettings:
+        if any(w < 0 for w in self.weights) or abs(sum(self.weights) - 100) > 1e-6:
+            raise ValueError("health weights must be non-negative and sum to 100")
+        return self
+
+
 class PesSettings(BaseModel):
     model_config = _Strict
     timezone: str = "UTC"
     core_features: dict[str, list[str]] = Field(default_factory=dict)
     weights: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)
     low_sample_threshold: int = Field(default=30, ge=1)
+    health: HealthSettings = Field(default_factory=HealthSettings)
 
     @field_validator("timezone")
     @classmethod
@@ -74,7 +97,11 @@ class PesSettings(BaseModel):
 class IngestSettings(BaseModel):
     model_config = _Strict
     share_group: str = DEFAULT_SHARE_GROUP
-    client_id: str = Field(default_factory=lambda: f"pes-collector-{os.getpid()}")
+    # Host and pid: containers all run as pid 1, and equal client ids take over each other's
+    # MQTT session.
+    client_id: str = Field(
+        default_factory=lambda: f"pes-collector-{socket.gethostname()[:40]}-{os.getpid()}"
+    )
     receive_maximum: int = Field(default=200, ge=1, le=65535)
     max_messages_per_commit: int = Field(default=200, ge=1)
     enabled: bool = True
@@ -85,6 +112,43 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     tokens: list[str] = Field(default_factory=list)
+
+
+class AlertRule(BaseModel):
+    """A segment's PES (or a component) below a threshold, or an entity's health below a
+    threshold or falling by some points; see docs/analytics.md."""
+
+    model_config = _Strict
+    name: str = Field(min_length=1, max_length=100)
+    kind: Literal["segment", "entity"] = "segment"
+    metric: Literal["pes", "adoption", "stickiness", "growth", "health"] = "pes"
+    below: float | None = None
+    falling_by: float | None = Field(default=None, gt=0)  # entity rules: vs previous period
+    group_by: str = "device_type,firmware_version"  # segment rules
+    entity: Literal["device", "account"] = "device"
+    stickiness: Literal["dau_mau", "dau_wau", "wau_mau"] = "dau_mau"
+    filters: dict[str, str] = Field(default_factory=dict)
+    period_days: int = Field(default=30, ge=1, le=366)
+    min_active: int = Field(default=1, ge=0)  # segments with fewer active entities are skipped
+
+    @model_validator(mode="after")
+    def _sensible(self) -> AlertRule:
+        if self.below is None and self.falling_by is None:
+            raise ValueError("an alert rule needs `below` or `falling_by`")
+        if (self.kind == "entity") != (self.metric == "health"):
+            raise ValueError("entity rules watch `health`; segment rules a PES component")
+        if self.falling_by is not None and self.kind != "entity":
+            raise ValueError("`falling_by` applies to entity rules")
+        return self
+
+
+class AlertSettings(BaseModel):
+    model_config = _Strict
+    webhook_url: str | None = None
+    interval_s: float = Field(default=3600, ge=1)
+    retries: int = Field(default=4, ge=0, le=20)
+    timeout_s: float = Field(default=10, gt=0)
+    rules: list[AlertRule] = Field(default_factory=list)
 
 
 class CollectorSettings(BaseSettings):
@@ -98,6 +162,7 @@ class CollectorSettings(BaseSettings):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiosqlite
 
+from collector.analytics.rows import Changes, ComboRow, Cursor, FeatureNameRow
 from collector.errors import StoreError, StoreUnavailable
 from collector.ingest import EventRow, ParsedMessage
 from collector.rollups import fold
@@ -80,6 +81,79 @@ MIGRATIONS: list[str] = [
         device_id TEXT PRIMARY KEY, account_id TEXT, device_type TEXT, firmware_version TEXT,
         first_seen_ms INTEGER, last_seen_ms INTEGER, events INTEGER NOT NULL DEFAULT 0,
         status TEXT, status_ms INTEGER
+    );
+    """,
+    # 2: analytics (collector/analytics): each entity's active days as 64-day bitmaps, so that a
+    # query reads one integer per combination and 64 days instead of one row per day. Kept in
+    # step with activity_day/feature_day by triggers (a new day row sets its bit; an existing
+    # one only gains a count, so INSERT triggers suffice), leaving the ingest code unchanged.
+    # Combinations and feature names get integer ids; `version` grows with every change so that
+    # collector/analytics_cache.py reads only what changed since its last read. Days are Python
+    # date ordinals (julianday - 1721424.5); block = ordinal / 64, bit = ordinal % 64.
+    # alert_state: alerts already delivered, one row per open breach (collector/alerts.py).
+    """
+    CREATE TABLE analytics_combo (
+        id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, account_id TEXT NOT NULL,
+        device_type TEXT NOT NULL, firmware_version TEXT NOT NULL, labels TEXT NOT NULL,
+        UNIQUE (device_id, account_id, device_type, firmware_version, labels)
+    );
+    CREATE TABLE analytics_feature (id INTEGER PRIMARY KEY, feature TEXT NOT NULL UNIQUE);
+    CREATE TABLE activity_bits (
+        combo INTEGER NOT NULL, block INTEGER NOT NULL, bits INTEGER NOT NULL,
+        version INTEGER NOT NULL, PRIMARY KEY (combo, block)
+    ) WITHOUT ROWID;
+    CREATE INDEX activity_bits_version ON activity_bits (version);
+    CREATE TABLE feature_bits (
+        combo INTEGER NOT NULL, feature INTEGER NOT NULL, block INTEGER NOT NULL,
+        bits INTEGER NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (combo, feature, block)
+    ) WITHOUT ROWID;
+    CREATE INDEX feature_bits_version ON feature_bits (version);
+    INSERT INTO analytics_combo (device_id, account_id, device_type, firmware_version, labels)
+    SELECT DISTINCT device_id, account_id, device_type, firmware_version, labels
+    FROM activity_day;
+    INSERT INTO analytics_feature (feature) SELECT DISTINCT feature FROM feature_day;
+    INSERT INTO activity_bits
+    SELECT c.id, o / 64, sum(1 << (o % 64)), 1
+    FROM (SELECT *, CAST(julianday(day) - 1721424.5 AS INTEGER) AS o FROM activity_day) a
+    JOIN analytics_combo c USING (device_id, account_id, device_type, firmware_version, labels)
+    GROUP BY c.id, o / 64;
+    INSERT INTO feature_bits
+    SELECT c.id, f.id, o / 64, sum(1 << (o % 64)), 1
+    FROM (SELECT *, CAST(julianday(day) - 1721424.5 AS INTEGER) AS o FROM feature_day) a
+    JOIN analytics_combo c USING (device_id, account_id, device_type, firmware_version, labels)
+    JOIN analytics_feature f ON f.feature = a.feature
+    GROUP BY c.id, f.id, o / 64;
+    CREATE TRIGGER activity_bits_ai AFTER INSERT ON activity_day BEGIN
+        INSERT OR IGNORE INTO analytics_combo
+            (device_id, account_id, device_type, firmware_version, labels)
+        VALUES (NEW.device_id, NEW.account_id, NEW.device_type, NEW.firmware_version,
+            NEW.labels);
+        INSERT INTO activity_bits VALUES (
+            (SELECT id FROM analytics_combo WHERE device_id = NEW.device_id
+                AND account_id = NEW.account_id AND device_type = NEW.device_type
+                AND firmware_version = NEW.firmware_version AND labels = NEW.labels),
+            CAST(julianday(NEW.day) - 1721424.5 AS INTEGER) / 64,
+            1 << (CAST(julianday(NEW.day) - 1721424.5 AS INTEGER) % 64),
+            (SELECT coalesce(max(version), 0) + 1 FROM activity_bits))
+        ON CONFLICT (combo, block)
+        DO UPDATE SET bits = bits | excluded.bits, version = excluded.version;
+    END;
+    CREATE TRIGGER feature_bits_ai AFTER INSERT ON feature_day BEGIN
+        INSERT OR IGNORE INTO analytics_feature (feature) VALUES (NEW.feature);
+        INSERT INTO feature_bits VALUES (
+            (SELECT id FROM analytics_combo WHERE device_id = NEW.device_id
+                AND account_id = NEW.account_id AND device_type = NEW.device_type
+                AND firmware_version = NEW.firmware_version AND labels = NEW.labels),
+            (SELECT id FROM analytics_feature WHERE feature = NEW.feature),
+            CAST(julianday(NEW.day) - 1721424.5 AS INTEGER) / 64,
+            1 << (CAST(julianday(NEW.day) - 1721424.5 AS INTEGER) % 64),
+            (SELECT coalesce(max(version), 0) + 1 FROM feature_bits))
+        ON CONFLICT (combo, feature, block)
+        DO UPDATE SET bits = bits | excluded.bits, version = excluded.version;
+    END;
+    CREATE TABLE alert_state (
+        rule TEXT NOT NULL, subject TEXT NOT NULL, value REAL, sent_ms INTEGER NOT NULL,
+        PRIMARY KEY (rule, subject)
     );
     """,
 ]
@@ -288,6 +362,63 @@ class SqliteStore:
         rows = await self._fetch(sql, (since.isoformat(), until.isoformat(), *params))
         return [(r[0], r[1], r[2], r[3], r[4], int(r[5]), float(r[6])) for r in rows]
 
+    async def analytics_changes(self, cursor: Cursor) -> Changes:
+        """Bitmap rows changed since `cursor` (every row for NO_CURSOR) and the cursor to pass
+        next time. One writer at a time and versions that only grow make this exact."""
+        act_v, feat_v = cursor
+        act = await self._fetch(
+            "SELECT combo, block, bits, version FROM activity_bits WHERE version > ?", (act_v,)
+        )
+        feats = await self._fetch(
+            "SELECT combo, feature, block, bits, version FROM feature_bits WHERE version > ?",
+            (feat_v,),
+        )
+        return Changes(
+            activity=[(r[0], r[1], r[2]) for r in act],
+            feature_bits=[(r[0], r[1], r[2], r[3]) for r in feats],
+            cursor=(
+                max((r[3] for r in act), default=act_v),
+                max((r[4] for r in feats), default=feat_v),
+            ),
+        )
+
+    async def analytics_names(
+        self, combos: Sequence[int], features: Sequence[int]
+    ) -> tuple[list[ComboRow], list[FeatureNameRow]]:
+        """The attributes of these combination ids and the names of these feature ids."""
+        c = await self._fetch(
+            "SELECT * FROM analytics_combo WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(combos)),),
+        )
+        f = await self._fetch(
+            "SELECT id, feature FROM analytics_feature WHERE id IN "
+            "(SELECT value FROM json_each(?))",
+            (json.dumps(list(features)),),
+        )
+        return [tuple(r) for r in c], [(r[0], r[1]) for r in f]
+
+    async def alert_state(self) -> dict[tuple[str, str], float | None]:
+        rows = await self._fetch("SELECT rule, subject, value FROM alert_state", ())
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    async def set_alert_state(
+        self,
+        opened: Sequence[tuple[str, str, float | None, int]],
+        cleared: Sequence[tuple[str, str]],
+    ) -> None:
+        """Record delivered breaches (rule, subject, value, sent_ms) and forget cleared ones."""
+        try:
+            await self.db.executemany(
+                "INSERT OR REPLACE INTO alert_state VALUES (?, ?, ?, ?)", opened
+            )
+            await self.db.executemany(
+                "DELETE FROM alert_state WHERE rule = ? AND subject = ?", cleared
+            )
+            await self.db.commit()
+        except sqlite3.Error as exc:
+            await _rollback(self.db)
+            raise _translate(exc) from exc
+
     async def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, sql in (
@@ -350,11 +481,7 @@ def _qmark(_: int) -> str:
 
 
 def _event_params(ev: EventRow, received_ms: int) -> tuple[Any, ...]:
-    return (
-        ev.device_id, ev.event_id, ev.stream_id, ev.seq, ev.kind, ev.feature, ev.session_id,
-        ev.user_id, ev.ts_ms, ev.wall_ms, ev.clock_method, ev.day, ev.device_type,
-        ev.firmware_version, ev.account_id, ev.labels, ev.props, received_ms,
-    )  # fmt: skip
+    return (*ev, received_ms)  # EventRow's fields are the table's columns, in order
 
 
 async def _rollback(db: aiosqlite.Connection) -> None:

@@ -102,6 +102,8 @@ def filter_clause(
             raise QueryError(
                 f"cannot filter on {col[:40]!r}: use one of {', '.join(FILTER_COLUMNS)}"
             )
+        if "\x00" in value:  # PostgreSQL refuses NUL in text (a StoreError, so an HTTP 500)
+            raise QueryError(f"a {col} filter cannot contain NUL")
         parts.append(f" AND {col} = {placeholder(first + i)}")
         params.append(value)
     return "".join(parts), params

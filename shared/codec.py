@@ -22,7 +22,11 @@ def dumps(obj: Any) -> bytes:
 
 def encode(obj: Any, *, compress: bool = True) -> tuple[bytes, str]:
     """Return (payload, content type); gzip only if it saves at least a fifth."""
-    raw = dumps(obj)
+    return pack(dumps(obj), compress=compress)
+
+
+def pack(raw: bytes, *, compress: bool = True) -> tuple[bytes, str]:
+    """The same for JSON the caller has already serialised (e.g. assembled from stored parts)."""
     if compress and len(raw) > COMPRESS_ABOVE:
         packed = gzip.compress(raw, compresslevel=5, mtime=0)
         if len(packed) <= len(raw) * 0.8:
@@ -47,7 +51,7 @@ def inflate(payload: bytes, content_type: str | None = None) -> bytes:
 def loads(data: bytes) -> Any:
     try:
         return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # also UnicodeDecodeError, and ints over 4300 digits
         raise InvalidPayload("bad_json", str(exc)[:200]) from exc
     except RecursionError as exc:
         raise InvalidPayload("bad_json", "nested too deeply") from exc

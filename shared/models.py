@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StringConstraints, model_validator
 
 from shared import limits as L
 
@@ -23,7 +23,9 @@ Key = Annotated[str, StringConstraints(min_length=1, max_length=L.MAX_KEY_LEN)]
 Value = Annotated[str, StringConstraints(max_length=L.MAX_VALUE_LEN)]
 Millis = Annotated[int, Field(ge=0, le=2**53)]
 Seq = Annotated[int, Field(ge=1, le=2**53)]
-PropValue = Value | int | float | bool | None
+# Numbers every JSON reader (and PostgreSQL) can hold: no NaN or Infinity, ints within 64 bits
+# (larger ones become floats; one of 10**5000 could not even be serialised).
+PropValue = Value | Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | FiniteFloat | bool | None
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
 

@@ -30,6 +30,8 @@ from shared.errors import BrokerUnavailable, PublishFailed
 from shared.retry import Backoff
 
 log = logging.getLogger(__name__)
+# PUBACK reason code (MQTT 5): accepted, but no subscription matched the topic.
+NO_MATCHING_SUBSCRIBERS = 16
 
 
 class MqttSettings(BaseModel):
@@ -72,8 +74,8 @@ class _Shared:
     """State touched by both threads; guarded by `lock`, which is never held while calling paho."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
-    pending: dict[int, asyncio.Future[None]] = field(default_factory=dict)
-    early: set[int] = field(default_factory=set)
+    pending: dict[int, asyncio.Future[int]] = field(default_factory=dict)
+    early: dict[int, int] = field(default_factory=dict)  # mid -> PUBACK reason code
 
 
 class MqttClient:
@@ -152,6 +154,11 @@ class MqttClient:
             )
         if self._will is not None:
             c.will_set(self._will.topic, self._will.payload, qos=1, retain=self._will.retain)
+        # Without a write callback paho writes to the socket from whichever thread queues a
+        # packet: publish(), ack() and subscribe() on the event loop would race the network
+        # thread (on a TLS socket that corrupts the stream: the broker drops the client with
+        # "protocol error"). With it they only queue and wake select(); one thread writes.
+        c.on_socket_register_write = _no_op
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_publish = self._on_publish
@@ -183,6 +190,7 @@ class MqttClient:
                     attempt = 0
                 with contextlib.suppress(Exception):
                     client.disconnect()
+                    client.loop_write()  # this thread is the one that writes (see above)
                 self._call(self.connected.clear)
             if self._stop.is_set():
                 break
@@ -218,10 +226,10 @@ class MqttClient:
         with self._shared.lock:
             fut = self._shared.pending.pop(mid, None)
             if fut is None:
-                self._shared.early.add(mid)  # PUBACK beat the registration in publish()
+                self._shared.early[mid] = rc.value  # PUBACK beat the registration in publish()
                 return
         exc = PublishFailed(f"broker rejected publish: {rc}") if rc.is_failure else None
-        self._call(_settle, fut, exc)
+        self._call(_settle, fut, exc, rc.value)
 
     def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
         props = getattr(msg, "properties", None)
@@ -260,8 +268,11 @@ class MqttClient:
         retain: bool = False,
         content_type: str | None = None,
         timeout: float = 10.0,
-    ) -> None:
-        """Publish and, for QoS 1, wait for the broker's PUBACK. Raises PublishFailed."""
+    ) -> int:
+        """Publish and, for QoS 1, wait for the broker's PUBACK. Raises PublishFailed.
+
+        Returns the PUBACK's reason code (0 for QoS 0): 0 success, or a non-failure code such
+        as NO_MATCHING_SUBSCRIBERS (the broker accepted it but nobody was subscribed)."""
         client = self._client
         if client is None or not self.connected.is_set():
             raise PublishFailed(self.last_error or "not connected")
@@ -276,16 +287,15 @@ class MqttClient:
         if info.rc != paho.MQTT_ERR_SUCCESS:  # e.g. MQTT_ERR_QUEUE_SIZE, MQTT_ERR_NO_CONN
             raise PublishFailed(f"publish refused by client: {paho.error_string(info.rc)}")
         if qos == 0:
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            return 0
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         with self._shared.lock:
             if info.mid in self._shared.early:
-                self._shared.early.discard(info.mid)
-                fut.set_result(None)
+                fut.set_result(self._shared.early.pop(info.mid))
             else:
                 self._shared.pending[info.mid] = fut
         try:
-            await asyncio.wait_for(asyncio.shield(fut), timeout)
+            return await asyncio.wait_for(asyncio.shield(fut), timeout)
         except TimeoutError as exc:
             raise PublishFailed(f"no PUBACK within {timeout}s") from exc
         finally:
@@ -298,10 +308,14 @@ class MqttClient:
             self._client.ack(message.mid, message.qos)
 
 
-def _settle(fut: asyncio.Future[None], exc: BaseException | None) -> None:
+def _no_op(*_: object) -> None:
+    pass
+
+
+def _settle(fut: asyncio.Future[int], exc: BaseException | None, code: int = 0) -> None:
     if fut.done():
         return
     if exc is None:
-        fut.set_result(None)
+        fut.set_result(code)
     else:
         fut.set_exception(exc)

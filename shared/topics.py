@@ -24,8 +24,10 @@ def shared_events_subscription(group: str = DEFAULT_SHARE_GROUP) -> str:
     return f"$share/{group}/{PREFIX}/+/events"
 
 
-def status_subscription() -> str:
-    return f"{PREFIX}/+/status"
+def status_subscription(group: str = DEFAULT_SHARE_GROUP) -> str:
+    """Shared too: every status is written once by one collector of the group, not by all.
+    (Retained statuses are not replayed on shared subscriptions; live ones keep coming.)"""
+    return f"$share/{group}/{PREFIX}/+/status"
 
 
 def device_from_topic(topic: str) -> tuple[str, str]:

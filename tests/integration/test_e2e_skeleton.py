@@ -31,6 +31,7 @@ def settings(tmp: Path, port: int, device: str, dtype: str, fw: str, buf: str) -
         mqtt=MqttSettings(port=port, reconnect_initial_s=0.05, reconnect_max_s=0.5),
         linger_ms=20,
         ack_timeout_s=2.0,
+        auto_sessions=False,  # exact event counts: no session events added by the agent
     )
 
 

@@ -38,6 +38,7 @@ def agent_settings(tmp: Path, port: int, i: int) -> AgentSettings:
         linger_ms=10,
         batch_max_events=100,
         ack_timeout_s=2.0,
+        auto_sessions=False,  # exact event counts: no session events added by the agent
     )
 
 
