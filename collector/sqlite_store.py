@@ -211,6 +211,10 @@ class SqliteStore:
     def __init__(self, path: str) -> None:
         self.path = path
         self._db: aiosqlite.Connection | None = None
+        # Reads (API, analytics) use their own connection: on the writer's they would run
+        # between the statements of an open ingest transaction and see rows that may yet be
+        # rolled back. WAL gives the reader the last committed state without blocking ingest.
+        self._reader: aiosqlite.Connection | None = None
 
     async def __aenter__(self) -> SqliteStore:
         if self.path != ":memory:":
@@ -221,12 +225,18 @@ class SqliteStore:
             # FULL: an ack promises durability, so the commit must survive power loss too.
             await self._db.execute("PRAGMA synchronous=FULL")
             await self._migrate()
+            if self.path != ":memory:":  # a second connection would be another database
+                self._reader = await aiosqlite.connect(self.path, timeout=30)
+                await self._reader.execute("PRAGMA query_only=1")
         except sqlite3.Error as exc:
             await self.__aexit__()
             raise _translate(exc) from exc
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            await reader.close()
         db, self._db = self._db, None
         if db is not None:
             await db.close()
@@ -298,6 +308,7 @@ class SqliteStore:
             rows = await self._fetch(
                 f"SELECT * FROM streams WHERE device_id IN ({marks})",  # noqa: S608
                 devices,
+                writer=True,  # inside the write transaction: must see its own state
             )
             book.load(r for r in rows if (r[0], r[1]) in keys)
         return book
@@ -468,9 +479,12 @@ class SqliteStore:
         sql = DEVICES_SQL.format(limit="?", offset="?")
         return [device_dict(r) for r in await self._fetch(sql, (limit, offset))]
 
-    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+    async def _fetch(
+        self, sql: str, params: Sequence[Any], *, writer: bool = False
+    ) -> list[sqlite3.Row]:
+        con = self.db if writer or self._reader is None else self._reader
         try:
-            async with self.db.execute(sql, params) as cur:
+            async with con.execute(sql, params) as cur:
                 return list(await cur.fetchall())
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
