@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from analytics_testkit import assert_same, dedup, entity_of, event_day, reference_pes, segment_of
 from pes_testkit import find_specs
 
 from collector.pes import (
@@ -44,36 +45,6 @@ def specs_dir() -> Path:
 # ---------------------------------------------------------------- raw events -> rows
 
 
-def event_day(event: Event) -> date:
-    ts = datetime.fromisoformat(str(event["ts"]))
-    return ts.astimezone(UTC).date()
-
-
-def segment_of(event: Event, group_by: Sequence[str]) -> Segment:
-    values: list[str | None] = []
-    for attr in group_by:
-        if attr.startswith("label:"):
-            values.append((event.get("labels") or {}).get(attr.removeprefix("label:")))
-        else:
-            values.append(event[attr])
-    return tuple(values)
-
-
-def dedup(events: Iterable[Event]) -> list[Event]:
-    seen: set[tuple[str, str]] = set()
-    kept: list[Event] = []
-    for event in events:
-        key = (event["device_id"], event["id"])
-        if key not in seen:
-            seen.add(key)
-            kept.append(event)
-    return kept
-
-
-def entity_of(event: Event, entity: EntityKind) -> str:
-    return str(event["device_id"] if entity == "device" else event["account_id"])
-
-
 def events_to_rows(
     events: Iterable[Event], group_by: Sequence[str], entity: EntityKind
 ) -> tuple[list[ActivityRow], list[FeatureRow]]:
@@ -93,150 +64,6 @@ def events_to_rows(
 
 
 # ---------------------------------------------------------------- naive reference
-
-
-def reference_pes(
-    events: Iterable[Event], group_by: Sequence[str], entity: EntityKind, params: PesParams
-) -> list[PesResult]:
-    """pes.md read literally, with no cleverness: every day, every window, every entity."""
-    acts = [
-        {
-            "e": entity_of(ev, entity),
-            "seg": segment_of(ev, group_by),
-            "type": ev["device_type"],
-            "day": event_day(ev),
-            "kind": ev["kind"],
-            "feature": ev.get("feature"),
-        }
-        for ev in dedup(events)
-        if ev["kind"] in ACTIVITY_KINDS
-    ]
-    start, end = params.start, params.end
-    length = (end - start).days + 1
-    period = [start + timedelta(days=k) for k in range(length)]
-    prev_period = [start - timedelta(days=length - k) for k in range(length)]
-
-    def in_p(day: date) -> bool:
-        return start <= day <= end
-
-    def core_set(device_type: str) -> set[str]:
-        if device_type in params.core_features:
-            return set(params.core_features[device_type])
-        if "*" in params.core_features:
-            return set(params.core_features["*"])
-        return {
-            a["feature"]
-            for a in acts
-            if a["type"] == device_type
-            and a["kind"] == "feature_use"
-            and a["feature"]
-            and in_p(a["day"])
-        }
-
-    results: list[PesResult] = []
-    for seg in {a["seg"] for a in acts}:
-        seg_acts = [a for a in acts if a["seg"] == seg]
-        entities = {a["e"] for a in seg_acts}
-
-        a_set = {(a["e"], a["day"]) for a in seg_acts if a["day"] <= end}  # A(e, d) in S
-
-        def active(e: str, d: date, a_set: set[tuple[str, date]] = a_set) -> bool:
-            return (e, d) in a_set
-
-        def count_window(d: date, width: int, entities: set[str] = entities) -> int:
-            return sum(
-                any(active(e, d - timedelta(days=k)) for k in range(width)) for e in entities
-            )
-
-        active_p = {e for e in entities if any(active(e, d) for d in period)}
-        active_prev = {e for e in entities if any(active(e, d) for d in prev_period)}
-        if not active_p and not active_prev:
-            continue
-
-        ratios: list[float] = []
-        adoption_parts: list[float] = []
-        row_core: dict[str, list[str]] = {}
-        all_core: set[str] = set()
-        used_by: dict[str, set[str]] = {}
-        for e in active_p:
-            e_acts = [a for a in seg_acts if a["e"] == e and in_p(a["day"])]
-            c_e: set[str] = set()
-            for t in {a["type"] for a in e_acts}:
-                c_e |= core_set(t)
-                row_core[t] = sorted(core_set(t))
-            used_by[e] = {a["feature"] for a in e_acts if a["kind"] == "feature_use"}
-            all_core |= c_e
-            if c_e:
-                adoption_parts.append(len(c_e & used_by[e]) / len(c_e))
-        adoption = 100 * sum(adoption_parts) / len(adoption_parts) if adoption_parts else None
-
-        num_width, den_width = {"dau_mau": (1, 30), "dau_wau": (1, 7), "wau_mau": (7, 30)}[
-            params.stickiness
-        ]
-        for d in period:
-            den = count_window(d, den_width)
-            if den:
-                ratios.append(count_window(d, num_width) / den)
-        stickiness = 100 * sum(ratios) / len(ratios) if ratios else None
-
-        def first(e: str, seg_acts: list[dict[str, Any]] = seg_acts) -> date:
-            days: list[date] = [a["day"] for a in seg_acts if a["e"] == e]
-            return min(days)
-
-        new = sum(1 for e in active_p if start <= first(e) <= end)
-        recovered = sum(
-            1
-            for e in active_p
-            if e not in active_prev and first(e) < start - timedelta(days=length)
-        )
-        dropped = len(active_prev - active_p)
-        moved = new + recovered
-        growth = 50.0 if moved + dropped == 0 else 100 * moved / (moved + dropped)
-        pes = None
-        if adoption is not None and stickiness is not None:
-            w_a, w_s, w_g = params.weights
-            pes = w_a * adoption + w_s * stickiness + w_g * growth
-        results.append(
-            PesResult(
-                segment=seg,
-                active=len(active_p),
-                adoption=adoption,
-                stickiness=stickiness,
-                growth=growth,
-                pes=pes,
-                new=new,
-                recovered=recovered,
-                dropped=dropped,
-                quick_ratio=moved / dropped if dropped else None,
-                dau=count_window(end, 1),
-                wau=count_window(end, 7),
-                mau=count_window(end, 30),
-                core_features=dict(sorted(row_core.items())),
-                feature_adoption={
-                    f: sum(f in used_by[e] for e in active_p) / len(active_p)
-                    for f in sorted(all_core)
-                },
-                low_sample=len(active_p) < params.low_sample_threshold,
-            )
-        )
-    results.sort(key=lambda r: [(v is None, v or "") for v in r.segment])
-    return results
-
-
-def assert_same(actual: list[PesResult], expected: list[PesResult], tol: float = 1e-9) -> None:
-    assert [r.segment for r in actual] == [r.segment for r in expected]
-    for got, want in zip(actual, expected, strict=True):
-        for f in fields(PesResult):
-            g, w = getattr(got, f.name), getattr(want, f.name)
-            where = f"{f.name} of segment {got.segment}"
-            if isinstance(w, float) and isinstance(g, float):
-                assert math.isclose(g, w, rel_tol=0, abs_tol=tol), f"{where}: {g} != {w}"
-            elif isinstance(w, dict) and f.name == "feature_adoption":
-                assert g.keys() == w.keys(), where
-                for k in w:
-                    assert math.isclose(g[k], w[k], rel_tol=0, abs_tol=tol), f"{where}[{k}]"
-            else:
-                assert g == w, f"{where}: {g!r} != {w!r}"
 
 
 # ---------------------------------------------------------------- small-case builders
