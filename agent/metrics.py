@@ -54,6 +54,7 @@ class MetricsServer:
         self.host, self.port = host, port
         self._body = body
         self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, self.host, self.port)
@@ -64,10 +65,16 @@ class MetricsServer:
         server, self._server = self._server, None
         if server is not None:
             server.close()
+            if self._handlers:  # requests being answered: let them finish and close
+                await asyncio.wait(set(self._handlers), timeout=2)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 2)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
             if len(head) > MAX_REQUEST_BYTES:

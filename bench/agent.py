@@ -131,7 +131,7 @@ async def _wait_socket(path: Path, timeout: float = 60) -> None:
 async def record_eps(d: Path, n: int) -> list[Figure]:
     logging.getLogger("shared.mqtt").setLevel(logging.ERROR)  # the broker is unreachable
     s = _settings(d, free_port(), "gw-api", max_buffer_mb=512)
-    tasks = 1024
+    tasks = 256
     async with Agent(s) as agent:
         await agent.record("feature_use", "warmup")
         per_task = n // tasks

@@ -61,6 +61,7 @@ async def talk(path: Path, payload: bytes, replies: int) -> list[dict[str, Any]]
     await writer.drain()
     out = [json.loads(await reader.readline()) for _ in range(replies)]
     writer.close()
+    await writer.wait_closed()
     return out
 
 
@@ -91,6 +92,7 @@ async def test_socket_answers_every_line_in_order(make_agent: MakeAgent, tmp_pat
     writer.write_eof()
     replies = [json.loads(line) for line in (await reader.read()).splitlines()]
     writer.close()
+    await writer.wait_closed()
     assert [r["ok"] for r in replies] == [True, False, False, True, False, False, False, True]
     assert "feature_use needs a feature" in replies[1]["error"]
     assert "Invalid JSON" in replies[2]["error"]
@@ -219,6 +221,7 @@ async def test_metrics_endpoint_and_a_second_agent_on_the_same_socket(
     writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
     text = (await reader.read()).decode()
     writer.close()
+    await writer.wait_closed()
     assert text.startswith("HTTP/1.0 200 OK")
     assert 'pes_agent_buffer_events{device_id="gw-1"} 2' in text  # session_start + event
     assert 'pes_agent_connected{device_id="gw-1"} 0' in text
