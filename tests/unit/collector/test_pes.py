@@ -11,14 +11,23 @@ import itertools
 import json
 import math
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from analytics_testkit import assert_same, dedup, entity_of, event_day, reference_pes, segment_of
+from analytics_testkit import (
+    assert_same,
+    dedup,
+    entity_of,
+    event_day,
+    random_fleet,
+    random_params,
+    reference_pes,
+    segment_of,
+)
 from pes_testkit import find_specs
 
 from collector.pes import (
@@ -398,80 +407,6 @@ GROUP_BYS: list[list[str]] = [
 ]
 HISTORY = 60
 BASE = date(2026, 1, 1)
-
-
-def random_fleet(rng: random.Random) -> list[Event]:
-    firmwares = ["1.0", "1.1", "2.0"][: rng.choice([2, 3])]
-    accounts = [f"acct{k}" for k in range(rng.randint(2, 4))]
-    events: list[Event] = []
-    for n in range(rng.randint(5, 15)):
-        device = f"dev{n}"
-        dtype = rng.choice(list(FEATURES))
-        account = rng.choice(accounts)
-        site = rng.choice(["north", "south", None])
-        fw_index = rng.randrange(len(firmwares))
-        upgrade_day = rng.randrange(HISTORY) if rng.random() < 0.4 else HISTORY
-        spans = [sorted(rng.sample(range(HISTORY + 1), 2)) for _ in range(rng.randint(1, 3))]
-        p_active = rng.uniform(0.1, 0.9)
-        for day in range(HISTORY):
-            fw = firmwares[min(fw_index + (day >= upgrade_day), len(firmwares) - 1)]
-            in_span = any(a <= day < b for a, b in spans)
-            kinds: list[tuple[str, str | None]] = []
-            if in_span and rng.random() < p_active:
-                if rng.random() < 0.7:
-                    kinds.append(("session_start", None))
-                for name in FEATURES[dtype]:
-                    if rng.random() < 0.3:
-                        kinds.append(("feature_use", name))
-                if rng.random() < 0.5:
-                    kinds.append(("session_end", None))
-            if rng.random() < 0.3:
-                kinds.append((rng.choice(["heartbeat", "status"]), None))
-            for kind, feature in kinds:
-                # Some timestamps carry an offset: the day is the UTC date, maybe not `day`.
-                offset = rng.choice([0, 0, 0, -3, 5])
-                local = datetime(BASE.year, BASE.month, BASE.day, rng.randrange(24))
-                local += timedelta(days=day, minutes=rng.randrange(60))
-                ts = local.isoformat() + ("Z" if offset == 0 else f"{offset:+03d}:00")
-                event: Event = {
-                    "id": f"{device}-{len(events)}",
-                    "device_id": device,
-                    "account_id": account,
-                    "device_type": dtype,
-                    "firmware_version": fw,
-                    "kind": kind,
-                    "feature": feature,
-                    "ts": ts,
-                }
-                if site is not None:
-                    event["labels"] = {"site": site}
-                events.append(event)
-                if rng.random() < 0.05:  # a second delivery of the same event
-                    events.append(dict(event))
-    rng.shuffle(events)
-    return events
-
-
-def random_params(rng: random.Random, mode: StickinessMode) -> PesParams:
-    end = BASE + timedelta(days=rng.randint(25, HISTORY))
-    length = rng.choice([1, 7, 10, 14, 30])
-    core: Mapping[str, Sequence[str]] = rng.choice(
-        [
-            {},
-            {"press-x": ["calibrate", "export"]},
-            {"*": ["jog", "calibrate", "never-used"]},
-            {"lathe-9": ["spindle"], "*": ["clean", "recipes"]},
-        ]
-    )
-    weights = rng.choice([(1 / 3, 1 / 3, 1 / 3), (0.5, 0.25, 0.25), (0.0, 0.0, 1.0)])
-    return PesParams(
-        end - timedelta(days=length - 1),
-        end,
-        stickiness=mode,
-        weights=weights,
-        core_features=core,
-        low_sample_threshold=rng.choice([1, 3, 5, 30]),
-    )
 
 
 @pytest.mark.parametrize("seed", range(20))
