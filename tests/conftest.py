@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from pes_testkit import find_specs
+from pes_testkit import PgDatabase, find_specs
 
 from collector.devbroker import LocalBroker
+from collector.store import Store, open_store
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +22,14 @@ def specs_dir() -> Path:
 async def broker() -> AsyncIterator[LocalBroker]:
     async with LocalBroker() as b:
         yield b
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """An open store on each backend: a SQLite file, and a throwaway PostgreSQL database."""
+    if request.param == "sqlite":
+        async with open_store(f"sqlite:///{tmp_path}/c.db") as s:
+            yield s
+    else:
+        async with PgDatabase() as db, open_store(db.dsn) as s:
+            yield s

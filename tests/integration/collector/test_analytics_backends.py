@@ -7,35 +7,21 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from analytics_testkit import Event, random_fleet, reference_health, reference_pes
-from pes_testkit import PgDatabase
 
 from collector.analytics_queries import health_rows, pes_rows
 from collector.ingest import ParsedMessage, parse_import_line
 from collector.queries import make_query
 from collector.settings import PesSettings
-from collector.store import open_store
 
 UTC = ZoneInfo("UTC")
 SETTINGS = PesSettings(core_features={"press-x": ["calibrate", "export"], "*": ["jog"]})
 START, END = date(2026, 2, 1), date(2026, 2, 21)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    if request.param == "sqlite":
-        async with open_store(f"sqlite:///{tmp_path}/c.db") as s:
-            yield s
-    else:
-        async with PgDatabase() as db, open_store(db.dsn) as s:
-            yield s
 
 
 async def write(store: Any, events: list[Event]) -> None:

@@ -4,33 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from pes_testkit import PgDatabase
 
 from collector.errors import QueryError
 from collector.ingest import ParsedMessage, parse_batch, parse_import_line
 from collector.queries import make_query, pes_table
 from collector.settings import PesSettings
-from collector.store import Store, open_store
+from collector.store import Store
 
 UTC = ZoneInfo("UTC")
 NOW = 1_773_480_000_000  # 2026-03-14T09:20:00Z
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        async with open_store(f"sqlite:///{tmp_path}/c.db") as s:
-            yield s
-    else:
-        async with PgDatabase() as db, open_store(db.dsn) as s:
-            yield s
 
 
 def batch(device: str, first: int, last: int, *, stream: str = "s1", **ev: Any) -> ParsedMessage:

@@ -9,18 +9,17 @@ import json
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from hostile_kit import AUTH, HOSTILE_KEY, HOSTILE_SITES, ApiHarness, db_snapshot
-from pes_testkit import PgDatabase
 
 from collector.errors import QueryError
 from collector.ingest import ParsedMessage, canonical, parse_batch
-from collector.store import Store, open_store
+from collector.store import Store
 
 NOW = time.time_ns() // 1_000_000
 UTC = ZoneInfo("UTC")
@@ -133,16 +132,6 @@ def test_hostile_label_key_cannot_be_used_to_group(api: ApiHarness) -> None:
 
 
 # -- the store itself, both backends ---------------------------------------------------------
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        async with open_store(f"sqlite:///{tmp_path}/c.db") as s:
-            yield s
-    else:
-        async with PgDatabase() as db, open_store(db.dsn) as s:
-            yield s
-
-
 def _batch(
     topic_device: str, device: str, labels: dict[str, str], n: int = 3, stream: str = "s1"
 ) -> ParsedMessage:
