@@ -144,8 +144,8 @@ async def run_fleet(
         counts = await asyncio.gather(*(backfill(a, p, r, days) for a, p, r in fleet))
         flushed = await asyncio.gather(*(a.flush(timeout=120) for a, _, _ in fleet))
         if not all(flushed):
-            print("warning: some agents still hold unacknowledged events: the table below is partial",
-                  file=sys.stderr)  # fmt: skip
+            print("warning: some agents still hold unacknowledged events: "
+                  "the table below is partial", file=sys.stderr)  # fmt: skip
         backfilled.set_result((sum(counts), time.monotonic() - t0))
         while not stop.is_set():
             agent, prof, r = fleet[rng.randrange(len(fleet))]
