@@ -13,8 +13,8 @@ CPU-second, which is what extrapolates:
   collectors, of PostgreSQL (the backends serving this database; the shared WAL writer and
   checkpointer are not counted) and of Mosquitto (one message = a batch in and its ack out).
 - status_*: retained agent statuses (`pes/v1/dev/<id>/status`), one per device, published by
-  one client; the figure is statuses handled per second until every collector has written
-  all of them (each collector subscribes to every status: the subscription is not shared).
+  one client, taken by the collectors through the shared subscription (each status written by
+  one collector); the figure is statuses per collector CPU-second until all are stored.
 - db_*_bytes: on-disk bytes per row (table, TOAST and indexes) of every table, after 1,000
   gateways' day of 200 events each (quick: 200) went through the collector's parse and write
   path; db_bytes_per_event: all tables together per raw event.
@@ -22,6 +22,12 @@ CPU-second, which is what extrapolates:
   retained last will, SUBSCRIBE to its ack topic, a retained status, as the agent does), plain
   and TLS, and the broker CPU time per connection set up; broker_agents_kib_per_conn: the
   same with real idle `Agent`s (400, quick: 200), which checks the emulation.
+
+Before/after on the same machine at the same time: PES_BENCH_COLLECTOR_TREE=<a checkout> runs
+that tree's collector processes (started in it, so its collector/ and shared/ load), e.g.
+`git archive main | tar -x -C /tmp/main && PES_BENCH_COLLECTOR_TREE=/tmp/main python -m bench
+scale`; PES_BENCH_SCALE_PARTS=single,status (of bulk, single, status, rows, broker) runs a
+subset.
 """
 
 from __future__ import annotations
@@ -130,10 +136,12 @@ class Collector:
 
 
 def _spawn(conf: Path, log: Path) -> subprocess.Popen[bytes]:
+    # `-m` puts the working directory first on sys.path, ahead of the editable install.
+    tree = os.environ.get("PES_BENCH_COLLECTOR_TREE") or None
     with log.open("ab") as fh:
         return subprocess.Popen(
             [sys.executable, "-m", "collector.cli", "serve", "--config", str(conf)],
-            stdout=fh, stderr=subprocess.STDOUT,
+            stdout=fh, stderr=subprocess.STDOUT, cwd=tree,
         )  # fmt: skip
 
 
@@ -264,7 +272,7 @@ async def status_run(n_collectors: int, statuses: int, broker: LocalBroker, tmp:
                               retain=True, content_type="application/json", timeout=120)
                     for i in range(k, min(statuses, k + 500))
                 ))  # fmt: skip
-        # Each collector writes every status; wait until all of them have.
+        # The shared subscription gives each status to one collector; wait until all are stored.
         con = await asyncpg.connect(dsn)
         try:
             while True:
@@ -281,10 +289,9 @@ async def status_run(n_collectors: int, statuses: int, broker: LocalBroker, tmp:
                 break
         seconds = time.perf_counter() - t0 - 1.0
         used = sum(cpu[p] - c0[p] for p in c0)
-    handled = statuses * n_collectors
     return Figure(
-        f"status_{n_collectors}c_per_cpu_s", handled / used, "statuses/CPU-s",
-        note=f"{statuses:,} retained statuses x {n_collectors} collector(s) in {seconds:.1f} s "
+        f"status_{n_collectors}c_per_cpu_s", statuses / used, "statuses/CPU-s",
+        note=f"{statuses:,} retained statuses, {n_collectors} collector(s), {seconds:.1f} s "
              f"wall ({statuses / seconds:,.0f}/s); {used:.1f} collector CPU-s",
     )  # fmt: skip
 
@@ -553,24 +560,29 @@ async def run(quick: bool) -> list[Figure]:
         if quick
         else [("bulk", (100, 8, 500)), ("single", (2000, 10, 1))]
     )
+    parts = set(
+        os.environ.get("PES_BENCH_SCALE_PARTS", "bulk,single,status,rows,broker").split(",")
+    )
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="pes-bench-scale-") as d:
         tmp = Path(d)
         async with LocalBroker() as broker:
             for shape, dims in shapes:
-                for n in (1, 2, 3):
+                for n in (1, 2, 3) if shape in parts else ():
                     _say(f"{shape}: {n} collector(s)")
                     figures += run_figures(await ingest_run(shape, n, dims, broker, tmp))
-            for n in (1, 3):
+            for n in (1, 3) if "status" in parts else ():
                 _say(f"status: {n} collector(s)")
                 figures.append(await status_run(n, 5000 if quick else 20000, broker, tmp))
-    _say("row sizes")
-    figures += await row_sizes(200 if quick else 1000)
-    for tls, count in ((False, 2000 if quick else 10_000), (True, 500 if quick else 2000)):
-        _say(f"broker: {count} idle {'TLS' if tls else 'plain'} connections")
-        figures += await broker_connections(count, tls)
-    agents = 200 if quick else 400
-    _say(f"broker: {agents} idle agents")
-    with tempfile.TemporaryDirectory(prefix="pes-bench-agents-") as d:
-        figures.append(await broker_real_agents(agents, Path(d)))
+    if "rows" in parts:
+        _say("row sizes")
+        figures += await row_sizes(200 if quick else 1000)
+    if "broker" in parts:
+        for tls, count in ((False, 2000 if quick else 10_000), (True, 500 if quick else 2000)):
+            _say(f"broker: {count} idle {'TLS' if tls else 'plain'} connections")
+            figures += await broker_connections(count, tls)
+        agents = 200 if quick else 400
+        _say(f"broker: {agents} idle agents")
+        with tempfile.TemporaryDirectory(prefix="pes-bench-agents-") as d:
+            figures.append(await broker_real_agents(agents, Path(d)))
     return figures
