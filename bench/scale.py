@@ -22,12 +22,13 @@ CPU-second, which is what extrapolates:
   retained last will, SUBSCRIBE to its ack topic, a retained status, as the agent does), plain
   and TLS, and the broker CPU time per connection set up; broker_agents_kib_per_conn: the
   same with real idle `Agent`s (400, quick: 200), which checks the emulation.
+- retention_*: dropping a day partition against DELETE of as many rows (bench/scale_retention.py).
 
 Before/after on the same machine at the same time: PES_BENCH_COLLECTOR_TREE=<a checkout> runs
 that tree's collector processes (started in it, so its collector/ and shared/ load), e.g.
 `git archive main | tar -x -C /tmp/main && PES_BENCH_COLLECTOR_TREE=/tmp/main python -m bench
-scale`; PES_BENCH_SCALE_PARTS=single,status (of bulk, single, status, rows, broker) runs a
-subset.
+scale`; PES_BENCH_SCALE_PARTS=single,status (of bulk, single, status, retention, rows,
+broker) runs a subset.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ import asyncpg
 import httpx
 
 from bench.core import Figure
+from bench.scale_retention import retention_figures
 from collector.devbroker import LocalBroker, free_port
 from collector.ingest import parse_batch
 from collector.store import open_store
@@ -60,6 +62,7 @@ from shared import codec
 from shared.mqtt import MqttClient, MqttSettings
 from shared.topics import events_topic, status_topic
 
+ALL_PARTS = "bulk,single,status,retention,rows,broker"
 PG_ADMIN = os.environ.get("PES_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -560,9 +563,7 @@ async def run(quick: bool) -> list[Figure]:
         if quick
         else [("bulk", (100, 8, 500)), ("single", (2000, 10, 1))]
     )
-    parts = set(
-        os.environ.get("PES_BENCH_SCALE_PARTS", "bulk,single,status,rows,broker").split(",")
-    )
+    parts = set(os.environ.get("PES_BENCH_SCALE_PARTS", ALL_PARTS).split(","))
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="pes-bench-scale-") as d:
         tmp = Path(d)
@@ -574,6 +575,10 @@ async def run(quick: bool) -> list[Figure]:
             for n in (1, 3) if "status" in parts else ():
                 _say(f"status: {n} collector(s)")
                 figures.append(await status_run(n, 5000 if quick else 20000, broker, tmp))
+    if "retention" in parts:
+        _say("retention: drop a day partition vs DELETE")
+        async with pg_database() as dsn:
+            figures += await retention_figures(dsn, 200_000 if quick else 1_000_000)
     if "rows" in parts:
         _say("row sizes")
         figures += await row_sizes(200 if quick else 1000)
