@@ -37,6 +37,7 @@ async def test_one_holder_at_a_time_and_no_rerun_within_the_gap(store: Store) ->
         assert due
 
 
+@pytest.mark.postgres
 async def test_housekeeping_runs_once_across_two_collectors(tmp_path: Path) -> None:
     async with PgDatabase() as db, open_store(db.dsn) as a, open_store(db.dsn) as b:
         settings = CollectorSettings(storage=StorageSettings(url=db.dsn))
