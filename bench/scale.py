@@ -13,8 +13,8 @@ CPU-second, which is what extrapolates:
   collectors, of PostgreSQL (the backends serving this database; the shared WAL writer and
   checkpointer are not counted) and of Mosquitto (one message = a batch in and its ack out).
 - status_*: retained agent statuses (`pes/v1/dev/<id>/status`), one per device, published by
-  one client; the figure is statuses handled per second until every collector has written
-  all of them (each collector subscribes to every status: the subscription is not shared).
+  one client, taken by the collectors through the shared subscription (each status written by
+  one collector); the figure is statuses per collector CPU-second until all are stored.
 - db_*_bytes: on-disk bytes per row (table, TOAST and indexes) of every table, after 1,000
   gateways' day of 200 events each (quick: 200) went through the collector's parse and write
   path; db_bytes_per_event: all tables together per raw event.
@@ -22,6 +22,13 @@ CPU-second, which is what extrapolates:
   retained last will, SUBSCRIBE to its ack topic, a retained status, as the agent does), plain
   and TLS, and the broker CPU time per connection set up; broker_agents_kib_per_conn: the
   same with real idle `Agent`s (400, quick: 200), which checks the emulation.
+- retention_*: dropping a day partition against DELETE of as many rows (bench/scale_retention.py).
+
+Before/after on the same machine at the same time: PES_BENCH_COLLECTOR_TREE=<a checkout> runs
+that tree's collector processes (started in it, so its collector/ and shared/ load), e.g.
+`git archive main | tar -x -C /tmp/main && PES_BENCH_COLLECTOR_TREE=/tmp/main python -m bench
+scale`; PES_BENCH_SCALE_PARTS=single,status (of bulk, single, status, retention, rows,
+broker) runs a subset.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -47,6 +55,7 @@ import asyncpg
 import httpx
 
 from bench.core import Figure
+from bench.scale_retention import retention_figures
 from collector.devbroker import LocalBroker, free_port
 from collector.ingest import parse_batch
 from collector.store import open_store
@@ -54,6 +63,7 @@ from shared import codec
 from shared.mqtt import MqttClient, MqttSettings
 from shared.topics import events_topic, status_topic
 
+ALL_PARTS = "bulk,single,status,retention,rows,broker"
 PG_ADMIN = os.environ.get("PES_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -130,10 +140,12 @@ class Collector:
 
 
 def _spawn(conf: Path, log: Path) -> subprocess.Popen[bytes]:
+    # `-m` puts the working directory first on sys.path, ahead of the editable install.
+    tree = os.environ.get("PES_BENCH_COLLECTOR_TREE") or None
     with log.open("ab") as fh:
         return subprocess.Popen(
             [sys.executable, "-m", "collector.cli", "serve", "--config", str(conf)],
-            stdout=fh, stderr=subprocess.STDOUT,
+            stdout=fh, stderr=subprocess.STDOUT, cwd=tree,
         )  # fmt: skip
 
 
@@ -264,7 +276,7 @@ async def status_run(n_collectors: int, statuses: int, broker: LocalBroker, tmp:
                               retain=True, content_type="application/json", timeout=120)
                     for i in range(k, min(statuses, k + 500))
                 ))  # fmt: skip
-        # Each collector writes every status; wait until all of them have.
+        # The shared subscription gives each status to one collector; wait until all are stored.
         con = await asyncpg.connect(dsn)
         try:
             while True:
@@ -281,10 +293,9 @@ async def status_run(n_collectors: int, statuses: int, broker: LocalBroker, tmp:
                 break
         seconds = time.perf_counter() - t0 - 1.0
         used = sum(cpu[p] - c0[p] for p in c0)
-    handled = statuses * n_collectors
     return Figure(
-        f"status_{n_collectors}c_per_cpu_s", handled / used, "statuses/CPU-s",
-        note=f"{statuses:,} retained statuses x {n_collectors} collector(s) in {seconds:.1f} s "
+        f"status_{n_collectors}c_per_cpu_s", statuses / used, "statuses/CPU-s",
+        note=f"{statuses:,} retained statuses, {n_collectors} collector(s), {seconds:.1f} s "
              f"wall ({statuses / seconds:,.0f}/s); {used:.1f} collector CPU-s",
     )  # fmt: skip
 
@@ -331,6 +342,8 @@ async def row_sizes(devices: int) -> list[Figure]:
     tz = ZoneInfo("UTC")
     async with pg_database() as dsn:
         async with open_store(dsn) as store:
+            # As in service: the housekeeping job has made that day's partition (PostgreSQL).
+            await store.create_partitions(datetime.fromtimestamp(start / 1000, UTC).date())
             units = []
             for d in range(devices):
                 for topic, payload, ctype in day_of_gateway(f"gw-{d:07d}", 200, start):
@@ -343,18 +356,21 @@ async def row_sizes(devices: int) -> list[Figure]:
         con = await asyncpg.connect(dsn)
         try:
             await con.execute("VACUUM ANALYZE")
-            tables = await con.fetch(
+            sizes: dict[str, int] = {}
+            for t in await con.fetch(
                 "SELECT relname, pg_total_relation_size(relid) AS size FROM pg_stat_user_tables"
-            )
+            ):  # the day partitions of events count as events
+                name = "events" if t["relname"].startswith("events_") else t["relname"]
+                sizes[name] = sizes.get(name, 0) + int(t["size"])
             events = await con.fetchval("SELECT count(*) FROM events")
             assert events == devices * 200, events
             out, total = [], 0
-            for t in sorted(tables, key=lambda r: -int(r["size"])):
-                count = await con.fetchval(f'SELECT count(*) FROM "{t["relname"]}"')  # noqa: S608
-                total += t["size"]
+            for name, size in sorted(sizes.items(), key=lambda kv: -kv[1]):
+                count = await con.fetchval(f'SELECT count(*) FROM "{name}"')  # noqa: S608
+                total += size
                 if count >= devices / 2:  # not the small dictionaries (page-size noise)
                     out.append(Figure(
-                        f"db_{t['relname']}_bytes", t["size"] / count, "bytes/row",
+                        f"db_{name}_bytes", size / count, "bytes/row",
                         note=f"{count:,} rows ({count / devices:.2f} per device-day), "
                              "with indexes and TOAST",
                     ))  # fmt: skip
@@ -553,24 +569,31 @@ async def run(quick: bool) -> list[Figure]:
         if quick
         else [("bulk", (100, 8, 500)), ("single", (2000, 10, 1))]
     )
+    parts = set(os.environ.get("PES_BENCH_SCALE_PARTS", ALL_PARTS).split(","))
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="pes-bench-scale-") as d:
         tmp = Path(d)
         async with LocalBroker() as broker:
             for shape, dims in shapes:
-                for n in (1, 2, 3):
+                for n in (1, 2, 3) if shape in parts else ():
                     _say(f"{shape}: {n} collector(s)")
                     figures += run_figures(await ingest_run(shape, n, dims, broker, tmp))
-            for n in (1, 3):
+            for n in (1, 3) if "status" in parts else ():
                 _say(f"status: {n} collector(s)")
                 figures.append(await status_run(n, 5000 if quick else 20000, broker, tmp))
-    _say("row sizes")
-    figures += await row_sizes(200 if quick else 1000)
-    for tls, count in ((False, 2000 if quick else 10_000), (True, 500 if quick else 2000)):
-        _say(f"broker: {count} idle {'TLS' if tls else 'plain'} connections")
-        figures += await broker_connections(count, tls)
-    agents = 200 if quick else 400
-    _say(f"broker: {agents} idle agents")
-    with tempfile.TemporaryDirectory(prefix="pes-bench-agents-") as d:
-        figures.append(await broker_real_agents(agents, Path(d)))
+    if "retention" in parts:
+        _say("retention: drop a day partition vs DELETE")
+        async with pg_database() as dsn:
+            figures += await retention_figures(dsn, 200_000 if quick else 1_000_000)
+    if "rows" in parts:
+        _say("row sizes")
+        figures += await row_sizes(200 if quick else 1000)
+    if "broker" in parts:
+        for tls, count in ((False, 2000 if quick else 10_000), (True, 500 if quick else 2000)):
+            _say(f"broker: {count} idle {'TLS' if tls else 'plain'} connections")
+            figures += await broker_connections(count, tls)
+        agents = 200 if quick else 400
+        _say(f"broker: {agents} idle agents")
+        with tempfile.TemporaryDirectory(prefix="pes-bench-agents-") as d:
+            figures.append(await broker_real_agents(agents, Path(d)))
     return figures

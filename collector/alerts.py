@@ -203,13 +203,30 @@ async def run_once(
     }
 
 
+ALERTS_JOB = "alerts"
+
+
+async def run_claimed(
+    store: Any, settings: CollectorSettings, client: httpx.AsyncClient
+) -> dict[str, int] | None:
+    """`run_once` for the one process of the group that claims this evaluation (the others
+    get None): runs never overlap, and none starts within half an interval of the last one,
+    so several `pes-collector alerts` daemons or CronJob pods evaluate once per interval and
+    a breach is POSTed once."""
+    async with store.job(ALERTS_JOB, settings.alerts.interval_s / 2) as mine:
+        if not mine:
+            return None
+        result: dict[str, int] = await run_once(store, settings, client)
+        return result
+
+
 async def run_forever(store: Any, settings: CollectorSettings, stop: asyncio.Event) -> None:
     """Evaluate every `alerts.interval_s`; an error is logged and the loop goes on."""
     async with httpx.AsyncClient() as client:
         while True:
             try:
-                counts = await run_once(store, settings, client)
-                log.info("alerts: %s", counts)
+                counts = await run_claimed(store, settings, client)
+                log.info("alerts: %s", counts or "evaluated by another collector")
             except PesError as exc:
                 log.warning("alert evaluation failed, will retry: %s", exc)
             if await sleep_unless(stop, settings.alerts.interval_s):

@@ -154,14 +154,14 @@ async def run(settings: CollectorSettings, args: argparse.Namespace) -> int:
 async def _alerts(settings: CollectorSettings, once: bool) -> int:
     import httpx
 
-    from collector.alerts import run_forever, run_once
+    from collector.alerts import run_claimed, run_forever
 
     async with open_store(settings.storage.url) as store:
         if once:
             async with httpx.AsyncClient() as client:
-                counts = await run_once(store, settings, client)
-            print(json.dumps(counts))
-            return 1 if counts["failed"] else 0
+                counts = await run_claimed(store, settings, client)
+            print(json.dumps(counts if counts is not None else {"skipped": 1}))
+            return 1 if counts and counts["failed"] else 0
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -7,16 +7,18 @@ deadlocks). Two collectors handling resends of the same batch therefore never bo
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from datetime import date
 from typing import Any
 
 import asyncpg
 
+from collector import pg_partitions
 from collector.analytics.rows import Changes, ComboRow, Cursor, FeatureNameRow
 from collector.errors import StoreError, StoreUnavailable
 from collector.ingest import EventRow, ParsedMessage
+from collector.pg_schema import migrate
 from collector.rollups import fold
 from collector.store import (
     DEVICES_SQL,
@@ -24,158 +26,15 @@ from collector.store import (
     Entity,
     FeatureTuple,
     Filters,
+    Pruned,
     SessionTuple,
+    StatusRow,
     WriteCounts,
     device_dict,
     filter_clause,
+    status_columns,
 )
 from collector.streams import StreamBook
-
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE events (
-        device_id text NOT NULL, event_id text NOT NULL,
-        stream_id text, seq bigint, kind text NOT NULL, feature text,
-        session_id text, user_id text,
-        ts_ms bigint NOT NULL, wall_ms bigint NOT NULL, clock_method text NOT NULL,
-        day date NOT NULL, device_type text NOT NULL, firmware_version text NOT NULL,
-        account_id text NOT NULL, labels text NOT NULL, props text NOT NULL,
-        received_ms bigint NOT NULL
-    );
-    CREATE UNIQUE INDEX events_imported ON events (device_id, event_id) WHERE stream_id IS NULL;
-    CREATE INDEX events_day ON events (day);
-    CREATE TABLE streams (
-        device_id text NOT NULL, stream_id text NOT NULL,
-        received text NOT NULL, dropped text NOT NULL,
-        first_seen_ms bigint NOT NULL, last_seen_ms bigint NOT NULL,
-        gap_events bigint NOT NULL DEFAULT 0, dropped_events bigint NOT NULL DEFAULT 0,
-        PRIMARY KEY (device_id, stream_id)
-    );
-    CREATE TABLE quarantine (
-        id bigserial PRIMARY KEY, received_ms bigint NOT NULL, topic text NOT NULL,
-        device_id text, reason text NOT NULL, detail text NOT NULL, raw bytea NOT NULL
-    );
-    CREATE INDEX quarantine_reason ON quarantine (reason);
-    CREATE TABLE activity_day (
-        device_id text NOT NULL, account_id text NOT NULL, device_type text NOT NULL,
-        firmware_version text NOT NULL, labels text NOT NULL, day date NOT NULL,
-        events bigint NOT NULL,
-        PRIMARY KEY (device_id, account_id, device_type, firmware_version, labels, day)
-    );
-    CREATE INDEX activity_day_day ON activity_day (day);
-    CREATE TABLE feature_day (
-        device_id text NOT NULL, account_id text NOT NULL, device_type text NOT NULL,
-        firmware_version text NOT NULL, labels text NOT NULL, day date NOT NULL,
-        feature text NOT NULL, uses bigint NOT NULL,
-        PRIMARY KEY (device_id, account_id, device_type, firmware_version, labels, day, feature)
-    );
-    CREATE INDEX feature_day_day ON feature_day (day);
-    CREATE TABLE session_day (
-        device_id text NOT NULL, account_id text NOT NULL, device_type text NOT NULL,
-        firmware_version text NOT NULL, labels text NOT NULL, day date NOT NULL,
-        sessions bigint NOT NULL, seconds double precision NOT NULL,
-        PRIMARY KEY (device_id, account_id, device_type, firmware_version, labels, day)
-    );
-    CREATE TABLE devices (
-        device_id text PRIMARY KEY, account_id text, device_type text, firmware_version text,
-        first_seen_ms bigint, last_seen_ms bigint, events bigint NOT NULL DEFAULT 0,
-        status text, status_ms bigint
-    );
-    """,
-    # 2: analytics bitmaps and alert state; see migration 2 in sqlite_store.py for why.
-    # Ordinal of a date = (day - 2000-01-01) + 730120, as Python's date.toordinal(). `version`
-    # is the id of the last transaction that changed a row: a reader re-reads every row whose
-    # version is at least the oldest transaction still running at its previous read (its
-    # snapshot's xmin), which catches transactions that commit out of id order.
-    """
-    CREATE TABLE analytics_combo (
-        id serial PRIMARY KEY, device_id text NOT NULL, account_id text NOT NULL,
-        device_type text NOT NULL, firmware_version text NOT NULL, labels text NOT NULL,
-        UNIQUE (device_id, account_id, device_type, firmware_version, labels)
-    );
-    CREATE TABLE analytics_feature (id serial PRIMARY KEY, feature text NOT NULL UNIQUE);
-    CREATE TABLE activity_bits (
-        combo integer NOT NULL, block integer NOT NULL, bits bigint NOT NULL,
-        version bigint NOT NULL, PRIMARY KEY (combo, block)
-    );
-    CREATE INDEX activity_bits_version ON activity_bits (version);
-    CREATE TABLE feature_bits (
-        combo integer NOT NULL, feature integer NOT NULL, block integer NOT NULL,
-        bits bigint NOT NULL, version bigint NOT NULL, PRIMARY KEY (combo, feature, block)
-    );
-    CREATE INDEX feature_bits_version ON feature_bits (version);
-    INSERT INTO analytics_combo (device_id, account_id, device_type, firmware_version, labels)
-    SELECT DISTINCT device_id, account_id, device_type, firmware_version, labels
-    FROM activity_day;
-    INSERT INTO analytics_feature (feature) SELECT DISTINCT feature FROM feature_day;
-    INSERT INTO activity_bits
-    SELECT c.id, o / 64, bit_or(1::bigint << (o % 64)), 0
-    FROM (SELECT *, (day - DATE '2000-01-01') + 730120 AS o FROM activity_day) a
-    JOIN analytics_combo c USING (device_id, account_id, device_type, firmware_version, labels)
-    GROUP BY c.id, o / 64;
-    INSERT INTO feature_bits
-    SELECT c.id, f.id, o / 64, bit_or(1::bigint << (o % 64)), 0
-    FROM (SELECT *, (day - DATE '2000-01-01') + 730120 AS o FROM feature_day) a
-    JOIN analytics_combo c USING (device_id, account_id, device_type, firmware_version, labels)
-    JOIN analytics_feature f ON f.feature = a.feature
-    GROUP BY c.id, f.id, o / 64;
-    CREATE FUNCTION pes_activity_bits() RETURNS trigger LANGUAGE plpgsql AS $$
-    DECLARE
-        o integer := (NEW.day - DATE '2000-01-01') + 730120;
-        c integer;
-    BEGIN
-        SELECT id INTO c FROM analytics_combo
-            WHERE device_id = NEW.device_id AND account_id = NEW.account_id
-            AND device_type = NEW.device_type AND firmware_version = NEW.firmware_version
-            AND labels = NEW.labels;
-        IF c IS NULL THEN
-            INSERT INTO analytics_combo
-                (device_id, account_id, device_type, firmware_version, labels)
-            VALUES (NEW.device_id, NEW.account_id, NEW.device_type, NEW.firmware_version,
-                NEW.labels)
-            ON CONFLICT DO NOTHING;
-            SELECT id INTO c FROM analytics_combo
-            WHERE device_id = NEW.device_id AND account_id = NEW.account_id
-            AND device_type = NEW.device_type AND firmware_version = NEW.firmware_version
-            AND labels = NEW.labels;
-        END IF;
-        INSERT INTO activity_bits VALUES (c, o / 64, 1::bigint << (o % 64),
-            pg_current_xact_id()::text::bigint)
-        ON CONFLICT (combo, block) DO UPDATE SET bits = activity_bits.bits | excluded.bits,
-            version = excluded.version;
-        RETURN NULL;
-    END $$;
-    CREATE TRIGGER activity_bits_ai AFTER INSERT ON activity_day
-        FOR EACH ROW EXECUTE FUNCTION pes_activity_bits();
-    CREATE FUNCTION pes_feature_bits() RETURNS trigger LANGUAGE plpgsql AS $$
-    DECLARE
-        o integer := (NEW.day - DATE '2000-01-01') + 730120;
-        c integer;
-        f integer;
-    BEGIN
-        SELECT id INTO c FROM analytics_combo
-            WHERE device_id = NEW.device_id AND account_id = NEW.account_id
-            AND device_type = NEW.device_type AND firmware_version = NEW.firmware_version
-            AND labels = NEW.labels;
-        SELECT id INTO f FROM analytics_feature WHERE feature = NEW.feature;
-        IF f IS NULL THEN
-            INSERT INTO analytics_feature (feature) VALUES (NEW.feature) ON CONFLICT DO NOTHING;
-            SELECT id INTO f FROM analytics_feature WHERE feature = NEW.feature;
-        END IF;
-        INSERT INTO feature_bits VALUES (c, f, o / 64, 1::bigint << (o % 64),
-            pg_current_xact_id()::text::bigint)
-        ON CONFLICT (combo, feature, block) DO UPDATE SET
-            bits = feature_bits.bits | excluded.bits, version = excluded.version;
-        RETURN NULL;
-    END $$;
-    CREATE TRIGGER feature_bits_ai AFTER INSERT ON feature_day
-        FOR EACH ROW EXECUTE FUNCTION pes_feature_bits();
-    CREATE TABLE alert_state (
-        rule text NOT NULL, subject text NOT NULL, value double precision,
-        sent_ms bigint NOT NULL, PRIMARY KEY (rule, subject)
-    );
-    """,
-]
 
 _EVENT_COLUMNS = (
     "device_id", "event_id", "stream_id", "seq", "kind", "feature", "session_id", "user_id",
@@ -185,7 +44,7 @@ _EVENT_COLUMNS = (
 _PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, len(_EVENT_COLUMNS) + 1))
 _INSERT_IMPORTED = (
     f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({_PLACEHOLDERS}) "  # noqa: S608
-    "ON CONFLICT (device_id, event_id) WHERE stream_id IS NULL DO NOTHING RETURNING 1"
+    "ON CONFLICT (device_id, event_id, day) WHERE stream_id IS NULL DO NOTHING RETURNING 1"
 )
 _UPSERT_ACTIVITY = """
 INSERT INTO activity_day VALUES ($1, $2, $3, $4, $5, $6::text::date, $7)
@@ -224,6 +83,12 @@ ON CONFLICT (device_id, stream_id) DO UPDATE SET received = excluded.received,
     dropped = excluded.dropped, last_seen_ms = excluded.last_seen_ms,
     gap_events = excluded.gap_events, dropped_events = excluded.dropped_events
 """
+# One statement for a group's statuses (one row per device: status_columns keeps the last).
+_UPSERT_STATUSES = """
+INSERT INTO devices (device_id, status, status_ms)
+SELECT d, s, $3 FROM unnest($1::text[], $2::text[]) AS u(d, s)
+ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, status_ms = excluded.status_ms
+"""
 _ENTITY_COL: dict[str, str] = {"device": "device_id", "account": "account_id"}
 
 
@@ -256,22 +121,19 @@ class PgStore:
         return self._pool
 
     async def _migrate(self) -> None:
-        async with self.pool.acquire() as con, con.transaction():
-            # Collectors starting together must not run the same migration twice.
-            await con.execute("SELECT pg_advisory_xact_lock(hashtext('pes-collector-migrate'))")
-            await con.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)"
-            )
-            current = await con.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
-            if current > len(MIGRATIONS):
-                raise StoreError(f"database schema v{current} is newer than this collector")
-            for version in range(current + 1, len(MIGRATIONS) + 1):
-                await con.execute(MIGRATIONS[version - 1])
-                await con.execute("INSERT INTO schema_version VALUES ($1)", version)
+        async with self.pool.acquire() as con:
+            await migrate(con)
 
-    async def write(self, units: Sequence[ParsedMessage], received_ms: int) -> list[WriteCounts]:
+    async def write(
+        self,
+        units: Sequence[ParsedMessage],
+        received_ms: int,
+        statuses: Sequence[StatusRow] = (),
+    ) -> list[WriteCounts]:
         try:
             async with self.pool.acquire() as con, con.transaction():
+                if statuses:
+                    await con.execute(_UPSERT_STATUSES, *status_columns(statuses, received_ms))
                 return await self._write(con, units, received_ms)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise _translate(exc) from exc
@@ -453,17 +315,9 @@ class PgStore:
         return out
 
     async def save_status(self, device_id: str, status: dict[str, Any], received_ms: int) -> None:
-        try:
-            await self.pool.execute(
-                "INSERT INTO devices (device_id, status, status_ms) VALUES ($1, $2, $3) "
-                "ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, "
-                "status_ms = excluded.status_ms",
-                device_id, json.dumps(status), received_ms,
-            )  # fmt: skip
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise _translate(exc) from exc
+        await self.write([], received_ms, [(device_id, status)])
 
-    async def prune_events(self, before: date) -> int | None:
+    async def prune_events(self, before: date) -> Pruned | None:
         try:
             async with self.pool.acquire() as con, con.transaction():
                 # Once across the group: the collector holding the lock prunes, others skip.
@@ -471,10 +325,48 @@ class PgStore:
                     "SELECT pg_try_advisory_xact_lock(hashtext('pes-collector-retention'))"
                 ):
                     return None
-                status = await con.execute("DELETE FROM events WHERE day < $1", before)
+                deleted, dropped = await pg_partitions.prune(con, before)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise _translate(exc) from exc
-        return int(status.split()[-1])
+        return Pruned(deleted, dropped)
+
+    async def create_partitions(self, today: date) -> int:
+        try:
+            async with self.pool.acquire() as con:
+                return len(await pg_partitions.create_partitions(con, today))
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+
+    @contextlib.asynccontextmanager
+    async def job(self, name: str, min_gap_s: float) -> AsyncIterator[bool]:
+        """True for the one collector of the group that should run job `name` now: it holds
+        a session advisory lock for the whole run (so runs never overlap, whatever they take)
+        and no run of that job started less than `min_gap_s` ago (database clock, so hosts'
+        clocks do not matter). A crashed holder's lock goes with its connection."""
+        key = f"pes-collector-job:{name}"
+        try:
+            con = await self.pool.acquire()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+        try:
+            if not await con.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+                yield False
+                return
+            try:
+                claimed = await con.fetchval(
+                    "INSERT INTO job_runs AS j VALUES ($1, "
+                    "(extract(epoch FROM clock_timestamp()) * 1000)::bigint) "
+                    "ON CONFLICT (name) DO UPDATE SET started_ms = excluded.started_ms "
+                    "WHERE j.started_ms <= excluded.started_ms - $2 RETURNING true",
+                    name, int(min_gap_s * 1000),
+                )  # fmt: skip
+                yield bool(claimed)
+            finally:
+                await con.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+        finally:
+            await self.pool.release(con)
 
     async def devices(self, limit: int, offset: int) -> list[dict[str, Any]]:
         sql = DEVICES_SQL.format(limit="$1", offset="$2")

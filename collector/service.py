@@ -14,9 +14,9 @@ from collector.errors import StoreError, StoreUnavailable
 from collector.ingest import AckTarget, ParsedMessage, parse_batch
 from collector.metrics import IngestMetrics
 from collector.settings import CollectorSettings
-from collector.store import Store, WriteCounts
+from collector.store import StatusRow, Store, WriteCounts
 from shared import codec
-from shared.errors import PesError
+from shared.errors import PesError, PublishFailed
 from shared.models import Ack, AgentStatus
 from shared.mqtt import Message, MqttClient
 from shared.retry import Backoff, sleep_unless
@@ -48,7 +48,7 @@ class IngestCounters:
 class _Parsed:
     messages: list[Message]
     units: list[ParsedMessage]
-    statuses: list[Message]
+    statuses: list[StatusRow]
     received_ms: int
 
 
@@ -131,14 +131,15 @@ class IngestLoop:
         tz = self.settings.pes.tz
         received = now_ms()
         units: list[ParsedMessage] = []
-        statuses: list[Message] = []
+        statuses: list[StatusRow] = []
         for m in messages:
             try:
                 _, kind = device_from_topic(m.topic)
             except PesError:
                 kind = "events"  # parse_batch quarantines the bad topic
             if kind == "status":
-                statuses.append(m)
+                if (row := _parse_status(m)) is not None:
+                    statuses.append(row)
             else:
                 units.append(parse_batch(m.topic, m.payload, m.content_type, received, tz))
         return _Parsed(messages, units, statuses, received)
@@ -147,23 +148,17 @@ class IngestLoop:
         self, mqtt: MqttClient, queue: asyncio.Queue[_Parsed | None], stop: asyncio.Event
     ) -> None:
         while (item := await queue.get()) is not None:
-            for m in item.statuses:
-                await self._save_status(m, item.received_ms)
-            await self._handle(mqtt, item.messages, item.units, item.received_ms, stop)
+            await self._handle(mqtt, item, stop)
 
-    async def _handle(
-        self,
-        mqtt: MqttClient,
-        messages: list[Message],
-        units: list[ParsedMessage],
-        received: int,
-        stop: asyncio.Event,
-    ) -> None:
+    async def _handle(self, mqtt: MqttClient, item: _Parsed, stop: asyncio.Event) -> None:
+        """One transaction for the group's batches and statuses, then the app acks, then the
+        PUBACKs: nothing is acknowledged before it is committed."""
+        units, received = item.units, item.received_ms
         attempt = 0
-        while units:
+        while units or item.statuses:
             try:
                 t0 = time.perf_counter()
-                counts = await self.store.write(units, received)
+                counts = await self.store.write(units, received, item.statuses)
                 self.counters.last_commit_s = time.perf_counter() - t0
                 self.metrics.commit_seconds.observe(self.counters.last_commit_s)
                 break
@@ -176,9 +171,10 @@ class IngestLoop:
                 attempt += 1
         else:
             counts = []
-        self._count(units, counts)
-        await self._send_acks(mqtt, units, counts)
-        for m in messages:
+        if units:
+            self._count(units, counts)
+            await self._send_acks(mqtt, units, counts)
+        for m in item.messages:
             mqtt.ack(m)
 
     def _count(self, units: list[ParsedMessage], counts: list[WriteCounts]) -> None:
@@ -198,39 +194,50 @@ class IngestLoop:
     async def _send_acks(
         self, mqtt: MqttClient, units: list[ParsedMessage], counts: list[WriteCounts]
     ) -> None:
-        sends = [
-            self._ack(mqtt, unit.ack, n)
+        """All of a commit's acks handed to the client at once and awaited together."""
+        sent_ms = now_ms()
+        acks = [
+            (ack_topic(unit.ack.device_id), _ack_payload(unit.ack, n, sent_ms))
             for unit, n in zip(units, counts, strict=True)
             if unit.ack is not None
         ]
-        for res in await asyncio.gather(*sends, return_exceptions=True):
-            if isinstance(res, BaseException):
+        if not acks:
+            return
+        results = await mqtt.publish_many(acks, content_type=_ACK_CTYPE, timeout=5)
+        for res in results:
+            if isinstance(res, PublishFailed):
                 # The agent resends after its ack timeout; dedup makes that harmless.
                 self.counters.acks_failed += 1
                 log.warning("ack not delivered: %s", res)
 
-    async def _ack(self, mqtt: MqttClient, target: AckTarget, n: WriteCounts) -> None:
-        ack = Ack(
-            stream_id=target.stream_id,
-            first_seq=target.first_seq,
-            last_seq=target.last_seq,
-            stored=n.stored,
-            duplicates=n.duplicates,
-            quarantined=n.quarantined,
-            collector_ms=now_ms(),
-        )
-        payload, ctype = codec.encode(ack.model_dump(), compress=False)
-        await mqtt.publish(ack_topic(target.device_id), payload, content_type=ctype, timeout=5)
 
-    async def _save_status(self, m: Message, received: int) -> None:
-        try:
-            device, _ = device_from_topic(m.topic)
-            if not m.payload:
-                return  # a cleared retained message
-            status = AgentStatus.model_validate(codec.decode(m.payload, m.content_type))
-            if status.device_id != device:
-                log.warning("status for %s on %s's topic ignored", status.device_id, device)
-                return
-            await self.store.save_status(device, status.model_dump(), received)
-        except (PesError, ValueError) as exc:
-            log.warning("bad status message on %s: %s", m.topic[:200], exc)
+_ACK_CTYPE = codec.CONTENT_JSON  # acks are small: never compressed
+
+
+def _ack_payload(target: AckTarget, n: WriteCounts, sent_ms: int) -> bytes:
+    ack = Ack(
+        stream_id=target.stream_id,
+        first_seq=target.first_seq,
+        last_seq=target.last_seq,
+        stored=n.stored,
+        duplicates=n.duplicates,
+        quarantined=n.quarantined,
+        collector_ms=sent_ms,
+    )
+    return codec.dumps(ack.model_dump())
+
+
+def _parse_status(m: Message) -> StatusRow | None:
+    """An agent's retained status, checked against its topic; None (logged) if unusable."""
+    try:
+        device, _ = device_from_topic(m.topic)
+        if not m.payload:
+            return None  # a cleared retained message
+        status = AgentStatus.model_validate(codec.decode(m.payload, m.content_type))
+    except (PesError, ValueError) as exc:
+        log.warning("bad status message on %s: %s", m.topic[:200], exc)
+        return None
+    if status.device_id != device:
+        log.warning("status for %s on %s's topic ignored", status.device_id, device)
+        return None
+    return device, status.model_dump()

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
 import json
+import os
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections.abc import AsyncIterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,148 +20,22 @@ from collector.analytics.rows import Changes, ComboRow, Cursor, FeatureNameRow
 from collector.errors import StoreError, StoreUnavailable
 from collector.ingest import EventRow, ParsedMessage
 from collector.rollups import fold
+from collector.sqlite_schema import MIGRATIONS
 from collector.store import (
     DEVICES_SQL,
     ActivityTuple,
     Entity,
     FeatureTuple,
     Filters,
+    Pruned,
     SessionTuple,
+    StatusRow,
     WriteCounts,
     device_dict,
     filter_clause,
+    status_columns,
 )
 from collector.streams import StreamBook
-
-MIGRATIONS: list[str] = [
-    # 1: events, quarantine, rollups, device registry
-    """
-    -- Append-only: stream events are deduplicated by sequence ranges (table streams), so they
-    -- pay for no per-event index. Imported events have no stream: a partial unique index on
-    -- their identity dedups them instead.
-    CREATE TABLE events (
-        device_id TEXT NOT NULL, event_id TEXT NOT NULL,
-        stream_id TEXT, seq INTEGER, kind TEXT NOT NULL, feature TEXT,
-        session_id TEXT, user_id TEXT,
-        ts_ms INTEGER NOT NULL, wall_ms INTEGER NOT NULL, clock_method TEXT NOT NULL,
-        day TEXT NOT NULL, device_type TEXT NOT NULL, firmware_version TEXT NOT NULL,
-        account_id TEXT NOT NULL, labels TEXT NOT NULL, props TEXT NOT NULL,
-        received_ms INTEGER NOT NULL
-    );
-    CREATE UNIQUE INDEX events_imported ON events (device_id, event_id) WHERE stream_id IS NULL;
-    CREATE TABLE streams (
-        device_id TEXT NOT NULL, stream_id TEXT NOT NULL,
-        received TEXT NOT NULL,   -- JSON [[first, last], ...]: sequence ranges received
-        dropped TEXT NOT NULL,    -- JSON [[first, last, reason], ...]: declared by the agent
-        first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL,
-        gap_events INTEGER NOT NULL DEFAULT 0, dropped_events INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (device_id, stream_id)
-    ) WITHOUT ROWID;
-    CREATE TABLE quarantine (
-        id INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL, topic TEXT NOT NULL,
-        device_id TEXT, reason TEXT NOT NULL, detail TEXT NOT NULL, raw BLOB NOT NULL
-    );
-    CREATE INDEX quarantine_reason ON quarantine (reason);
-    CREATE TABLE activity_day (
-        device_id TEXT NOT NULL, account_id TEXT NOT NULL, device_type TEXT NOT NULL,
-        firmware_version TEXT NOT NULL, labels TEXT NOT NULL, day TEXT NOT NULL,
-        events INTEGER NOT NULL,
-        PRIMARY KEY (device_id, account_id, device_type, firmware_version, labels, day)
-    ) WITHOUT ROWID;
-    CREATE INDEX activity_day_day ON activity_day (day);
-    CREATE TABLE feature_day (
-        device_id TEXT NOT NULL, account_id TEXT NOT NULL, device_type TEXT NOT NULL,
-        firmware_version TEXT NOT NULL, labels TEXT NOT NULL, day TEXT NOT NULL,
-        feature TEXT NOT NULL, uses INTEGER NOT NULL,
-        PRIMARY KEY (device_id, account_id, device_type, firmware_version, labels, day, feature)
-    ) WITHOUT ROWID;
-    CREATE INDEX feature_day_day ON feature_day (day);
-    CREATE TABLE session_day (
-        device_id TEXT NOT NULL, account_id TEXT NOT NULL, device_type TEXT NOT NULL,
-        firmware_version TEXT NOT NULL, labels TEXT NOT NULL, day TEXT NOT NULL,
-        sessions INTEGER NOT NULL, seconds REAL NOT NULL,
-        PRIMARY KEY (device_id, account_id, device_type, firmware_version, labels, day)
-    ) WITHOUT ROWID;
-    CREATE TABLE devices (
-        device_id TEXT PRIMARY KEY, account_id TEXT, device_type TEXT, firmware_version TEXT,
-        first_seen_ms INTEGER, last_seen_ms INTEGER, events INTEGER NOT NULL DEFAULT 0,
-        status TEXT, status_ms INTEGER
-    );
-    """,
-    # 2: analytics (collector/analytics): each entity's active days as 64-day bitmaps, so that a
-    # query reads one integer per combination and 64 days instead of one row per day. Kept in
-    # step with activity_day/feature_day by triggers (a new day row sets its bit; an existing
-    # one only gains a count, so INSERT triggers suffice), leaving the ingest code unchanged.
-    # Combinations and feature names get integer ids; `version` grows with every change so that
-    # collector/analytics_cache.py reads only what changed since its last read. Days are Python
-    # date ordinals (julianday - 1721424.5); block = ordinal / 64, bit = ordinal % 64.
-    # alert_state: alerts already delivered, one row per open breach (collector/alerts.py).
-    """
-    CREATE TABLE analytics_combo (
-        id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, account_id TEXT NOT NULL,
-        device_type TEXT NOT NULL, firmware_version TEXT NOT NULL, labels TEXT NOT NULL,
-        UNIQUE (device_id, account_id, device_type, firmware_version, labels)
-    );
-    CREATE TABLE analytics_feature (id INTEGER PRIMARY KEY, feature TEXT NOT NULL UNIQUE);
-    CREATE TABLE activity_bits (
-        combo INTEGER NOT NULL, block INTEGER NOT NULL, bits INTEGER NOT NULL,
-        version INTEGER NOT NULL, PRIMARY KEY (combo, block)
-    ) WITHOUT ROWID;
-    CREATE INDEX activity_bits_version ON activity_bits (version);
-    CREATE TABLE feature_bits (
-        combo INTEGER NOT NULL, feature INTEGER NOT NULL, block INTEGER NOT NULL,
-        bits INTEGER NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (combo, feature, block)
-    ) WITHOUT ROWID;
-    CREATE INDEX feature_bits_version ON feature_bits (version);
-    INSERT INTO analytics_combo (device_id, account_id, device_type, firmware_version, labels)
-    SELECT DISTINCT device_id, account_id, device_type, firmware_version, labels
-    FROM activity_day;
-    INSERT INTO analytics_feature (feature) SELECT DISTINCT feature FROM feature_day;
-    INSERT INTO activity_bits
-    SELECT c.id, o / 64, sum(1 << (o % 64)), 1
-    FROM (SELECT *, CAST(julianday(day) - 1721424.5 AS INTEGER) AS o FROM activity_day) a
-    JOIN analytics_combo c USING (device_id, account_id, device_type, firmware_version, labels)
-    GROUP BY c.id, o / 64;
-    INSERT INTO feature_bits
-    SELECT c.id, f.id, o / 64, sum(1 << (o % 64)), 1
-    FROM (SELECT *, CAST(julianday(day) - 1721424.5 AS INTEGER) AS o FROM feature_day) a
-    JOIN analytics_combo c USING (device_id, account_id, device_type, firmware_version, labels)
-    JOIN analytics_feature f ON f.feature = a.feature
-    GROUP BY c.id, f.id, o / 64;
-    CREATE TRIGGER activity_bits_ai AFTER INSERT ON activity_day BEGIN
-        INSERT OR IGNORE INTO analytics_combo
-            (device_id, account_id, device_type, firmware_version, labels)
-        VALUES (NEW.device_id, NEW.account_id, NEW.device_type, NEW.firmware_version,
-            NEW.labels);
-        INSERT INTO activity_bits VALUES (
-            (SELECT id FROM analytics_combo WHERE device_id = NEW.device_id
-                AND account_id = NEW.account_id AND device_type = NEW.device_type
-                AND firmware_version = NEW.firmware_version AND labels = NEW.labels),
-            CAST(julianday(NEW.day) - 1721424.5 AS INTEGER) / 64,
-            1 << (CAST(julianday(NEW.day) - 1721424.5 AS INTEGER) % 64),
-            (SELECT coalesce(max(version), 0) + 1 FROM activity_bits))
-        ON CONFLICT (combo, block)
-        DO UPDATE SET bits = bits | excluded.bits, version = excluded.version;
-    END;
-    CREATE TRIGGER feature_bits_ai AFTER INSERT ON feature_day BEGIN
-        INSERT OR IGNORE INTO analytics_feature (feature) VALUES (NEW.feature);
-        INSERT INTO feature_bits VALUES (
-            (SELECT id FROM analytics_combo WHERE device_id = NEW.device_id
-                AND account_id = NEW.account_id AND device_type = NEW.device_type
-                AND firmware_version = NEW.firmware_version AND labels = NEW.labels),
-            (SELECT id FROM analytics_feature WHERE feature = NEW.feature),
-            CAST(julianday(NEW.day) - 1721424.5 AS INTEGER) / 64,
-            1 << (CAST(julianday(NEW.day) - 1721424.5 AS INTEGER) % 64),
-            (SELECT coalesce(max(version), 0) + 1 FROM feature_bits))
-        ON CONFLICT (combo, feature, block)
-        DO UPDATE SET bits = bits | excluded.bits, version = excluded.version;
-    END;
-    CREATE TABLE alert_state (
-        rule TEXT NOT NULL, subject TEXT NOT NULL, value REAL, sent_ms INTEGER NOT NULL,
-        PRIMARY KEY (rule, subject)
-    );
-    """,
-]
 
 _INSERT_EVENT = """
 INSERT INTO events (device_id, event_id, stream_id, seq, kind, feature, session_id, user_id,
@@ -167,6 +46,10 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 _INSERT_IMPORTED = (
     _INSERT_EVENT + " ON CONFLICT (device_id, event_id) WHERE stream_id IS NULL DO NOTHING"
 )
+_UPSERT_STATUS = """
+INSERT INTO devices (device_id, status, status_ms) VALUES (?, ?, ?)
+ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, status_ms = excluded.status_ms
+"""
 _UPSERT_STREAM = """
 INSERT INTO streams VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (device_id, stream_id) DO UPDATE SET received = excluded.received,
@@ -215,6 +98,10 @@ class SqliteStore:
         # between the statements of an open ingest transaction and see rows that may yet be
         # rolled back. WAL gives the reader the last committed state without blocking ingest.
         self._reader: aiosqlite.Connection | None = None
+        # One transaction at a time on the writer connection: retention, statuses and job
+        # claims run beside ingest, and a statement of theirs inside ingest's open transaction
+        # would commit or roll back with it.
+        self._writing = asyncio.Lock()
 
     async def __aenter__(self) -> SqliteStore:
         if self.path != ":memory:":
@@ -261,12 +148,27 @@ class SqliteStore:
                 f"INSERT INTO schema_version VALUES ({int(version)}); COMMIT;"
             )
 
-    async def write(self, units: Sequence[ParsedMessage], received_ms: int) -> list[WriteCounts]:
+    async def write(
+        self,
+        units: Sequence[ParsedMessage],
+        received_ms: int,
+        statuses: Sequence[StatusRow] = (),
+    ) -> list[WriteCounts]:
+        async with self._writing:
+            return await self._write(units, received_ms, statuses)
+
+    async def _write(
+        self, units: Sequence[ParsedMessage], received_ms: int, statuses: Sequence[StatusRow]
+    ) -> list[WriteCounts]:
         db = self.db
         counts: list[WriteCounts] = []
         fresh: list[EventRow] = []
         try:
             await db.execute("BEGIN IMMEDIATE")
+            if statuses:
+                devices, docs, ms = status_columns(statuses, received_ms)
+                rows = [(d, j, ms) for d, j in zip(devices, docs, strict=True)]
+                await db.executemany(_UPSERT_STATUS, rows)
             streams = await self._load_streams(units)
             for unit in units:
                 if unit.stream is not None:
@@ -418,17 +320,18 @@ class SqliteStore:
         cleared: Sequence[tuple[str, str]],
     ) -> None:
         """Record delivered breaches (rule, subject, value, sent_ms) and forget cleared ones."""
-        try:
-            await self.db.executemany(
-                "INSERT OR REPLACE INTO alert_state VALUES (?, ?, ?, ?)", opened
-            )
-            await self.db.executemany(
-                "DELETE FROM alert_state WHERE rule = ? AND subject = ?", cleared
-            )
-            await self.db.commit()
-        except sqlite3.Error as exc:
-            await _rollback(self.db)
-            raise _translate(exc) from exc
+        async with self._writing:
+            try:
+                await self.db.executemany(
+                    "INSERT OR REPLACE INTO alert_state VALUES (?, ?, ?, ?)", opened
+                )
+                await self.db.executemany(
+                    "DELETE FROM alert_state WHERE rule = ? AND subject = ?", cleared
+                )
+                await self.db.commit()
+            except sqlite3.Error as exc:
+                await _rollback(self.db)
+                raise _translate(exc) from exc
 
     async def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -445,35 +348,59 @@ class SqliteStore:
         return out
 
     async def save_status(self, device_id: str, status: dict[str, Any], received_ms: int) -> None:
-        try:
-            await self.db.execute(
-                "INSERT INTO devices (device_id, status, status_ms) VALUES (?, ?, ?) "
-                "ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, "
-                "status_ms = excluded.status_ms",
-                (device_id, json.dumps(status), received_ms),
-            )
-            await self.db.commit()
-        except sqlite3.Error as exc:
-            await _rollback(self.db)
-            raise _translate(exc) from exc
+        await self.write([], received_ms, [(device_id, status)])
 
-    async def prune_events(self, before: date) -> int | None:
+    async def prune_events(self, before: date) -> Pruned | None:
         # Small chunks: the single writer must not hold the lock long enough to stall ingest.
         total = 0
         while True:
-            try:
-                cur = await self.db.execute(
-                    "DELETE FROM events WHERE rowid IN "
-                    "(SELECT rowid FROM events WHERE day < ? LIMIT 5000)",
-                    (before.isoformat(),),
-                )
-                await self.db.commit()
-            except sqlite3.Error as exc:
-                await _rollback(self.db)
-                raise _translate(exc) from exc
+            async with self._writing:
+                try:
+                    cur = await self.db.execute(
+                        "DELETE FROM events WHERE rowid IN "
+                        "(SELECT rowid FROM events WHERE day < ? LIMIT 5000)",
+                        (before.isoformat(),),
+                    )
+                    await self.db.commit()
+                except sqlite3.Error as exc:
+                    await _rollback(self.db)
+                    raise _translate(exc) from exc
             total += cur.rowcount
             if cur.rowcount < 5000:
-                return total
+                return Pruned(total)
+
+    async def create_partitions(self, today: date) -> int:
+        return 0  # one events table: see migration 3
+
+    @contextlib.asynccontextmanager
+    async def job(self, name: str, min_gap_s: float) -> AsyncIterator[bool]:
+        """As Store.job. Processes sharing the file (serve, `pes-collector alerts`) exclude each
+        other with a lock on a file beside the database, held for the run; the claim itself is
+        a write transaction, which SQLite serialises across processes."""
+        lock_path = None if self.path == ":memory:" else f"{self.path}.job-{name}.lock"
+        with contextlib.ExitStack() as stack:
+            if lock_path is not None:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                stack.callback(os.close, fd)  # closing releases the lock
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    yield False
+                    return
+            now = time.time_ns() // 1_000_000
+            async with self._writing:
+                try:
+                    cur = await self.db.execute(
+                        "INSERT INTO job_runs AS j VALUES (?, ?) ON CONFLICT (name) DO UPDATE "
+                        "SET started_ms = excluded.started_ms "
+                        "WHERE j.started_ms <= excluded.started_ms - ?",
+                        (name, now, int(min_gap_s * 1000)),
+                    )
+                    await self.db.commit()
+                except sqlite3.Error as exc:
+                    await _rollback(self.db)
+                    raise _translate(exc) from exc
+            yield cur.rowcount == 1
 
     async def devices(self, limit: int, offset: int) -> list[dict[str, Any]]:
         sql = DEVICES_SQL.format(limit="?", offset="?")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, Protocol
@@ -35,13 +36,28 @@ class WriteCounts:
     quarantined: int
 
 
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    deleted: int  # raw events deleted row by row
+    dropped_days: int = 0  # whole day partitions dropped (PostgreSQL), their rows not counted
+
+
+# An agent's latest status: (device_id, AgentStatus as a dict).
+StatusRow = tuple[str, dict[str, Any]]
+
+
 class Store(Protocol):
     async def __aenter__(self) -> Store: ...
 
     async def __aexit__(self, *exc: object) -> None: ...
 
-    async def write(self, units: Sequence[ParsedMessage], received_ms: int) -> list[WriteCounts]:
-        """Store every unit in one transaction; return counts per unit, in order."""
+    async def write(
+        self,
+        units: Sequence[ParsedMessage],
+        received_ms: int,
+        statuses: Sequence[StatusRow] = (),
+    ) -> list[WriteCounts]:
+        """Store every unit and status in one transaction; return counts per unit, in order."""
         ...
 
     async def activity(
@@ -70,9 +86,20 @@ class Store(Protocol):
         """The device registry with agent status and per-device stream loss, by device id."""
         ...
 
-    async def prune_events(self, before: date) -> int | None:
+    async def prune_events(self, before: date) -> Pruned | None:
         """Delete raw events of days before `before` (rollups stay). None when another
         collector of the group is already doing it."""
+        ...
+
+    async def create_partitions(self, today: date) -> int:
+        """Make the raw-event partitions of the days around `today` that are missing; the
+        number made (always 0 on SQLite, which does not partition)."""
+        ...
+
+    def job(self, name: str, min_gap_s: float) -> AbstractAsyncContextManager[bool]:
+        """`async with store.job(name, gap) as mine:` True for exactly one process sharing this
+        database, and only if no run of `name` started less than `min_gap_s` ago; runs of the
+        same job never overlap."""
         ...
 
 
@@ -107,6 +134,16 @@ def filter_clause(
         parts.append(f" AND {col} = {placeholder(first + i)}")
         params.append(value)
     return "".join(parts), params
+
+
+def status_columns(
+    statuses: Sequence[StatusRow], received_ms: int
+) -> tuple[list[str], list[str], int]:
+    """Statuses as columns for one upsert: the last per device, in device order (rows are
+    locked in that order, so two collectors cannot deadlock on them)."""
+    latest = {device: status for device, status in statuses}
+    devices = sorted(latest)
+    return devices, [json.dumps(latest[d]) for d in devices], received_ms
 
 
 def device_dict(row: Sequence[Any]) -> dict[str, Any]:

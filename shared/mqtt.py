@@ -16,6 +16,7 @@ import logging
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -273,13 +274,54 @@ class MqttClient:
 
         Returns the PUBACK's reason code (0 for QoS 0): 0 success, or a non-failure code such
         as NO_MATCHING_SUBSCRIBERS (the broker accepted it but nobody was subscribed)."""
+        props = _properties(content_type)
+        mid, fut = self._queue(topic, payload, qos, retain, props)
+        if fut is None:
+            return 0
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except TimeoutError as exc:
+            raise PublishFailed(f"no PUBACK within {timeout}s") from exc
+        finally:
+            with self._shared.lock:
+                self._shared.pending.pop(mid, None)
+
+    async def publish_many(
+        self,
+        items: Sequence[tuple[str, bytes]],
+        *,
+        content_type: str | None = None,
+        timeout: float = 10.0,
+    ) -> list[int | PublishFailed]:
+        """Publish (topic, payload) pairs at QoS 1 and wait for their PUBACKs together: one
+        properties object and one wait for the group instead of a task per message (the
+        collector acks a whole commit this way). Per item, in order: the PUBACK reason code or
+        the PublishFailed it met (maybe not sent: callers resend as after `publish`)."""
+        props = _properties(content_type)
+        queued: list[tuple[int, asyncio.Future[int] | None] | PublishFailed] = []
+        for topic, payload in items:
+            try:
+                queued.append(self._queue(topic, payload, 1, False, props))
+            except PublishFailed as exc:
+                queued.append(exc)
+        futures = [q[1] for q in queued if isinstance(q, tuple) and q[1] is not None]
+        try:
+            if futures:
+                await asyncio.wait(futures, timeout=timeout)
+        finally:
+            with self._shared.lock:
+                for q in queued:
+                    if isinstance(q, tuple):
+                        self._shared.pending.pop(q[0], None)
+        return [_outcome(q, timeout) for q in queued]
+
+    def _queue(
+        self, topic: str, payload: bytes, qos: int, retain: bool, props: Properties | None
+    ) -> tuple[int, asyncio.Future[int] | None]:
+        """Hand a PUBLISH to paho; for QoS 1 a future settled by its PUBACK."""
         client = self._client
         if client is None or not self.connected.is_set():
             raise PublishFailed(self.last_error or "not connected")
-        props = None
-        if content_type:
-            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-            props.ContentType = content_type
         info = client.publish(topic, payload, qos=qos, retain=retain, properties=props)
         # On MQTT_ERR_NO_CONN paho has still queued a QoS 1 message and may send it after the
         # reconnect: callers treat PublishFailed as "maybe not sent" and resend, which the
@@ -287,20 +329,14 @@ class MqttClient:
         if info.rc != paho.MQTT_ERR_SUCCESS:  # e.g. MQTT_ERR_QUEUE_SIZE, MQTT_ERR_NO_CONN
             raise PublishFailed(f"publish refused by client: {paho.error_string(info.rc)}")
         if qos == 0:
-            return 0
+            return info.mid, None
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         with self._shared.lock:
             if info.mid in self._shared.early:
                 fut.set_result(self._shared.early.pop(info.mid))
             else:
                 self._shared.pending[info.mid] = fut
-        try:
-            return await asyncio.wait_for(asyncio.shield(fut), timeout)
-        except TimeoutError as exc:
-            raise PublishFailed(f"no PUBACK within {timeout}s") from exc
-        finally:
-            with self._shared.lock:
-                self._shared.pending.pop(info.mid, None)
+        return info.mid, fut
 
     def ack(self, message: Message) -> None:
         """Send the PUBACK of a message received in manual-ack mode (after it is committed)."""
@@ -310,6 +346,31 @@ class MqttClient:
 
 def _no_op(*_: object) -> None:
     pass
+
+
+def _properties(content_type: str | None) -> Properties | None:
+    if not content_type:
+        return None
+    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    props.ContentType = content_type
+    return props
+
+
+def _outcome(
+    queued: tuple[int, asyncio.Future[int] | None] | PublishFailed, timeout: float
+) -> int | PublishFailed:
+    if isinstance(queued, PublishFailed):
+        return queued
+    fut = queued[1]
+    if fut is None:
+        return 0
+    if not fut.done():
+        fut.cancel()
+        return PublishFailed(f"no PUBACK within {timeout}s")
+    exc = fut.exception()
+    if exc is None:
+        return fut.result()
+    return exc if isinstance(exc, PublishFailed) else PublishFailed(str(exc))
 
 
 def _settle(fut: asyncio.Future[int], exc: BaseException | None, code: int = 0) -> None:

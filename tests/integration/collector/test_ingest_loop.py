@@ -19,9 +19,10 @@ from collector.settings import load_settings
 from collector.store import Store, open_store
 from shared import codec
 from shared import limits as L
-from shared.models import Ack
-from shared.mqtt import MqttClient, MqttSettings
-from shared.topics import ack_topic, events_topic
+from shared.errors import PublishFailed
+from shared.models import Ack, AgentStatus
+from shared.mqtt import NO_MATCHING_SUBSCRIBERS, MqttClient, MqttSettings
+from shared.topics import ack_topic, events_topic, status_topic
 
 NOW = 1_773_480_000_000
 
@@ -111,3 +112,58 @@ async def test_hostile_payloads_are_quarantined_acked_and_ingest_goes_on(
     }  # fmt: skip
     c = loop.counters
     assert (c.stored, c.quarantined) == (402, 5)
+
+
+async def test_statuses_and_batches_share_commits_and_every_batch_is_acked(
+    collector: tuple[IngestLoop, Store], broker: LocalBroker
+) -> None:
+    """Many devices at once: their statuses are written in the batches' transactions (the
+    latest per device; one naming another device is ignored) and a commit's acks, published
+    together, each reach their own device with their own counts."""
+    loop, store = collector
+    n = 30
+    async with contextlib.AsyncExitStack() as stack:
+        devs = [await stack.enter_async_context(device(broker.port, f"gw-{i}")) for i in range(n)]
+        await asyncio.gather(*(
+            c.publish(status_topic(f"gw-{i}"), _status(f"gw-{i}", i))
+            for i, (c, _) in enumerate(devs)
+        ))  # fmt: skip
+        await devs[0][0].publish(status_topic("gw-0"), _status("gw-1", 99))  # not its own
+        await asyncio.gather(*(
+            c.publish(events_topic(f"gw-{i}"), json.dumps(batch(f"gw-{i}", 1, i + 1)).encode())
+            for i, (c, _) in enumerate(devs)
+        ))  # fmt: skip
+        acks = [await asyncio.wait_for(q.get(), 10) for _, q in devs]
+    assert [(a.first_seq, a.last_seq, a.stored) for a in acks] == [
+        (1, i + 1, i + 1) for i in range(n)
+    ]
+    assert loop.counters.acks_failed == 0
+    for _ in range(50):  # the last status may commit after the last ack was sent
+        registry = {d["device_id"]: d for d in await store.devices(100, 0)}
+        if all((registry.get(f"gw-{i}") or {}).get("status") for i in range(n)):
+            break
+        await asyncio.sleep(0.1)
+    assert {k: d["status"]["buffer_depth"] for k, d in registry.items()} == {
+        f"gw-{i}": i for i in range(n)
+    }
+    assert (await store.stats())["events"] == n * (n + 1) // 2
+
+
+def _status(device_id: str, depth: int) -> bytes:
+    return (
+        AgentStatus(device_id=device_id, state="online", buffer_depth=depth)
+        .model_dump_json()
+        .encode()
+    )
+
+
+async def test_publish_many_reports_each_outcome(broker: LocalBroker) -> None:
+    async with MqttClient(MqttSettings(port=broker.port), client_id="pm") as c:
+        assert [type(r) for r in await c.publish_many([("a/b", b"1")])] == [PublishFailed]
+        await c.wait_connected(10)
+        c.subscribe("t/#")
+        await asyncio.sleep(0.2)
+        got = await c.publish_many([(f"t/{i}", b"x") for i in range(50)] + [("u/1", b"y")])
+        assert got == [0] * 50 + [NO_MATCHING_SUBSCRIBERS]
+        topics = sorted([(await asyncio.wait_for(c.messages.get(), 5)).topic for _ in range(50)])
+        assert topics == sorted(f"t/{i}" for i in range(50))

@@ -15,7 +15,7 @@ from collector.errors import QueryError
 from collector.ingest import ParsedMessage, parse_batch, parse_import_line
 from collector.queries import make_query, pes_table
 from collector.settings import PesSettings
-from collector.store import Store
+from collector.store import Pruned, Store
 
 UTC = ZoneInfo("UTC")
 NOW = 1_773_480_000_000  # 2026-03-14T09:20:00Z
@@ -135,8 +135,8 @@ async def test_filters_and_session_rollup(store: Store) -> None:
 
 async def test_retention_prunes_raw_events_but_keeps_rollups(store: Store) -> None:
     await store.write([batch("d7", 1, 4)], NOW)  # day 2026-03-14
-    assert await store.prune_events(date(2026, 3, 14)) == 0
-    assert await store.prune_events(date(2026, 3, 15)) == 4
+    assert await store.prune_events(date(2026, 3, 14)) == Pruned(0)
+    assert await store.prune_events(date(2026, 3, 15)) == Pruned(4)  # from the DEFAULT partition
     assert (await store.stats())["events"] == 0
     feats = await store.features("device", date(2026, 3, 14), date(2026, 3, 14))
     assert [(r[0], r[6]) for r in feats] == [("d7", 4)]
