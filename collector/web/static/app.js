@@ -2,7 +2,7 @@
 // document), the filter bar bound to the URL, the token prompt, and the page life cycle
 // (body[data-state] = loading | ready | error, which the browser tests wait on).
 import { ApiError, FILTER_KEYS, DEFAULT_GROUP_BY, api, esc, token, view } from "./lib.js";
-import overview from "./overview.js";
+import overview, { ranges } from "./overview.js";
 import compare from "./compare.js";
 import accounts from "./accounts.js";
 import fleet from "./fleet.js";
@@ -25,7 +25,8 @@ function fillForm() {
   const p = view.params();
   for (const k of FILTER_KEYS) {
     const input = form.elements[k];
-    if (k === "group_by") input.value = p.has(k) ? p.get(k) : DEFAULT_GROUP_BY;
+    if (k === "start" || k === "end") input.value = ranges()[k];  // the range in effect
+    else if (k === "group_by") input.value = p.has(k) ? p.get(k) : DEFAULT_GROUP_BY;
     else input.value = p.get(k) || (input.tagName === "SELECT" ? input.options[0].value : "");
     if (input.tagName === "SELECT" && input.value !== (p.get(k) ?? input.value)) {
       input.add(new Option(p.get(k), p.get(k)));  // a custom group_by from a shared link
@@ -54,6 +55,7 @@ async function render() {
     label.classList.toggle("off", !used);
     label.querySelectorAll("input,select").forEach(i => (i.disabled = !used));
   }
+  form.hidden = page.filters.length === 0;
   fillForm();
   if (cleanup) { cleanup(); cleanup = null; }
   document.body.dataset.state = "loading";

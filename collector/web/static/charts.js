@@ -10,7 +10,7 @@ function niceMax(v) {
   const p = 10 ** Math.floor(Math.log10(v)), n = v / p;
   return (n <= 1 ? 1 : n <= 2 ? 2 : n <= 5 ? 5 : 10) * p;
 }
-const ticks = (lo, hi, n = 4) => Array.from({ length: n + 1 }, (_, i) => lo + ((hi - lo) * i) / n);
+const ticks = (lo, hi, n = 5) => Array.from({ length: n + 1 }, (_, i) => lo + ((hi - lo) * i) / n);
 const dayNum = s => Date.parse(`${s}T00:00:00Z`) / 86400000;
 const short = s => new Date(`${s}T00:00:00Z`).toLocaleDateString("en-GB", { day: "numeric", month: "short", timeZone: "UTC" });
 
@@ -94,8 +94,8 @@ export function lifecycleChart(rows) {
 // items: [{label, v, lo, hi, color, attrs}]
 export function errorBars(items, { lo = 0, hi = 100, zero = null, metric = "" } = {}) {
   if (!items.length) return empty("Nothing to compare.");
-  const row = 30, lw = 150, h = items.length * row + 26;
-  const x = v => lw + ((v - lo) / (hi - lo)) * (W - lw - 30);
+  const W = 420, row = 30, lw = 130, h = items.length * row + 26;  // narrow: panels sit 2-3 abreast
+  const x = v => lw + ((v - lo) / (hi - lo)) * (W - lw - 20);
   const grid = ticks(lo, hi).map(t => `<line x1="${x(t)}" x2="${x(t)}" y1="0" y2="${h - 18}" stroke="${t === zero ? "#94a3b8" : "#e2e8f0"}"/><text x="${x(t)}" y="${h - 4}" text-anchor="middle">${fmt(t, 0)}</text>`).join("");
   const marks = items.map((it, i) => {
     const cy = i * row + 16;

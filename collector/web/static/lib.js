@@ -14,7 +14,8 @@ export const token = {
 // GET /v1/<path>; a 503 (store busy) is retried a few times, honouring Retry-After.
 export async function api(path, params = {}) {
   const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") q.set(k, v);
+  // An empty group_by means "whole fleet" and is sent; other empty values are left out.
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && (v !== "" || k === "group_by")) q.set(k, v);
   for (let attempt = 0; ; attempt++) {
     const res = await fetch(`/v1/${path}?${q}`, { headers: { Authorization: `Bearer ${token.get()}` } });
     if (res.ok) return res.json();
