@@ -141,9 +141,7 @@ def _router(state: "AppState", auth: DependsParam) -> APIRouter:
             "start": q.start.isoformat(),
             "end": q.end.isoformat(),
             "health": health,
-            "configurations": [
-                {"device_type": t, "firmware_version": f} for t, f in sorted(attrs)
-            ],
+            "configurations": [{"device_type": t, "firmware_version": f} for t, f in sorted(attrs)],
             "days": list(days.values()),
         }
 

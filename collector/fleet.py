@@ -24,7 +24,7 @@ def _json(dialect: Dialect, key: str, cast: str = "") -> str:
 
 def summary_sql(dialect: Dialect) -> str:
     """One row: device counts by agent state and recency, buffer backlog. Parameter: now_ms."""
-    p = "?" if dialect == "sqlite" else "$1"
+    p = "?" if dialect == "sqlite" else "$1::bigint"
     state = _json(dialect, "state")
     depth = _json(dialect, "buffer_depth", "::bigint")
     age = _json(dialect, "oldest_age_s", "::float8")
@@ -41,9 +41,9 @@ def summary_sql(dialect: Dialect) -> str:
 
 
 def attention_sql(dialect: Dialect) -> str:
-    """Devices worth a look: a backlog, stream loss, or silent; the worst first. Parameters:
-    now_ms, limit."""
-    now, limit = ("?", "?") if dialect == "sqlite" else ("$1", "$2")
+    """Devices worth a look: a backlog, stream loss, or silent (never sent an event, or not for
+    a day); the most events at stake first, then the longest silent. Parameters: now_ms, limit."""
+    now, limit = ("?", "?") if dialect == "sqlite" else ("$1::bigint", "$2")
     depth = _json(dialect, "buffer_depth", "::bigint")
     return f"""
 SELECT d.device_id, d.device_type, d.firmware_version, d.account_id, d.last_seen_ms,
@@ -53,9 +53,10 @@ FROM devices d LEFT JOIN (
     FROM streams GROUP BY device_id
 ) s ON s.device_id = d.device_id
 WHERE coalesce({depth}, 0) > 0 OR coalesce(s.gap_events, 0) > 0
-    OR coalesce(s.dropped_events, 0) > 0 OR d.last_seen_ms < {now} - {SILENT_AFTER_MS}
+    OR coalesce(s.dropped_events, 0) > 0
+    OR coalesce(d.last_seen_ms, 0) < {now} - {SILENT_AFTER_MS}
 ORDER BY coalesce({depth}, 0) + coalesce(s.gap_events, 0) + coalesce(s.dropped_events, 0) DESC,
-    d.last_seen_ms, d.device_id
+    coalesce(d.last_seen_ms, 0), d.device_id
 LIMIT {limit}
 """  # noqa: S608 (constants only)
 

@@ -104,11 +104,19 @@ document.getElementById("nav").addEventListener("click", e => {
 window.addEventListener("popstate", render);
 window.addEventListener("pes:navigate", render);
 
-// Suggestions for the device type and firmware filters (best effort: a page still works without).
-api("pes", { group_by: "device_type,firmware_version" }).then(rows => {
-  const uniq = k => [...new Set(rows.map(r => r[k]).filter(Boolean))].sort();
-  document.getElementById("dl-types").innerHTML = uniq("device_type").map(v => `<option value="${esc(v)}">`).join("");
-  document.getElementById("dl-fw").innerHTML = uniq("firmware_version").map(v => `<option value="${esc(v)}">`).join("");
-}).catch(() => {});
+// Suggestions for the device type and firmware filters, fetched when first wanted (not on every
+// page load: on a large fleet it is a PES query of its own).
+let suggested = false;
+function suggest() {
+  if (suggested) return;
+  suggested = true;
+  api("pes", { group_by: "device_type,firmware_version" }).then(rows => {
+    const uniq = k => [...new Set(rows.map(r => r[k]).filter(Boolean))].sort();
+    document.getElementById("dl-types").innerHTML = uniq("device_type").map(v => `<option value="${esc(v)}">`).join("");
+    document.getElementById("dl-fw").innerHTML = uniq("firmware_version").map(v => `<option value="${esc(v)}">`).join("");
+  }).catch(() => { suggested = false; });
+}
+form.elements.device_type.addEventListener("focus", suggest);
+form.elements.firmware_version.addEventListener("focus", suggest);
 
 render();

@@ -130,3 +130,18 @@ export function stackBar(parts) {
   }).join("");
   return `<svg class="chart stack" viewBox="0 0 ${W} 34" role="img">${segs}</svg>` + legend(parts.map(p => [`${p.label} ${fmt(p.v)}`, p.color]));
 }
+
+// A rate over the last minutes: points [{ago_s, rate}], newest last; x runs from past to now.
+export function rateLine(points) {
+  if (!points.length) return empty("Measuring…");
+  const span = Math.max(60, ...points.map(p => p.ago_s));
+  const top = niceMax(Math.max(...points.map(p => p.rate)));
+  const h = 160;
+  const x = ago => M.l + (1 - ago / span) * (W - M.l - M.r);
+  const y = v => h - M.b - (v / top) * (h - M.t - M.b);
+  const path = points.map((p, i) => `${i ? "L" : "M"}${x(p.ago_s).toFixed(1)},${y(p.rate).toFixed(1)}`).join("");
+  const dots = points.map(p => `<circle class="mark" r="2.5" cx="${x(p.ago_s).toFixed(1)}" cy="${y(p.rate).toFixed(1)}" fill="${PALETTE[0]}" data-series="rate" data-x="${p.ago_s}" data-v="${p.rate}"><title>${fmt(p.rate)}/s, ${Math.round(p.ago_s)} s ago</title></circle>`).join("");
+  const grid = ticks(0, top).map(t => `<line x1="${M.l}" x2="${W - M.r}" y1="${y(t)}" y2="${y(t)}" stroke="#e2e8f0"/><text x="${M.l - 6}" y="${y(t) + 4}" text-anchor="end">${fmt(t, 1)}</text>`).join("");
+  return `<svg class="chart rate" viewBox="0 0 ${W} ${h}" role="img">${grid}<path d="${path}" fill="none" stroke="${PALETTE[0]}" stroke-width="2"/>${dots}
+    <text x="${M.l}" y="${h - 8}">${Math.round(span)} s ago</text><text x="${W - M.r}" y="${h - 8}" text-anchor="end">now</text></svg>`;
+}

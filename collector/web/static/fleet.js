@@ -2,7 +2,7 @@
 // (stream gaps, agent drops), what was quarantined, and how fast this collector is ingesting.
 // Refreshes itself every few seconds while open.
 import { api, esc, fmt, kpi, table } from "./lib.js";
-import { PALETTE, barChart, stackBar } from "./charts.js";
+import { PALETTE, barChart, rateLine, stackBar } from "./charts.js";
 
 const REFRESH_MS = 5000;
 
@@ -61,7 +61,7 @@ function html(f) {
         ${stackBar([{ label: "online", v: f.online, color: PALETTE[5] }, { label: "offline", v: f.offline, color: PALETTE[4] }, { label: "no status", v: f.no_status, color: "#94a3b8" }])}</section>
       <section class="panel" id="quarantine"><h2>Quarantine by reason</h2><p class="sub">events or payloads the collector refused, all time</p>
         ${barChart(reasons, { series: "quarantine", color: PALETTE[2], emptyText: "Nothing quarantined." })}</section>
-      <section class="panel" id="ingest"><h2>Ingest (this collector)</h2><p class="sub">events stored per second between refreshes, the last 5 minutes</p>
+      <section class="panel" id="ingest"><h2>Ingest (this collector)</h2><p class="sub">events stored per second between refreshes of this page, the last 5 minutes</p>
         ${rateChart(ing)}</section>
     </div>
     <section class="panel" id="attention"><h2>Devices to look at</h2><p class="sub">a buffer backlog, stream gaps or drops, or no event for 24 hours; the worst first</p><div class="body"></div></section>`;
@@ -71,6 +71,6 @@ function rateChart(ing) {
   if (!ing) return `<p class="empty">This collector does not ingest (API only).</p>`;
   if (!ing.rate_points.length) return `<p class="empty">Measuring… the rate appears at the next refresh.</p>
     <p class="sub">${fmt(ing.messages)} messages, ${fmt(ing.stored)} events stored, ${fmt(ing.duplicates)} duplicates, ${fmt(ing.quarantined)} quarantined since start.</p>`;
-  return barChart(ing.rate_points.slice(-12).map(p => ({ label: `${Math.round(p.ago_s)} s ago`, v: Math.round(p.rate * 10) / 10 })), { series: "rate", unit: "/s", color: PALETTE[0] }) +
+  return rateLine(ing.rate_points) +
     `<p class="sub">${fmt(ing.messages)} messages, ${fmt(ing.stored)} events stored, ${fmt(ing.duplicates)} duplicates, ${fmt(ing.quarantined)} quarantined since start.</p>`;
 }

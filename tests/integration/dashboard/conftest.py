@@ -37,7 +37,9 @@ class Tab:
         page.on("console", self._console)
         page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
         page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url}"))
-        page.on("response", lambda r: r.status >= 400 and self.problems.append(f"{r.status} {r.url}"))
+        page.on(
+            "response", lambda r: r.status >= 400 and self.problems.append(f"{r.status} {r.url}")
+        )
 
     def _console(self, msg: ConsoleMessage) -> None:
         if msg.type in ("error", "warning"):
@@ -49,8 +51,10 @@ class Tab:
         return self.page
 
     def ready(self) -> None:
-        self.page.wait_for_selector("body[data-state=ready], body[data-state=error]", timeout=60_000)
-        assert self.page.evaluate("document.body.dataset.state") == "ready", self.page.inner_text("main")
+        done = "body[data-state=ready], body[data-state=error]"
+        self.page.wait_for_selector(done, timeout=60_000)
+        state = self.page.evaluate("document.body.dataset.state")
+        assert state == "ready", self.page.inner_text("main")
 
     def shot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

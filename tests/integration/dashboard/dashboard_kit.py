@@ -24,7 +24,10 @@ from collector.devbroker import LocalBroker
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts" / "dashboard"
 TOKEN = "test-token"
-CORE = '[pes.core_features]\n"press-x" = ["calibrate", "export", "recipes"]\n"lathe-9" = ["jog", "spindle"]\n'
+CORE = (
+    '[pes.core_features]\n"press-x" = ["calibrate", "export", "recipes"]\n'
+    '"lathe-9" = ["jog", "spindle"]\n'
+)
 START, END = "2026-01-22", "2026-02-20"  # random_fleet's 60 days start on 2026-01-01
 AGENT_ID = "live-agent-1"
 
