@@ -73,13 +73,14 @@ export function lifecycleChart(rows) {
   const yq = v => H - M.b - (v / qTop) * (H - M.t - M.b);
   const step = (W - M.l - M.r - 30) / rows.length, bw = Math.min(34, step * 0.6);
   const cx = i => M.l + step * i + step / 2;
+  const every = Math.ceil(rows.length / 7);  // labels that do not overlap
   const marks = rows.map((r, i) => {
     const p = r.period_start, x0 = cx(i) - bw / 2;
     const rect = (series, v, yTop, hgt, color) => `<rect class="mark" x="${x0.toFixed(1)}" y="${yTop.toFixed(1)}" width="${bw.toFixed(1)}" height="${Math.max(0, hgt).toFixed(1)}" fill="${color}" data-series="${series}" data-x="${p}" data-v="${v}"><title>${series} from ${p}: ${v}</title></rect>`;
     return rect("new", r.new, yv(r.new), yv(0) - yv(r.new), PALETTE[0]) +
       rect("recovered", r.recovered, yv(r.new + r.recovered), yv(0) - yv(r.recovered), PALETTE[1]) +
       rect("dropped", r.dropped, yv(0), yv(0) - yv(r.dropped) , PALETTE[4]) +
-      `<text x="${cx(i)}" y="${H - 8}" text-anchor="middle">${short(p)}</text>`;
+      (i % every ? "" : `<text x="${cx(i)}" y="${H - 8}" text-anchor="middle">${short(p)}</text>`);
   }).join("");
   const ok = rows.map((r, i) => [r, i]).filter(([r]) => r.quick_ratio !== null && r.quick_ratio !== undefined);
   const path = ok.map(([r, i], k) => `${k ? "L" : "M"}${cx(i).toFixed(1)},${yq(r.quick_ratio).toFixed(1)}`).join("");
