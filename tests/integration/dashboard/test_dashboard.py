@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from conftest import Tab
 from dashboard_kit import AGENT_ID, END, START, Collector
@@ -241,7 +242,19 @@ def test_a_missing_or_wrong_token_asks_for_one(browser: Any, collector: Collecto
 
 @pytest.mark.parametrize("path", ["/static/../api.py", "/static/%2e%2e/api.py"])
 def test_static_files_stay_inside_the_web_folder(collector: Collector, path: str) -> None:
-    import httpx
-
     r = httpx.get(collector.base + path)
     assert r.status_code == 404
+
+
+def test_a_rejected_view_shows_the_api_message(browser: Any, collector: Collector) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{collector.base}/?token=test-token&start={END}&end={START}")  # backwards
+    page.wait_for_selector("body[data-state=error]")
+    r = httpx.get(f"{collector.base}/v1/pes", params={"start": END, "end": START},
+                  headers={"Authorization": "Bearer test-token"})  # fmt: skip
+    assert r.status_code == 422
+    assert r.json()["detail"] in page.inner_text("main")
+    page.click("#reset")  # back to the default view
+    page.wait_for_selector("body[data-state=ready]")
+    context.close()
