@@ -111,12 +111,12 @@ def _router(state: "AppState", auth: DependsParam) -> APIRouter:
         filters = {"device_type": device_type, "firmware_version": firmware_version}
         q = make_query(settings.pes, start=start, end=end, group_by="", entity=entity,
                        filters=filters)  # fmt: skip
+        if q.end - q.start > timedelta(days=400):
+            raise QueryError("an entity's activity covers at most 400 days")
         rows = await aq.health_rows(state.store, settings.pes, q, "all")
         health = next((r for r in rows if r["entity"] == id), None)
         store: FleetStore = state.store  # type: ignore[assignment]
         own = {**dict(q.filters), f"{entity}_id": id}
-        if q.end - q.start > timedelta(days=400):
-            raise QueryError("an entity's activity covers at most 400 days")
         acts = await store.activity(entity, q.end, own)
         feats = await store.features(entity, q.start, q.end, own)
         sess = await store.sessions(entity, q.start, q.end, own)
