@@ -17,6 +17,7 @@ SUITES = {
     "scale": "bench.scale",
     "query": "bench.query",
     "agent": "bench.agent",
+    "dashboard": "bench.dashboard",
 }
 
 

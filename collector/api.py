@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from collector import __version__
 from collector.api_analytics import analytics_router
+from collector.api_dashboard import mount_dashboard
 from collector.errors import QueryError, StoreUnavailable
 from collector.metrics import IngestMetrics
 from collector.service import IngestLoop
 from collector.settings import CollectorSettings
 from collector.store import Store
-
-_INDEX = Path(__file__).with_name("web") / "index.html"
 
 
 @dataclass
@@ -76,10 +74,6 @@ def create_app(state: AppState) -> FastAPI:
     async def _busy(_r: Request, exc: StoreUnavailable) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
 
-    @app.get("/", include_in_schema=False)
-    async def dashboard() -> HTMLResponse:
-        return HTMLResponse(_INDEX.read_text(encoding="utf-8"))
-
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -98,6 +92,8 @@ def create_app(state: AppState) -> FastAPI:
 
     # /v1/pes, /v1/compare, /v1/trend, /v1/overview, /v1/health, /v1/funnel, /v1/alerts
     app.include_router(analytics_router(state, Auth))
+    # The dashboard's pages and assets, and /v1/fleet, /v1/entity
+    mount_dashboard(app, state, Auth)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

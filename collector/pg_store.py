@@ -372,6 +372,14 @@ class PgStore:
         sql = DEVICES_SQL.format(limit="$1", offset="$2")
         return [device_dict(tuple(r)) for r in await self._fetch(sql, limit, offset)]
 
+    async def fleet(self, now_ms: int, limit: int) -> dict[str, Any]:
+        """Device counts, backlog and the devices worth a look (collector/fleet.py)."""
+        from collector import fleet
+
+        row = (await self._fetch(fleet.summary_sql("postgresql"), now_ms))[0]
+        worst = await self._fetch(fleet.attention_sql("postgresql"), now_ms, limit)
+        return fleet.summary_dict(tuple(row), [tuple(r) for r in worst])
+
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         try:
             return list(await self.pool.fetch(sql, *args))

@@ -76,14 +76,16 @@ INSERT INTO devices (device_id, account_id, device_type, firmware_version,
     first_seen_ms, last_seen_ms, events)
 VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (device_id) DO UPDATE SET
-    account_id = CASE WHEN excluded.last_seen_ms >= last_seen_ms
+    account_id = CASE WHEN excluded.last_seen_ms >= coalesce(last_seen_ms, 0)
         THEN excluded.account_id ELSE account_id END,
-    device_type = CASE WHEN excluded.last_seen_ms >= last_seen_ms
+    device_type = CASE WHEN excluded.last_seen_ms >= coalesce(last_seen_ms, 0)
         THEN excluded.device_type ELSE device_type END,
-    firmware_version = CASE WHEN excluded.last_seen_ms >= last_seen_ms
+    firmware_version = CASE WHEN excluded.last_seen_ms >= coalesce(last_seen_ms, 0)
         THEN excluded.firmware_version ELSE firmware_version END,
-    first_seen_ms = min(first_seen_ms, excluded.first_seen_ms),
-    last_seen_ms = max(last_seen_ms, excluded.last_seen_ms),
+    -- A row made by an agent status has no events yet (NULLs): SQLite's min/max return NULL
+    -- when any argument is NULL, unlike PostgreSQL's least/greatest.
+    first_seen_ms = min(coalesce(first_seen_ms, excluded.first_seen_ms), excluded.first_seen_ms),
+    last_seen_ms = max(coalesce(last_seen_ms, 0), excluded.last_seen_ms),
     events = events + excluded.events
 """
 # Column names come from this fixed map only, never from the caller: SQL stays parameterised.
@@ -405,6 +407,14 @@ class SqliteStore:
     async def devices(self, limit: int, offset: int) -> list[dict[str, Any]]:
         sql = DEVICES_SQL.format(limit="?", offset="?")
         return [device_dict(r) for r in await self._fetch(sql, (limit, offset))]
+
+    async def fleet(self, now_ms: int, limit: int) -> dict[str, Any]:
+        """Device counts, backlog and the devices worth a look (collector/fleet.py)."""
+        from collector import fleet
+
+        row = (await self._fetch(fleet.summary_sql("sqlite"), (now_ms,)))[0]
+        worst = await self._fetch(fleet.attention_sql("sqlite"), (now_ms, limit))
+        return fleet.summary_dict(row, worst)
 
     async def _fetch(
         self, sql: str, params: Sequence[Any], *, writer: bool = False

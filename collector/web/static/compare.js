@@ -1,0 +1,91 @@
+// Compare: two to six configurations side by side, each metric with its 95% bootstrap interval
+// drawn as an error bar, and the deltas to the baseline with theirs.
+import { api, esc, fmt, segName, view } from "./lib.js";
+import { PALETTE, errorBars } from "./charts.js";
+import { ranges } from "./overview.js";
+
+const NAMES = ["a", "b", "c", "d", "e", "f"];
+const METRICS = [["pes", "PES"], ["adoption", "Adoption"], ["stickiness", "Stickiness"], ["growth", "Growth"]];
+
+export default {
+  name: "compare",
+  title: "Compare",
+  filters: ["period", "analytic"],
+  async render(main, { stale }) {
+    const { start, end } = ranges();
+    const q = { ...view.query(), start, end };
+    delete q.group_by;
+    const segments = await api("pes", { ...q, group_by: "device_type,firmware_version" });
+    if (stale()) return;
+    let configs = NAMES.map(n => view.get(n)).filter(Boolean);
+    if (configs.length < 2 && !view.params().has("a")) {
+      // Nothing chosen yet: start with the two most active configurations.
+      configs = [...segments].sort((x, y) => y.active - x.active).slice(0, 2)
+        .map(r => `device_type:${r.device_type},firmware_version:${r.firmware_version}`);
+      if (configs.length === 2) { view.update({ a: configs[0], b: configs[1] }, { push: false }); return; }
+    }
+    const baseline = view.get("baseline", "a");
+    const options = segments.map(r => `<option value="device_type:${esc(r.device_type)},firmware_version:${esc(r.firmware_version)}">${esc(segName(r, "device_type,firmware_version"))} (${r.active} active)</option>`).join("")
+      + [...new Set(segments.map(r => r.firmware_version))].map(f => `<option value="firmware_version:${esc(f)}">`).join("")
+      + [...new Set(segments.map(r => r.device_type))].map(t => `<option value="device_type:${esc(t)}">`).join("");
+    main.innerHTML = `
+      <section class="panel" id="pick">
+        <h2>Configurations</h2>
+        <p class="sub">Each is a list of <code>attribute:value</code> conditions joined by commas (device_type, firmware_version, account_id, device_id, label:&lt;key&gt;), e.g. <code>device_type:press-x,firmware_version:2.1</code>. Deltas are taken against the baseline. ${start} to ${end}.</p>
+        <form id="configs" class="configs">
+          ${configs.concat(configs.length < 2 ? ["", ""].slice(configs.length) : []).map((c, i) => row(i, c, baseline)).join("")}
+          <div class="toolbar"><button type="button" id="add" class="ghost small">+ configuration</button><button>Compare</button></div>
+        </form>
+        <datalist id="dl-configs">${options}</datalist>
+      </section>
+      <div id="result"></div>`;
+    const form = main.querySelector("#configs");
+    main.querySelector("#add").addEventListener("click", () => {
+      const n = form.querySelectorAll(".row").length;
+      if (n < NAMES.length) form.querySelector(".toolbar").insertAdjacentHTML("beforebegin", row(n, "", baseline));
+    });
+    form.addEventListener("submit", e => {
+      e.preventDefault();
+      const values = [...form.querySelectorAll("input[type=text]")].map(i => i.value.trim()).filter(Boolean);
+      const base = form.querySelector("input[type=radio]:checked")?.value || "a";
+      const changes = { baseline: base === "a" ? null : base };
+      NAMES.forEach((n, i) => (changes[n] = values[i] ?? null));
+      view.update(changes);
+    });
+    const result = main.querySelector("#result");
+    if (configs.length < 2) { result.innerHTML = `<div class="panel"><p class="empty">Pick at least two configurations.</p></div>`; return; }
+    const params = { ...q, baseline };
+    configs.forEach((c, i) => (params[NAMES[i]] = c));
+    const rows = await api("compare", params);
+    if (stale()) return;
+    const color = name => PALETTE[NAMES.indexOf(name) % PALETTE.length];
+    const label = r => `${r.config}: ${r.definition}`;
+    const panels = METRICS.map(([m, title]) => {
+      const mine = rows.filter(r => r.metric === m);
+      const items = mine.map(r => ({ label: short(r), v: r.value, lo: r.ci_low, hi: r.ci_high, color: color(r.config), attrs: `data-config="${r.config}"` }));
+      return `<section class="panel" data-metric="${m}"><h2>${title}</h2><p class="sub">value and 95% interval</p>${errorBars(items, { metric: m })}</section>`;
+    }).join("");
+    const deltas = rows.filter(r => r.config !== baseline).map(r => `
+      <tr data-config="${r.config}" data-metric="${r.metric}">
+        <td class="txt">${esc(label(r))}</td><td class="txt">${r.metric}</td>
+        <td data-k="value" data-v="${r.value ?? ""}">${fmt(r.value)}</td><td>[${fmt(r.ci_low)}, ${fmt(r.ci_high)}]</td>
+        <td data-k="delta" data-v="${r.delta ?? ""}">${r.delta > 0 ? "+" : ""}${fmt(r.delta)}</td><td>[${fmt(r.delta_low)}, ${fmt(r.delta_high)}]</td>
+        <td class="txt">${r.significant ? `<span class="pill ${r.delta > 0 ? "good" : "bad"}">significant</span>` : `<span class="pill">within noise</span>`}${r.low_sample ? `<span class="lowmark">low sample</span>` : ""}</td>
+        <td>${fmt(r.active)}</td></tr>`).join("");
+    result.innerHTML = `<div class="four">${panels}</div>
+      <section class="panel" id="deltas"><h2>Deltas to ${esc(baseline)}</h2>
+      <p class="sub">delta = configuration − baseline; significant when its 95% interval excludes 0 (paired bootstrap over entities, ${rows.length ? "1,000" : 0} resamples).</p>
+      <div class="tablewrap"><table class="data"><thead><tr><th class="txt">configuration</th><th class="txt">metric</th><th>value</th><th>95% CI</th><th>delta</th><th>95% CI</th><th class="txt"></th><th>active</th></tr></thead><tbody>${deltas}</tbody></table></div></section>`;
+  },
+};
+
+function short(r) {
+  const d = r.definition.replaceAll("device_type:", "").replaceAll("firmware_version:", "fw ").replaceAll(",", " ");
+  return `${r.config} · ${d.length > 22 ? `${d.slice(0, 21)}…` : d}`;
+}
+
+function row(i, value, baseline) {
+  const n = NAMES[i];
+  return `<div class="row" data-name="${n}"><b>${n}</b><input type="text" name="${n}" value="${esc(value)}" list="dl-configs" placeholder="attribute:value,..." aria-label="configuration ${n}">
+    <label><input type="radio" name="baseline" value="${n}" ${n === baseline ? "checked" : ""}> baseline</label></div>`;
+}

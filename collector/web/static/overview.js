@@ -1,0 +1,125 @@
+// Overview: headline PES and components, the PES table per segment, and four charts.
+import { api, addDays, daysBetween, esc, fmt, iso, kpi, segName, table, view } from "./lib.js";
+import { PALETTE, barChart, lifecycleChart, lineChart } from "./charts.js";
+
+const TREND_LINES = 6;  // the PES trend draws the most active segments only, to stay legible
+
+// The PES period is the chosen range (default: the 30 days to today); charts over time show
+// at least the 12 weeks ending with it, so a short period still has a history around it.
+export function ranges() {
+  const end = view.get("end") || iso(new Date());
+  const start = view.get("start") || addDays(end, -29);
+  const chartStart = daysBetween(start, end) >= 83 ? start : addDays(end, -83);
+  return { start, end, chartStart };
+}
+
+export default {
+  name: "overview",
+  title: "Overview",
+  filters: ["period", "analytic", "grouping"],
+  async render(main, { stale }) {
+    const q = view.query();
+    const { start, end, chartStart } = ranges();
+    const whole = { ...q, start, end, group_by: "" };
+    const [fleetRow, rows, wide, feats, trend] = await Promise.all([
+      api("pes", whole),
+      api("pes", { ...q, start, end }),
+      api("overview", { ...whole, start: chartStart }),
+      api("overview", { ...whole, table: "features" }),
+      api("trend", { ...q, start: chartStart, end }),
+    ]);
+    if (stale()) return;
+    const f = fleetRow[0];
+    const ent = q.entity === "account" ? "accounts" : "devices";
+    main.innerHTML = `
+      <section id="headline" class="cards">
+        ${kpi("PES", fmt(f?.pes), { v: f?.pes, main: true, key: "pes", note: `${start} to ${end}` })}
+        ${kpi("Adoption", fmt(f?.adoption), { v: f?.adoption, key: "adoption", note: "core features used" })}
+        ${kpi("Stickiness", fmt(f?.stickiness), { v: f?.stickiness, key: "stickiness", note: (q.stickiness || "dau_mau").replace("_", "/").toUpperCase() })}
+        ${kpi("Growth", fmt(f?.growth), { v: f?.growth, key: "growth", note: `new ${fmt(f?.new)} · recovered ${fmt(f?.recovered)} · dropped ${fmt(f?.dropped)}` })}
+        ${kpi(`Active ${ent}`, fmt(f?.active), { v: f?.active, key: "active", note: f?.low_sample ? "low sample" : "in the period" })}
+        ${kpi("Quick ratio", fmt(f?.quick_ratio, 2), { v: f?.quick_ratio, key: "quick_ratio", note: "(new + recovered) / dropped" })}
+      </section>
+      <section class="panel" id="pes-table">
+        <h2>PES by ${esc(segLabel(view.groupBy()))}</h2>
+        <p class="sub">${start} to ${end}. Click a column to sort; <span class="lowmark">low sample</span> rows have fewer active ${ent} than the threshold and are greyed. Tick rows to compare them.</p>
+        <div class="toolbar"><button type="button" id="to-compare" class="small" disabled>Compare selected</button></div>
+        <div id="pes-rows"></div>
+      </section>
+      <div class="grid">
+        <section class="panel" id="chart-active"><h2>Active ${ent}</h2><p class="sub">DAU, WAU and MAU per day, ${chartStart} to ${end}</p><div class="body"></div></section>
+        <section class="panel" id="chart-trend"><h2>PES trend</h2><p class="sub">per calendar week${rows.length > 1 ? ", per segment" : ""}</p><div class="body"></div></section>
+        <section class="panel" id="chart-features"><h2>Adoption per core feature</h2><p class="sub">share of active ${ent} that used each core feature, ${start} to ${end}</p><div class="body"></div></section>
+        <section class="panel" id="chart-lifecycle"><h2>New and recovered vs dropped</h2><p class="sub">per calendar week, with the quick ratio</p><div class="body"></div></section>
+      </div>`;
+
+    renderTable(main, rows);
+    const series = wide.series;
+    main.querySelector("#chart-active .body").innerHTML = lineChart([
+      { name: "MAU", key: "mau", color: PALETTE[3], points: series.map(r => ({ x: r.day, y: r.mau })) },
+      { name: "WAU", key: "wau", color: PALETTE[1], points: series.map(r => ({ x: r.day, y: r.wau })) },
+      { name: "DAU", key: "dau", color: PALETTE[0], points: series.map(r => ({ x: r.day, y: r.dau })) },
+    ]);
+    main.querySelector("#chart-trend .body").innerHTML = trendChart(trend, rows);
+    main.querySelector("#chart-features .body").innerHTML = barChart(
+      feats.filter(r => r.adoption !== null).sort((a, b) => b.adoption - a.adoption)
+        .map(r => ({ label: r.feature, v: r.adoption * 100, note: `${fmt(r.users)} of ${fmt(r.active)}` })),
+      { max: 100, unit: "%", series: "adoption", emptyText: "No core features configured or used in this period." },
+    );
+    main.querySelector("#chart-lifecycle .body").innerHTML = lifecycleChart(wide.lifecycle);
+  },
+};
+
+function segLabel(groupBy) {
+  return groupBy ? groupBy.replaceAll("_", " ").replace(",", " and ") : "whole fleet";
+}
+
+function renderTable(main, rows) {
+  const gb = view.groupBy().split(",").filter(Boolean);
+  const host = main.querySelector("#pes-rows");
+  if (!rows.length) { host.innerHTML = `<p class="empty">No activity in this period.</p>`; return; }
+  const selected = new Set();
+  const key = r => gb.map(k => `${k}:${r[k]}`).join(",");
+  const cols = [
+    { k: "pick", label: "", txt: true, v: () => null, fmt: (_, r) => `<input type="checkbox" aria-label="select" data-config="${esc(key(r))}">` },
+    ...gb.map(k => ({ k, label: k.replace("label:", "").replaceAll("_", " "), txt: true, fmt: (v, r) => esc(v ?? "(none)") + (k === gb[gb.length - 1] && r.low_sample ? `<span class="lowmark" title="fewer active entities than the low-sample threshold">low sample</span>` : "") })),
+    { k: "pes", label: "PES", fmt: v => `${fmt(v)}<span class="bar" style="width:${Math.max(0, v ?? 0) * 0.8}px"></span>` },
+    { k: "adoption", label: "adoption" }, { k: "stickiness", label: "stickiness" }, { k: "growth", label: "growth" },
+    { k: "active", label: "active" }, { k: "new", label: "new" }, { k: "recovered", label: "recovered" },
+    { k: "dropped", label: "dropped" }, { k: "quick_ratio", label: "quick ratio", fmt: v => fmt(v, 2) },
+    { k: "dau", label: "DAU" }, { k: "mau", label: "MAU" },
+  ];
+  table(host, {
+    columns: cols, rows, sortParam: "sort", defaultSort: "-pes",
+    rowClass: r => (r.low_sample ? "low" : ""),
+    rowAttrs: r => `data-segment="${esc(segName(r, view.groupBy()))}" data-low="${r.low_sample}"`,
+  });
+  const button = main.querySelector("#to-compare");
+  host.querySelectorAll("input[type=checkbox]").forEach(cb => cb.addEventListener("change", () => {
+    cb.checked ? selected.add(cb.dataset.config) : selected.delete(cb.dataset.config);
+    button.disabled = selected.size < 2;
+  }));
+  button.addEventListener("click", () => {
+    const p = view.params(), out = new URLSearchParams();
+    for (const k of ["start", "end", "entity", "stickiness", "device_type", "firmware_version", "account_id"]) if (p.get(k)) out.set(k, p.get(k));
+    [...selected].slice(0, 6).forEach((c, i) => out.set("abcdef"[i], c));
+    history.pushState(null, "", `/compare?${out}`);
+    window.dispatchEvent(new Event("pes:navigate"));
+  });
+}
+
+function trendChart(trend, rows) {
+  const gb = view.groupBy();
+  const top = [...rows].sort((a, b) => b.active - a.active).slice(0, TREND_LINES).map(r => segName(r, gb));
+  const bySeg = new Map();
+  for (const r of trend) {
+    const name = segName(r, gb);
+    if (!top.includes(name)) continue;
+    if (!bySeg.has(name)) bySeg.set(name, []);
+    bySeg.get(name).push({ x: r.period_start, y: r.pes });
+  }
+  const series = top.filter(n => bySeg.has(n)).map((name, i) => ({ name, key: name, color: PALETTE[i % PALETTE.length], points: bySeg.get(name) }));
+  const note = rows.length > TREND_LINES ? `<p class="sub">The ${TREND_LINES} most active of ${rows.length} segments.</p>` : "";
+  return lineChart(series, { yMax: 100 }) + note;
+}
+
