@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import httpx
 from clockshift import shifted_cli
 from fault_rig import Outcome, Rig
 from private_pg import PrivatePg
 from tmpfs import TmpfsUnavailable, fill, tmpfs_prefix
+
+from collector.devbroker import free_port
 
 Scenario = Callable[[Path, bool], Awaitable[Outcome]]
 
@@ -114,6 +118,11 @@ async def wrong_clocks(tmp: Path, quick: bool) -> Outcome:
             if abs(ts - received) > 10 * 60_000 or str(day) != true_day:
                 out.failures.append(f"{device}: stored at {ts} ({day}, {method}), got {received}")
                 break
+        walls = {d: w for d, w in await rig.collector.rows("device_id, wall_ms")}
+        if not (
+            walls["gw-0"] < 86_400_000 * 365 and walls["gw-1"] > time.time() * 1000 + 5 * 3.6e6
+        ):
+            out.failures.append(f"the clocks were not shifted: {walls}")
         methods = {d: m for d, _, _, _, m in rows}
         if methods.get("gw-0") == "wall" or methods.get("gw-1") == "wall":
             out.failures.append(f"a wrong wall clock was trusted: {methods}")
@@ -126,7 +135,12 @@ async def disk_full(tmp: Path, quick: bool) -> Outcome:
     stored is lost, the agent stays up, and it recovers when space comes back."""
     bufdir = tmp / "buffer-fs"
     bufdir.mkdir()
-    extra = {"prefix": tmpfs_prefix(bufdir, 4096), "buffer_path": bufdir / "gw-0.db"}
+    metrics = free_port()
+    extra = {
+        "prefix": tmpfs_prefix(bufdir, 4096),
+        "buffer_path": bufdir / "gw-0.db",
+        "metrics_port": metrics,
+    }
     async with Rig(tmp, agents=1, agent_extra=extra) as rig:
         a = rig.fleet[0]
         rig.start_feeding()
@@ -142,12 +156,20 @@ async def disk_full(tmp: Path, quick: bool) -> Outcome:
             failures.append(f"the agent died on a full disk (exit {a.proc.returncode})")
         if len(rig.errors) == refused_before:
             failures.append("the disk never filled: no intake was refused")
+        elif not all(b"full" in e for e in rig.errors[refused_before:]):
+            failures.append(f"a refusal without its reason: {rig.errors[-1]!r}")
+        text = (await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{metrics}/metrics")).text
+        if not re.search(r"^pes_agent_commit_failures_total\{[^}]*\} [1-9]", text, re.M):
+            failures.append("the agent's metrics do not show the failing commits")
         await asyncio.to_thread(filler.unlink)
         rig.net.heal()
         healed = time.monotonic()
         await asyncio.sleep(2)  # events keep coming once there is room again
         await rig.stop_feeding()
         out = await rig.outcome("agent disk full", await rig.settle(healed), "4 MiB tmpfs")
+        log = (tmp / "gw-0.log").read_text()
+        if "buffer writes failing" not in log or "buffer writes succeed again" not in log:
+            failures.append("the agent's log does not say the disk was full and recovered")
         out.failures += failures
         return out
 

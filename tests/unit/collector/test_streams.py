@@ -1,6 +1,6 @@
 import random
 
-from collector.streams import count, covers, gaps, merge, subtract
+from collector.streams import count, covers, dropped_unreceived, gaps, merge, subtract
 
 
 def test_merge_joins_overlapping_and_adjacent_ranges() -> None:
@@ -19,6 +19,16 @@ def test_subtract_and_gaps() -> None:
     assert gaps([(1, 3), (7, 9)], dropped=[(4, 5)]) == [(6, 6)]
     assert gaps([(5, 6)]) == [(1, 4)]  # the start of the stream never arrived
     assert gaps([]) == []
+
+
+def test_declared_drops_that_arrived_anyway_are_not_counted_as_dropped() -> None:
+    # The agent dropped 2001-26425 from its buffer, but 2001-7960 had been sent and stored:
+    # only their ack was lost. Counting them as dropped too would count them twice.
+    received = [(1, 7960), (8231, 12360), (26426, 28980)]
+    left = dropped_unreceived(received, [(2001, 26425)])
+    assert left == [(7961, 8230), (12361, 26425)]
+    assert count(left) + count(received) == 28980
+    assert gaps(received, [(2001, 26425)]) == []
 
 
 def test_against_sets_on_random_input() -> None:
