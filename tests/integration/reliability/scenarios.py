@@ -131,8 +131,9 @@ async def wrong_clocks(tmp: Path, quick: bool) -> Outcome:
 
 async def disk_full(tmp: Path, quick: bool) -> Outcome:
     """gw-0's buffer directory is a 4 MiB tmpfs of its own (a private mount namespace); the
-    link is cut so the buffer grows, then the disk is filled: intake answers errors, nothing
-    stored is lost, the agent stays up, and it recovers when space comes back."""
+    link is cut so the buffer grows, then the disk is filled: intake answers errors. The link
+    comes back while the disk is still full (acks arrive, deleting needs room in the WAL too),
+    then space is freed. Nothing stored is lost, the agent stays up, says so, and recovers."""
     bufdir = tmp / "buffer-fs"
     bufdir.mkdir()
     metrics = free_port()
@@ -161,8 +162,11 @@ async def disk_full(tmp: Path, quick: bool) -> Outcome:
         text = (await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{metrics}/metrics")).text
         if not re.search(r"^pes_agent_commit_failures_total\{[^}]*\} [1-9]", text, re.M):
             failures.append("the agent's metrics do not show the failing commits")
-        await asyncio.to_thread(filler.unlink)
         rig.net.heal()
+        await asyncio.sleep(3)  # acks for a full disk
+        if a.proc.poll() is not None:
+            failures.append(f"the agent died on acks with a full disk ({a.proc.returncode})")
+        await asyncio.to_thread(filler.unlink)
         healed = time.monotonic()
         await asyncio.sleep(2)  # events keep coming once there is room again
         await rig.stop_feeding()
