@@ -111,7 +111,9 @@ async def wrong_clocks(tmp: Path, quick: bool) -> Outcome:
         await asyncio.sleep(5 if quick else 60)
         stop = time.monotonic()
         await rig.stop_feeding()
-        out = await rig.outcome("clock at 1970 / 6 h ahead", await rig.settle(stop))
+        out = await rig.outcome(
+            "clock at 1970 / 6 h ahead", await rig.settle(stop), "gw-0 at 1970, gw-1 +6 h"
+        )
         rows = await rig.collector.rows("device_id, ts_ms, received_ms, day, clock_method")
         for device, ts, received, day, method in rows:
             true_day = dt.datetime.fromtimestamp(received / 1000, dt.UTC).date().isoformat()
