@@ -118,7 +118,10 @@ class StreamBook:
                 continue
             seen.add(ev.seq)
             fresh.append(ev)
-        st.received = merge(st.received, (target.first_seq, target.last_seq))
+        if unit.events or unit.quarantined:
+            # A batch without events (drops only) covers seqs the agent declared dropped: they
+            # are accounted for by the declaration, not received (dropped_unreceived).
+            st.received = merge(st.received, (target.first_seq, target.last_seq))
         for a, b, reason in unit.drops:
             if (a, b, reason) not in st.dropped and len(st.dropped) < MAX_DROP_RANGES:
                 st.dropped.append((a, b, reason))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import random
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +78,7 @@ class AgentProc:
     db: Path
     prefix: tuple[str, ...] = ()
     cli: tuple[str, ...] = ("-m", "agent.cli")
-    proc: Any = None
+    proc: subprocess.Popen[bytes] | None = None
 
     @property
     def db_view(self) -> Path:
@@ -145,7 +146,8 @@ class Rig:
         await wait_socket(a.sock, a.proc)
 
     def kill_agent(self, a: AgentProc) -> None:
-        kill9(a.proc)
+        if a.proc is not None:
+            kill9(a.proc)
 
     # -- intake -------------------------------------------------------------------------------
 
@@ -172,9 +174,6 @@ class Rig:
                     pace_s=pace,
                 )
             await asyncio.sleep(0.05)
-
-    async def run_for(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
 
     # -- outcome ------------------------------------------------------------------------------
 
