@@ -26,33 +26,38 @@ from collector.devbroker import free_port
 Scenario = Callable[[Path, bool], Awaitable[Outcome]]
 
 
-async def agent_kill9(tmp: Path, quick: bool) -> Outcome:
-    rounds = 6 if quick else 40
+async def _kill_repeatedly(
+    tmp: Path,
+    name: str,
+    rounds: int,
+    pause: tuple[float, float],
+    kill: Callable[[Rig], Awaitable[None]],
+) -> Outcome:
     async with Rig(tmp) as rig:
         rig.start_feeding()
         for _ in range(rounds):
-            await asyncio.sleep(rig.rng.uniform(0.3, 1.2))
-            a = rig.rng.choice(rig.fleet)
-            rig.kill_agent(a)  # mid-intake: lines in flight, a group commit in progress
-            await rig.start_agent(a)
+            await asyncio.sleep(rig.rng.uniform(*pause))
+            await kill(rig)
         healed = time.monotonic()
         await rig.stop_feeding()
-        return await rig.outcome(
-            "agent kill -9", await rig.settle(healed), f"{rounds} kills of 3 agents"
-        )
+        return await rig.outcome(name, await rig.settle(healed), f"{rounds} kills")
+
+
+async def agent_kill9(tmp: Path, quick: bool) -> Outcome:
+    async def kill(rig: Rig) -> None:
+        a = rig.rng.choice(rig.fleet)
+        rig.kill_agent(a)  # mid-intake: lines in flight, a group commit in progress
+        await rig.start_agent(a)
+
+    return await _kill_repeatedly(tmp, "agent kill -9", 6 if quick else 40, (0.3, 1.2), kill)
 
 
 async def collector_kill9(tmp: Path, quick: bool) -> Outcome:
-    rounds = 4 if quick else 20
-    async with Rig(tmp) as rig:
-        rig.start_feeding()
-        for _ in range(rounds):
-            await asyncio.sleep(rig.rng.uniform(0.5, 1.5))
-            rig.collector.kill9()  # mid-commit: no chance to finish the transaction or ack
-            await rig.collector.start()
-        healed = time.monotonic()
-        await rig.stop_feeding()
-        return await rig.outcome("collector kill -9", await rig.settle(healed), f"{rounds} kills")
+    async def kill(rig: Rig) -> None:
+        rig.collector.kill9()  # mid-commit: no chance to finish the transaction or ack
+        await rig.collector.start()
+
+    return await _kill_repeatedly(tmp, "collector kill -9", 4 if quick else 20, (0.5, 1.5), kill)
 
 
 async def broker_kill9(tmp: Path, quick: bool) -> Outcome:
