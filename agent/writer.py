@@ -64,6 +64,7 @@ class GroupWriter:
         self._wake = asyncio.Event()
         self._closed = False
         self._writing: list[_Submission] = []
+        self._failing = False  # the last commit failed (e.g. disk full): logged once
         self.stats = WriterStats()
 
     @property
@@ -103,6 +104,9 @@ class GroupWriter:
                 self.stats.last_error = str(exc)
                 if not isinstance(exc, PesError):
                     log.error("buffer write failed", exc_info=exc)
+                elif not self._failing:  # once per episode: a full disk fails every commit
+                    log.warning("buffer writes failing, intake refused: %s", exc)
+                self._failing = True
                 for sub in group:
                     if not sub.future.done():
                         sub.future.set_exception(exc)
@@ -111,6 +115,9 @@ class GroupWriter:
             finally:
                 self.stats.pending -= len(rows)
                 self._writing = []
+            if self._failing:
+                self._failing = False
+                log.warning("buffer writes succeed again (%d failed)", self.stats.failed_commits)
             self.stats.commits += 1
             self.stats.stored += res.stored
             self.stats.rejected += len(rows) - res.stored

@@ -67,6 +67,13 @@ def gaps(received: Sequence[Range], dropped: Sequence[Range] = ()) -> list[Range
     return subtract(holes, merge(dropped))
 
 
+def dropped_unreceived(received: Sequence[Range], dropped: Sequence[Range]) -> list[Range]:
+    """What the agent declared dropped and the collector never received. An agent drops the
+    oldest buffered events, which may have been sent already and stored, only their ack lost
+    or late: those are counted as stored, not also as dropped (both sorted and disjoint)."""
+    return subtract(dropped, received)
+
+
 def count(ranges: Iterable[Range]) -> int:
     return sum(b - a + 1 for a, b in ranges)
 
@@ -111,7 +118,10 @@ class StreamBook:
                 continue
             seen.add(ev.seq)
             fresh.append(ev)
-        st.received = merge(st.received, (target.first_seq, target.last_seq))
+        if unit.events or unit.quarantined:
+            # A batch without events (drops only) covers seqs the agent declared dropped: they
+            # are accounted for by the declaration, not received (dropped_unreceived).
+            st.received = merge(st.received, (target.first_seq, target.last_seq))
         for a, b, reason in unit.drops:
             if (a, b, reason) not in st.dropped and len(st.dropped) < MAX_DROP_RANGES:
                 st.dropped.append((a, b, reason))
@@ -129,6 +139,7 @@ class StreamBook:
             out.append(
                 (*key, json.dumps(st.received), json.dumps(sorted(st.dropped)),
                  st.first_seen_ms, st.last_seen_ms,
-                 count(gaps(st.received, dropped)), count(dropped))
+                 count(gaps(st.received, dropped)),
+                 count(dropped_unreceived(st.received, dropped)))
             )  # fmt: skip
         return out
