@@ -6,10 +6,10 @@
 - agent_socket_eps: events/s through the local socket of a real `pes-agent run` process, four
   pipelining clients in this process (broker unreachable). Baseline: one client that waits for
   each reply before sending the next line.
-- agent_rss_mb_idle / _load: resident memory (/proc/PID/status VmRSS) of `pes-agent run`,
-  connected and idle, and the peak while the socket figure ran.
+- agent_rss_mb / agent_rss_mb_idle: resident memory (/proc/PID/status VmRSS) of `pes-agent
+  run`: the peak while the socket figure ran, and connected and idle.
 - agent_idle_cpu_pct: CPU time of an idle, connected `pes-agent run` over 10 s (quick: 5 s).
-- agent_drain_eps_*: a backlog of 1,000,000 events (quick: 100,000) written to the buffer while
+- agent_drain_eps: a backlog of 1,000,000 events (quick: 100,000) written to the buffer while
   the broker is down; the broker comes back (agents reconnect within reconnect_max_s = 1 s here)
   and the figure is events/s until `pes-collector serve` (SQLite, its own process) has acked
   them all (it acks after its commit; this bench counts the acks as a second subscriber, so it
@@ -253,7 +253,7 @@ async def idle_figures(d: Path, port: int, seconds: float, load_peak: float) -> 
         _stop(proc)
     return [
         Figure("agent_rss_mb_idle", rss, "MB", "< 40", note="pes-agent run, connected"),
-        Figure("agent_rss_mb_load", load_peak, "MB", "< 40", note="peak during agent_socket_eps"),
+        Figure("agent_rss_mb", load_peak, "MB", "< 40", note="peak during agent_socket_eps"),
         Figure("agent_idle_cpu_pct", cpu, "% of a core", "< 1", note=f"over {seconds:g} s"),
     ]
 
@@ -421,8 +421,10 @@ async def drain_figures(d: Path, n: int, label: str, **kw: Any) -> list[Figure]:
         await asyncio.to_thread(broker.cleanup)
     note = "broker back -> every event acked by pes-collector serve (SQLite); baseline: collector"
     return [
-        Figure(f"agent_drain_eps_{label}", drain, "events/s", "", base, note),
-        Figure(f"agent_drain_s_{label}", n / drain, "s", note="from the broker's restart"),
+        Figure("agent_drain_eps", drain, f"events/s ({label} backlog)", "", base, note),
+        Figure(
+            "agent_drain_s", n / drain, f"s ({label} backlog)", note="from the broker's restart"
+        ),
         Figure("agent_rss_mb_after_drain", rss_after, "MB", "< 40"),
     ]
 
