@@ -47,6 +47,8 @@ from shared.models import Ack
 from shared.mqtt import MqttClient, MqttSettings
 from shared.topics import ack_topic, events_topic
 
+# the required figures (bench.core.REQUIRED) this suite always reports
+PRODUCES = ("agent_record_eps", "agent_rss_mb", "agent_idle_cpu_pct", "agent_drain_eps")
 LINE = b'{"kind":"feature_use","feature":"calibrate","user_id":"op-7","props":{"job":42}}\n'
 TARGET_EPS = ">= 50000"
 AGENT_ENV = {"MALLOC_ARENA_MAX": "2"}  # as deploy/systemd/pes-agent.service sets it

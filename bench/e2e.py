@@ -37,6 +37,8 @@ from bench.agent import _collector, _say, _settings, _start_agent, _stop, _toml,
 from bench.core import Figure
 from collector.devbroker import LocalBroker
 
+# the required figures (bench.core.REQUIRED) this suite always reports
+PRODUCES = ("e2e_latency_p99_s",)
 POLL_PATH = "/v1/pes?device_type=probe&group_by=firmware_version"
 
 

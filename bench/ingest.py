@@ -23,6 +23,8 @@ from collector.service import IngestLoop
 from collector.settings import load_settings
 from collector.store import Store, WriteCounts, open_store
 
+# the required figures (bench.core.REQUIRED) this suite always reports
+PRODUCES = ("ingest_sqlite_eps", "ingest_sqlite_vs_naive", "ingest_pg_eps", "ingest_pg_vs_naive")
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 _NAIVE_DDL = (
     "CREATE TABLE naive_events (device_id TEXT NOT NULL, event_id TEXT NOT NULL, "
