@@ -53,24 +53,24 @@ def _say(msg: str) -> None:
     print(f"   {msg}", file=sys.stderr, flush=True)
 
 
-def fleet_events(devices: int, seed: int = 7) -> Iterator[list[tuple[Any, ...]]]:
+def fleet_events(devices: int, seed: int = 7, days: int = DAYS) -> Iterator[list[tuple[Any, ...]]]:
     """Event rows (device, event id, kind, feature, day, type, fw, account, labels), in chunks
     of devices. Engagement varies per device; 10% churn, 10% start late, 20% upgrade firmware."""
     rng = np.random.default_rng(seed)
-    first_day = END - timedelta(days=DAYS - 1)
-    day_iso = [(first_day + timedelta(days=k)).isoformat() for k in range(DAYS)]
+    first_day = END - timedelta(days=days - 1)
+    day_iso = [(first_day + timedelta(days=k)).isoformat() for k in range(days)]
     type_names = list(TYPES)
     chunk = 2000
     for lo in range(0, devices, chunk):
         n = min(chunk, devices - lo)
         p = rng.beta(2, 2.5, n)
-        start = np.where(rng.random(n) < 0.1, rng.integers(0, DAYS, n), 0)
-        stop = np.where(rng.random(n) < 0.1, rng.integers(0, DAYS, n), DAYS)
-        upgrade = np.where(rng.random(n) < 0.2, rng.integers(0, DAYS, n), DAYS)
+        start = np.where(rng.random(n) < 0.1, rng.integers(0, days, n), 0)
+        stop = np.where(rng.random(n) < 0.1, rng.integers(0, days, n), days)
+        upgrade = np.where(rng.random(n) < 0.2, rng.integers(0, days, n), days)
         kinds = rng.integers(0, len(type_names), n)
         fw0 = rng.integers(0, 2, n)
-        active = rng.random((n, DAYS)) < p[:, None]
-        span = np.arange(DAYS)[None, :]
+        active = rng.random((n, days)) < p[:, None]
+        span = np.arange(days)[None, :]
         active &= (span >= start[:, None]) & (span < stop[:, None])
         rows: list[tuple[Any, ...]] = []
         for i, d in zip(*np.nonzero(active), strict=True):
@@ -99,10 +99,10 @@ _ROLLUPS = [
 ]
 
 
-async def _fill_sqlite(store: Any, devices: int) -> int:
+async def _fill_sqlite(store: Any, devices: int, days: int = DAYS) -> int:
     db = store.db
     n = 0
-    for rows in fleet_events(devices):
+    for rows in fleet_events(devices, days=days):
         await db.executemany(
             "INSERT INTO events (device_id, event_id, kind, feature, day, device_type, "
             "firmware_version, account_id, labels, ts_ms, wall_ms, clock_method, props, "
@@ -200,41 +200,47 @@ async def _median_ms(fn: Callable[[], Awaitable[Any]], runs: int) -> float:
     return statistics.median(times)
 
 
+async def timings(store: Any) -> tuple[float, float, float, float]:
+    """(cold PES, PES, compare, trend) in ms: medians of warm runs over the fleet's last days."""
+    pes_q = make_query(SETTINGS, start=END - timedelta(days=29), end=END, group_by=None)
+    cmp_q = make_query(
+        SETTINGS,
+        start=END - timedelta(days=29),
+        end=END,
+        group_by="",
+        filters={"device_type": "press-x"},
+    )
+    configs = [
+        parse_config("a", "firmware_version:2.0"),
+        parse_config("b", "firmware_version:2.1"),
+    ]
+    trend_q = make_query(SETTINGS, start=END - timedelta(days=83), end=END, group_by=None)
+
+    async def pes() -> Any:
+        return await pes_table(store, SETTINGS, pes_q)
+
+    async def compare() -> Any:
+        return await compare_rows(
+            store, SETTINGS, cmp_q, configs, baseline="a", resamples=1000, seed=1
+        )
+
+    async def trend() -> Any:
+        return await trend_rows(store, SETTINGS, trend_q, "week")
+
+    cold_ms = await _median_ms(pes, 1)  # loads the analytics tables into memory
+    pes_ms = await _median_ms(pes, 5)
+    compare_ms = await _median_ms(compare, 3)
+    trend_ms = await _median_ms(trend, 3)
+    return cold_ms, pes_ms, compare_ms, trend_ms
+
+
 async def _suite(backend: str, url: str, devices: int) -> list[Figure]:
     note = f"{backend}, {devices:,} devices x {DAYS} days"
     async with open_store(url) as store:
         t0 = time.perf_counter()
         n = await (_fill_sqlite if backend == "sqlite" else _fill_pg)(store, devices)
         _say(f"{backend}: {n:,} events and rollups in {time.perf_counter() - t0:.0f} s")
-        pes_q = make_query(SETTINGS, start=END - timedelta(days=29), end=END, group_by=None)
-        cmp_q = make_query(
-            SETTINGS,
-            start=END - timedelta(days=29),
-            end=END,
-            group_by="",
-            filters={"device_type": "press-x"},
-        )
-        configs = [
-            parse_config("a", "firmware_version:2.0"),
-            parse_config("b", "firmware_version:2.1"),
-        ]
-        trend_q = make_query(SETTINGS, start=END - timedelta(days=83), end=END, group_by=None)
-
-        async def pes() -> Any:
-            return await pes_table(store, SETTINGS, pes_q)
-
-        async def compare() -> Any:
-            return await compare_rows(
-                store, SETTINGS, cmp_q, configs, baseline="a", resamples=1000, seed=1
-            )
-
-        async def trend() -> Any:
-            return await trend_rows(store, SETTINGS, trend_q, "week")
-
-        cold_ms = await _median_ms(pes, 1)  # loads the analytics tables into memory
-        pes_ms = await _median_ms(pes, 5)
-        compare_ms = await _median_ms(compare, 3)
-        trend_ms = await _median_ms(trend, 3)
+        cold_ms, pes_ms, compare_ms, trend_ms = await timings(store)
         naive_ms = await _median_ms(lambda: naive_pes(store, backend), 1)
         _say(
             f"{backend}: pes {pes_ms:.0f} ms, compare {compare_ms:.0f} ms, "
