@@ -432,9 +432,9 @@ async def drain_figures(d: Path, n: int, label: str, **kw: Any) -> list[Figure]:
 
 
 async def run(quick: bool) -> list[Figure]:
-    n_api = 100_000 if quick else 300_000
-    n_sock = 200_000 if quick else 1_000_000
-    n_drain, label = (100_000, "100k") if quick else (1_000_000, "1m")
+    n_api = 50_000 if quick else 300_000
+    n_sock = 100_000 if quick else 1_000_000
+    n_drain, label = (50_000, "50k") if quick else (1_000_000, "1m")
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="pes-bench-agent-") as tmp:
         d = Path(tmp)

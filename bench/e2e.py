@@ -168,6 +168,14 @@ async def run(quick: bool) -> list[Figure]:
                     paced = await load
                     poll_ms = 1000 * statistics.median(poller.request_s)
                     errors = poller.errors
+                if errors:  # the API failed under load: show why, from the collector's log
+                    log = (d / "collector.log").read_text().splitlines()
+                    _say(
+                        "collector log, errors:\n"
+                        + "\n".join(line for line in log if "ERROR" in line or "Error" in line)[
+                            -3000:
+                        ]
+                    )
             except BaseException:
                 _say("collector log:\n" + (d / "collector.log").read_text()[-4000:])
                 raise

@@ -130,7 +130,7 @@ async def _run_once(store: Any, port: int, shape: tuple[int, int, int]) -> float
 
 
 async def run(quick: bool) -> list[Figure]:
-    shape = (50, 4, 500) if quick else (100, 8, 500)
+    shape = (50, 2, 500) if quick else (100, 8, 500)
     n = shape[0] * shape[1] * shape[2]
     unit = f"events/s ({n // 1000}k events)"
     figures = []
