@@ -1,8 +1,8 @@
 """Run the benchmarks and print one table: `python -m bench [--quick] [--json F] [suite ...]`.
 
-Without suite names it runs the default suites (agent, ingest, e2e, query: every figure issue 9
-names, within 10 minutes; --quick about a minute each... see docs/performance.md); `scale`
-(docs/scaling.md) and `growth` (10k -> 100k -> 1M devices) run only when named."""
+Without suite names it runs the default suites (agent, ingest, e2e, query), which report every
+figure of bench.core.REQUIRED; `scale` (docs/scaling.md) and `growth` (10k -> 100k [-> 1M]
+devices) run only when named. Budgets and measured run times: docs/performance.md."""
 
 from __future__ import annotations
 
