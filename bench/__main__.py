@@ -1,4 +1,9 @@
-"""Run the benchmarks and print one table: `python -m bench [--quick] [--json F] [suite ...]`."""
+"""Run the benchmarks and print one table: `python -m bench [--quick] [--json F] [suite ...]`.
+
+Without suite names it runs the default suites (agent, ingest, e2e, query), which report every
+figure of bench.core.REQUIRED; `scale` (docs/scaling.md), `growth` (10k -> 100k [-> 1M]
+devices) and `dashboard` (the Overview's load time in Chromium) run only when named. Budgets
+and measured run times: docs/performance.md."""
 
 from __future__ import annotations
 
@@ -7,44 +12,60 @@ import asyncio
 import importlib
 import sys
 import time
+import traceback
 from pathlib import Path
 
-from bench.core import Figure, render, write_json
+from bench.core import REQUIRED, Figure, missing, render, write_json
 
 # suite name -> module with `async def run(quick: bool) -> list[Figure]`
 SUITES = {
-    "ingest": "bench.ingest",
-    "scale": "bench.scale",
-    "query": "bench.query",
     "agent": "bench.agent",
+    "ingest": "bench.ingest",
+    "e2e": "bench.e2e",
+    "query": "bench.query",
+    "scale": "bench.scale",
+    "growth": "bench.growth",
     "dashboard": "bench.dashboard",
 }
+DEFAULT = ("agent", "ingest", "e2e", "query")
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    names = args.suites or list(SUITES)
+    names = args.suites or list(DEFAULT)
     unknown = [n for n in names if n not in SUITES]
     if unknown:
         print(f"unknown suite(s): {', '.join(unknown)}; known: {', '.join(SUITES)}")
         return 2
     figures: list[Figure] = []
+    failed = []
+    t_all = time.monotonic()
     for name in names:
         t0 = time.monotonic()
         print(f"== {name} ...", file=sys.stderr, flush=True)
         module = importlib.import_module(SUITES[name])
-        figures += await module.run(args.quick)
+        try:
+            figures += await module.run(args.quick)
+        except Exception:  # one broken suite must not hide the others' figures
+            traceback.print_exc()
+            failed.append(name)
         print(f"   {name} done in {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
     print(render(figures))
+    print(f"({len(figures)} figures in {time.monotonic() - t_all:.0f} s)")
     if args.json:
         write_json(Path(args.json), figures)
-    return 0
+    gaps = missing(figures, REQUIRED) if set(DEFAULT) <= set(names) else []
+    if gaps:
+        print(f"missing required figures: {', '.join(gaps)}", file=sys.stderr)
+    if failed:
+        print(f"failed suites: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed or gaps else 0
 
 
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    p.add_argument("--quick", action="store_true", help="about a minute: smaller fleets")
+    p.add_argument("--quick", action="store_true", help="smaller fleets and shorter runs")
     p.add_argument("--json", help="also write the figures as a JSON list to this file")
-    p.add_argument("suites", nargs="*", help=f"subset of: {', '.join(SUITES)}")
+    p.add_argument("suites", nargs="*", help=f"default {' '.join(DEFAULT)}; also: scale growth")
     return asyncio.run(main_async(p.parse_args()))
 
 

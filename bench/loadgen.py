@@ -2,8 +2,11 @@
 collector's interpreter: publishes pre-encoded batches from many device streams through MQTT
 with a window per device like the agent's, and waits for the collector's ack of every batch.
 
-    python -m bench.loadgen PORT DEVICES BATCHES_PER_DEVICE EVENTS_PER_BATCH [WINDOW]
-prints one JSON line: {"events": n, "seconds": s, "acks": k}
+    python -m bench.loadgen PORT DEVICES BATCHES_PER_DEVICE EVENTS_PER_BATCH [WINDOW [RATE]]
+prints one JSON line: {"events": n, "seconds": s, "acks": k}. With RATE (events/s), batches go
+out on a fixed schedule, devices in turn, instead of as fast as the acks allow: a steady fleet
+for latency measurements (a batch whose device has its window full waits, and the lateness
+shows in `seconds`).
 """
 
 from __future__ import annotations
@@ -41,7 +44,9 @@ def make_batches(device: str, batches: int, size: int) -> list[tuple[bytes, str]
     return out
 
 
-async def main(port: int, devices: int, per_device: int, size: int, window: int) -> None:
+async def main(
+    port: int, devices: int, per_device: int, size: int, window: int, rate: float = 0
+) -> None:
     fleet = {f"bench-{d:05d}": make_batches(f"bench-{d:05d}", per_device, size)
              for d in range(devices)}  # fmt: skip
     acked: dict[str, int] = dict.fromkeys(fleet, 0)
@@ -59,8 +64,10 @@ async def main(port: int, devices: int, per_device: int, size: int, window: int)
             nonlocal remaining
             while remaining:
                 m = await c.messages.get()
-                ack = Ack.model_validate(codec.decode(m.payload, m.content_type))
                 device = m.topic.split("/")[3]
+                if device not in acked:  # another device's ack (a real agent next to this)
+                    continue
+                ack = Ack.model_validate(codec.decode(m.payload, m.content_type))
                 acked[device] += 1
                 slots[device].release()
                 remaining -= 1
@@ -72,9 +79,24 @@ async def main(port: int, devices: int, per_device: int, size: int, window: int)
                 await slots[device].acquire()
                 await c.publish(events_topic(device), payload, content_type=ctype, timeout=60)
 
+        async def paced() -> None:
+            pubacks = []  # awaited at the end: waiting for each would hold back the schedule
+            for b in range(per_device):
+                for k, device in enumerate(fleet):
+                    due = t0 + (b * devices + k) * size / rate
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                    await slots[device].acquire()
+                    payload, ctype = fleet[device][b]
+                    pub = c.publish(events_topic(device), payload, content_type=ctype, timeout=60)
+                    pubacks.append(asyncio.ensure_future(pub))
+            await asyncio.gather(*pubacks)
+
         reader = asyncio.create_task(acks())
         t0 = time.perf_counter()
-        await asyncio.gather(*(send(d) for d in fleet))
+        if rate > 0:
+            await paced()
+        else:
+            await asyncio.gather(*(send(d) for d in fleet))
         await asyncio.wait_for(done.wait(), 600)
         elapsed = time.perf_counter() - t0
         reader.cancel()
@@ -82,6 +104,28 @@ async def main(port: int, devices: int, per_device: int, size: int, window: int)
                       "acks": sum(acked.values())}))  # fmt: skip
 
 
+async def spawn(
+    port: int, devices: int, per_device: int, size: int, window: int = 4, rate: float = 0
+) -> dict[str, float]:
+    """Runs this module as its own process (so that it does not share the caller's
+    interpreter) and returns its JSON line."""
+    argv = [str(port), str(devices), str(per_device), str(size), str(window), str(int(rate))]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.loadgen", *argv, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 900)
+    except BaseException:  # cancelled or timed out: the generator must not outlive the bench
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        raise
+    if proc.returncode:
+        raise RuntimeError(f"bench.loadgen exited with {proc.returncode}")
+    result: dict[str, float] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
+
+
 if __name__ == "__main__":
     args = [int(a) for a in sys.argv[1:]]
-    asyncio.run(main(*args[:4], args[4] if len(args) > 4 else 4))
+    asyncio.run(main(*args[:4], *(args[4:6] or [4])))

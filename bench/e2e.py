@@ -1,0 +1,217 @@
+"""End-to-end latency: from an event handed to a real agent to the event visible in /v1/pes.
+
+Everything runs as deployed, each in its own process: a private Mosquitto, `pes-collector serve`
+(SQLite, API on loopback) and `pes-agent run` (default settings: 200 ms linger, group commit).
+
+1. The sustained rate: the load generator (bench/loadgen.py, its own process: a fleet of 50
+   device streams, 500-event batches, 4 in flight each) publishes as fast as the collector acks;
+   events/s from the first publish to the last ack.
+2. Load at half that rate: the load generator again, now on a fixed schedule (100-event batches,
+   devices in turn) for the whole measurement, so the collector is busy the way a steady fleet
+   keeps it.
+3. Probes, one every 100 ms while the load runs: a JSON line to the agent's local socket
+   `{"kind":"feature_use","feature":"probe","device_type":"probe","firmware_version":"pNNN"}`,
+   each with a firmware version of its own, so that each probe adds one row to
+   `GET /v1/pes?device_type=probe&group_by=firmware_version`. A poller requests that table in a
+   loop; a probe's latency is from just before its line was written to the socket until the
+   first response that has its row. The poll's own duration is included, so the figure errs
+   high by up to one request (its median is in the note).
+
+e2e_latency_p99_s is the 99th percentile over the probes (quick: 40, full: 150); the same-run
+baseline is the latency of a probe with no load (the first probes, before the load starts: the
+fixed cost of the 200 ms linger, the MQTT hops and the request)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import statistics
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from bench import loadgen
+from bench.agent import _collector, _say, _settings, _start_agent, _stop, _toml, _wait_socket
+from bench.core import Figure
+from collector.devbroker import LocalBroker
+
+# the required figures (bench.core.REQUIRED) this suite always reports
+PRODUCES = ("e2e_latency_p99_s",)
+POLL_PATH = "/v1/pes?device_type=probe&group_by=firmware_version"
+
+
+def _get(http: int, path: str) -> object:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{http}{path}", headers={"Authorization": "Bearer bench"}
+    )
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+class Poller:
+    """Requests the probes' PES table in a loop and notes when each firmware row first shows."""
+
+    def __init__(self, http: int) -> None:
+        self.http = http
+        self.seen: dict[str, float] = {}
+        self.request_s: list[float] = []
+        self.errors: list[str] = []
+        self.changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Poller:
+        self._task = asyncio.create_task(self._loop())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            t0 = time.perf_counter()
+            try:
+                rows = await asyncio.to_thread(_get, self.http, POLL_PATH)
+            except OSError as exc:  # counted and shown: an API failing under load is a finding
+                self.errors.append(str(exc))
+                await asyncio.sleep(0.1)
+                continue
+            now = time.perf_counter()
+            self.request_s.append(now - t0)
+            assert isinstance(rows, list)
+            for row in rows:
+                self.seen.setdefault(str(row["firmware_version"]), now)
+            self.changed.set()
+            await asyncio.sleep(0.02)
+
+    async def wait_for(self, key: str, timeout: float = 60) -> float:
+        deadline = time.monotonic() + timeout
+        while key not in self.seen:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"probe {key} not visible in /v1/pes after {timeout} s")
+            self.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), 1)
+        return self.seen[key]
+
+
+async def _probes(sock: Path, poller: Poller, first: int, n: int, gap_s: float) -> list[float]:
+    """Sends n probes gap_s apart, returns each one's latency (s)."""
+    reader, writer = await asyncio.open_unix_connection(str(sock))
+    sent: dict[str, float] = {}
+    try:
+        for k in range(first, first + n):
+            key = f"p{k:04d}"
+            line = {
+                "kind": "feature_use",
+                "feature": "probe",
+                "device_type": "probe",
+                "firmware_version": key,
+            }
+            sent[key] = time.perf_counter()
+            writer.write(json.dumps(line).encode() + b"\n")
+            reply = json.loads(await reader.readline())
+            if not reply.get("ok"):
+                raise RuntimeError(f"the agent refused a probe: {reply}")
+            await asyncio.sleep(max(0.0, sent[key] + gap_s - time.perf_counter()))
+        return [await poller.wait_for(key) - t for key, t in sent.items()]
+    finally:
+        writer.close()
+
+
+def _p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[98]
+
+
+async def run(quick: bool) -> list[Figure]:
+    probes = 40 if quick else 150
+    gap_s = 0.1
+    idle_probes = 10
+    with tempfile.TemporaryDirectory(prefix="pes-bench-e2e-") as tmp:
+        d = Path(tmp)
+        async with LocalBroker() as broker:
+            collector, http = _collector(d, broker.port)
+            agent = None
+            try:
+                s = _settings(d, broker.port, "gw-probe")
+                agent = _start_agent(_toml(s, d / "probe.toml"), d / "probe.log")
+                await _wait_socket(s.socket_file)
+                await _wait_api(http)
+                # 1. the sustained rate of this collector, as deployed
+                full = await loadgen.spawn(broker.port, 50, 2 if quick else 4, 500)
+                sustained = full["events"] / full["seconds"]
+                rate = sustained / 2
+                _say(f"sustained {sustained:,.0f} events/s; load at {rate:,.0f}")
+                async with Poller(http) as poller:
+                    # baseline: probes with nothing else going on
+                    idle = await _probes(s.socket_file, poller, 0, idle_probes, gap_s)
+                    _say(f"idle probes: median {statistics.median(idle):.2f} s")
+                    # 2. + 3. load at half the sustained rate, probes once it runs
+                    duration = probes * gap_s + 4.0
+                    batch = 100
+                    devices = 50
+                    per_device = max(1, round(rate * duration / (batch * devices)))
+                    load = asyncio.create_task(
+                        loadgen.spawn(broker.port, devices, per_device, batch, 4, rate)
+                    )
+                    await asyncio.sleep(2.0)  # the generator has built its batches and runs
+                    try:
+                        lat = await _probes(s.socket_file, poller, idle_probes, probes, gap_s)
+                    except BaseException:
+                        load.cancel()
+                        raise
+                    _say(f"probes under load: median {statistics.median(lat):.2f} s")
+                    paced = await load
+                    poll_ms = 1000 * statistics.median(poller.request_s)
+                    errors = poller.errors
+                if errors:  # the API failed under load: show why, from the collector's log
+                    log = (d / "collector.log").read_text().splitlines()
+                    _say(
+                        "collector log, errors:\n"
+                        + "\n".join(line for line in log if "ERROR" in line or "Error" in line)[
+                            -3000:
+                        ]
+                    )
+            except BaseException:
+                _say("collector log:\n" + (d / "collector.log").read_text()[-4000:])
+                raise
+            finally:
+                if agent is not None:
+                    _stop(agent)
+                _stop(collector)
+    achieved = paced["events"] / paced["seconds"]
+    p99, idle_p99 = _p99(lat), _p99(idle)
+    note = (
+        f"{probes} probes under load at {achieved:,.0f} events/s "
+        f"({100 * achieved / sustained:.0f}% of the sustained {sustained:,.0f}); "
+        f"baseline: {idle_probes} probes without load; poll {poll_ms:.0f} ms"
+    )
+    if errors:
+        note += f"; {len(errors)} failed polls, first: {errors[0]}"
+    return [
+        Figure("e2e_latency_p99_s", p99, "s", "< 2", baseline=idle_p99, note=note),
+        Figure(
+            "e2e_latency_p50_s",
+            statistics.median(lat),
+            "s",
+            baseline=statistics.median(idle),
+            note="same probes",
+        ),
+        Figure("e2e_sustained_eps", sustained, "events/s", note="pes-collector serve, SQLite"),
+    ]
+
+
+async def _wait_api(http: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await asyncio.to_thread(_get, http, "/healthz")
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
