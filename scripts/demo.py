@@ -88,7 +88,9 @@ def agent_settings(work: Path, i: int, prof: Profile, mqtt_port: int) -> AgentSe
 
 async def backfill(agent: Agent, prof: Profile, rng: random.Random, days: int) -> int:
     """Replay `days` of this device's history through the agent, with the true past timestamps."""
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    now = datetime.now(UTC)
+    now_ms = int(now.timestamp() * 1000)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     period = days - 30  # day index where the last 30 days (the default PES period) begin
     lifecycle = rng.choices(
         ["churn", "new", "pause", "steady"],
@@ -108,17 +110,22 @@ async def backfill(agent: Agent, prof: Profile, rng: random.Random, days: int) -
         t = int((today - timedelta(days=days - 1 - d)).timestamp() * 1000) + rng.randrange(
             7 * 3_600_000, 17 * 3_600_000
         )
-        session = f"s{d}-{rng.randrange(1_000_000)}"
-        day = [agent.record("session_start", session_id=session, ts_ms=t)]
+        uses: list[tuple[str, int]] = []
         minutes = 0
         for feature, p in prof.features.items():
             if rng.random() < p:
                 minutes += rng.randrange(2, 20)
-                at = t + minutes * 60_000
-                day.append(agent.record("feature_use", feature, session_id=session, ts_ms=at))
-        end = t + (minutes + 1) * 60_000
-        duration = {"duration_s": (minutes + 1) * 60}
-        day.append(agent.record("session_end", session_id=session, ts_ms=end, props=duration))
+                uses.append((feature, minutes * 60_000))
+        span = (minutes + 1) * 60_000
+        # Today's session must not end in the future: the collector rightly quarantines events
+        # stamped more than 10 minutes ahead of its clock (clock_unknown).
+        t = min(t, now_ms - span)
+        session = f"s{d}-{rng.randrange(1_000_000)}"
+        day = [agent.record("session_start", session_id=session, ts_ms=t)]
+        for feature, offset in uses:
+            day.append(agent.record("feature_use", feature, session_id=session, ts_ms=t + offset))
+        duration = {"duration_s": span // 1000}
+        day.append(agent.record("session_end", session_id=session, ts_ms=t + span, props=duration))
         await asyncio.gather(*day)  # one group commit for the day's events
         n += len(day)
     return n
