@@ -1,10 +1,8 @@
 """CubeState's snapshots: a request computes on one consistent version of the analytics tables,
 whatever refreshes run between its steps.
 
-The refreshes here are the ones a live collector sees: new combinations (a new firmware, a
-device starting late) arriving while a request is under way, and a combination whose feature
-rows come one refresh before its activity rows (SQLite's analytics_changes reads the two tables
-one after the other, so a write can commit in between)."""
+The refreshes here are the ones a live collector sees (analytics_testkit.torn_refreshes): new
+combinations arriving while a request is under way, feature rows a refresh ahead of activity."""
 
 from __future__ import annotations
 
@@ -13,14 +11,13 @@ import random
 import numpy as np
 import pytest
 from analytics_testkit import (
-    Event,
-    analytics_rows,
     assert_same,
-    event_day,
+    merged,
     random_fleet,
     random_params,
     reference_pes,
     state_from_events,
+    torn_refreshes,
 )
 
 from collector.analytics.cube import aggregate, members, needed_range, period_stats
@@ -76,22 +73,6 @@ def test_a_snapshot_does_not_change_when_the_state_is_refreshed() -> None:
         old.act[0, 0] = 0
 
 
-def _torn(events: list[Event], parts: int) -> list[tuple[list[ComboRow], list[FeatureNameRow],
-                                                          Changes]]:  # fmt: skip
-    """Refreshes over growing prefixes of `events` (by day), each delivering the feature rows
-    of its prefix and the activity rows of the previous one: every combination's feature rows
-    arrive a refresh before its activity. The last one catches up on activity. Rows carry full
-    values, so each refresh alone says everything the state should hold after it."""
-    ordered = sorted(events, key=event_day)
-    out = []
-    prev_act: list[tuple[int, int, int]] = []
-    for k in range(1, parts + 2):
-        combos, features, rows = analytics_rows(ordered[: len(ordered) * k // parts], like=events)
-        out.append((combos, features, Changes(prev_act, rows.feature_bits, (k, k))))
-        prev_act = rows.activity
-    return out
-
-
 def _in_one_go(names: list[ComboRow], features: list[FeatureNameRow], rows: Changes) -> Snapshot:
     state = CubeState()
     state.add_names(names, features)
@@ -106,12 +87,12 @@ QUERIES = [(["firmware_version"], "device", {"device_type": "press-x"}),
 @pytest.mark.parametrize("seed", range(4))
 def test_refreshes_between_the_steps_of_requests(seed: int) -> None:
     """A request holds its snapshot across a refresh that brings new combinations, feature
-    rows before activity rows, new firmware: its rows are those of its own version (the same
-    rows applied to a new state in one go), never a mix, and every version answers filters."""
+    rows alone, new firmware: its rows are those of its own version (the same rows applied to
+    a new state in one go), never a mix, and every version answers filters."""
     rng = random.Random(seed)
     events = random_fleet(rng, devices=10)
     params = random_params(rng)
-    refreshes = _torn(events, 4)
+    refreshes = torn_refreshes(events, 4)
     all_names = {c[0]: c for c in refreshes[-1][0]}
     state = CubeState()
     expected: dict[tuple[int, int], list[PesResult]] = {}  # per query, the held version's rows
@@ -128,7 +109,8 @@ def test_refreshes_between_the_steps_of_requests(seed: int) -> None:
             expected[step, k] = pes(state.snapshot, params, group_by, entity, filters)
             if k:
                 assert_same(got, expected[step, k])
-            one_go = _in_one_go(list(all_names.values()), features, changes)
+            so_far = merged([c for _, _, c in refreshes[: step + 1]])
+            one_go = _in_one_go(list(all_names.values()), features, so_far)
             assert_same(expected[step, k], pes(one_go, params, group_by, entity, filters))
     # Caught up, the state gives the reference's rows.
     for group_by, entity, filters in QUERIES:
