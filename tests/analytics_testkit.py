@@ -119,6 +119,18 @@ def analytics_rows(
     )
 
 
+async def write_events(store: Any, events: Sequence[Event], tz: ZoneInfo = UTC_ZONE) -> None:
+    """The events through store.write, in one transaction, as ingest stores a batch."""
+    from collector.ingest import ParsedMessage, parse_import_line
+
+    unit = ParsedMessage()
+    for n, e in enumerate(events):
+        row = parse_import_line(json.dumps(e), f"t:{n}", 0, tz)
+        assert not hasattr(row, "reason"), row
+        unit.events.append(row)  # type: ignore[arg-type]
+    await store.write([unit], 0)
+
+
 def state_from_events(events: Sequence[Event], tz: ZoneInfo = UTC_ZONE) -> CubeState:
     """A CubeState fed in two steps, as a live collector would be: first the state after the
     older half of the events, then every row again with its final value."""
