@@ -26,9 +26,16 @@ QUERY = make_query(SETTINGS, start=date(2026, 1, 22), end=DAY, group_by="firmwar
 
 def probe(n: int) -> Event:
     """A probe as bench/e2e.py sends it: one feature_use with a firmware of its own."""
-    return {"id": f"00000000-0000-4000-8000-{n:012d}", "device_id": "gw1", "account_id": "acct", "device_type": "probe",
-            "firmware_version": f"p{n:03d}", "kind": "feature_use", "feature": "probe",
-            "ts": f"{DAY.isoformat()}T12:00:00Z"}  # fmt: skip
+    return {
+        "id": f"00000000-0000-4000-8000-{n:012d}",
+        "device_id": "gw1",
+        "account_id": "acct",
+        "device_type": "probe",
+        "firmware_version": f"p{n:03d}",
+        "kind": "feature_use",
+        "feature": "probe",
+        "ts": f"{DAY.isoformat()}T12:00:00Z",
+    }
 
 
 @pytest.fixture
