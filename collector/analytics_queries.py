@@ -22,7 +22,7 @@ from collector.analytics.funnel import funnel, funnel_range
 from collector.analytics.health import HealthParams, entity_health, health_range
 from collector.analytics.overview import lifecycle_row, series
 from collector.analytics.rows import Changes, ComboRow, Cursor, FeatureNameRow
-from collector.analytics.state import Cube, CubeState
+from collector.analytics.state import Cube, CubeState, Snapshot
 from collector.analytics.trend import Interval, for_period, periods, trend, trend_range
 from collector.errors import QueryError
 from collector.queries import PesQuery, result_row
@@ -58,7 +58,10 @@ _STATES: weakref.WeakKeyDictionary[Any, tuple[CubeState, asyncio.Lock]] = (
 )
 
 
-async def current_state(store: AnalyticsStore) -> CubeState:
+async def current_snapshot(store: AnalyticsStore) -> Snapshot:
+    """Bring the state up to date and return its snapshot. A request takes it once and reads
+    nothing else of the state: later refreshes swap in new snapshots and never change this one,
+    so everything the request computes comes from one version of the tables."""
     entry = _STATES.get(store)
     if entry is None:
         entry = _STATES[store] = (CubeState(), asyncio.Lock())
@@ -69,20 +72,20 @@ async def current_state(store: AnalyticsStore) -> CubeState:
         if combos or features:
             state.add_names(*await store.analytics_names(combos, features))
         state.apply(changes)
-    return state
+        return state.snapshot
 
 
 async def off_loop(compute: Callable[[], T]) -> T:
     """Run an analysis in a worker thread: it takes up to about a second of CPU, and `serve`
     shares its event loop with MQTT ingest, whose acks must not wait for a report. The cube it
-    works on is a copy, so the next request may update the state meanwhile."""
+    works on comes from one immutable snapshot, so the next request may refresh meanwhile."""
     return await asyncio.to_thread(compute)
 
 
 async def load_cube(store: Any, lo: int, hi: int, q: PesQuery) -> Cube:
     """The analytics tables for days [lo, hi] (ordinals) after the query's filters."""
-    state = await current_state(store)
-    return state.view(lo, hi, dict(q.filters))
+    snapshot = await current_snapshot(store)
+    return snapshot.view(lo, hi, dict(q.filters))
 
 
 def _segment(group_by: Sequence[str], segment: Sequence[str | None]) -> dict[str, Any]:

@@ -119,6 +119,18 @@ def analytics_rows(
     )
 
 
+async def write_events(store: Any, events: Sequence[Event], tz: ZoneInfo = UTC_ZONE) -> None:
+    """The events through store.write, in one transaction, as ingest stores a batch."""
+    from collector.ingest import ParsedMessage, parse_import_line
+
+    unit = ParsedMessage()
+    for n, e in enumerate(events):
+        row = parse_import_line(json.dumps(e), f"t:{n}", 0, tz)
+        assert not hasattr(row, "reason"), row
+        unit.events.append(row)  # type: ignore[arg-type]
+    await store.write([unit], 0)
+
+
 def state_from_events(events: Sequence[Event], tz: ZoneInfo = UTC_ZONE) -> CubeState:
     """A CubeState fed in two steps, as a live collector would be: first the state after the
     older half of the events, then every row again with its final value."""
@@ -129,6 +141,31 @@ def state_from_events(events: Sequence[Event], tz: ZoneInfo = UTC_ZONE) -> CubeS
         state.add_names(combos, features)
         state.apply(changes)
     return state
+
+
+def torn_refreshes(
+    events: Sequence[Event], parts: int
+) -> list[tuple[list[ComboRow], list[FeatureNameRow], Changes]]:
+    """Refreshes as a live collector's analytics state sees them, over growing prefixes of
+    `events` (by day; new firmware and late-starting devices bring new combinations): per
+    prefix first its feature rows alone, then its activity rows. The first of each pair is a
+    torn read, as when SQLite's analytics_changes finds no new activity row and a write commits
+    before it reads feature_bits. Each refresh's cursor is its index; see `merged`."""
+    ordered = sorted(events, key=event_day)
+    out: list[tuple[list[ComboRow], list[FeatureNameRow], Changes]] = []
+    for k in range(1, parts + 1):
+        combos, features, rows = analytics_rows(ordered[: len(ordered) * k // parts], like=events)
+        for act, fb in (([], rows.feature_bits), (rows.activity, [])):
+            n = len(out)
+            out.append((combos, features, Changes(act, fb, (n, n))))
+    return out
+
+
+def merged(changes: Sequence[Changes]) -> Changes:
+    """Several refreshes as one (each row's last value), with the last one's cursor."""
+    act = {r[:2]: r for c in changes for r in c.activity}
+    fb = {r[:3]: r for c in changes for r in c.feature_bits}
+    return Changes(list(act.values()), list(fb.values()), changes[-1].cursor)
 
 
 # ---------------------------------------------------------------- naive PES

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +27,7 @@ Ints = npt.NDArray[np.int64]
 Words = npt.NDArray[np.uint64]
 ATTRS = ("device_id", "account_id", "device_type", "firmware_version", "labels")
 NONE = -1  # code of a missing label value
+T = TypeVar("T", bound=np.generic)
 
 
 class _Vocab:
@@ -113,7 +115,98 @@ class Cube:
         return self.vocab["device_type"][int(self.codes["device_type"][combo])]
 
 
+def _frozen(a: npt.NDArray[T]) -> npt.NDArray[T]:
+    """A read-only view: a snapshot's arrays cannot be written through it."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+def _first_days(act: Words, block0: int) -> Ints:
+    """First active day of every row (ordinal), from its lowest set bit; int64 max if none."""
+    n = act.shape[0]
+    if not act.shape[1]:
+        return np.full(n, np.iinfo(np.int64).max, np.int64)
+    nz = act != 0
+    block = np.argmax(nz, axis=1)
+    word = act[np.arange(n), block]
+    low = word & (~word + np.uint64(1))  # lowest set bit alone
+    bit = np.log2(np.maximum(low, np.uint64(1)).astype(np.float64)).astype(np.int64)
+    first = (block0 + block) * BLOCK_DAYS + bit
+    return np.where(nz.any(axis=1), first, np.iinfo(np.int64).max)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One consistent version of the analytics tables: what a request reads.
+
+    `CubeState.apply` builds a new one at the end of every refresh and swaps it in with one
+    assignment. Its arrays are read-only views, its name lists copies, and the state copies an
+    array before writing to one a snapshot still holds (copy on write), so a request that takes
+    the reference once computes on one version however many refreshes run meanwhile, in the
+    event loop or in a thread. Every per-combination array has the same length."""
+
+    block0: int
+    act: Words  # (combinations, blocks); column 0 is block `block0`
+    first: Ints  # first active day of each combination, over all history
+    codes: dict[str, Ints]  # attribute -> code per combination
+    vocab: dict[str, list[str]]  # attribute -> value per code (never appended to)
+    f_combo: Ints  # per feature row: its combination
+    f_feat: Ints  # per feature row: code into `features`
+    f_words: Words  # (feature rows, blocks)
+    features: list[str]
+
+    def __post_init__(self) -> None:
+        n, nf = len(self.first), len(self.f_combo)
+        if (
+            self.act.shape[0] != n
+            or any(len(c) != n for c in self.codes.values())
+            or len(self.f_feat) != nf
+            or self.f_words.shape[0] != nf
+        ):
+            raise RuntimeError("analytics snapshot arrays of different lengths")
+
+    def view(self, lo: int, hi: int, filters: Mapping[str, str] | None = None) -> Cube:
+        """The cube for days [lo, hi] (ordinals, widened to whole blocks) after filters."""
+        lo_b, hi_b = lo // BLOCK_DAYS, hi // BLOCK_DAYS
+        a, b = max(lo_b, self.block0), min(hi_b, self.block0 + self.act.shape[1] - 1)
+        out = []
+        for src in (self.act, self.f_words):
+            words = np.zeros((src.shape[0], hi_b - lo_b + 1), np.uint64)
+            if a <= b and len(src):
+                words[:, a - lo_b : b - lo_b + 1] = src[:, a - self.block0 : b - self.block0 + 1]
+            out.append(words)
+        cube = Cube(
+            lo=lo_b * BLOCK_DAYS,
+            n_days=(hi_b - lo_b + 1) * BLOCK_DAYS,
+            codes=self.codes,
+            vocab=self.vocab,
+            words=out[0],
+            first=self.first,
+            f_combo=self.f_combo,
+            f_feat=self.f_feat,
+            f_words=out[1],
+            features=self.features,
+            span=(lo, hi),
+        )
+        return subset(cube, cube.matches(sorted((filters or {}).items()))) if filters else cube
+
+
+_NO_WORDS: Words = _frozen(np.zeros((0, 0), np.uint64))
+_NO_INTS: Ints = _frozen(np.zeros(0, np.int64))
+EMPTY = Snapshot(0, _NO_WORDS, _NO_INTS, {a: _NO_INTS for a in ATTRS}, {a: [] for a in ATTRS},
+                 _NO_INTS, _NO_INTS, _NO_WORDS, [])  # fmt: skip
+
+
+def _writable(a: Words, published: Words) -> Words:
+    """`a`, or a copy of it when the published snapshot reads its memory (copy on write)."""
+    return a.copy() if np.may_share_memory(a, published) else a
+
+
 class CubeState:
+    """The tables being brought up to date (under the caller's lock) and `snapshot`, the last
+    complete version of them, which is all that requests read."""
+
     def __init__(self) -> None:
         self.cursor = (-1, -1)
         self.block0 = 0
@@ -127,10 +220,7 @@ class CubeState:
         self.f_combo: list[int] = []
         self.f_feat: list[int] = []
         self.f_words: Words = np.zeros((0, 0), np.uint64)
-        self._first: Ints | None = None
-        # Arrays of the lists above, rebuilt only when names or feature rows were added:
-        # converting 100,000s of list items per request would cost more than the query.
-        self._arrays: tuple[dict[str, Ints], Ints, Ints] | None = None
+        self.snapshot = EMPTY
 
     def missing(self, changes: Changes) -> tuple[list[int], list[int]]:
         """Combination and feature ids the changes refer to that this state has not seen."""
@@ -139,6 +229,7 @@ class CubeState:
         return sorted(combos - self.rows.keys()), sorted(feats - self.feature_ids.keys())
 
     def add_names(self, combos: Sequence[ComboRow], features: Sequence[FeatureNameRow]) -> None:
+        """Names for `apply`; requests see them once `apply` publishes the next snapshot."""
         for combo in combos:
             if combo[0] not in self.rows:
                 self.rows[combo[0]] = len(self.rows)
@@ -146,7 +237,6 @@ class CubeState:
                     self.codes[k].append(self.vocabs[ATTRS[k]].code(value))
         for fid, name in features:
             self.feature_ids[fid] = self.features.code(name)
-        self._arrays = None
 
     def _blocks(self, blocks: Ints) -> None:
         """Make room for these blocks (all history stays; new blocks are rare)."""
@@ -161,7 +251,8 @@ class CubeState:
         self.block0 = lo
 
     def apply(self, changes: Changes) -> None:
-        """Overwrite the rows that changed; names must have been added first (`missing`)."""
+        """Overwrite the rows that changed, then publish a new snapshot; names must have been
+        added first (`missing`)."""
         act = np.array(changes.activity, np.int64).reshape(-1, 3)
         fb = np.array(changes.feature_bits, np.int64).reshape(-1, 4)
         self._blocks(np.concatenate([act[:, 1], fb[:, 2]]))
@@ -169,6 +260,7 @@ class CubeState:
             self.act = _grow(self.act, len(self.rows), self.act.shape[1], 0)
         if len(act):
             rows = np.fromiter(map(self.rows.__getitem__, act[:, 0].tolist()), np.int64, len(act))
+            self.act = _writable(self.act, self.snapshot.act)
             self.act[rows, act[:, 1] - self.block0] = act[:, 2].view(np.uint64)
         if len(fb):
             combos = list(map(self.rows.__getitem__, fb[:, 0].tolist()))
@@ -180,65 +272,49 @@ class CubeState:
                     j = self.f_rows[key] = len(self.f_combo)
                     self.f_combo.append(key[0])
                     self.f_feat.append(key[1])
-                    self._arrays = None
                 index[k] = j
             if self.f_words.shape[0] < len(self.f_combo):
                 self.f_words = _grow(self.f_words, len(self.f_combo), self.act.shape[1], 0)
+            self.f_words = _writable(self.f_words, self.snapshot.f_words)
             self.f_words[index, fb[:, 2] - self.block0] = fb[:, 3].view(np.uint64)
         self.cursor = changes.cursor
-        if len(act):
-            self._first = None
+        self._publish(activity_changed=len(act) > 0)
+
+    def _publish(self, activity_changed: bool) -> None:
+        """Swap in a snapshot of the tables as they are now. What did not change is taken
+        from the previous snapshot: converting 100,000s of list items per request would cost
+        more than the query."""
+        old, n, nf = self.snapshot, len(self.rows), len(self.f_combo)
+        grew = n != len(old.first)
+        codes, vocab = old.codes, old.vocab
+        if grew:  # new combinations are the only source of new attribute values
+            codes = {a: _frozen(np.asarray(self.codes[k], np.int64)) for k, a in enumerate(ATTRS)}
+            vocab = {a: list(self.vocabs[a].values) for a in ATTRS}
+        f_combo, f_feat = old.f_combo, old.f_feat
+        if nf != len(old.f_combo):
+            f_combo = _frozen(np.asarray(self.f_combo, np.int64))
+            f_feat = _frozen(np.asarray(self.f_feat, np.int64))
+        features = old.features
+        if len(self.features.values) != len(old.features):
+            features = list(self.features.values)
+        act = _frozen(self.act[:n])
+        # A combination can arrive with feature rows only (its activity rows read in a later
+        # refresh), so new rows recompute `first` too, not only new activity.
+        first = old.first
+        if activity_changed or grew or self.block0 != old.block0:
+            first = _frozen(_first_days(act, self.block0))
+        self.snapshot = Snapshot(
+            self.block0, act, first, codes, vocab, f_combo, f_feat,
+            _frozen(self.f_words[:nf]), features,
+        )  # fmt: skip
 
     def first(self) -> Ints:
-        """First active day of every combination (ordinal), from its lowest set bit."""
-        if self._first is None:
-            n = len(self.rows)
-            act = self.act[:n]
-            nz = act != 0
-            block = np.argmax(nz, axis=1)
-            word = act[np.arange(n), block]
-            low = word & (~word + np.uint64(1))  # lowest set bit alone
-            bit = np.log2(np.maximum(low, np.uint64(1)).astype(np.float64)).astype(np.int64)
-            first = (self.block0 + block) * BLOCK_DAYS + bit
-            self._first = np.where(nz.any(axis=1), first, np.iinfo(np.int64).max)
-        return self._first
+        """First active day of every combination (ordinal), as of the last `apply`."""
+        return self.snapshot.first
 
     def view(self, lo: int, hi: int, filters: Mapping[str, str] | None = None) -> Cube:
-        """The cube for days [lo, hi] (ordinals, widened to whole blocks) after filters."""
-        lo_b, hi_b = lo // BLOCK_DAYS, hi // BLOCK_DAYS
-        n = len(self.rows)
-        if self._arrays is None:
-            self._arrays = (
-                {a: np.asarray(self.codes[k], np.int64) for k, a in enumerate(ATTRS)},
-                np.asarray(self.f_combo, np.int64),
-                np.asarray(self.f_feat, np.int64),
-            )
-        codes, f_combo, f_feat = self._arrays
-        vocab = {a: self.vocabs[a].values for a in ATTRS}
-        words = np.zeros((n, hi_b - lo_b + 1), np.uint64)
-        a, b = max(lo_b, self.block0), min(hi_b, self.block0 + self.act.shape[1] - 1)
-        if a <= b:
-            words[:, a - lo_b : b - lo_b + 1] = self.act[:n, a - self.block0 : b - self.block0 + 1]
-        nf = len(self.f_combo)
-        f_words = np.zeros((nf, hi_b - lo_b + 1), np.uint64)
-        if a <= b and nf:
-            f_words[:, a - lo_b : b - lo_b + 1] = self.f_words[
-                :nf, a - self.block0 : b - self.block0 + 1
-            ]
-        cube = Cube(
-            lo=lo_b * BLOCK_DAYS,
-            n_days=(hi_b - lo_b + 1) * BLOCK_DAYS,
-            codes=codes,
-            vocab=vocab,
-            words=words,
-            first=self.first()[:n],
-            f_combo=f_combo,
-            f_feat=f_feat,
-            f_words=f_words,
-            features=self.features.values,
-            span=(lo, hi),
-        )
-        return subset(cube, cube.matches(sorted((filters or {}).items()))) if filters else cube
+        """The last snapshot's cube for days [lo, hi] (see Snapshot.view)."""
+        return self.snapshot.view(lo, hi, filters)
 
 
 def subset(cube: Cube, keep: Bools) -> Cube:

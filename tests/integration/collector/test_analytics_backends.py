@@ -5,32 +5,25 @@ rows, and a warm in-memory state picks up every later write, including concurren
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
-from analytics_testkit import Event, random_fleet, reference_health, reference_pes
+from analytics_testkit import (
+    Event,
+    random_fleet,
+    reference_health,
+    reference_pes,
+    write_events,
+)
 
 from collector.analytics_queries import health_rows, pes_rows
-from collector.ingest import ParsedMessage, parse_import_line
 from collector.queries import make_query
 from collector.settings import PesSettings
 
-UTC = ZoneInfo("UTC")
 SETTINGS = PesSettings(core_features={"press-x": ["calibrate", "export"], "*": ["jog"]})
 START, END = date(2026, 2, 1), date(2026, 2, 21)
-
-
-async def write(store: Any, events: list[Event]) -> None:
-    unit = ParsedMessage()
-    for n, e in enumerate(events):
-        row = parse_import_line(json.dumps(e), f"t:{n}", 0, UTC)
-        assert not hasattr(row, "reason"), row
-        unit.events.append(row)  # type: ignore[arg-type]
-    await store.write([unit], 0)
 
 
 async def check(store: Any, events: list[Event]) -> None:
@@ -58,7 +51,7 @@ async def check(store: Any, events: list[Event]) -> None:
 async def test_backend_rows_and_incremental_state(store: Any) -> None:
     events = random_fleet(random.Random(8), history=60, devices=12)
     ordered = sorted(events, key=lambda e: e["ts"])
-    await write(store, ordered[: len(ordered) // 2])
+    await write_events(store, ordered[: len(ordered) // 2])
     await check(store, ordered[: len(ordered) // 2])  # warms the in-memory state
     # The rest arrives in small transactions, newest first (so many events are late), some
     # of them twice; on PostgreSQL two writers at a time (one SQLite connection writes alone).
@@ -68,7 +61,7 @@ async def test_backend_rows_and_incremental_state(store: Any) -> None:
     at_once = 2 if type(store).__name__ == "PgStore" else 1
     for k in range(0, len(chunks), 2):
         for j in range(k, k + 2, at_once):
-            await asyncio.gather(*(write(store, c) for c in chunks[j : j + at_once]))
+            await asyncio.gather(*(write_events(store, c) for c in chunks[j : j + at_once]))
         if k == 2:
             await check(
                 store, [e for c in chunks[: k + 2] for e in c] + ordered[: len(ordered) // 2]
