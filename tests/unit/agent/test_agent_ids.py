@@ -45,3 +45,18 @@ def test_boot_id_is_stable_and_mono_never_goes_back() -> None:
     a = ids.mono_ms()
     b = ids.mono_ms()
     assert 0 <= a <= b
+
+
+def test_uuid7_many_in_bulk_keeps_layout_order_and_the_counter_overflow() -> None:
+    # 5,000 in one call cross the 12-bit counter's end; single ids interleave with bulk ones.
+    values = [*ids.uuid7_many(5000), ids.uuid7(), *ids.uuid7_many(3), *ids.uuid7_many(1)]
+    assert values == sorted(values)
+    assert len(set(values)) == len(values)
+    for value in values:
+        u = uuid.UUID(value)
+        assert str(u) == value
+        assert u.version == 7
+        assert u.variant == uuid.RFC_4122
+    # The 62 random bits really vary (the variant bits are set, the rest left alone).
+    assert len({v[19:] for v in values}) == len(values)
+    assert {v[19] for v in values} == set("89ab")

@@ -1,0 +1,90 @@
+"""The socket server's reply bookkeeping, with a fake prepare/submit on a real Unix socket:
+the one-join fast path must answer exactly like the per-line path, and must not be taken
+when a line is an error, writes session rows before its own, or was not stored."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.sock import Row, SocketServer
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class FakeIntake:
+    """bad lines fail; lines with "two" write a session row before their own; `keep` rows of
+    each submission are stored (None: all)."""
+
+    def __init__(self, keep: int | None = None) -> None:
+        self.keep = keep
+        self.submitted: list[list[Row]] = []
+        self.sizes: list[int] = []
+        self.n = 0
+
+    def prepare(self, lines: list[bytes]) -> list[tuple[list[Row], str] | str]:
+        out: list[tuple[list[Row], str] | str] = []
+        for line in lines:
+            doc = json.loads(line)
+            if doc.get("bad"):
+                out.append("invalid event: bad")
+                continue
+            self.n += 1
+            eid = f"e{self.n}"
+            rows = [(f"s{self.n}", "{}")] if doc.get("two") else []
+            out.append(([*rows, (eid, json.dumps(doc))], eid))
+        return out
+
+    def submit(self, rows: list[Row], nbytes: int) -> asyncio.Future[int]:
+        self.submitted.append(rows)
+        self.sizes.append(nbytes)
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        fut.set_result(len(rows) if self.keep is None else min(self.keep, len(rows)))
+        return fut
+
+
+async def converse(tmp_path: Path, intake: FakeIntake, lines: list[dict[str, Any]]) -> list[Any]:
+    server = SocketServer(tmp_path / "s.sock", prepare=intake.prepare, submit=intake.submit)
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_unix_connection(str(tmp_path / "s.sock"))
+        writer.write(b"".join(json.dumps(d).encode() + b"\n" for d in lines))
+        writer.write_eof()
+        replies = [json.loads(x) for x in (await reader.read()).splitlines()]
+        writer.close()
+        await writer.wait_closed()
+    finally:
+        await server.stop()
+    return replies
+
+
+async def test_plain_lines_are_all_answered_ok_in_order(tmp_path: Path) -> None:
+    intake = FakeIntake()
+    replies = await converse(tmp_path, intake, [{"kind": "x", "i": i} for i in range(300)])
+    assert replies == [{"ok": True, "id": f"e{i + 1}"} for i in range(300)]
+    rows = [r for sub in intake.submitted for r in sub]
+    assert [i for i, _ in rows] == [f"e{i + 1}" for i in range(300)]
+    # The submission's size is what the writer would have counted itself.
+    assert sum(intake.sizes) == sum(len(i) + len(b) for i, b in rows)
+
+
+async def test_errors_and_session_rows_keep_each_reply_on_its_line(tmp_path: Path) -> None:
+    # Two entries for two rows (an error + a line with a session row): counts alone would
+    # wrongly look "plain".
+    replies = await converse(tmp_path, FakeIntake(), [{"bad": 1}, {"two": 1}])
+    assert replies == [{"ok": False, "error": "invalid event: bad"}, {"ok": True, "id": "e1"}]
+    replies = await converse(
+        tmp_path, FakeIntake(), [{"kind": "a"}, {"two": 1}, {"bad": 1}, {"kind": "b"}]
+    )
+    assert [r.get("id") for r in replies] == ["e1", "e2", None, "e3"]
+    assert replies[2]["ok"] is False
+
+
+async def test_rows_not_stored_are_answered_as_not_stored(tmp_path: Path) -> None:
+    replies = await converse(tmp_path, FakeIntake(keep=2), [{"kind": "x"} for _ in range(4)])
+    assert [r["ok"] for r in replies] == [True, True, False, False]
+    assert "not stored" in replies[3]["error"]
