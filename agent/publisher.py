@@ -139,6 +139,11 @@ class Publisher:
     def inflight(self) -> int:
         return len(self._inflight)
 
+    @property
+    def resend_level(self) -> int:
+        """The link's resend backoff level: 0 while acks come within ack_timeout_s."""
+        return self._level
+
     async def wait_progress(self, timeout: float) -> None:
         """Return after the next ack is applied, or after `timeout` seconds."""
         await sleep_unless(self._progress, timeout)

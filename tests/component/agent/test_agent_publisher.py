@@ -232,3 +232,34 @@ async def test_a_resend_that_fits_fewer_rows_leaves_none_behind(tmp_path: Path) 
         pub.stop()
         await task
         buf.close()
+
+
+async def test_resends_back_off_while_acks_keep_timing_out(env: MakeEnv) -> None:
+    # Waits of 0.1, then 0.1-0.2, 0.2-0.4, 0.4-0.8 s: within 1.5 s at most 4 resends (one per
+    # ack timeout would be 14), at least 2 even on a loaded machine.
+    _, mqtt, pub = await env(1, ack_timeout_s=0.1)
+    await until(lambda: len(mqtt.batches) == 1)
+    await asyncio.sleep(1.5)
+    assert 2 <= pub.stats.batches_resent <= 4
+    assert pub.resend_level == pub.stats.batches_resent
+    assert {b.first_seq for b in mqtt.batches} == {1}
+
+
+async def test_new_batches_wait_at_the_links_level_until_acks_come_in_time(
+    env: MakeEnv,
+) -> None:
+    buf, mqtt, pub = await env(4, window=2, batch_max_events=1, ack_timeout_s=0.2)
+    await until(lambda: pub.resend_level >= 2, timeout=5)
+    ack = codec.CONTENT_JSON
+    await pub.on_ack(ack_payload(buf.stream_id, 1, 2), ack)  # resent batches: level stays
+    level = pub.resend_level
+    assert level >= 2
+    await until(lambda: [b.first_seq for b in mqtt.batches][-2:] == [3, 4])
+    sent, resent = len(mqtt.batches), pub.stats.batches_resent
+    await asyncio.sleep(0.3)  # past ack_timeout_s, within the level's wait: no resend yet
+    assert len(mqtt.batches) == sent and pub.stats.batches_resent == resent
+    await pub.on_ack(ack_payload(buf.stream_id, 3, 3), ack)  # acked in time: one level down
+    assert pub.resend_level == level - 1
+    mqtt.reconnect()  # a new connection resends everything at once, from level 0
+    await until(lambda: pub.resend_level == 0 and mqtt.batches[-1].first_seq == 4)
+    assert buf.depth() == 1
