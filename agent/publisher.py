@@ -74,6 +74,7 @@ class _Flight:
     drops: tuple[Drop, ...] = ()  # drop ranges it reported: forgotten once it is acked
     level: int = 0  # resend backoff level: its wait for an ack is resend_wait(level)
     resends: int = 0  # times it was sent again for want of an ack
+    sent: float = 0.0  # loop.time() of its latest send
 
 
 @dataclass(slots=True)
@@ -245,7 +246,7 @@ class Publisher:
     async def _send(self, batch: EncodedBatch) -> None:
         flight = _Flight(
             batch.first_seq, batch.last_seq, self._deadline(self._level), batch.drops,
-            level=self._level,
+            level=self._level, sent=self._now(),
         )  # fmt: skip
         # Registered before publishing: the ack may be handled before the PUBACK arrives.
         self._inflight.append(flight)
@@ -308,6 +309,7 @@ class Publisher:
         flight.level += 1
         self._level = max(self._level, flight.level)
         flight.deadline = self._deadline(flight.level)
+        flight.sent = self._now()
         if rest is not None and rest[0] <= rest[1]:
             # Fewer rows fit than when it was first sent (the header has grown: an anchor, drop
             # ranges): the rest becomes a flight of its own, due now. The cursor is past it, so
@@ -365,6 +367,18 @@ class Publisher:
     async def _wait_connected(self) -> None:
         await wait_any(self._mqtt.connected, self._stop)
 
+    def _resend_overtaken(self, acked: Sequence[_Flight]) -> None:
+        """A later batch was acked while an earlier one has waited past ack_timeout_s: the
+        earlier copy was lost (say with a killed collector's session), not queued behind a
+        stalled collector (the broker delivers in order), so it is due now rather than at its
+        backed-off deadline."""
+        if not acked:
+            return
+        now, newest = self._now(), max(f.first for f in acked)
+        for f in self._inflight:
+            if f.last < newest and now - f.sent >= self._s.ack_timeout_s:
+                f.deadline = min(f.deadline, now)
+
     # -- acks -------------------------------------------------------------------------------
     async def on_ack(self, payload: bytes, content_type: str | None) -> None:
         """Apply an ack: delete its range, forget the drops it reported, remember the anchor,
@@ -413,6 +427,7 @@ class Publisher:
         self._inflight = [f for f in self._inflight if f not in covered]
         if any(f.resends == 0 for f in covered):
             self._level = max(0, self._level - 1)
+        self._resend_overtaken(covered)
         self._lonely = 0
         self.stats.acks += len(acks)
         self.stats.events_acked += deleted

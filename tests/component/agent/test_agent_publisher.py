@@ -263,3 +263,15 @@ async def test_new_batches_wait_at_the_links_level_until_acks_come_in_time(
     mqtt.reconnect()  # a new connection resends everything at once, from level 0
     await until(lambda: pub.resend_level == 0 and mqtt.batches[-1].first_seq == 4)
     assert buf.depth() == 1
+
+
+async def test_a_batch_overtaken_by_a_later_ack_is_resent_at_once(env: MakeEnv) -> None:
+    # Batch 1's copy was lost (a killed collector), batch 2's went through: the ack for 2
+    # shows the link works, so 1 goes again now, not at its backed-off deadline.
+    buf, mqtt, pub = await env(2, window=2, batch_max_events=1, ack_timeout_s=0.2)
+    await until(lambda: pub.resend_level >= 3, timeout=5)  # waits of 0.8 s and more
+    await asyncio.sleep(0.25)  # batch 1's latest copy is older than ack_timeout_s
+    sent = len(mqtt.batches)
+    await pub.on_ack(ack_payload(buf.stream_id, 2, 2), codec.CONTENT_JSON)
+    await until(lambda: len(mqtt.batches) > sent, timeout=0.3)
+    assert mqtt.batches[-1].first_seq == 1 and buf.depth() == 1
