@@ -245,33 +245,64 @@ async def test_resends_back_off_while_acks_keep_timing_out(env: MakeEnv) -> None
     assert {b.first_seq for b in mqtt.batches} == {1}
 
 
+class FakeClock:
+    """The publisher's clock (its deadlines), moved by the test: no timing on a busy machine."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+async def timed_env(
+    env: MakeEnv, monkeypatch: pytest.MonkeyPatch, **kw: Any
+) -> tuple[Env, FakeClock]:
+    made = await env(**kw)
+    clock = FakeClock()
+    monkeypatch.setattr(made[2], "_now", clock)  # before the publisher's first step
+    return made, clock
+
+
 async def test_new_batches_wait_at_the_links_level_until_acks_come_in_time(
-    env: MakeEnv,
+    env: MakeEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    buf, mqtt, pub = await env(4, window=2, batch_max_events=1, ack_timeout_s=0.2)
-    await until(lambda: pub.resend_level >= 2, timeout=5)
+    (buf, mqtt, pub), clock = await timed_env(
+        env, monkeypatch, events=4, window=2, batch_max_events=1, ack_timeout_s=10
+    )
+    await until(lambda: len(mqtt.batches) == 2)
+    clock.t += 10  # no ack within ack_timeout_s: both resent, level 1 (waits of 10-20 s)
+    await until(lambda: pub.stats.batches_resent == 2)
+    clock.t += 20  # still none: both resent again, level 2 (waits of 20-40 s)
+    await until(lambda: pub.stats.batches_resent == 4)
+    assert pub.resend_level == 2
     ack = codec.CONTENT_JSON
     await pub.on_ack(ack_payload(buf.stream_id, 1, 2), ack)  # resent batches: level stays
-    level = pub.resend_level
-    assert level >= 2
     await until(lambda: [b.first_seq for b in mqtt.batches][-2:] == [3, 4])
-    sent, resent = len(mqtt.batches), pub.stats.batches_resent
-    await asyncio.sleep(0.3)  # past ack_timeout_s, within the level's wait: no resend yet
-    assert len(mqtt.batches) == sent and pub.stats.batches_resent == resent
+    assert pub.resend_level == 2
+    clock.t += 15  # past ack_timeout_s, within level 2's wait: 3 and 4 are not resent
+    await asyncio.sleep(0.2)
+    assert pub.stats.batches_resent == 4
     await pub.on_ack(ack_payload(buf.stream_id, 3, 3), ack)  # acked in time: one level down
-    assert pub.resend_level == level - 1
+    assert pub.resend_level == 1
     mqtt.reconnect()  # a new connection resends everything at once, from level 0
     await until(lambda: pub.resend_level == 0 and mqtt.batches[-1].first_seq == 4)
     assert buf.depth() == 1
 
 
-async def test_a_batch_overtaken_by_a_later_ack_is_resent_at_once(env: MakeEnv) -> None:
+async def test_a_batch_overtaken_by_a_later_ack_is_resent_at_once(
+    env: MakeEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Batch 1's copy was lost (a killed collector), batch 2's went through: the ack for 2
     # shows the link works, so 1 goes again now, not at its backed-off deadline.
-    buf, mqtt, pub = await env(2, window=2, batch_max_events=1, ack_timeout_s=0.2)
-    await until(lambda: pub.resend_level >= 3, timeout=5)  # waits of 0.8 s and more
-    await asyncio.sleep(0.25)  # batch 1's latest copy is older than ack_timeout_s
+    (buf, mqtt, pub), clock = await timed_env(
+        env, monkeypatch, events=2, window=2, batch_max_events=1, ack_timeout_s=10
+    )
+    await until(lambda: len(mqtt.batches) == 2)
+    clock.t += 10
+    await until(lambda: len(mqtt.batches) == 4)  # both resent, level 1: next in 10-20 s
+    clock.t += 10  # older than ack_timeout_s; not due before 20 s unless overtaken
     sent = len(mqtt.batches)
     await pub.on_ack(ack_payload(buf.stream_id, 2, 2), codec.CONTENT_JSON)
-    await until(lambda: len(mqtt.batches) > sent, timeout=0.3)
+    await until(lambda: len(mqtt.batches) > sent)
     assert mqtt.batches[-1].first_seq == 1 and buf.depth() == 1
