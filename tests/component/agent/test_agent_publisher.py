@@ -255,24 +255,24 @@ class FakeClock:
         return self.t
 
 
-async def timed_env(
-    env: MakeEnv, monkeypatch: pytest.MonkeyPatch, **kw: Any
+async def resent_once(
+    env: MakeEnv, monkeypatch: pytest.MonkeyPatch, events: int
 ) -> tuple[Env, FakeClock]:
-    made = await env(**kw)
-    clock = FakeClock()
+    """Two batches of one event (ack_timeout_s 10 s) sent, then resent once for want of an
+    ack: level 1, next resends in 10-20 s on the fake clock."""
+    made = await env(events, window=2, batch_max_events=1, ack_timeout_s=10)
+    mqtt, clock = made[1], FakeClock()
     monkeypatch.setattr(made[2], "_now", clock)  # before the publisher's first step
+    await until(lambda: len(mqtt.batches) == 2)
+    clock.t += 10
+    await until(lambda: len(mqtt.batches) == 4)
     return made, clock
 
 
 async def test_new_batches_wait_at_the_links_level_until_acks_come_in_time(
     env: MakeEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (buf, mqtt, pub), clock = await timed_env(
-        env, monkeypatch, events=4, window=2, batch_max_events=1, ack_timeout_s=10
-    )
-    await until(lambda: len(mqtt.batches) == 2)
-    clock.t += 10  # no ack within ack_timeout_s: both resent, level 1 (waits of 10-20 s)
-    await until(lambda: pub.stats.batches_resent == 2)
+    (buf, mqtt, pub), clock = await resent_once(env, monkeypatch, 4)
     clock.t += 20  # still none: both resent again, level 2 (waits of 20-40 s)
     await until(lambda: pub.stats.batches_resent == 4)
     assert pub.resend_level == 2
@@ -295,12 +295,7 @@ async def test_a_batch_overtaken_by_a_later_ack_is_resent_at_once(
 ) -> None:
     # Batch 1's copy was lost (a killed collector), batch 2's went through: the ack for 2
     # shows the link works, so 1 goes again now, not at its backed-off deadline.
-    (buf, mqtt, pub), clock = await timed_env(
-        env, monkeypatch, events=2, window=2, batch_max_events=1, ack_timeout_s=10
-    )
-    await until(lambda: len(mqtt.batches) == 2)
-    clock.t += 10
-    await until(lambda: len(mqtt.batches) == 4)  # both resent, level 1: next in 10-20 s
+    (buf, mqtt, pub), clock = await resent_once(env, monkeypatch, 2)
     clock.t += 10  # older than ack_timeout_s; not due before 20 s unless overtaken
     sent = len(mqtt.batches)
     await pub.on_ack(ack_payload(buf.stream_id, 2, 2), codec.CONTENT_JSON)
