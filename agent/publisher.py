@@ -7,12 +7,18 @@ is sent again (the collector stores each event once).
 
 A batch is resent when its ack has not come within ack_timeout_s: it is re-read from the buffer
 by its seq range (minus whatever an overlapping ack has deleted meanwhile) and published again.
+Each further resend of the same batch waits twice as long (jittered, capped at RESEND_CAP_S),
+and new batches start at the link's current level until acks come back in time: while the
+collector cannot commit (its database is down) the broker keeps every copy queued for it, so
+resending a full window every ack_timeout_s only buries the backlog under duplicates (see
+docs/reliability.md, PostgreSQL restart). A new connection starts from level 0.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +47,21 @@ from shared.topics import events_topic
 log = logging.getLogger(__name__)
 
 IDLE_POLL_S = 1.0  # catches events appended by another process (`pes-agent emit`)
+# Longest wait for an ack before a resend: below a minute, so that a collector that lost the
+# copies (not just delayed them) gets them again soon; a reconnect resends everything at once.
+RESEND_CAP_S = 60.0
+
+
+def resend_wait(level: int, ack_timeout_s: float, rng: random.Random | None = None) -> float:
+    """Seconds to wait for a batch's ack at resend backoff `level` (0: a link in good health).
+    The first wait is ack_timeout_s exactly; then 2x, 4x, ... ack_timeout_s jittered into
+    [delay/2, delay] so a fleet does not resend in lock-step, never below ack_timeout_s nor
+    above max(ack_timeout_s, RESEND_CAP_S)."""
+    if level <= 0:
+        return ack_timeout_s
+    cap = max(ack_timeout_s, RESEND_CAP_S)
+    wait = Backoff(min(2 * ack_timeout_s, cap), cap).delay(level - 1, rng)
+    return max(ack_timeout_s, wait)
 
 
 @dataclass(slots=True)
@@ -51,6 +72,9 @@ class _Flight:
     last: int
     deadline: float  # loop.time() after which it is resent
     drops: tuple[Drop, ...] = ()  # drop ranges it reported: forgotten once it is acked
+    level: int = 0  # resend backoff level: its wait for an ack is resend_wait(level)
+    resends: int = 0  # times it was sent again for want of an ack
+    sent: float = 0.0  # loop.time() of its latest send
 
 
 @dataclass(slots=True)
@@ -98,6 +122,9 @@ class Publisher:
         self._publishing: set[asyncio.Task[None]] = set()
         self._failures = 0  # publishes failed in a row
         self._lonely = 0  # publishes in a row that found no subscriber; reset by an ack
+        # Resend backoff level of the link: raised by resends, lowered by each ack of a batch
+        # that was never resent (acks come in time again), 0 on a new connection.
+        self._level = 0
         self.stats = PublisherStats()
 
     # -- control ----------------------------------------------------------------------------
@@ -112,6 +139,11 @@ class Publisher:
     @property
     def inflight(self) -> int:
         return len(self._inflight)
+
+    @property
+    def resend_level(self) -> int:
+        """The link's resend backoff level: 0 while acks come within ack_timeout_s."""
+        return self._level
 
     async def wait_progress(self, timeout: float) -> None:
         """Return after the next ack is applied, or after `timeout` seconds."""
@@ -157,6 +189,7 @@ class Publisher:
             self._inflight.clear()
             self._cursor = 0
             self._linger_until = None
+            self._level = 0
         now = self._now()
         expired = next((f for f in self._inflight if f.deadline <= now), None)
         if expired is not None:
@@ -211,7 +244,10 @@ class Publisher:
             await sleep_unless(self._stop, wait)
 
     async def _send(self, batch: EncodedBatch) -> None:
-        flight = _Flight(batch.first_seq, batch.last_seq, self._deadline(), batch.drops)
+        flight = _Flight(
+            batch.first_seq, batch.last_seq, self._deadline(self._level), batch.drops,
+            level=self._level, sent=self._now(),
+        )  # fmt: skip
         # Registered before publishing: the ack may be handled before the PUBACK arrives.
         self._inflight.append(flight)
         self._cursor = max(self._cursor, batch.last_seq)
@@ -269,13 +305,18 @@ class Publisher:
         rest = (batch.last_seq + 1, flight.last) if batch.count else None
         flight.first, flight.last = batch.first_seq, batch.last_seq
         flight.drops = batch.drops
-        flight.deadline = self._deadline()
+        flight.resends += 1
+        flight.level += 1
+        self._level = max(self._level, flight.level)
+        flight.deadline = self._deadline(flight.level)
+        flight.sent = self._now()
         if rest is not None and rest[0] <= rest[1]:
             # Fewer rows fit than when it was first sent (the header has grown: an anchor, drop
             # ranges): the rest becomes a flight of its own, due now. The cursor is past it, so
             # it would otherwise wait in the buffer until the next reconnect.
-            self._inflight.append(_Flight(rest[0], rest[1], self._now()))
-        log.info("no ack for seqs %d-%d, sending again", batch.first_seq, batch.last_seq)
+            self._inflight.append(_Flight(rest[0], rest[1], self._now(), level=flight.level))
+        log.info("no ack for seqs %d-%d, sending again (%d)", batch.first_seq, batch.last_seq,
+                 flight.resends)  # fmt: skip
         self.stats.batches_resent += 1
         self._publish_in_background(flight, batch)
 
@@ -313,8 +354,8 @@ class Publisher:
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
 
-    def _deadline(self) -> float:
-        return self._now() + self._s.ack_timeout_s
+    def _deadline(self, level: int) -> float:
+        return self._now() + resend_wait(level, self._s.ack_timeout_s)
 
     def _until(self, when: float) -> float:
         return max(0.0, when - self._now())
@@ -325,6 +366,18 @@ class Publisher:
 
     async def _wait_connected(self) -> None:
         await wait_any(self._mqtt.connected, self._stop)
+
+    def _resend_overtaken(self, acked: Sequence[_Flight]) -> None:
+        """A later batch was acked while an earlier one has waited past ack_timeout_s: the
+        earlier copy was lost (say with a killed collector's session), not queued behind a
+        stalled collector (the broker delivers in order), so it is due now rather than at its
+        backed-off deadline."""
+        if not acked:
+            return
+        now, newest = self._now(), max(f.first for f in acked)
+        for f in self._inflight:
+            if f.last < newest and now - f.sent >= self._s.ack_timeout_s:
+                f.deadline = min(f.deadline, now)
 
     # -- acks -------------------------------------------------------------------------------
     async def on_ack(self, payload: bytes, content_type: str | None) -> None:
@@ -372,6 +425,9 @@ class Publisher:
         )
         self._anchors[boot] = (mono, latest)
         self._inflight = [f for f in self._inflight if f not in covered]
+        if any(f.resends == 0 for f in covered):
+            self._level = max(0, self._level - 1)
+        self._resend_overtaken(covered)
         self._lonely = 0
         self.stats.acks += len(acks)
         self.stats.events_acked += deleted

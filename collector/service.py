@@ -63,7 +63,10 @@ class IngestLoop:
         self.counters = IngestCounters()
         self.metrics = IngestMetrics()
         self.mqtt: MqttClient | None = None
-        self._backoff = Backoff(0.2, 5.0)
+        self._backoff = Backoff(0.2, 5.0)  # restarts of the whole loop
+        # Store errors: a failed attempt costs one refused connection, and the sooner a retry
+        # finds the database back, the sooner the held messages commit and the agents drain.
+        self._store_backoff = Backoff(0.2, 2.0)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """`run`, restarted after any unexpected failure: ingest must outlive its own bugs.
@@ -166,7 +169,7 @@ class IngestLoop:
                 # Not acked, so nothing is lost: retry; the broker keeps the messages meanwhile.
                 self.counters.store_errors += 1
                 log.error("store write failed (attempt %d): %s", attempt + 1, exc)
-                if await sleep_unless(stop, self._backoff.delay(attempt)):
+                if await sleep_unless(stop, self._store_backoff.delay(attempt)):
                     return
                 attempt += 1
         else:

@@ -232,3 +232,72 @@ async def test_a_resend_that_fits_fewer_rows_leaves_none_behind(tmp_path: Path) 
         pub.stop()
         await task
         buf.close()
+
+
+async def test_resends_back_off_while_acks_keep_timing_out(env: MakeEnv) -> None:
+    # Waits of 0.1, then 0.1-0.2, 0.2-0.4, 0.4-0.8 s: within 1.5 s at most 4 resends (one per
+    # ack timeout would be 14), at least 2 even on a loaded machine.
+    _, mqtt, pub = await env(1, ack_timeout_s=0.1)
+    await until(lambda: len(mqtt.batches) == 1)
+    await asyncio.sleep(1.5)
+    assert 2 <= pub.stats.batches_resent <= 4
+    assert pub.resend_level == pub.stats.batches_resent
+    assert {b.first_seq for b in mqtt.batches} == {1}
+
+
+class FakeClock:
+    """The publisher's clock (its deadlines), moved by the test: no timing on a busy machine."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+async def resent_once(
+    env: MakeEnv, monkeypatch: pytest.MonkeyPatch, events: int
+) -> tuple[Env, FakeClock]:
+    """Two batches of one event (ack_timeout_s 10 s) sent, then resent once for want of an
+    ack: level 1, next resends in 10-20 s on the fake clock."""
+    made = await env(events, window=2, batch_max_events=1, ack_timeout_s=10)
+    mqtt, clock = made[1], FakeClock()
+    monkeypatch.setattr(made[2], "_now", clock)  # before the publisher's first step
+    await until(lambda: len(mqtt.batches) == 2)
+    clock.t += 10
+    await until(lambda: len(mqtt.batches) == 4)
+    return made, clock
+
+
+async def test_new_batches_wait_at_the_links_level_until_acks_come_in_time(
+    env: MakeEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (buf, mqtt, pub), clock = await resent_once(env, monkeypatch, 4)
+    clock.t += 20  # still none: both resent again, level 2 (waits of 20-40 s)
+    await until(lambda: pub.stats.batches_resent == 4)
+    assert pub.resend_level == 2
+    ack = codec.CONTENT_JSON
+    await pub.on_ack(ack_payload(buf.stream_id, 1, 2), ack)  # resent batches: level stays
+    await until(lambda: [b.first_seq for b in mqtt.batches][-2:] == [3, 4])
+    assert pub.resend_level == 2
+    clock.t += 15  # past ack_timeout_s, within level 2's wait: 3 and 4 are not resent
+    await asyncio.sleep(0.2)
+    assert pub.stats.batches_resent == 4
+    await pub.on_ack(ack_payload(buf.stream_id, 3, 3), ack)  # acked in time: one level down
+    assert pub.resend_level == 1
+    mqtt.reconnect()  # a new connection resends everything at once, from level 0
+    await until(lambda: pub.resend_level == 0 and mqtt.batches[-1].first_seq == 4)
+    assert buf.depth() == 1
+
+
+async def test_a_batch_overtaken_by_a_later_ack_is_resent_at_once(
+    env: MakeEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Batch 1's copy was lost (a killed collector), batch 2's went through: the ack for 2
+    # shows the link works, so 1 goes again now, not at its backed-off deadline.
+    (buf, mqtt, pub), clock = await resent_once(env, monkeypatch, 2)
+    clock.t += 10  # older than ack_timeout_s; not due before 20 s unless overtaken
+    sent = len(mqtt.batches)
+    await pub.on_ack(ack_payload(buf.stream_id, 2, 2), codec.CONTENT_JSON)
+    await until(lambda: len(mqtt.batches) > sent)
+    assert mqtt.batches[-1].first_seq == 1 and buf.depth() == 1
