@@ -198,6 +198,26 @@ MIGRATIONS: list[str] = [
     CREATE INDEX session_day_day ON session_day (day);
     CREATE TABLE job_runs (name text PRIMARY KEY, started_ms bigint NOT NULL);
     """,
+    # 4: exact counts for /v1/stats without counting raw events (collector/tallies.py): raw
+    # events per day and quarantined items per UTC day received and reason, in per-writer slots
+    # summed at read time. Quarantine now follows retention, by received_ms. The backfill counts
+    # the existing rows once, with writers held off (SHARE) so that none is missed or doubled.
+    """
+    CREATE TABLE event_counts (
+        day date NOT NULL, slot integer NOT NULL, events bigint NOT NULL,
+        PRIMARY KEY (day, slot)
+    );
+    CREATE TABLE quarantine_counts (
+        day date NOT NULL, reason text NOT NULL, slot integer NOT NULL, items bigint NOT NULL,
+        PRIMARY KEY (day, reason, slot)
+    );
+    CREATE INDEX quarantine_received ON quarantine (received_ms);
+    LOCK TABLE events, quarantine IN SHARE MODE;
+    INSERT INTO event_counts SELECT day, 0, count(*) FROM events GROUP BY day;
+    INSERT INTO quarantine_counts
+    SELECT DATE '1970-01-01' + (received_ms / 86400000)::integer, reason, 0, count(*)
+    FROM quarantine GROUP BY 1, 2;
+    """,
 ]
 
 

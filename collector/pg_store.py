@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from collector import pg_partitions
+from collector import pg_partitions, tallies
 from collector.analytics.rows import Changes, ComboRow, Cursor, FeatureNameRow
 from collector.errors import StoreError, StoreUnavailable
 from collector.ingest import EventRow, ParsedMessage
@@ -89,6 +89,20 @@ INSERT INTO devices (device_id, status, status_ms)
 SELECT d, s, $3 FROM unnest($1::text[], $2::text[]) AS u(d, s)
 ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, status_ms = excluded.status_ms
 """
+# Counter rows (collector/tallies.py) in this backend's slot; last in the transaction, in key
+# order: a writer holding one waits for nothing else before it commits.
+_ADD_EVENT_COUNTS = """
+INSERT INTO event_counts
+SELECT d::date, pg_backend_pid() % $3, n
+FROM unnest($1::text[], $2::bigint[]) AS u(d, n) ORDER BY d
+ON CONFLICT (day, slot) DO UPDATE SET events = event_counts.events + excluded.events
+"""
+_ADD_QUARANTINE_COUNTS = """
+INSERT INTO quarantine_counts
+SELECT d::date, r, pg_backend_pid() % $4, n
+FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(d, r, n) ORDER BY d, r
+ON CONFLICT (day, reason, slot) DO UPDATE SET items = quarantine_counts.items + excluded.items
+"""
 _ENTITY_COL: dict[str, str] = {"device": "device_id", "account": "account_id"}
 
 
@@ -145,6 +159,7 @@ class PgStore:
         counts: list[WriteCounts] = []
         fresh: list[EventRow] = []
         stream_fresh: list[EventRow] = []
+        reasons: list[str] = []
         for unit in units:
             if unit.stream is not None:
                 new = book.accept(unit, received_ms)
@@ -157,6 +172,7 @@ class PgStore:
                 ]
             fresh.extend(new)
             if unit.quarantined:
+                reasons.extend(q.reason for q in unit.quarantined)
                 await con.executemany(
                     "INSERT INTO quarantine (received_ms, topic, device_id, reason, detail, raw) "
                     "VALUES ($1, $2, $3, $4, $5, $6)",
@@ -181,6 +197,11 @@ class PgStore:
             await con.executemany(_UPSERT_DEVICE, deltas.devices)
         if deltas.sessions:
             await con.executemany(_UPSERT_SESSION, deltas.sessions)
+        if fresh:
+            await con.execute(_ADD_EVENT_COUNTS, *tallies.event_days(fresh), tallies.SLOTS)
+        if reasons:
+            cols = tallies.reason_days(reasons, received_ms)
+            await con.execute(_ADD_QUARANTINE_COUNTS, *cols, tallies.SLOTS)
         return counts
 
     async def _lock_streams(
@@ -303,16 +324,11 @@ class PgStore:
             raise _translate(exc) from exc
 
     async def stats(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, table in (("events", "events"), ("devices", "devices"),
-                           ("quarantined", "quarantine")):  # fmt: skip
-            out[key] = (await self._fetch(f"SELECT count(*) FROM {table}"))[0][0]  # noqa: S608
-        for key in ("gap_events", "dropped_events"):
-            sql = f"SELECT coalesce(sum({key}), 0)::bigint FROM streams"  # noqa: S608
-            out[key] = int((await self._fetch(sql))[0][0])  # sum() is numeric in PostgreSQL
-        rows = await self._fetch("SELECT reason, count(*) FROM quarantine GROUP BY reason")
-        out["quarantine_by_reason"] = {r[0]: r[1] for r in rows}
-        return out
+        """Counts held now, from the counter rows (collector/tallies.py), the registry and the
+        stream rows: never a count of raw events. sum() is numeric in PostgreSQL: cast."""
+        row = (await self._fetch(tallies.STATS_SQL))[0]
+        rows = await self._fetch(tallies.REASONS_SQL)
+        return tallies.stats_dict(tuple(row), [tuple(r) for r in rows])
 
     async def save_status(self, device_id: str, status: dict[str, Any], received_ms: int) -> None:
         await self.write([], received_ms, [(device_id, status)])
@@ -325,7 +341,14 @@ class PgStore:
                     "SELECT pg_try_advisory_xact_lock(hashtext('pes-collector-retention'))"
                 ):
                     return None
+                await _hold_off_writers(con, before)
                 deleted, dropped = await pg_partitions.prune(con, before)
+                # Every raw event of these days is gone now: so are their counts.
+                await con.execute("DELETE FROM event_counts WHERE day < $1", before)
+                await con.execute(
+                    "DELETE FROM quarantine WHERE received_ms < $1", tallies.day_start_ms(before)
+                )
+                await con.execute("DELETE FROM quarantine_counts WHERE day < $1", before)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise _translate(exc) from exc
         return Pruned(deleted, dropped)
@@ -385,6 +408,20 @@ class PgStore:
             return list(await self.pool.fetch(sql, *args))
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise _translate(exc) from exc
+
+
+async def _hold_off_writers(con: Any, before: date) -> None:
+    """Retention's counts must match what it removes: no ingest may add rows of the pruned days
+    between its DELETEs and the counters' DELETE. Dropping a partition takes `events` itself
+    (ACCESS EXCLUSIVE), so take that first when there is one to drop (the order DROP would
+    take it in; a trim lock first could deadlock with an insert holding `events`); otherwise
+    writes into the partitions trimmed by DELETE (DEFAULT, legacy) wait, reads do not."""
+    plan = pg_partitions.plan_prune(await pg_partitions.partitions(con), before)
+    await con.execute(f"SET LOCAL lock_timeout = '{pg_partitions.LOCK_TIMEOUT}'")
+    if plan.drop:
+        await con.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+    for name in plan.trim:  # names from the catalog, of this module's own partitions
+        await con.execute(f"LOCK TABLE {name} IN EXCLUSIVE MODE")
 
 
 def _text(value: str | None) -> str | None:
