@@ -89,20 +89,6 @@ INSERT INTO devices (device_id, status, status_ms)
 SELECT d, s, $3 FROM unnest($1::text[], $2::text[]) AS u(d, s)
 ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, status_ms = excluded.status_ms
 """
-# Counter rows (collector/tallies.py) in this backend's slot; last in the transaction, in key
-# order: a writer holding one waits for nothing else before it commits.
-_ADD_EVENT_COUNTS = """
-INSERT INTO event_counts
-SELECT d::date, pg_backend_pid() % $3, n
-FROM unnest($1::text[], $2::bigint[]) AS u(d, n) ORDER BY d
-ON CONFLICT (day, slot) DO UPDATE SET events = event_counts.events + excluded.events
-"""
-_ADD_QUARANTINE_COUNTS = """
-INSERT INTO quarantine_counts
-SELECT d::date, r, pg_backend_pid() % $4, n
-FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(d, r, n) ORDER BY d, r
-ON CONFLICT (day, reason, slot) DO UPDATE SET items = quarantine_counts.items + excluded.items
-"""
 _ENTITY_COL: dict[str, str] = {"device": "device_id", "account": "account_id"}
 
 
@@ -159,7 +145,6 @@ class PgStore:
         counts: list[WriteCounts] = []
         fresh: list[EventRow] = []
         stream_fresh: list[EventRow] = []
-        reasons: list[str] = []
         for unit in units:
             if unit.stream is not None:
                 new = book.accept(unit, received_ms)
@@ -172,7 +157,6 @@ class PgStore:
                 ]
             fresh.extend(new)
             if unit.quarantined:
-                reasons.extend(q.reason for q in unit.quarantined)
                 await con.executemany(
                     "INSERT INTO quarantine (received_ms, topic, device_id, reason, detail, raw) "
                     "VALUES ($1, $2, $3, $4, $5, $6)",
@@ -180,12 +164,6 @@ class PgStore:
                       _text(q.detail), q.raw) for q in unit.quarantined],
                 )  # fmt: skip
             counts.append(WriteCounts(len(new), len(unit.events) - len(new), len(unit.quarantined)))
-        if stream_fresh:
-            await con.copy_records_to_table(
-                "events",
-                records=[_event_params(ev, received_ms) for ev in stream_fresh],
-                columns=_EVENT_COLUMNS,
-            )
         if book.dirty:
             await con.executemany(_UPSERT_STREAM, book.rows())
         deltas = fold(fresh)
@@ -197,11 +175,12 @@ class PgStore:
             await con.executemany(_UPSERT_DEVICE, deltas.devices)
         if deltas.sessions:
             await con.executemany(_UPSERT_SESSION, deltas.sessions)
-        if fresh:
-            await con.execute(_ADD_EVENT_COUNTS, *tallies.event_days(fresh), tallies.SLOTS)
-        if reasons:
-            cols = tallies.reason_days(reasons, received_ms)
-            await con.execute(_ADD_QUARANTINE_COUNTS, *cols, tallies.SLOTS)
+        if stream_fresh:  # last: its counter trigger locks a row held only until the commit
+            await con.copy_records_to_table(
+                "events",
+                records=[_event_params(ev, received_ms) for ev in stream_fresh],
+                columns=_EVENT_COLUMNS,
+            )
         return counts
 
     async def _lock_streams(

@@ -8,7 +8,9 @@ of those days in the same transaction, so the sums are always what the tables ho
 
 Counter rows are keyed by (day, slot) and a writer uses its own slot (PostgreSQL: its backend
 pid modulo SLOTS), so collectors sharing one database do not queue on a single hot row; a read
-sums at most SLOTS rows per day held. Pure functions here; each backend writes the result.
+sums at most SLOTS rows per day held. PostgreSQL keeps them with statement triggers (migration
+4 in pg_schema.py: every writer counted, whatever its version); SQLite, the one-writer store,
+with these pure functions in its write transaction.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 from collector.ingest import EventRow
 
-SLOTS = 64
+SLOTS = 64  # also in pg_schema.py's migration 4
 DAY_MS = 86_400_000
 
 

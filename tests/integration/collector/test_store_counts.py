@@ -188,3 +188,29 @@ async def test_a_v3_sqlite_store_counts_its_existing_rows_on_upgrade(tmp_path: P
     async with open_store(f"sqlite:///{path}") as store:
         stats = await assert_exact(store)
         assert stats["events"] == 30 and stats["quarantine_by_reason"] == {"r0": 3, "r1": 2}
+
+
+@pytest.mark.postgres
+async def test_postgres_counts_every_writer_and_not_a_partition_move() -> None:
+    """Rows inserted by another writer (a previous version's collector during a rolling upgrade)
+    are counted; rows a late partition takes out of DEFAULT are not counted again."""
+    async with PgDatabase() as db, PgStore(db.dsn) as store:
+        await store.write([imported("m1", range(5), D14)], NOW)  # no partition yet: DEFAULT
+        con = await asyncpg.connect(db.dsn)
+        try:
+            await con.execute(
+                "INSERT INTO events SELECT 'm2', 'e' || i, 's', i, 'feature_use', 'x', NULL, "
+                "NULL, 0, 0, 'wall', $1::date, 't', 'f', 'a', '{}', '{}', 0 "
+                "FROM generate_series(1, 7) AS i",
+                D14,
+            )
+            await con.execute(
+                "INSERT INTO quarantine (received_ms, topic, reason, detail, raw) "
+                "VALUES ($1, 't', 'bad_envelope', '', '')",
+                NOW,
+            )
+        finally:
+            await con.close()
+        assert (await assert_exact(store))["events"] == 12
+        await store.create_partitions(D14)  # moves the 12 rows into events_p20260314
+        assert (await assert_exact(store))["events"] == 12
