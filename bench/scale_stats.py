@@ -14,15 +14,13 @@ counter trigger, the others 0). Reported (median of warm runs):
 
 from __future__ import annotations
 
-import statistics
 import time
-from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
-from typing import Any
 
 import asyncpg
 
 from bench.core import Figure
+from bench.query import _median_ms
 from bench.scale_retention import _FILL
 from collector import tallies
 from collector.pg_store import PgStore
@@ -51,15 +49,6 @@ FROM generate_series($1::date - $2::integer, $1::date + 9, '1 day') AS d
 CROSS JOIN generate_series(0, $3 - 1) AS s
 ON CONFLICT DO NOTHING
 """
-
-
-async def _median_ms(fn: Callable[[], Awaitable[Any]], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        await fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
 
 
 async def stats_figures(dsn: str, events: int) -> list[Figure]:
