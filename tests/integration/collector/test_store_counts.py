@@ -214,3 +214,26 @@ async def test_postgres_counts_every_writer_and_not_a_partition_move() -> None:
         assert (await assert_exact(store))["events"] == 12
         await store.create_partitions(D14)  # moves the 12 rows into events_p20260314
         assert (await assert_exact(store))["events"] == 12
+
+
+@pytest.mark.postgres
+async def test_partition_drops_racing_writers_keep_counts_exact() -> None:
+    """Retention dropping the day partitions that writers are inserting into (then DEFAULT)."""
+    async with PgDatabase() as db, PgStore(db.dsn) as a, PgStore(db.dsn) as b:
+        old = D14 - timedelta(days=20)
+        await a.create_partitions(old)  # old - 1 .. old + 3
+
+        async def writer(store: PgStore, k: int) -> None:
+            for i in range(10):
+                await store.write([imported(f"x{k}", range(i * 4, i * 4 + 6), old)], NOW)
+                await store.write([imported(f"y{k}", range(i * 2, i * 2 + 3), D14)], NOW)
+
+        async def pruner() -> None:
+            for _ in range(6):
+                await b.prune_events(old + timedelta(days=1))
+                await asyncio.sleep(0.005)
+
+        await asyncio.gather(writer(a, 1), writer(b, 2), pruner())
+        await assert_exact(a)
+        await b.prune_events(old + timedelta(days=1))
+        assert (await assert_exact(a))["events"] == 2 * 21  # ids 0..20 on the 14th, per device
