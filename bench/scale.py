@@ -23,12 +23,14 @@ CPU-second, which is what extrapolates:
   and TLS, and the broker CPU time per connection set up; broker_agents_kib_per_conn: the
   same with real idle `Agent`s (400, quick: 200), which checks the emulation.
 - retention_*: dropping a day partition against DELETE of as many rows (bench/scale_retention.py).
+- stats_pg_ms, fleet_pg_ms: /v1/stats' and /v1/fleet's store calls on 10 M raw events, against
+  the count(*) they replaced (bench/scale_stats.py).
 
 Before/after on the same machine at the same time: PES_BENCH_COLLECTOR_TREE=<a checkout> runs
 that tree's collector processes (started in it, so its collector/ and shared/ load), e.g.
 `git archive main | tar -x -C /tmp/main && PES_BENCH_COLLECTOR_TREE=/tmp/main python -m bench
 scale`; PES_BENCH_SCALE_PARTS=single,status (of bulk, single, status, retention, rows,
-broker) runs a subset.
+broker, stats) runs a subset.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ import httpx
 
 from bench.core import Figure
 from bench.scale_retention import retention_figures
+from bench.scale_stats import stats_figures
 from collector.devbroker import LocalBroker, free_port
 from collector.ingest import parse_batch
 from collector.store import open_store
@@ -63,7 +66,7 @@ from shared import codec
 from shared.mqtt import MqttClient, MqttSettings
 from shared.topics import events_topic, status_topic
 
-ALL_PARTS = "bulk,single,status,retention,rows,broker"
+ALL_PARTS = "bulk,single,status,retention,rows,broker,stats"
 PG_ADMIN = os.environ.get("PES_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -585,6 +588,10 @@ async def run(quick: bool) -> list[Figure]:
         _say("retention: drop a day partition vs DELETE")
         async with pg_database() as dsn:
             figures += await retention_figures(dsn, 200_000 if quick else 1_000_000)
+    if "stats" in parts:
+        _say("stats: /v1/stats and /v1/fleet on a large store")
+        async with pg_database() as dsn:
+            figures += await stats_figures(dsn, 2_000_000 if quick else 10_000_000)
     if "rows" in parts:
         _say("row sizes")
         figures += await row_sizes(200 if quick else 1000)

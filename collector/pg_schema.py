@@ -198,6 +198,51 @@ MIGRATIONS: list[str] = [
     CREATE INDEX session_day_day ON session_day (day);
     CREATE TABLE job_runs (name text PRIMARY KEY, started_ms bigint NOT NULL);
     """,
+    # 4: exact counts for /v1/stats without counting raw events (collector/tallies.py): raw
+    # events per day and quarantined items per UTC day received and reason, in per-writer slots
+    # (backend pid % 64, tallies.SLOTS) summed at read time. Kept by statement triggers, so
+    # every writer is counted, including a previous version's collector still running during a
+    # rolling upgrade, and a COPY is one counter upsert; a partition taking its rows out of
+    # DEFAULT inserts into the partition itself, which the trigger on `events` does not see.
+    # Quarantine now follows retention, by received_ms. The backfill counts the existing rows
+    # once, with writers held off (SHARE) so that none is missed or doubled.
+    """
+    CREATE TABLE event_counts (
+        day date NOT NULL, slot integer NOT NULL, events bigint NOT NULL,
+        PRIMARY KEY (day, slot)
+    );
+    CREATE TABLE quarantine_counts (
+        day date NOT NULL, reason text NOT NULL, slot integer NOT NULL, items bigint NOT NULL,
+        PRIMARY KEY (day, reason, slot)
+    );
+    CREATE INDEX quarantine_received ON quarantine (received_ms);
+    CREATE FUNCTION pes_count_events() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO event_counts
+        SELECT day, pg_backend_pid() % 64, count(*) FROM new_rows GROUP BY day ORDER BY day
+        ON CONFLICT (day, slot) DO UPDATE SET events = event_counts.events + excluded.events;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER events_count AFTER INSERT ON events REFERENCING NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION pes_count_events();
+    CREATE FUNCTION pes_count_quarantine() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO quarantine_counts
+        SELECT DATE '1970-01-01' + (received_ms / 86400000)::integer, reason,
+            pg_backend_pid() % 64, count(*)
+        FROM new_rows GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (day, reason, slot) DO UPDATE SET
+            items = quarantine_counts.items + excluded.items;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER quarantine_count AFTER INSERT ON quarantine REFERENCING NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION pes_count_quarantine();
+    LOCK TABLE events, quarantine IN SHARE MODE;
+    INSERT INTO event_counts SELECT day, 0, count(*) FROM events GROUP BY day;
+    INSERT INTO quarantine_counts
+    SELECT DATE '1970-01-01' + (received_ms / 86400000)::integer, reason, 0, count(*)
+    FROM quarantine GROUP BY 1, 2;
+    """,
 ]
 
 

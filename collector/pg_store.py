@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from collector import pg_partitions
+from collector import pg_partitions, tallies
 from collector.analytics.rows import Changes, ComboRow, Cursor, FeatureNameRow
 from collector.errors import StoreError, StoreUnavailable
 from collector.ingest import EventRow, ParsedMessage
@@ -164,12 +164,6 @@ class PgStore:
                       _text(q.detail), q.raw) for q in unit.quarantined],
                 )  # fmt: skip
             counts.append(WriteCounts(len(new), len(unit.events) - len(new), len(unit.quarantined)))
-        if stream_fresh:
-            await con.copy_records_to_table(
-                "events",
-                records=[_event_params(ev, received_ms) for ev in stream_fresh],
-                columns=_EVENT_COLUMNS,
-            )
         if book.dirty:
             await con.executemany(_UPSERT_STREAM, book.rows())
         deltas = fold(fresh)
@@ -181,6 +175,12 @@ class PgStore:
             await con.executemany(_UPSERT_DEVICE, deltas.devices)
         if deltas.sessions:
             await con.executemany(_UPSERT_SESSION, deltas.sessions)
+        if stream_fresh:  # last: its counter trigger locks a row held only until the commit
+            await con.copy_records_to_table(
+                "events",
+                records=[_event_params(ev, received_ms) for ev in stream_fresh],
+                columns=_EVENT_COLUMNS,
+            )
         return counts
 
     async def _lock_streams(
@@ -303,16 +303,11 @@ class PgStore:
             raise _translate(exc) from exc
 
     async def stats(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, table in (("events", "events"), ("devices", "devices"),
-                           ("quarantined", "quarantine")):  # fmt: skip
-            out[key] = (await self._fetch(f"SELECT count(*) FROM {table}"))[0][0]  # noqa: S608
-        for key in ("gap_events", "dropped_events"):
-            sql = f"SELECT coalesce(sum({key}), 0)::bigint FROM streams"  # noqa: S608
-            out[key] = int((await self._fetch(sql))[0][0])  # sum() is numeric in PostgreSQL
-        rows = await self._fetch("SELECT reason, count(*) FROM quarantine GROUP BY reason")
-        out["quarantine_by_reason"] = {r[0]: r[1] for r in rows}
-        return out
+        """Counts held now, from the counter rows (collector/tallies.py), the registry and the
+        stream rows: never a count of raw events. sum() is numeric in PostgreSQL: cast."""
+        row = (await self._fetch(tallies.STATS_SQL))[0]
+        rows = await self._fetch(tallies.REASONS_SQL)
+        return tallies.stats_dict(tuple(row), [tuple(r) for r in rows])
 
     async def save_status(self, device_id: str, status: dict[str, Any], received_ms: int) -> None:
         await self.write([], received_ms, [(device_id, status)])
@@ -325,7 +320,14 @@ class PgStore:
                     "SELECT pg_try_advisory_xact_lock(hashtext('pes-collector-retention'))"
                 ):
                     return None
+                await _hold_off_writers(con, before)
                 deleted, dropped = await pg_partitions.prune(con, before)
+                # Every raw event of these days is gone now: so are their counts.
+                await con.execute("DELETE FROM event_counts WHERE day < $1", before)
+                await con.execute(
+                    "DELETE FROM quarantine WHERE received_ms < $1", tallies.day_start_ms(before)
+                )
+                await con.execute("DELETE FROM quarantine_counts WHERE day < $1", before)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise _translate(exc) from exc
         return Pruned(deleted, dropped)
@@ -385,6 +387,20 @@ class PgStore:
             return list(await self.pool.fetch(sql, *args))
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise _translate(exc) from exc
+
+
+async def _hold_off_writers(con: Any, before: date) -> None:
+    """Retention's counts must match what it removes: no ingest may add rows of the pruned days
+    between its DELETEs and the counters' DELETE. Dropping a partition takes `events` itself
+    (ACCESS EXCLUSIVE), so take that first when there is one to drop (the order DROP would
+    take it in; a trim lock first could deadlock with an insert holding `events`); otherwise
+    writes into the partitions trimmed by DELETE (DEFAULT, legacy) wait, reads do not."""
+    plan = pg_partitions.plan_prune(await pg_partitions.partitions(con), before)
+    await con.execute(f"SET LOCAL lock_timeout = '{pg_partitions.LOCK_TIMEOUT}'")
+    if plan.drop:
+        await con.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+    for name in plan.trim:  # names from the catalog, of this module's own partitions
+        await con.execute(f"LOCK TABLE {name} IN EXCLUSIVE MODE")
 
 
 def _text(value: str | None) -> str | None:

@@ -135,4 +135,22 @@ MIGRATIONS: list[str] = [
     CREATE INDEX session_day_day ON session_day (day);
     CREATE TABLE job_runs (name TEXT PRIMARY KEY, started_ms INTEGER NOT NULL);
     """,
+    # 4: exact counts for /v1/stats without counting raw events (collector/tallies.py); see
+    # migration 4 in pg_schema.py. One writer: every row is slot 0. Quarantine follows
+    # retention, by received_ms.
+    """
+    CREATE TABLE event_counts (
+        day TEXT NOT NULL, slot INTEGER NOT NULL, events INTEGER NOT NULL,
+        PRIMARY KEY (day, slot)
+    ) WITHOUT ROWID;
+    CREATE TABLE quarantine_counts (
+        day TEXT NOT NULL, reason TEXT NOT NULL, slot INTEGER NOT NULL, items INTEGER NOT NULL,
+        PRIMARY KEY (day, reason, slot)
+    ) WITHOUT ROWID;
+    CREATE INDEX quarantine_received ON quarantine (received_ms);
+    INSERT INTO event_counts SELECT day, 0, count(*) FROM events GROUP BY day;
+    INSERT INTO quarantine_counts
+    SELECT date(received_ms / 86400000 * 86400, 'unixepoch'), reason, 0, count(*)
+    FROM quarantine GROUP BY 1, 2;
+    """,
 ]

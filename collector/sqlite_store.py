@@ -16,6 +16,7 @@ from typing import Any
 
 import aiosqlite
 
+from collector import tallies
 from collector.analytics.rows import Changes, ComboRow, Cursor, FeatureNameRow
 from collector.errors import StoreError, StoreUnavailable
 from collector.ingest import EventRow, ParsedMessage
@@ -88,6 +89,16 @@ ON CONFLICT (device_id) DO UPDATE SET
     last_seen_ms = max(coalesce(last_seen_ms, 0), excluded.last_seen_ms),
     events = events + excluded.events
 """
+# Counter rows (collector/tallies.py): one writer, so one slot.
+_ADD_EVENT_COUNTS = """
+INSERT INTO event_counts VALUES (?, 0, ?)
+ON CONFLICT (day, slot) DO UPDATE SET events = events + excluded.events
+"""
+_ADD_QUARANTINE_COUNTS = """
+INSERT INTO quarantine_counts VALUES (?, ?, 0, ?)
+ON CONFLICT (day, reason, slot) DO UPDATE SET items = items + excluded.items
+"""
+_SUB_EVENT_COUNTS = "UPDATE event_counts SET events = events - ? WHERE day = ? AND slot = 0"
 # Column names come from this fixed map only, never from the caller: SQL stays parameterised.
 _ENTITY_COL: dict[str, str] = {"device": "device_id", "account": "account_id"}
 
@@ -165,6 +176,7 @@ class SqliteStore:
         db = self.db
         counts: list[WriteCounts] = []
         fresh: list[EventRow] = []
+        reasons: list[str] = []
         try:
             await db.execute("BEGIN IMMEDIATE")
             if statuses:
@@ -180,6 +192,7 @@ class SqliteStore:
                 fresh.extend(new)
                 stored = len(new)
                 if unit.quarantined:
+                    reasons.extend(q.reason for q in unit.quarantined)
                     await db.executemany(
                         "INSERT INTO quarantine (received_ms, topic, device_id, reason, detail, "
                         "raw) VALUES (?, ?, ?, ?, ?, ?)",
@@ -197,6 +210,12 @@ class SqliteStore:
             if streams.dirty:
                 await db.executemany(_UPSERT_STREAM, streams.rows())
             await self._rollup(fresh)
+            if fresh:
+                days, ns = tallies.event_days(fresh)
+                await db.executemany(_ADD_EVENT_COUNTS, zip(days, ns, strict=True))
+            if reasons:
+                cols = tallies.reason_days(reasons, received_ms)
+                await db.executemany(_ADD_QUARANTINE_COUNTS, zip(*cols, strict=True))
             await db.commit()
         except sqlite3.Error as exc:
             await _rollback(db)
@@ -336,18 +355,10 @@ class SqliteStore:
                 raise _translate(exc) from exc
 
     async def stats(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, sql in (
-            ("events", "SELECT count(*) FROM events"),
-            ("devices", "SELECT count(*) FROM devices"),
-            ("quarantined", "SELECT count(*) FROM quarantine"),
-            ("gap_events", "SELECT coalesce(sum(gap_events), 0) FROM streams"),
-            ("dropped_events", "SELECT coalesce(sum(dropped_events), 0) FROM streams"),
-        ):
-            out[key] = (await self._fetch(sql, ()))[0][0]
-        reasons = await self._fetch("SELECT reason, count(*) FROM quarantine GROUP BY reason", ())
-        out["quarantine_by_reason"] = {r: n for r, n in reasons}
-        return out
+        """Counts held now, from the counter rows (collector/tallies.py), the registry and the
+        stream rows: never a count of raw events."""
+        row = (await self._fetch(tallies.STATS_SQL, ()))[0]
+        return tallies.stats_dict(row, await self._fetch(tallies.REASONS_SQL, ()))
 
     async def save_status(self, device_id: str, status: dict[str, Any], received_ms: int) -> None:
         await self.write([], received_ms, [(device_id, status)])
@@ -358,18 +369,35 @@ class SqliteStore:
         while True:
             async with self._writing:
                 try:
-                    cur = await self.db.execute(
+                    await self.db.execute("BEGIN IMMEDIATE")
+                    async with self.db.execute(
                         "DELETE FROM events WHERE rowid IN "
-                        "(SELECT rowid FROM events WHERE day < ? LIMIT 5000)",
+                        "(SELECT rowid FROM events WHERE day < ? LIMIT 5000) RETURNING day",
                         (before.isoformat(),),
-                    )
+                    ) as cur:
+                        gone = [r[0] for r in await cur.fetchall()]
+                    # Each chunk takes its own rows' counts with it.
+                    days, ns = tallies.event_days_of(gone)
+                    await self.db.executemany(_SUB_EVENT_COUNTS, zip(ns, days, strict=True))
+                    if len(gone) < 5000:
+                        await self._prune_quarantine(before)
                     await self.db.commit()
                 except sqlite3.Error as exc:
                     await _rollback(self.db)
                     raise _translate(exc) from exc
-            total += cur.rowcount
-            if cur.rowcount < 5000:
+            total += len(gone)
+            if len(gone) < 5000:
                 return Pruned(total)
+
+    async def _prune_quarantine(self, before: date) -> None:
+        """Quarantined items received before `before` (UTC), and their counts; the last chunk's
+        transaction also drops the event counter rows left at zero."""
+        db = self.db
+        await db.execute("DELETE FROM event_counts WHERE day < ?", (before.isoformat(),))
+        await db.execute(
+            "DELETE FROM quarantine WHERE received_ms < ?", (tallies.day_start_ms(before),)
+        )
+        await db.execute("DELETE FROM quarantine_counts WHERE day < ?", (before.isoformat(),))
 
     async def create_partitions(self, today: date) -> int:
         return 0  # one events table: see migration 3
