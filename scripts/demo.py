@@ -23,8 +23,8 @@ import httpx
 
 from agent.agent import Agent
 from agent.settings import AgentSettings
-from collector.devbroker import LocalBroker, free_port
-from collector.table import render_table
+from collector.reports.render import render_table
+from devkit.broker import LocalBroker, free_port
 from shared.mqtt import MqttSettings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,6 +1,38 @@
-"""PES analytics for product teams (compare, trend, overview, health, funnel): pure functions.
+"""The one PES engine and the analyses built on it (compare, trend, overview, health, funnel):
+pure functions, no I/O.
 
-Nothing here does I/O. `collector.queries` loads the bitmap rollups (`rows`) once per request and
-`cube` turns them into numpy arrays that every analysis slices; numpy is imported by `cube` only,
-so the stores can import `rows` without it.
+`state` keeps an in-memory copy of the stores' day bitmaps (storage/bitmaps.py rows) and hands
+out immutable snapshots; `cube` turns a snapshot's day range into numpy arrays and computes
+per-member period statistics and the PES rows of specs/pes.md; the other modules slice the same
+arrays. `params` holds the contract's parameters and result row. collector.reports loads the
+rows once per request and calls these.
 """
+
+from collector.analytics.compare import MAX_CONFIGS, Config, compare, parse_config
+from collector.analytics.health import HealthParams
+from collector.analytics.params import (
+    DEFAULT_CORE_KEY,
+    STICKINESS_MODES,
+    PesParams,
+    PesResult,
+    Segment,
+    StickinessMode,
+)
+from collector.analytics.state import Cube, CubeState, Snapshot
+
+__all__ = [
+    "DEFAULT_CORE_KEY",
+    "MAX_CONFIGS",
+    "STICKINESS_MODES",
+    "Config",
+    "Cube",
+    "CubeState",
+    "HealthParams",
+    "PesParams",
+    "PesResult",
+    "Segment",
+    "Snapshot",
+    "StickinessMode",
+    "compare",
+    "parse_config",
+]

@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+from threadpoolctl import threadpool_limits
 
 from collector.analytics.cube import PeriodStats, aggregate, members, period_stats
+from collector.analytics.params import PesParams
 from collector.analytics.state import Bools, Cube
-from collector.pes import PesParams
 
 METRICS = ("pes", "adoption", "stickiness", "growth")
 ATTRS = ("device_type", "firmware_version", "account_id", "device_id")

@@ -5,8 +5,8 @@ device type, firmware, labels) a row of active days, its first active day (all h
 feature a row of days with feature_use. `members` merges the combinations of each (segment,
 entity) pair, the unit pes.md counts, and `period_stats` derives for one period everything the
 PES needs per member (so that `aggregate` can sum it per segment and the bootstrap can resample
-it). The arithmetic follows collector/pes.py, which stays the reference: the randomized tests
-check both against a naive implementation over raw events.
+it). This is the product's one PES engine; the randomized tests check it against the reference
+implementation kept in tests/oracles/pes_reference.py and against a naive one over raw events.
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from collector.analytics.rows import BLOCK_DAYS
-from collector.analytics.state import Bools, Cube, Ints, Words
-from collector.pes import (
+from collector.analytics.params import (
     DEFAULT_CORE_KEY,
     MAU_DAYS,
     WAU_DAYS,
@@ -28,6 +26,8 @@ from collector.pes import (
     Segment,
     segment_sort_key,
 )
+from collector.analytics.state import Bools, Cube, Ints, Words
+from collector.storage.bitmaps import BLOCK_DAYS
 
 Floats = npt.NDArray[np.float64]
 _WINDOWS = {"dau_mau": (1, MAU_DAYS), "dau_wau": (1, WAU_DAYS), "wau_mau": (WAU_DAYS, MAU_DAYS)}

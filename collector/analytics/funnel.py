@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from collector.analytics.cube import Members, core_sets, fleet_features, unpack
+from collector.analytics.params import PesParams
 from collector.analytics.state import Cube
-from collector.pes import PesParams
 
 
 def funnel_range(params: PesParams, days: int) -> tuple[int, int]:

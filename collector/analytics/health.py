@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from collector.analytics.cube import Members, PeriodStats, period_stats
+from collector.analytics.params import DEFAULT_CORE_KEY, PesParams
 from collector.analytics.state import Cube
-from collector.pes import DEFAULT_CORE_KEY, PesParams
 
 # (entity, day ordinal, feature, uses) and (entity, day ordinal, sessions, seconds)
 UseRow = tuple[str, int, str, int]

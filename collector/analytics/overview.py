@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from collector.analytics.cube import Members, windows
+from collector.analytics.params import MAU_DAYS, WAU_DAYS, PesResult
 from collector.analytics.trend import trend
-from collector.pes import MAU_DAYS, WAU_DAYS, PesResult
 
 
 def series(mem: Members, start: date, end: date) -> list[tuple[date, int, list[int]]]:

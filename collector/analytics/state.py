@@ -20,7 +20,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from collector.analytics.rows import BLOCK_DAYS, Changes, ComboRow, FeatureNameRow
+from collector.storage.bitmaps import BLOCK_DAYS, Changes, ComboRow, FeatureNameRow
 
 Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]

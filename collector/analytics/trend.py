@@ -14,8 +14,8 @@ from datetime import date, timedelta
 from typing import Literal
 
 from collector.analytics.cube import Members, aggregate, needed_range, period_stats
+from collector.analytics.params import PesParams, PesResult
 from collector.analytics.state import Cube
-from collector.pes import PesParams, PesResult
 
 Interval = Literal["week", "month"]
 MAX_PERIODS = 400

@@ -1,0 +1,167 @@
+"""`pes-collector`: serve, import, report."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from collector.cli import analytics as cli_analytics
+from collector.cli import provision
+from collector.errors import QueryError
+from collector.ingest import IngestLoop, now_ms, parse_import_line
+from collector.jobs import retention_loop
+from collector.records import ParsedMessage, QuarantineRow
+from collector.reports import make_query, pes_rows, pes_table
+from collector.settings import CollectorSettings, load_settings
+from collector.storage import Store, open_store
+from shared.errors import ConfigError, PesError
+
+log = logging.getLogger("pes-collector")
+IMPORT_CHUNK = 2000
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pes-collector", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    serve = sub.add_parser("serve", help="run MQTT ingest and the HTTP API")
+    serve.add_argument("--config")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+
+    imp = sub.add_parser("import", help="load events from a JSON-lines file")
+    imp.add_argument("file")
+    imp.add_argument("--config")
+
+    rep = sub.add_parser("report", help="print the PES table")
+    rep.add_argument("--config")
+    rep.add_argument("--start", type=date.fromisoformat)
+    rep.add_argument("--end", type=date.fromisoformat)
+    rep.add_argument("--group-by")
+    rep.add_argument("--entity", choices=["device", "account"], default="device")
+    rep.add_argument("--stickiness", choices=["dau_mau", "dau_wau", "wau_mau"], default="dau_mau")
+    rep.add_argument("--format", choices=["json", "table"], default="table")
+    provision.add_parsers(sub)  # provision-device, provision-collector
+    cli_analytics.add_parsers(sub)  # pes, compare, trend, overview, health, funnel, alerts
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.cmd in provision.COMMANDS:  # needs no collector settings
+        return provision.run(args)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings(args.config)
+        if args.cmd == "serve":
+            return asyncio.run(serve(settings, host=args.host, port=args.port))
+        if args.cmd == "import":
+            return asyncio.run(import_file(settings, Path(args.file)))
+        if args.cmd in cli_analytics.COMMANDS:
+            return asyncio.run(cli_analytics.run(settings, args))
+        return asyncio.run(report(settings, args))
+    except (ConfigError, QueryError, FileNotFoundError) as exc:  # shared's ConfigError: any side
+        print(f"pes-collector: {exc}", file=sys.stderr)
+        return 2
+    except PesError as exc:
+        print(f"pes-collector: {exc}", file=sys.stderr)
+        return 1
+
+
+async def serve(settings: CollectorSettings, *, host: str | None, port: int | None) -> int:
+    import uvicorn  # only the server needs it
+
+    from collector.api import AppState, create_app
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if not settings.api.tokens:
+        log.warning("no API tokens configured: the HTTP API is open to anyone who can reach it")
+    async with open_store(settings.storage.url) as store:
+        ingest = IngestLoop(settings, store)
+        app = create_app(AppState(settings, store, ingest))
+        config = uvicorn.Config(
+            app,
+            host=host or settings.api.host,
+            port=port if port is not None else settings.api.port,
+            log_level="warning",
+            lifespan="off",
+        )
+        server = uvicorn.Server(config)
+        tasks = [asyncio.create_task(server.serve(), name="http")]
+        if settings.ingest.enabled:
+            tasks.append(asyncio.create_task(ingest.run_forever(stop), name="ingest"))
+        tasks.append(asyncio.create_task(retention_loop(settings, store, stop), name="retention"))
+        log.info("collector serving on http://%s:%s", config.host, config.port)
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for t in done:
+            if t is not stopper and t.exception() is not None:
+                log.error("%s failed: %s", t.get_name(), t.exception())
+                return 1
+    return 0
+
+
+async def import_file(settings: CollectorSettings, path: Path) -> int:
+    """Same validation and dedup path as MQTT ingest; prints a summary as JSON."""
+    tz = settings.pes.tz
+    totals = {"lines": 0, "stored": 0, "duplicates": 0, "quarantined": 0}
+    async with open_store(settings.storage.url) as store:
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            unit = ParsedMessage()
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                totals["lines"] += 1
+                row = parse_import_line(line, f"import:{path.name}:{n}", now_ms(), tz)
+                if isinstance(row, QuarantineRow):
+                    unit.quarantined.append(row)
+                else:
+                    unit.events.append(row)
+                if len(unit.events) + len(unit.quarantined) >= IMPORT_CHUNK:
+                    await _write(store, unit, totals)
+                    unit = ParsedMessage()
+            await _write(store, unit, totals)
+    print(json.dumps(totals))
+    return 0
+
+
+async def _write(store: Store, unit: ParsedMessage, totals: dict[str, int]) -> None:
+    if not unit.events and not unit.quarantined:
+        return
+    (c,) = await store.write([unit], now_ms())
+    totals["stored"] += c.stored
+    totals["duplicates"] += c.duplicates
+    totals["quarantined"] += c.quarantined
+
+
+async def report(settings: CollectorSettings, args: argparse.Namespace) -> int:
+    q = make_query(
+        settings.pes,
+        start=args.start,
+        end=args.end,
+        group_by=args.group_by,
+        entity=args.entity,
+        stickiness=args.stickiness,
+    )
+    async with open_store(settings.storage.url) as store:
+        rows = await pes_rows(store, settings.pes, q)
+    if args.format == "json":
+        print(json.dumps(rows, indent=1))
+    else:
+        print(pes_table(rows, q.group_by))
+    return 0

@@ -1,0 +1,232 @@
+"""The ingest loop: shared subscription -> validate -> one transaction per group of messages ->
+application ack to each device -> MQTT PUBACK. Never dies: bad input is quarantined, database
+errors are retried with backoff, broker disconnects are handled by the MQTT bridge."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from collector.errors import StoreError, StoreUnavailable
+from collector.ingest.metrics import IngestCounters, IngestMetrics
+from collector.ingest.parse import parse_batch
+from collector.records import AckTarget, ParsedMessage, StatusRow
+from collector.settings import CollectorSettings
+from collector.storage import WriteCounts, Writer
+from shared import codec
+from shared.errors import PesError, PublishFailed
+from shared.models import Ack, AgentStatus
+from shared.mqtt import Message, MqttClient
+from shared.retry import Backoff, sleep_unless
+from shared.topics import (
+    ack_topic,
+    device_from_topic,
+    shared_events_subscription,
+    status_subscription,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    messages: list[Message]
+    units: list[ParsedMessage]
+    statuses: list[StatusRow]
+    received_ms: int
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class IngestLoop:
+    def __init__(self, settings: CollectorSettings, store: Writer) -> None:
+        self.settings = settings
+        self.store = store
+        self.counters = IngestCounters()
+        self.metrics = IngestMetrics()
+        self.mqtt: MqttClient | None = None
+        self._backoff = Backoff(0.2, 5.0)  # restarts of the whole loop
+        # Store errors: a failed attempt costs one refused connection, and the sooner a retry
+        # finds the database back, the sooner the held messages commit and the agents drain.
+        self._store_backoff = Backoff(0.2, 2.0)
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """`run`, restarted after any unexpected failure: ingest must outlive its own bugs.
+        Nothing is lost meanwhile: unacknowledged batches are redelivered or resent."""
+        attempt = 0
+        while not stop.is_set():
+            try:
+                await self.run(stop)
+                return
+            except Exception:
+                log.exception("ingest loop failed; restarting")
+                self.counters.store_errors += 1
+                if await sleep_unless(stop, self._backoff.delay(attempt)):
+                    return
+                attempt += 1
+
+    async def run(self, stop: asyncio.Event) -> None:
+        s = self.settings
+        async with MqttClient(
+            s.mqtt,
+            client_id=s.ingest.client_id,
+            manual_ack=True,  # PUBACK only after commit; bounds what the broker pushes at us
+            receive_maximum=s.ingest.receive_maximum,
+        ) as mqtt:
+            self.mqtt = mqtt
+            mqtt.subscribe(shared_events_subscription(s.ingest.share_group))
+            mqtt.subscribe(status_subscription(s.ingest.share_group))
+            # Two stages: the next group is parsed (Python, this thread) while the previous
+            # one commits (database driver, its own thread). One writer, so statuses and
+            # batches never interleave inside a transaction.
+            parsed: asyncio.Queue[_Parsed | None] = asyncio.Queue(maxsize=2)
+            writer = asyncio.create_task(self._write_stage(mqtt, parsed, stop))
+            try:
+                while not stop.is_set() and not writer.done():
+                    batch = await self._next_messages(mqtt, stop)
+                    if batch:
+                        put = asyncio.ensure_future(parsed.put(self._parse(batch)))
+                        await asyncio.wait({put, writer}, return_when=asyncio.FIRST_COMPLETED)
+                        if not put.done():  # the writer died: stop feeding it
+                            put.cancel()
+            finally:
+                if not writer.done():
+                    await parsed.put(None)
+                await writer
+                self.mqtt = None
+
+    async def _next_messages(self, mqtt: MqttClient, stop: asyncio.Event) -> list[Message]:
+        getter = asyncio.ensure_future(mqtt.messages.get())
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            if not getter.done():
+                getter.cancel()
+        if not getter.done() or getter.cancelled():
+            return []
+        batch = [getter.result()]
+        limit = self.settings.ingest.max_messages_per_commit
+        while len(batch) < limit and not mqtt.messages.empty():
+            batch.append(mqtt.messages.get_nowait())
+        return batch
+
+    def _parse(self, messages: list[Message]) -> _Parsed:
+        tz = self.settings.pes.tz
+        received = now_ms()
+        units: list[ParsedMessage] = []
+        statuses: list[StatusRow] = []
+        for m in messages:
+            try:
+                _, kind = device_from_topic(m.topic)
+            except PesError:
+                kind = "events"  # parse_batch quarantines the bad topic
+            if kind == "status":
+                if (row := _parse_status(m)) is not None:
+                    statuses.append(row)
+            else:
+                units.append(parse_batch(m.topic, m.payload, m.content_type, received, tz))
+        return _Parsed(messages, units, statuses, received)
+
+    async def _write_stage(
+        self, mqtt: MqttClient, queue: asyncio.Queue[_Parsed | None], stop: asyncio.Event
+    ) -> None:
+        while (item := await queue.get()) is not None:
+            await self._handle(mqtt, item, stop)
+
+    async def _handle(self, mqtt: MqttClient, item: _Parsed, stop: asyncio.Event) -> None:
+        """One transaction for the group's batches and statuses, then the app acks, then the
+        PUBACKs: nothing is acknowledged before it is committed."""
+        units, received = item.units, item.received_ms
+        attempt = 0
+        while units or item.statuses:
+            try:
+                t0 = time.perf_counter()
+                counts = await self.store.write(units, received, item.statuses)
+                self.counters.last_commit_s = time.perf_counter() - t0
+                self.metrics.commit_seconds.observe(self.counters.last_commit_s)
+                break
+            except (StoreUnavailable, StoreError) as exc:
+                # Not acked, so nothing is lost: retry; the broker keeps the messages meanwhile.
+                self.counters.store_errors += 1
+                log.error("store write failed (attempt %d): %s", attempt + 1, exc)
+                if await sleep_unless(stop, self._store_backoff.delay(attempt)):
+                    return
+                attempt += 1
+        else:
+            counts = []
+        if units:
+            self._count(units, counts)
+            await self._send_acks(mqtt, units, counts)
+        for m in item.messages:
+            mqtt.ack(m)
+
+    def _count(self, units: list[ParsedMessage], counts: list[WriteCounts]) -> None:
+        c = self.counters
+        c.messages += len(units)
+        c.commits += 1
+        oldest = min((e.ts_ms for u in units for e in u.events), default=None)
+        if oldest is not None:
+            c.last_lag_s = max(0.0, (now_ms() - oldest) / 1000)
+        for unit, n in zip(units, counts, strict=True):
+            c.stored += n.stored
+            c.duplicates += n.duplicates
+            c.quarantined += n.quarantined
+            for q in unit.quarantined:
+                c.quarantine_reasons[q.reason] += 1
+
+    async def _send_acks(
+        self, mqtt: MqttClient, units: list[ParsedMessage], counts: list[WriteCounts]
+    ) -> None:
+        """All of a commit's acks handed to the client at once and awaited together."""
+        sent_ms = now_ms()
+        acks = [
+            (ack_topic(unit.ack.device_id), _ack_payload(unit.ack, n, sent_ms))
+            for unit, n in zip(units, counts, strict=True)
+            if unit.ack is not None
+        ]
+        if not acks:
+            return
+        results = await mqtt.publish_many(acks, content_type=_ACK_CTYPE, timeout=5)
+        for res in results:
+            if isinstance(res, PublishFailed):
+                # The agent resends after its ack timeout; dedup makes that harmless.
+                self.counters.acks_failed += 1
+                log.warning("ack not delivered: %s", res)
+
+
+_ACK_CTYPE = codec.CONTENT_JSON  # acks are small: never compressed
+
+
+def _ack_payload(target: AckTarget, n: WriteCounts, sent_ms: int) -> bytes:
+    ack = Ack(
+        stream_id=target.stream_id,
+        first_seq=target.first_seq,
+        last_seq=target.last_seq,
+        stored=n.stored,
+        duplicates=n.duplicates,
+        quarantined=n.quarantined,
+        collector_ms=sent_ms,
+    )
+    return codec.dumps(ack.model_dump())
+
+
+def _parse_status(m: Message) -> StatusRow | None:
+    """An agent's retained status, checked against its topic; None (logged) if unusable."""
+    try:
+        device, _ = device_from_topic(m.topic)
+        if not m.payload:
+            return None  # a cleared retained message
+        status = AgentStatus.model_validate(codec.decode(m.payload, m.content_type))
+    except (PesError, ValueError) as exc:
+        log.warning("bad status message on %s: %s", m.topic[:200], exc)
+        return None
+    if status.device_id != device:
+        log.warning("status for %s on %s's topic ignored", status.device_id, device)
+        return None
+    return device, status.model_dump()

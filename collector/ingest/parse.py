@@ -1,0 +1,299 @@
+"""From bytes on the wire (or lines of an import file) to rows to store: validation, spoof check,
+clock correction and quarantine. Pure: no I/O, so every rule is unit-testable.
+
+One bad event never takes the others of its batch with it: the envelope is validated first, then
+each event on its own; what fails is quarantined with a reason and still acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from collector.records import AckTarget, EventRow, ParsedMessage, QuarantineRow
+from shared import clock, codec
+from shared import limits as L
+from shared.errors import InvalidPayload
+from shared.models import (
+    Batch,
+    BatchHeader,
+    EventId,
+    Id,
+    Kind,
+    Name,
+    WireEvent,
+)
+from shared.topics import device_from_topic
+
+MAX_RAW_KEPT = 64 * 1024  # quarantine keeps at most this much of a raw payload
+
+
+def canonical(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def day_of(ts_ms: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, tz).date().isoformat()
+
+
+def _reason(exc: ValidationError) -> tuple[str, str]:
+    errs = exc.errors(include_url=False, include_input=False)
+    first = errs[0] if errs else {"loc": (), "msg": str(exc)}
+    # A short code naming one of the model's own fields (it labels metrics and groups the
+    # quarantine): never a label key or an unknown field's name, which the sender chooses.
+    loc = first["loc"]
+    extra = first.get("type") == "extra_forbidden"
+    where = "unknown_field" if extra else str(loc[0]) if loc else "event"
+    return f"invalid:{where}"[:64], "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errs[:5]
+    )[:500]
+
+
+def parse_batch(
+    topic: str, payload: bytes, content_type: str | None, received_ms: int, tz: ZoneInfo
+) -> ParsedMessage:
+    out = ParsedMessage()
+    raw = payload[:MAX_RAW_KEPT]
+    try:
+        topic_device, _ = device_from_topic(topic)
+    except InvalidPayload as exc:
+        out.quarantined.append(QuarantineRow(topic[:256], None, exc.reason, exc.detail, raw))
+        return out
+    try:
+        data = codec.inflate(payload, content_type)
+    except InvalidPayload as exc:
+        out.quarantined.append(QuarantineRow(topic, topic_device, exc.reason, exc.detail, raw))
+        return out
+    try:
+        # Fast path: one call parses and validates the whole batch (pydantic-core, in Rust).
+        batch = Batch.model_validate_json(data)
+    except ValidationError:
+        return _parse_slowly(out, topic, topic_device, data, raw, received_ms, tz)
+    if _accept_header(out, topic, topic_device, batch, len(batch.events), raw):
+        _accept_events(out, topic, topic_device, batch, batch.events, received_ms, tz)
+    return out
+
+
+def _parse_slowly(
+    out: ParsedMessage,
+    topic: str,
+    topic_device: str,
+    data: bytes,
+    raw: bytes,
+    received_ms: int,
+    tz: ZoneInfo,
+) -> ParsedMessage:
+    """Something in the batch is invalid: find what, quarantine it, keep the rest."""
+    try:
+        doc = codec.loads(data)
+        if not isinstance(doc, dict):
+            raise InvalidPayload("bad_envelope", "a batch must be a JSON object")
+        items = doc.pop("events", None)
+        if not isinstance(items, list):
+            raise InvalidPayload("bad_envelope", "events must be a list")
+        header = BatchHeader.model_validate(doc)
+    except InvalidPayload as exc:
+        out.quarantined.append(QuarantineRow(topic, topic_device, exc.reason, exc.detail, raw))
+        return out
+    except ValidationError as exc:
+        _, detail = _reason(exc)
+        out.quarantined.append(QuarantineRow(topic, topic_device, "bad_envelope", detail, raw))
+        return out
+    if not _accept_header(out, topic, topic_device, header, len(items), raw):
+        return out
+    valid: list[WireEvent] = []
+    for item in items:
+        try:
+            valid.append(WireEvent.model_validate(item))
+        except ValidationError as exc:
+            reason, detail = _reason(exc)
+            out.quarantined.append(
+                QuarantineRow(topic, topic_device, reason, detail, _raw_item(item))
+            )
+    _accept_events(out, topic, topic_device, header, valid, received_ms, tz)
+    return out
+
+
+def _accept_header(
+    out: ParsedMessage,
+    topic: str,
+    topic_device: str,
+    header: BatchHeader,
+    n_events: int,
+    raw: bytes,
+) -> bool:
+    out.ack = AckTarget(topic_device, header.stream_id, header.first_seq, header.last_seq)
+    if n_events > L.MAX_EVENTS_PER_BATCH:
+        # Acked (resending the same batch cannot help) but quarantined whole.
+        detail = f"{n_events} > {L.MAX_EVENTS_PER_BATCH}"
+        out.quarantined.append(QuarantineRow(topic, topic_device, "too_many_events", detail, raw))
+        return False
+    if header.device_id != topic_device:
+        detail = f"payload says {header.device_id!r}, topic says {topic_device!r}"
+        out.quarantined.append(QuarantineRow(topic, topic_device, "spoofed_device_id", detail, raw))
+        return False
+    out.stream = out.ack
+    out.drops = [(d.first_seq, d.last_seq, d.reason) for d in header.drops]
+    return True
+
+
+def _accept_events(
+    out: ParsedMessage,
+    topic: str,
+    topic_device: str,
+    header: BatchHeader,
+    events: Iterable[WireEvent],
+    received_ms: int,
+    tz: ZoneInfo,
+) -> None:
+    anchors = {a.boot: (a.mono, a.true_ms) for a in header.anchors}
+    rows = _RowMaker(tz)
+    for ev in events:
+        if not header.first_seq <= ev.seq <= header.last_seq:
+            detail = f"seq {ev.seq} outside {header.first_seq}..{header.last_seq}"
+            out.quarantined.append(
+                QuarantineRow(topic, topic_device, "seq_out_of_range", detail, _raw_event(ev))
+            )
+            continue
+        fix = clock.correct(
+            wall_ms=ev.ts,
+            mono=ev.mono,
+            boot=ev.boot,
+            anchors=anchors,
+            batch_boot=header.boot,
+            sent_mono=header.sent_mono,
+            received_ms=received_ms,
+        )
+        if fix is None:
+            detail = f"wall clock {ev.ts} implausible and no anchor for boot {ev.boot!r}"
+            out.quarantined.append(
+                QuarantineRow(topic, topic_device, "clock_unknown", detail, _raw_event(ev))
+            )
+            continue
+        out.events.append(rows.make(topic_device, header.stream_id, ev, fix))
+
+
+class _RowMaker:
+    """Builds EventRows, remembering the day of each quarter hour and the canonical JSON of
+    each label set within one batch: events of a batch mostly share both."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._days: dict[int, str] = {}
+        self._json: dict[tuple[tuple[str, Any], ...], str] = {}
+
+    def day(self, ts_ms: int) -> str:
+        # Every real zone offset is a multiple of 15 minutes, so a quarter hour has one date.
+        q = ts_ms // 900_000
+        d = self._days.get(q)
+        if d is None:
+            d = self._days[q] = day_of(ts_ms, self.tz)
+        return d
+
+    def canonical(self, obj: dict[str, Any]) -> str:
+        if not obj:
+            return "{}"
+        key = tuple(obj.items())
+        try:
+            s = self._json.get(key)
+        except TypeError:  # unhashable value
+            return canonical(obj)
+        if s is None:
+            s = self._json[key] = canonical(obj)
+        return s
+
+    def make(
+        self, device_id: str, stream_id: str | None, ev: WireEvent, fix: clock.Correction
+    ) -> EventRow:
+        return EventRow(
+            device_id, ev.id, stream_id, ev.seq, ev.kind, ev.feature, ev.session_id,
+            ev.user_id, fix.ts_ms, ev.ts, fix.method, self.day(fix.ts_ms), ev.device_type,
+            ev.firmware_version, ev.account_id, self.canonical(ev.labels),
+            self.canonical(ev.props),
+        )  # fmt: skip
+
+
+def _raw_event(ev: WireEvent) -> bytes:
+    return ev.model_dump_json().encode()[:MAX_RAW_KEPT]
+
+
+def _raw_item(item: Any) -> bytes:
+    try:
+        return codec.dumps(item)[:MAX_RAW_KEPT]
+    except (TypeError, ValueError):
+        return repr(item).encode()[:MAX_RAW_KEPT]
+
+
+class ImportLine(BaseModel):
+    """One line of an import file (the format of the PES worked example)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: EventId
+    device_id: Id
+    account_id: Id
+    device_type: Name
+    firmware_version: Name
+    kind: Kind
+    feature: Name | None = None
+    ts: datetime
+    session_id: Id | None = None
+    user_id: Id | None = None
+    labels: dict[str, str] = Field(default_factory=dict, max_length=L.MAX_LABELS)
+    props: dict[str, Any] = Field(default_factory=dict, max_length=L.MAX_PROPS)
+
+
+def parse_import_line(
+    line: str, source: str, received_ms: int, tz: ZoneInfo
+) -> EventRow | QuarantineRow:
+    """Validate one import line with the same rules as MQTT ingest (the event model included)."""
+    raw = line.encode(errors="backslashreplace")[:MAX_RAW_KEPT]  # lone surrogates, too
+    doc: Any = None
+    try:
+        doc = json.loads(line)
+        if not isinstance(doc, dict):
+            raise InvalidPayload("bad_json", "a line must be a JSON object")
+        imp = ImportLine.model_validate(doc)
+        ts = imp.ts if imp.ts.tzinfo else imp.ts.replace(tzinfo=UTC)
+        wall_ms = int(ts.timestamp() * 1000)
+        # Reuse the wire model's checks (feature required for feature_use, label and prop limits).
+        ev = WireEvent.model_validate(
+            {
+                "id": imp.id,
+                "seq": 1,
+                "kind": imp.kind,
+                "feature": imp.feature,
+                "session_id": imp.session_id,
+                "user_id": imp.user_id,
+                "ts": wall_ms,
+                "device_type": imp.device_type,
+                "firmware_version": imp.firmware_version,
+                "account_id": imp.account_id,
+                "labels": imp.labels,
+                "props": imp.props,
+            }
+        )
+    except (json.JSONDecodeError, RecursionError) as exc:
+        return QuarantineRow(source, None, "bad_json", str(exc)[:200], raw)
+    except InvalidPayload as exc:
+        return QuarantineRow(source, None, exc.reason, exc.detail, raw)
+    except (ValidationError, ValueError, OverflowError) as exc:
+        if isinstance(exc, ValidationError):
+            reason, detail = _reason(exc)
+        else:
+            reason, detail = "invalid:ts", str(exc)[:200]
+        device = doc.get("device_id") if isinstance(doc, dict) else None
+        return QuarantineRow(
+            source, device if isinstance(device, str) else None, reason, detail, raw
+        )
+    # Imported history carries true UTC timestamps and no stream: nothing to correct or track.
+    try:
+        row = _RowMaker(tz).make(imp.device_id, None, ev, clock.Correction(wall_ms, "wall"))
+    except (ValueError, OverflowError) as exc:  # its date in `tz` is after the year 9999
+        return QuarantineRow(source, imp.device_id, "invalid:ts", str(exc)[:200], raw)
+    return row._replace(seq=None)

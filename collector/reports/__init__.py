@@ -1,0 +1,45 @@
+"""Reports: what the API, the CLI and the jobs ask of the analytics. `query` parses and checks a
+report's parameters once, `tables` loads the rollups and runs the analyses, `render` turns rows
+into CSV or text. The same parameters give the same rows on every surface."""
+
+from collector.reports.query import (
+    DEFAULT_GROUP_BY,
+    EARLIEST,
+    LATEST,
+    PesQuery,
+    make_query,
+    parse_group_by,
+    parse_weights,
+    result_row,
+)
+from collector.reports.render import pes_table, to_csv, to_table
+from collector.reports.tables import (
+    HealthList,
+    compare_rows,
+    funnel_rows,
+    health_rows,
+    overview_tables,
+    pes_rows,
+    trend_rows,
+)
+
+__all__ = [
+    "DEFAULT_GROUP_BY",
+    "EARLIEST",
+    "LATEST",
+    "HealthList",
+    "PesQuery",
+    "compare_rows",
+    "funnel_rows",
+    "health_rows",
+    "make_query",
+    "overview_tables",
+    "parse_group_by",
+    "parse_weights",
+    "pes_rows",
+    "pes_table",
+    "result_row",
+    "to_csv",
+    "to_table",
+    "trend_rows",
+]

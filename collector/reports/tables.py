@@ -1,0 +1,235 @@
+"""Report tables: load the bitmap rollups once per request, run the pure analyses of
+collector.analytics, return plain rows. The HTTP API, the CLI and the alert job all call these,
+so they give the same rows for the same parameters (`pes-collector report` and `GET /v1/pes`
+are one code path)."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+from typing import Any, Literal, TypeVar
+
+from collector.analytics.compare import Config, compare
+from collector.analytics.cube import (
+    aggregate,
+    fleet_features,
+    members,
+    needed_range,
+    period_stats,
+)
+from collector.analytics.funnel import funnel, funnel_range
+from collector.analytics.health import HealthParams, entity_health, health_range
+from collector.analytics.overview import lifecycle_row, series
+from collector.analytics.state import Cube, CubeState, Snapshot
+from collector.analytics.trend import Interval, periods, trend, trend_range
+from collector.errors import QueryError
+from collector.reports.query import PesQuery, result_row
+from collector.settings import PesSettings
+from collector.storage import Store
+
+HealthList = Literal["all", "at_risk", "pql"]
+T = TypeVar("T")
+
+
+# One in-memory copy of the analytics tables per open store, brought up to date at the start
+# of every request with the rows changed since the previous one (see analytics/state.py).
+_STATES: weakref.WeakKeyDictionary[Store, tuple[CubeState, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def current_snapshot(store: Store) -> Snapshot:
+    """Bring the state up to date and return its snapshot. A request takes it once and reads
+    nothing else of the state: later refreshes swap in new snapshots and never change this one,
+    so everything the request computes comes from one version of the tables."""
+    entry = _STATES.get(store)
+    if entry is None:
+        entry = _STATES[store] = (CubeState(), asyncio.Lock())
+    state, lock = entry
+    async with lock:
+        changes = await store.analytics_changes(state.cursor)
+        combos, features = state.missing(changes)
+        if combos or features:
+            state.add_names(*await store.analytics_names(combos, features))
+        state.apply(changes)
+        return state.snapshot
+
+
+async def off_loop(compute: Callable[[], T]) -> T:
+    """Run an analysis in a worker thread: it takes up to about a second of CPU, and `serve`
+    shares its event loop with MQTT ingest, whose acks must not wait for a report. The cube it
+    works on comes from one immutable snapshot, so the next request may refresh meanwhile."""
+    return await asyncio.to_thread(compute)
+
+
+async def load_cube(store: Store, lo: int, hi: int, q: PesQuery) -> Cube:
+    """The analytics tables for days [lo, hi] (ordinals) after the query's filters."""
+    snapshot = await current_snapshot(store)
+    return snapshot.view(lo, hi, dict(q.filters))
+
+
+def _segment(group_by: Sequence[str], segment: Sequence[str | None]) -> dict[str, Any]:
+    return dict(zip(group_by, segment, strict=True))
+
+
+async def pes_rows(store: Store, settings: PesSettings, q: PesQuery) -> list[dict[str, Any]]:
+    params = q.params(settings)
+    cube = await load_cube(store, *needed_range(params), q)
+
+    def compute() -> list[dict[str, Any]]:
+        stats = period_stats(cube, members(cube, q.group_by, q.entity), params)
+        return [result_row(q.group_by, r) for r in aggregate(stats)]
+
+    return await off_loop(compute)
+
+
+async def compare_rows(
+    store: Store,
+    settings: PesSettings,
+    q: PesQuery,
+    configs: Sequence[Config],
+    *,
+    baseline: str,
+    resamples: int,
+    seed: int,
+) -> list[dict[str, Any]]:
+    params = q.params(settings)
+    cube = await load_cube(store, *needed_range(params), q)
+
+    def compute() -> list[dict[str, Any]]:
+        try:
+            return compare(cube, configs, params, q.entity, baseline=baseline,
+                           resamples=resamples, seed=seed)  # fmt: skip
+        except ValueError as exc:
+            raise QueryError(str(exc)) from exc
+
+    return await off_loop(compute)
+
+
+def _spans(q: PesQuery, interval: Interval) -> list[tuple[date, date]]:
+    try:
+        return periods(q.start, q.end, interval)
+    except ValueError as exc:
+        raise QueryError(str(exc)) from exc
+
+
+async def trend_rows(
+    store: Store, settings: PesSettings, q: PesQuery, interval: Interval
+) -> list[dict[str, Any]]:
+    spans = _spans(q, interval)
+    template = q.params(settings)
+    cube = await load_cube(store, *trend_range(spans, template), q)
+
+    def compute() -> list[dict[str, Any]]:
+        mem = members(cube, q.group_by, q.entity)
+        return [
+            {"period_start": a.isoformat(), "period_end": b.isoformat(),
+             **result_row(q.group_by, r)}
+            for a, b, r in trend(cube, mem, spans, template)
+        ]  # fmt: skip
+
+    return await off_loop(compute)
+
+
+async def overview_tables(
+    store: Store, settings: PesSettings, q: PesQuery, interval: Interval
+) -> dict[str, list[dict[str, Any]]]:
+    """series (DAU/WAU/MAU per day), features (adoption per core feature over the whole range),
+    lifecycle (new/recovered/dropped, quick ratio, net growth per week or month)."""
+    spans = _spans(q, interval)
+    params = q.params(settings)
+    lo, hi = trend_range(spans, params)
+    lo = min(lo, needed_range(params)[0])
+    cube = await load_cube(store, lo, max(hi, q.end.toordinal()), q)
+
+    def compute() -> dict[str, list[dict[str, Any]]]:
+        mem = members(cube, q.group_by, q.entity)
+        seg = mem.segments
+        out_series = [
+            {"day": d.isoformat(), **_segment(q.group_by, seg[k]), "dau": c[0], "wau": c[1],
+             "mau": c[2], "dau_mau": c[0] / c[2] if c[2] else None}
+            for d, k, c in series(mem, q.start, q.end)
+        ]  # fmt: skip
+        feats = [
+            {**_segment(q.group_by, r.segment), "feature": f, "adoption": share,
+             "users": round(share * r.active), "active": r.active}
+            for r in aggregate(period_stats(cube, mem, params))
+            for f, share in r.feature_adoption.items()
+        ]  # fmt: skip
+        cycle = [
+            {**lifecycle_row(a, b, r), **_segment(q.group_by, r.segment)}
+            for a, b, r in trend(cube, mem, spans, params)
+        ]
+        return {"series": out_series, "features": feats, "lifecycle": cycle}
+
+    return await off_loop(compute)
+
+
+def health_params(settings: PesSettings) -> HealthParams:
+    h = settings.health
+    return HealthParams(
+        weights=h.weights,
+        key_actions=h.key_actions,
+        target_uses_per_30_days=h.target_uses_per_30_days,
+        target_session_minutes=h.target_session_minutes,
+        at_risk_below=h.at_risk_below,
+        falling_points=h.falling_points,
+    )
+
+
+async def health_rows(
+    store: Store, settings: PesSettings, q: PesQuery, which: HealthList = "all"
+) -> list[dict[str, Any]]:
+    """Entity health over P; `at_risk` sorted by health ascending, `pql` descending."""
+    params = q.params(settings)
+    lo, hi = health_range(params)
+    cube = await load_cube(store, lo, hi, q)
+    since = q.start - timedelta(days=params.length)
+    filters = dict(q.filters)
+    feats, sess = await asyncio.gather(
+        store.features(q.entity, since, q.end, filters),
+        store.sessions(q.entity, since, q.end, filters),
+    )
+    uses = [(r[0], date.fromisoformat(r[4]).toordinal(), r[5], int(r[6])) for r in feats]
+    sessions = [(r[0], date.fromisoformat(r[4]).toordinal(), int(r[5]), float(r[6])) for r in sess]
+    rows = await off_loop(
+        lambda: entity_health(cube, members(cube, (), q.entity), params,
+                              health_params(settings), uses, sessions)
+    )  # fmt: skip
+    if which == "at_risk":
+        return sorted((r for r in rows if r["at_risk"]), key=lambda r: (r["health"], r["entity"]))
+    if which == "pql":
+        return sorted((r for r in rows if r["pql"]), key=lambda r: (-r["health"], r["entity"]))
+    return rows
+
+
+async def funnel_rows(
+    store: Store, settings: PesSettings, q: PesQuery, days: int, today: date
+) -> list[dict[str, Any]]:
+    params = q.params(settings)
+    lo, hi = funnel_range(params, days)
+    cube = await load_cube(store, lo, hi, q)
+
+    def compute() -> list[dict[str, Any]]:
+        mem = members(cube, q.group_by, q.entity)
+        fleet = fleet_features(cube, lo, q.end.toordinal())
+        rows = funnel(cube, mem, params, days, today, fleet)
+        return [{**_segment(q.group_by, mem.segments[r.pop("_segment")]), **r} for r in rows]
+
+    return await off_loop(compute)
+
+
+__all__ = [
+    "HealthList",
+    "compare_rows",
+    "current_snapshot",
+    "funnel_rows",
+    "health_params",
+    "health_rows",
+    "load_cube",
+    "overview_tables",
+    "pes_rows",
+    "trend_rows",
+]

@@ -1,0 +1,40 @@
+"""Storage: the `Store` contract and its two backends (storage/sqlite, the embedded default;
+storage/postgres, for several collectors sharing one database). Open one with
+`open_store(url)`; everything else the collector needs from a database goes through `Store`."""
+
+from collector.storage.base import (
+    FILTER_COLUMNS,
+    ActivityTuple,
+    AlertState,
+    Entity,
+    FeatureTuple,
+    Filters,
+    Pruned,
+    SessionTuple,
+    Store,
+    WriteCounts,
+    Writer,
+)
+from collector.storage.bitmaps import NO_CURSOR, Changes, ComboRow, Cursor, FeatureNameRow
+from collector.storage.open import open_store, sqlite_path
+
+__all__ = [
+    "FILTER_COLUMNS",
+    "NO_CURSOR",
+    "ActivityTuple",
+    "AlertState",
+    "Changes",
+    "ComboRow",
+    "Cursor",
+    "Entity",
+    "FeatureNameRow",
+    "FeatureTuple",
+    "Filters",
+    "Pruned",
+    "SessionTuple",
+    "Store",
+    "WriteCounts",
+    "Writer",
+    "open_store",
+    "sqlite_path",
+]

@@ -1,0 +1,31 @@
+"""`open_store(url)`: the one place a storage URL picks a backend. The backend modules are
+imported only when chosen, so a SQLite deployment never loads asyncpg."""
+
+from __future__ import annotations
+
+from collector.errors import ConfigError
+from collector.storage.base import Store
+
+
+def sqlite_path(url: str) -> str:
+    """File-URI style: sqlite:///var/lib/pes/c.db is /var/lib/pes/c.db (as in file:///...), and
+    four slashes mean the same; sqlite:data/c.db is relative to the working directory."""
+    rest = url.removeprefix("sqlite:")
+    if rest.startswith("//"):
+        rest = "/" + rest.lstrip("/")
+    if not rest or rest in ("/", "/:memory:", ":memory:"):
+        return ":memory:"
+    return rest
+
+
+def open_store(url: str) -> Store:
+    """A store for `url` (not yet opened: use `async with`)."""
+    if url.startswith("sqlite:"):
+        from collector.storage.sqlite import SqliteStore
+
+        return SqliteStore(sqlite_path(url))
+    if url.startswith(("postgresql://", "postgres://")):
+        from collector.storage.postgres import PgStore
+
+        return PgStore(url)
+    raise ConfigError(f"unsupported storage url {url!r}: use sqlite: or postgresql://")

@@ -1,0 +1,147 @@
+"""Per-stream sequence bookkeeping: which sequence numbers of an agent's stream have been received,
+which the agent declared dropped, and which are missing. Pure functions on sorted, disjoint,
+inclusive ranges.
+
+This is how the collector deduplicates stream events: an event whose `seq` is already covered is
+a resend. The cost of that check depends on the number of ranges (one for a healthy stream), not
+on how many events were ever stored.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from collector.records import EventRow, ParsedMessage
+
+Range = tuple[int, int]  # inclusive
+# (device, stream, received, dropped, first_seen, last_seen, gap_events, dropped_events)
+StreamRow = tuple[str, str, str, str, int, int, int, int]
+MAX_DROP_RANGES = 1000  # an agent reporting more distinct drops than this is summarised by gaps
+
+
+def covers(ranges: Sequence[Range], seq: int) -> bool:
+    i = bisect.bisect_right(ranges, (seq, float("inf"))) - 1
+    return i >= 0 and ranges[i][0] <= seq <= ranges[i][1]
+
+
+def merge(ranges: Iterable[Range], *more: Range) -> list[Range]:
+    """Union of ranges, adjacent ones joined: [(1,3),(4,6)] -> [(1,6)]."""
+    out: list[Range] = []
+    for a, b in sorted([*ranges, *more]):
+        if out and a <= out[-1][1] + 1:
+            if b > out[-1][1]:
+                out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
+def subtract(ranges: Sequence[Range], minus: Sequence[Range]) -> list[Range]:
+    """Parts of `ranges` not covered by `minus` (both sorted and disjoint)."""
+    out: list[Range] = []
+    j = 0
+    for a, b in ranges:
+        cur = a
+        while j < len(minus) and minus[j][1] < cur:
+            j += 1
+        k = j
+        while k < len(minus) and minus[k][0] <= b and cur <= b:
+            ma, mb = minus[k]
+            if ma > cur:
+                out.append((cur, ma - 1))
+            cur = max(cur, mb + 1)
+            k += 1
+        if cur <= b:
+            out.append((cur, b))
+    return out
+
+
+def gaps(received: Sequence[Range], dropped: Sequence[Range] = ()) -> list[Range]:
+    """Sequence numbers below the highest received one that were neither received nor declared
+    dropped by the agent: loss in transport (or still in flight)."""
+    if not received:
+        return []
+    holes = subtract([(1, received[-1][1])], received)
+    return subtract(holes, merge(dropped))
+
+
+def dropped_unreceived(received: Sequence[Range], dropped: Sequence[Range]) -> list[Range]:
+    """What the agent declared dropped and the collector never received. An agent drops the
+    oldest buffered events, which may have been sent already and stored, only their ack lost
+    or late: those are counted as stored, not also as dropped (both sorted and disjoint)."""
+    return subtract(dropped, received)
+
+
+def count(ranges: Iterable[Range]) -> int:
+    return sum(b - a + 1 for a, b in ranges)
+
+
+@dataclass(slots=True)
+class StreamState:
+    received: list[Range]
+    dropped: list[tuple[int, int, str]]
+    first_seen_ms: int
+    last_seen_ms: int
+
+
+class StreamBook:
+    """The state of the streams touched by one write transaction. Backends load the rows, let
+    `accept` pick each unit's fresh events, and write back `rows()` in the same transaction."""
+
+    def __init__(self) -> None:
+        self._streams: dict[tuple[str, str], StreamState] = {}
+        self.dirty: set[tuple[str, str]] = set()
+
+    def load(self, rows: Iterable[Sequence[Any]]) -> None:
+        for device_id, stream_id, received, dropped, first_ms, last_ms, *_ in rows:
+            self._streams[(device_id, stream_id)] = StreamState(
+                [(a, b) for a, b in json.loads(received)],
+                [(a, b, r) for a, b, r in json.loads(dropped)],
+                int(first_ms),
+                int(last_ms),
+            )
+
+    def accept(self, unit: ParsedMessage, received_ms: int) -> list[EventRow]:
+        """Events of `unit` never received before; marks the unit's range as received."""
+        target = unit.stream
+        assert target is not None
+        key = (target.device_id, target.stream_id)
+        st = self._streams.get(key)
+        if st is None:
+            st = self._streams[key] = StreamState([], [], received_ms, received_ms)
+        fresh: list[EventRow] = []
+        seen: set[int] = set()
+        for ev in unit.events:
+            if ev.seq is None or ev.seq in seen or covers(st.received, ev.seq):
+                continue
+            seen.add(ev.seq)
+            fresh.append(ev)
+        if unit.events or unit.quarantined:
+            # A batch without events (drops only) covers seqs the agent declared dropped: they
+            # are accounted for by the declaration, not received (dropped_unreceived).
+            st.received = merge(st.received, (target.first_seq, target.last_seq))
+        for a, b, reason in unit.drops:
+            if (a, b, reason) not in st.dropped and len(st.dropped) < MAX_DROP_RANGES:
+                st.dropped.append((a, b, reason))
+        st.last_seen_ms = max(st.last_seen_ms, received_ms)
+        self.dirty.add(key)
+        return fresh
+
+    def rows(self) -> list[StreamRow]:
+        """(device, stream, received, dropped, first_seen, last_seen, gap_events, dropped_events)
+        with the counts precomputed so that metrics never parse ranges."""
+        out = []
+        for key in sorted(self.dirty):
+            st = self._streams[key]
+            dropped = merge((a, b) for a, b, _ in st.dropped)
+            out.append(
+                (*key, json.dumps(st.received), json.dumps(sorted(st.dropped)),
+                 st.first_seen_ms, st.last_seen_ms,
+                 count(gaps(st.received, dropped)),
+                 count(dropped_unreceived(st.received, dropped)))
+            )  # fmt: skip
+        return out

@@ -1,0 +1,168 @@
+"""A private Mosquitto for the demo and the tests: its own config, a free loopback port, a temp dir.
+
+Never touches a system broker. `LocalBroker` is an async context manager; `start_broker` /
+`stop` are the synchronous core, so a test can kill -9 and restart the same broker on the same port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from collector.cli.provision import hash_password
+from shared.errors import ConfigError
+
+# Stock limits drop QoS 1 messages for a subscriber that falls behind (docs/wire.md): raise them.
+BASE_CONFIG = """\
+per_listener_settings false
+allow_anonymous true
+persistence false
+max_queued_messages 100000
+max_inflight_messages 100
+max_packet_size 2097152
+log_dest stderr
+log_type error
+log_type warning
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def find_mosquitto() -> str:
+    for cand in (shutil.which("mosquitto"), "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"):
+        if cand and os.access(cand, os.X_OK):
+            return cand
+    raise ConfigError("mosquitto not found: install it (Debian: apt-get install mosquitto)")
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSecurity:
+    """Logins as in deploy/mosquitto: no anonymous access, a password file written from `users`
+    (username -> password) into the broker's temp dir, an ACL file used in place (None: any
+    login may use any topic) and, with all three tls_* files, a TLS listener on `tls_port`
+    that replaces the client id by the username (as on the deploy config's port 8883)."""
+
+    users: Mapping[str, str]
+    acl_file: Path | None = None
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+
+class LocalBroker:
+    def __init__(
+        self,
+        port: int | None = None,
+        extra_config: str = "",
+        *,
+        security: BrokerSecurity | None = None,
+    ) -> None:
+        self.port = port or 0
+        self.extra_config = extra_config
+        self.security = security
+        self.tls_port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def dir(self) -> Path:
+        assert self._dir is not None
+        return Path(self._dir.name)
+
+    def start(self) -> None:
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="pes-broker-")
+        if not self.port:
+            self.port = free_port()
+        conf = self.dir / "mosquitto.conf"
+        base, tls = (BASE_CONFIG, "") if self.security is None else self._secure_config()
+        conf.write_text(f"listener {self.port} 127.0.0.1\n{base}{self.extra_config}\n{tls}")
+        with (self.dir / "mosquitto.log").open("ab") as log:  # the child keeps its own fd
+            self.proc = subprocess.Popen(
+                [find_mosquitto(), "-c", str(conf)], stdout=log, stderr=log, start_new_session=True
+            )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ConfigError(f"mosquitto exited: {self.log_text()[-500:]}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
+            ):
+                return
+            time.sleep(0.05)
+        raise ConfigError(f"mosquitto did not listen on {self.port}")
+
+    def _secure_config(self) -> tuple[str, str]:
+        sec = self.security
+        assert sec is not None
+        passwd = self.dir / "passwd"
+        passwd.write_text("".join(f"{u}:{hash_password(p)}\n" for u, p in sec.users.items()))
+        base = BASE_CONFIG.replace("allow_anonymous true", "allow_anonymous false")
+        base += f"password_file {passwd}\n"
+        if sec.acl_file is not None:
+            base += f"acl_file {sec.acl_file}\n"
+        private = [self.dir, passwd]
+        tls = ""
+        if sec.tls_ca and sec.tls_cert and sec.tls_key:
+            self.tls_port = self.tls_port or free_port()
+            tls = f"listener {self.tls_port} 127.0.0.1\nuse_username_as_clientid true\n"
+            for key, src in (
+                ("cafile", sec.tls_ca),
+                ("certfile", sec.tls_cert),
+                ("keyfile", sec.tls_key),
+            ):
+                dst = self.dir / f"tls-{key}.pem"
+                shutil.copyfile(src, dst)
+                private.append(dst)
+                tls += f"{key} {dst}\n"
+        # Started as root, Mosquitto drops to the mosquitto user before it reads these files.
+        if os.geteuid() == 0:
+            with contextlib.suppress(KeyError):
+                user = pwd.getpwnam("mosquitto")
+                for path in private:
+                    os.chown(path, user.pw_uid, user.pw_gid)
+        return base, tls
+
+    def stop(self, *, kill: bool = False) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    def log_text(self) -> str:
+        p = self.dir / "mosquitto.log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+    async def __aenter__(self) -> LocalBroker:
+        await asyncio.to_thread(self.start)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.to_thread(self.cleanup)
