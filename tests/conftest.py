@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from pes_testkit import PgDatabase, find_specs
 
-from collector.devbroker import LocalBroker
-from collector.store import Store, open_store
+from collector.storage import Store, open_store
+from devkit.broker import LocalBroker
+from tests.kits.pes import PgDatabase, find_specs
 
 
 @pytest.fixture(scope="session")

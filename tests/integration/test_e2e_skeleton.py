@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from pes_testkit import api_get, start_collector, stop, wait_http, write_collector_config
 
 from agent.agent import Agent
 from agent.buffer import Buffer
 from agent.events import make_event
 from agent.settings import AgentSettings
-from collector.devbroker import LocalBroker
+from devkit.broker import LocalBroker
 from shared.mqtt import MqttSettings
+from tests.kits.pes import api_get, start_collector, stop, wait_http, write_collector_config
 
 DAY_MS = 86_400_000
 

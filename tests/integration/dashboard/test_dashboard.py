@@ -10,9 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from conftest import Tab
-from dashboard_kit import AGENT_ID, END, START, Collector
 from playwright.sync_api import Page
+
+from tests.kits.dashboard import AGENT_ID, END, START, Collector, Tab
 
 RANGE = f"start={START}&end={END}"
 

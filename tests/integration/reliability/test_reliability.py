@@ -7,8 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-from scenarios import SCENARIOS
-from tmpfs import probe
+
+from tests.kits.reliability.scenarios import SCENARIOS
+from tests.kits.reliability.tmpfs import probe
 
 pytestmark = pytest.mark.timeout(600)
 

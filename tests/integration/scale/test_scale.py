@@ -24,7 +24,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from pes_testkit import (
+
+from devkit.broker import LocalBroker
+from tests.kits.pes import (
     PgDatabase,
     api_get,
     start_collector,
@@ -32,8 +34,6 @@ from pes_testkit import (
     wait_http,
     write_collector_config,
 )
-
-from collector.devbroker import LocalBroker
 
 COLLECTORS = 3
 AGENTS_PER_PROCESS = 100

@@ -19,8 +19,15 @@ from typing import Any
 
 import httpx
 import pytest
-from pes_testkit import start_collector, stop, wait_http
-from security_kit import (
+
+from devkit.broker import BrokerSecurity, LocalBroker
+from shared import limits as L
+from shared.errors import PublishFailed
+from shared.models import Ack
+from shared.mqtt import MqttClient
+from shared.topics import DEFAULT_SHARE_GROUP, ack_topic, events_topic, status_topic
+from tests.kits.pes import start_collector, stop, wait_http
+from tests.kits.security import (
     API_TOKEN,
     COLLECTOR_USER,
     SHIPPED_ACL,
@@ -36,13 +43,6 @@ from security_kit import (
     status_payload,
     write_collector_config,
 )
-
-from collector.devbroker import BrokerSecurity, LocalBroker
-from shared import limits as L
-from shared.errors import PublishFailed
-from shared.models import Ack
-from shared.mqtt import MqttClient
-from shared.topics import DEFAULT_SHARE_GROUP, ack_topic, events_topic, status_topic
 
 DEVICES = ("gw-a", "gw-b", "gw-c", "gw-d", "gw-e", "gw-f")
 USERS = {name: secrets.token_urlsafe(16) for name in (COLLECTOR_USER, *DEVICES)}

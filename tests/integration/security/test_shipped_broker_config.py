@@ -20,7 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from security_kit import (
+
+from collector.cli.main import main as collector_cli
+from devkit.broker import find_mosquitto, free_port
+from shared.errors import PublishFailed
+from shared.topics import events_topic
+from tests.kits.security import (
     COLLECTOR_USER,
     SHIPPED_ACL,
     SHIPPED_CONF,
@@ -30,11 +35,6 @@ from security_kit import (
     login_result,
     make_certs,
 )
-
-from collector.cli import main as collector_cli
-from collector.devbroker import find_mosquitto, free_port
-from shared.errors import PublishFailed
-from shared.topics import events_topic
 
 
 @dataclass

@@ -9,8 +9,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from pes_testkit import api_get, start_collector, stop, wait_http
-from security_kit import (
+
+from agent.agent import Agent
+from agent.settings import AgentSettings
+from devkit.broker import BrokerSecurity, LocalBroker
+from shared.errors import BrokerUnavailable
+from shared.mqtt import MqttClient, MqttSettings
+from shared.topics import status_topic
+from tests.kits.pes import api_get, start_collector, stop, wait_http
+from tests.kits.security import (
     COLLECTOR_USER,
     SHIPPED_ACL,
     Certs,
@@ -23,13 +30,6 @@ from security_kit import (
     secret_share_group,
     write_collector_config,
 )
-
-from agent.agent import Agent
-from agent.settings import AgentSettings
-from collector.devbroker import BrokerSecurity, LocalBroker
-from shared.errors import BrokerUnavailable
-from shared.mqtt import MqttClient, MqttSettings
-from shared.topics import status_topic
 
 USERS = {name: secrets.token_urlsafe(16) for name in (COLLECTOR_USER, "gw-tls", "gw-other")}
 

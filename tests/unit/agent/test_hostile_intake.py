@@ -11,7 +11,20 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hostile_kit import (
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.agent import Agent
+from agent.buffer import Buffer
+from agent.errors import InvalidEvent
+from agent.events import make_event, to_body
+from agent.settings import AgentSettings
+from collector.ingest.parse import parse_batch
+from devkit.broker import free_port
+from shared import limits as L
+from shared.models import WireEvent
+from shared.mqtt import MqttSettings
+from tests.kits.hostile import (
     FAST,
     SLOW,
     hostile_text,
@@ -24,19 +37,6 @@ from hostile_kit import (
     names,
     prop_values,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from agent.agent import Agent
-from agent.buffer import Buffer
-from agent.errors import InvalidEvent
-from agent.events import make_event, to_body
-from agent.settings import AgentSettings
-from collector.devbroker import free_port
-from collector.ingest import parse_batch
-from shared import limits as L
-from shared.models import WireEvent
-from shared.mqtt import MqttSettings
 
 UTC = ZoneInfo("UTC")
 

@@ -1,0 +1,232 @@
+"""The agent's intake with a real buffer and no broker: the local socket protocol, concurrent
+clients, overflow policies, automatic sessions (incl. crash recovery), metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket as pysocket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.agent import Agent
+from agent.buffer import Buffer
+from agent.errors import BufferFull, InvalidEvent
+from agent.sessions import META_KEY, Sessions
+from agent.settings import AgentSettings
+from devkit.broker import free_port
+from shared.models import WireEvent
+from shared.mqtt import MqttSettings
+
+pytestmark = pytest.mark.timeout(60)
+LINE = b'{"kind":"feature_use","feature":"calibrate","session_id":"s1"}\n'
+
+
+def settings(tmp_path: Path, **kw: Any) -> AgentSettings:
+    values: dict[str, Any] = {
+        "device_id": "gw-1",
+        "device_type": "t",
+        "firmware_version": "1",
+        "account_id": "a",
+        "buffer_path": tmp_path / "b.db",
+        # Nothing listens there: the agent keeps trying, intake does not care.
+        "mqtt": MqttSettings(port=free_port(), reconnect_initial_s=0.5, reconnect_max_s=1),
+    }
+    return AgentSettings(**(values | kw))
+
+
+MakeAgent = Callable[..., Awaitable[Agent]]
+
+
+@pytest.fixture
+async def make_agent(tmp_path: Path) -> AsyncIterator[MakeAgent]:
+    agents: list[Agent] = []
+
+    async def make(**kw: Any) -> Agent:
+        agent = await Agent(settings(tmp_path, **kw)).__aenter__()
+        agents.append(agent)
+        return agent
+
+    yield make
+    for a in agents:
+        await a.close()
+
+
+async def talk(path: Path, payload: bytes, replies: int) -> list[dict[str, Any]]:
+    reader, writer = await asyncio.open_unix_connection(str(path))
+    writer.write(payload)
+    await writer.drain()
+    out = [json.loads(await reader.readline()) for _ in range(replies)]
+    writer.close()
+    await writer.wait_closed()
+    return out
+
+
+def rows(path: Path) -> list[dict[str, Any]]:
+    with Buffer(path) as buf:
+        return [json.loads(body) | {"seq": s} for s, body in buf.read_after(0, 10**6, 10**9)]
+
+
+async def test_socket_answers_every_line_in_order(make_agent: MakeAgent, tmp_path: Path) -> None:
+    agent = await make_agent()
+    sock = agent.settings.socket_file
+    assert sock.is_socket() and sock.stat().st_mode & 0o777 == 0o660
+    payload = (
+        LINE
+        + b"\n  \n"  # blank lines: no reply
+        + b'{"kind":"feature_use"}\n'
+        + b"not json\n"
+        + b'{"kind":"x","props":{"n":1}}\r\n'
+        + b'{"kind":"x","labels":{"p":"'
+        + b"y" * 70_000
+        + b'"}}\n'  # too long
+        + b"\xff\xfe\n"
+        + b'{"kind":"x"},{"kind":"y"}\n'  # two objects on one line
+        + b'{"kind":"session_start","session_id":"s2"}'  # last line, no newline
+    )
+    reader, writer = await asyncio.open_unix_connection(str(sock))
+    writer.write(payload)
+    writer.write_eof()
+    replies = [json.loads(line) for line in (await reader.read()).splitlines()]
+    writer.close()
+    await writer.wait_closed()
+    assert [r["ok"] for r in replies] == [True, False, False, True, False, False, False, True]
+    assert "feature_use needs a feature" in replies[1]["error"]
+    assert "Invalid JSON" in replies[2]["error"]
+    assert "longer than 65536 bytes" in replies[4]["error"]
+    stored = rows(agent.settings.buffer_path)
+    assert [r["id"] for r in stored] == [replies[i]["id"] for i in (0, 3, 7)]
+    for r in stored:
+        WireEvent.model_validate(r)
+
+
+async def test_many_pipelining_clients_and_the_api_at_once(make_agent: MakeAgent) -> None:
+    agent = await make_agent()
+    n, clients = 400, 16
+    tasks = [talk(agent.settings.socket_file, LINE * n, n) for _ in range(clients)]
+    api = [agent.record("feature_use", "f", session_id="s9") for _ in range(300)]
+    results = await asyncio.gather(*tasks, *api)
+    ids = [r["id"] for rs in results[:clients] for r in rs if r["ok"]]  # type: ignore[union-attr]
+    ids += results[clients:]  # type: ignore[arg-type]
+    assert len(ids) == len(set(ids)) == n * clients + 300
+    assert {r["id"] for r in rows(agent.settings.buffer_path)} == set(ids)
+    st = agent.stats()
+    assert st.commits < len(ids) / 20  # group commit
+    assert st.socket.ok == n * clients and st.socket.errors == 0
+
+
+async def test_record_many(make_agent: MakeAgent) -> None:
+    agent = await make_agent()
+    events = [{"kind": "feature_use", "feature": f"f{i % 5}", "user_id": "u"} for i in range(700)]
+    ids = await agent.record_many(events)
+    got = rows(agent.settings.buffer_path)
+    assert [r["id"] for r in got if r["kind"] == "feature_use"] == ids
+    assert len({r["session_id"] for r in got}) == 1  # one automatic session for user u
+    with pytest.raises(InvalidEvent, match=r"event 1: .*feature_use needs a feature"):
+        await agent.record_many([{"kind": "x"}, {"kind": "feature_use"}])
+    assert len(rows(agent.settings.buffer_path)) == len(got)  # nothing of it stored
+
+
+async def test_a_client_that_vanishes_disturbs_no_one(make_agent: MakeAgent) -> None:
+    agent = await make_agent()
+    path = agent.settings.socket_file
+    for _ in range(5):
+        raw = pysocket.socket(pysocket.AF_UNIX)
+        raw.connect(str(path))
+        raw.sendall(LINE * 2000 + b'{"kind":"x"')  # and goes away mid-line, unread replies
+        raw.close()
+    replies = await talk(path, LINE * 50, 50)
+    assert all(r["ok"] for r in replies)
+
+
+async def test_reject_new_refuses_with_a_clear_error(make_agent: MakeAgent) -> None:
+    agent = await make_agent(max_buffer_mb=1, overflow="reject_new", auto_sessions=False)
+    big = {"blob": "x" * 120}
+    event = {"kind": "feature_use", "feature": "f", "props": big}
+    with pytest.raises(BufferFull, match=r"reject_new\): \d+ of 100 rows stored"):
+        for _ in range(200):  # 1 MiB holds about 2,000 of these
+            await agent.record_many([event] * 100)
+    with pytest.raises(BufferFull, match="buffer full"):
+        for _ in range(200):  # single events may still fit in the last pages
+            await agent.record("feature_use", "f", props=big)
+    stored = (await agent.snapshot())["buffer_depth"]
+    line = json.dumps({"kind": "feature_use", "feature": "f", "props": big}).encode() + b"\n"
+    replies = await talk(agent.settings.socket_file, line * 3, 3)
+    assert [r["ok"] for r in replies] == [False] * 3
+    assert "buffer full" in replies[0]["error"]
+    assert agent.settings.buffer_path.stat().st_size <= 1024 * 1024
+    snap = await agent.snapshot()
+    assert snap["buffer_depth"] == stored and snap["rejected"] >= 4 and snap["dropped"] == 0
+    with pytest.raises(InvalidEvent):
+        await agent.record("feature_use")
+
+
+async def test_automatic_sessions_time_out_and_close_on_shutdown(make_agent: MakeAgent) -> None:
+    agent = await make_agent(session_idle_s=0.3)
+    ids = [await agent.record("feature_use", f"f{i}", user_id="u1") for i in range(3)]
+    await asyncio.sleep(0.05)
+    await agent.record("feature_use", "other", user_id="u2")
+    await asyncio.sleep(1.0)  # both idle past the timeout: ended by the timer
+    late = await agent.record("feature_use", "again", user_id="u1")  # a new session
+    await agent.close()
+    got = rows(agent.settings.buffer_path)
+    by_id = {r["id"]: r for r in got}
+    sid = by_id[ids[0]]["session_id"]
+    assert all(by_id[i]["session_id"] == sid for i in ids)
+    kinds = [(r["kind"], r.get("user_id")) for r in got if r["session_id"] == sid]
+    assert kinds[0] == ("session_start", "u1") and kinds[-1] == ("session_end", "u1")
+    end = [r for r in got if r["session_id"] == sid][-1]
+    assert 0 <= end["props"]["duration_s"] < 0.3 and end["props"]["auto"] is True
+    second = by_id[late]["session_id"]
+    assert second != sid
+    assert [r["kind"] for r in got if r.get("session_id") == second][-1] == "session_end"
+    assert sum(r["kind"] == "session_start" for r in got) == 3
+    assert sum(r["kind"] == "session_end" for r in got) == 3
+    with Buffer(agent.settings.buffer_path) as buf:
+        assert buf.meta()[META_KEY] == "[]"
+
+
+async def test_sessions_left_open_by_a_crash_are_closed_on_start(
+    make_agent: MakeAgent, tmp_path: Path
+) -> None:
+    s = Sessions(1800)
+    start = {"id": "e", "kind": "feature_use", "feature": "f", "ts": 1_800_000_000_000,
+             "mono": 5_000, "boot": "old-boot", "user_id": "u7"}  # fmt: skip
+    later = start | {"mono": 9_500, "ts": 1_800_000_004_500}
+    s.on_event(start)
+    s.on_event(later)
+    with Buffer(tmp_path / "b.db") as buf:  # what the crashed run had committed
+        buf.set_meta(META_KEY, s.snapshot())
+    agent = await make_agent()
+    await asyncio.sleep(0.2)
+    (end,) = [r for r in rows(tmp_path / "b.db") if r["kind"] == "session_end"]
+    assert end["session_id"] == start["session_id"] and end["user_id"] == "u7"
+    assert end["props"]["duration_s"] == 4.5
+    assert (end["ts"], end["mono"], end["boot"]) == (1_800_000_004_500, 9_500, "old-boot")
+    await agent.close()
+    with Buffer(tmp_path / "b.db") as buf:
+        assert buf.meta()[META_KEY] == "[]"
+
+
+async def test_metrics_endpoint_and_a_second_agent_on_the_same_socket(
+    make_agent: MakeAgent, tmp_path: Path
+) -> None:
+    port = free_port()
+    agent = await make_agent(metrics_port=port)
+    await agent.record("feature_use", "f")
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    text = (await reader.read()).decode()
+    writer.close()
+    await writer.wait_closed()
+    assert text.startswith("HTTP/1.0 200 OK")
+    assert 'pes_agent_buffer_events{device_id="gw-1"} 2' in text  # session_start + event
+    assert 'pes_agent_connected{device_id="gw-1"} 0' in text
+    other = Agent(settings(tmp_path, buffer_path=tmp_path / "other.db",
+                           socket_path=agent.settings.socket_file))  # fmt: skip
+    with pytest.raises(Exception, match="another agent is listening"):
+        await other.__aenter__()
+    assert agent.settings.socket_file.is_socket()  # the live agent's socket was left alone

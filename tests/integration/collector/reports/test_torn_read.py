@@ -1,0 +1,68 @@
+"""The e2e bench's HTTP 500 on a real SQLite store: a write commits between the two statements of
+SqliteStore.analytics_changes (activity_bits, then feature_bits), so a refresh brings a new
+combination's feature row without its activity row. The next GET /v1/pes-style request with a
+filter must answer, without the new firmware until its activity is read, then with it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector.reports.query import make_query
+from collector.reports.tables import pes_rows
+from collector.settings import PesSettings
+from collector.storage import open_store
+from tests.kits.analytics import Event, write_events
+
+SETTINGS = PesSettings()
+DAY = date(2026, 2, 20)
+QUERY = make_query(SETTINGS, start=date(2026, 1, 22), end=DAY, group_by="firmware_version",
+                   filters={"device_type": "probe"})  # fmt: skip
+
+
+def probe(n: int) -> Event:
+    """A probe as bench/e2e.py sends it: one feature_use with a firmware of its own."""
+    return {
+        "id": f"00000000-0000-4000-8000-{n:012d}",
+        "device_id": "gw1",
+        "account_id": "acct",
+        "device_type": "probe",
+        "firmware_version": f"p{n:03d}",
+        "kind": "feature_use",
+        "feature": "probe",
+        "ts": f"{DAY.isoformat()}T12:00:00Z",
+    }
+
+
+@pytest.fixture
+async def sqlite(tmp_path: Path) -> AsyncIterator[Any]:
+    async with open_store(f"sqlite:///{tmp_path}/c.db") as store:
+        yield store
+
+
+async def firmwares(store: Any) -> list[str]:
+    return [r["firmware_version"] for r in await pes_rows(store, SETTINGS, QUERY)]
+
+
+async def test_write_between_the_two_reads_of_a_refresh(
+    sqlite: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await write_events(sqlite, [probe(0), probe(1)])
+    assert await firmwares(sqlite) == ["p000", "p001"]  # the state is warm
+    pending = [[probe(2)]]
+    fetch = sqlite._fetch
+
+    async def torn(sql: str, params: Any, **kw: Any) -> Any:
+        rows = await fetch(sql, params, **kw)
+        if "FROM activity_bits WHERE version" in sql and pending:
+            await write_events(sqlite, pending.pop())  # commits before feature_bits is read
+        return rows
+
+    monkeypatch.setattr(sqlite, "_fetch", torn)
+    assert await firmwares(sqlite) == ["p000", "p001"]  # p002: a feature row, no activity yet
+    assert not pending
+    assert await firmwares(sqlite) == ["p000", "p001", "p002"]
