@@ -1,9 +1,13 @@
-"""Run the benchmarks and print one table: `python -m bench [--quick] [--json F] [suite ...]`.
+"""Run the benchmarks and print one table:
+`python -m bench [--quick|--smoke] [--json F] [suite ...]`.
 
 Without suite names it runs the default suites (agent, ingest, e2e, query), which report every
 figure of bench.core.REQUIRED; `scale` (docs/scaling.md), `growth` (10k -> 100k [-> 1M]
 devices) and `dashboard` (the Overview's load time in Chromium) run only when named. Budgets
-and measured run times: docs/performance.md."""
+and measured run times: docs/performance.md.
+
+`--smoke` runs every suite (named ones, or all of them) at toy sizes, a few seconds each:
+`scripts/test` runs it so that a suite broken by a code change fails CI instead of rotting."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench.core import REQUIRED, Figure, missing, render, write_json
+from bench.core import REQUIRED, Figure, Size, missing, render, write_json
 
 # suite name -> module with `async def run(quick: bool) -> list[Figure]`
 SUITES = {
@@ -31,7 +35,8 @@ DEFAULT = ("agent", "ingest", "e2e", "query")
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    names = args.suites or list(DEFAULT)
+    size = Size.SMOKE if args.smoke else Size.QUICK if args.quick else Size.FULL
+    names = args.suites or list(SUITES if size is Size.SMOKE else DEFAULT)
     unknown = [n for n in names if n not in SUITES]
     if unknown:
         print(f"unknown suite(s): {', '.join(unknown)}; known: {', '.join(SUITES)}")
@@ -44,7 +49,7 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"== {name} ...", file=sys.stderr, flush=True)
         module = importlib.import_module(SUITES[name])
         try:
-            figures += await module.run(args.quick)
+            figures += await module.run(size)
         except Exception:  # one broken suite must not hide the others' figures
             traceback.print_exc()
             failed.append(name)
@@ -64,6 +69,9 @@ async def main_async(args: argparse.Namespace) -> int:
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="smaller fleets and shorter runs")
+    p.add_argument(
+        "--smoke", action="store_true", help="every suite at toy sizes: does it still run?"
+    )
     p.add_argument("--json", help="also write the figures as a JSON list to this file")
     p.add_argument("suites", nargs="*", help=f"default {' '.join(DEFAULT)}; also: scale growth")
     return asyncio.run(main_async(p.parse_args()))

@@ -41,8 +41,8 @@ from agent.batch import build_batch, events_budget
 from agent.buffer import Buffer
 from agent.events import Factory, check_python, to_body
 from agent.settings import AgentSettings
-from bench.core import Figure
-from collector.devbroker import LocalBroker, free_port
+from bench.core import Figure, Size
+from devkit.broker import LocalBroker, free_port
 from shared import codec
 from shared.models import Ack
 from shared.mqtt import MqttClient, MqttSettings
@@ -434,10 +434,10 @@ async def drain_figures(d: Path, n: int, label: str, **kw: Any) -> list[Figure]:
     ]
 
 
-async def run(quick: bool) -> list[Figure]:
-    n_api = 50_000 if quick else 300_000
-    n_sock = 100_000 if quick else 500_000
-    n_drain, label = (50_000, "50k") if quick else (1_000_000, "1m")
+async def run(size: Size) -> list[Figure]:
+    n_api = size.pick(300_000, 50_000, 2_000)
+    n_sock = size.pick(500_000, 100_000, 2_000)
+    n_drain, label = size.pick((1_000_000, "1m"), (50_000, "50k"), (2_000, "2k"))
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="pes-bench-agent-") as tmp:
         d = Path(tmp)
@@ -448,7 +448,7 @@ async def run(quick: bool) -> list[Figure]:
         figures += sock
         async with LocalBroker() as broker:
             _say("idle agent")
-            figures += await idle_figures(_mk(d / "idle"), broker.port, 5 if quick else 10, peak)
+            figures += await idle_figures(_mk(d / "idle"), broker.port, size.pick(10, 5, 1), peak)
         figures += await drain_figures(_mk(d / "drain"), n_drain, label)
     return figures
 

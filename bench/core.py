@@ -8,7 +8,24 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
+from enum import Enum
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class Size(Enum):
+    """How big a run is: FULL (the figures of docs/performance.md), QUICK (smaller fleets, the
+    same names) or SMOKE (toy sizes, seconds a suite: proves that every suite still runs, as
+    `scripts/test` does on every CI run; its figures mean nothing)."""
+
+    FULL = "full"
+    QUICK = "quick"
+    SMOKE = "smoke"
+
+    def pick(self, full: T, quick: T, smoke: T) -> T:
+        return {Size.FULL: full, Size.QUICK: quick, Size.SMOKE: smoke}[self]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,9 +39,10 @@ class Figure:
 
     @property
     def ratio(self) -> float | None:
-        if self.baseline in (None, 0):
+        baseline = self.baseline
+        if baseline is None or baseline == 0:
             return None
-        return self.value / self.baseline  # type: ignore[operator]
+        return self.value / baseline
 
     @property
     def meets(self) -> bool | None:
@@ -43,7 +61,7 @@ class Figure:
         return d
 
 
-Suite = Callable[[bool], Awaitable[list[Figure]]]  # quick -> figures
+Suite = Callable[[Size], Awaitable[list[Figure]]]
 
 # The figures issue 9 asks for by name: the default suites together must produce each of them
 # under exactly this name (a --quick run says its smaller fleet in the unit, not the name).

@@ -23,9 +23,9 @@ from pathlib import Path
 import httpx
 
 from bench import query
-from bench.core import Figure
-from collector.devbroker import free_port
-from collector.store import open_store
+from bench.core import Figure, Size
+from collector.storage import open_store
+from devkit.broker import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "bench-token"
@@ -111,8 +111,8 @@ def _serve_and_measure(work: Path, db: Path, runs: int) -> tuple[float, list[flo
         proc.wait(10)
 
 
-async def run(quick: bool) -> list[Figure]:
-    devices = 10_000 if quick else 100_000
+async def run(size: Size) -> list[Figure]:
+    devices = size.pick(100_000, 10_000, 200)
     with tempfile.TemporaryDirectory(prefix="pes-bench-dashboard-") as tmp:
         work = Path(tmp)
         db = work / "c.db"

@@ -34,8 +34,8 @@ from pathlib import Path
 
 from bench import loadgen
 from bench.agent import _collector, _say, _settings, _start_agent, _stop, _toml, _wait_socket
-from bench.core import Figure
-from collector.devbroker import LocalBroker
+from bench.core import Figure, Size
+from devkit.broker import LocalBroker
 
 # the required figures (bench.core.REQUIRED) this suite always reports
 PRODUCES = ("e2e_latency_p99_s",)
@@ -127,8 +127,8 @@ def _p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[98]
 
 
-async def run(quick: bool) -> list[Figure]:
-    probes = 40 if quick else 150
+async def run(size: Size) -> list[Figure]:
+    probes = size.pick(150, 40, 5)
     gap_s = 0.1
     idle_probes = 10
     with tempfile.TemporaryDirectory(prefix="pes-bench-e2e-") as tmp:
@@ -142,7 +142,9 @@ async def run(quick: bool) -> list[Figure]:
                 await _wait_socket(s.socket_file)
                 await _wait_api(http)
                 # 1. the sustained rate of this collector, as deployed
-                full = await loadgen.spawn(broker.port, 50, 2 if quick else 4, 500)
+                full = await loadgen.spawn(
+                    broker.port, size.pick(50, 50, 5), size.pick(4, 2, 1), size.pick(500, 500, 100)
+                )
                 sustained = full["events"] / full["seconds"]
                 rate = sustained / 2
                 _say(f"sustained {sustained:,.0f} events/s; load at {rate:,.0f}")

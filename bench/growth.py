@@ -18,19 +18,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.core import Figure
+from bench.core import Figure, Size
 from bench.ingest import _run_once
 from bench.query import _fill_sqlite, _say, timings
-from collector.devbroker import LocalBroker
-from collector.store import open_store
+from collector.storage import open_store
+from devkit.broker import LocalBroker
 
 DAYS = 14
 
 
-def _sizes(quick: bool) -> list[int]:
+def _sizes(size: Size) -> list[int]:
     top = int(os.environ.get("PES_BENCH_GROWTH_MAX", "0") or 0)
-    sizes = [1_000, 10_000] if quick else [10_000, 100_000]
-    sizes += [n for n in (1_000_000,) if n <= top and not quick]
+    sizes = size.pick([10_000, 100_000], [1_000, 10_000], [100, 300])
+    sizes += [n for n in (1_000_000,) if n <= top and size is Size.FULL]
     return sizes
 
 
@@ -62,12 +62,12 @@ async def _point(
             "ingest": eps, "db_mb": size_mb}  # fmt: skip
 
 
-async def run(quick: bool) -> list[Figure]:
-    shape = (50, 2, 500) if quick else (100, 4, 500)
+async def run(size: Size) -> list[Figure]:
+    shape = size.pick((100, 4, 500), (50, 2, 500), (5, 1, 100))
     points: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="pes-bench-growth-") as tmp:
         async with LocalBroker() as broker:
-            for devices in _sizes(quick):
+            for devices in _sizes(size):
                 points[devices] = await _point(devices, broker.port, Path(tmp), shape)
     first = points[min(points)]
     units = {"pes": "ms", "compare": "ms", "trend": "ms", "cold": "ms", "ingest": "events/s",

@@ -16,12 +16,12 @@ import aiosqlite
 import asyncpg
 
 from bench import loadgen
-from bench.core import Figure
-from collector.devbroker import LocalBroker
-from collector.ingest import ParsedMessage
-from collector.service import IngestLoop
+from bench.core import Figure, Size
+from collector.ingest.loop import IngestLoop
+from collector.records import ParsedMessage, StatusRow
 from collector.settings import load_settings
-from collector.store import Store, WriteCounts, open_store
+from collector.storage import Store, WriteCounts, Writer, open_store
+from devkit.broker import LocalBroker
 
 # the required figures (bench.core.REQUIRED) this suite always reports
 PRODUCES = ("ingest_sqlite_eps", "ingest_sqlite_vs_naive", "ingest_pg_eps", "ingest_pg_vs_naive")
@@ -51,7 +51,10 @@ class NaiveSqlite:
         if self.db is not None:
             await self.db.close()
 
-    async def write(self, units: Sequence[ParsedMessage], received_ms: int) -> list[WriteCounts]:
+    async def write(
+        self, units: Sequence[ParsedMessage], received_ms: int, statuses: Sequence[StatusRow] = ()
+    ) -> list[WriteCounts]:
+        # The baseline stores events only: the load sends no statuses.
         assert self.db is not None
         out = []
         for unit in units:
@@ -83,7 +86,10 @@ class NaivePg:
         if self.con is not None:
             await self.con.close()
 
-    async def write(self, units: Sequence[ParsedMessage], received_ms: int) -> list[WriteCounts]:
+    async def write(
+        self, units: Sequence[ParsedMessage], received_ms: int, statuses: Sequence[StatusRow] = ()
+    ) -> list[WriteCounts]:
+        # The baseline stores events only: the load sends no statuses.
         out = []
         for unit in units:
             stored = 0
@@ -110,10 +116,10 @@ async def _pg_db(name: str, create: bool) -> None:
         await con.close()
 
 
-async def _run_once(store: Any, port: int, shape: tuple[int, int, int]) -> float:
+async def _run_once(store: Writer, port: int, shape: tuple[int, int, int]) -> float:
     settings = load_settings(None, mqtt={"port": port}, ingest={"client_id": "bench-collector"})
     stop = asyncio.Event()
-    loop = IngestLoop(settings, store)  # type: ignore[arg-type]
+    loop = IngestLoop(settings, store)
     task = asyncio.create_task(loop.run(stop))
     try:
         for _ in range(200):
@@ -129,8 +135,9 @@ async def _run_once(store: Any, port: int, shape: tuple[int, int, int]) -> float
         await asyncio.wait_for(task, 30)
 
 
-async def run(quick: bool) -> list[Figure]:
-    shape = (50, 2, 500) if quick else (100, 8, 500)
+async def run(size: Size) -> list[Figure]:
+    quick = size is not Size.FULL
+    shape = size.pick((100, 8, 500), (50, 2, 500), (5, 1, 100))
     n = shape[0] * shape[1] * shape[2]
     # The naive baselines are rates too, and slow: a quarter of the events in the full run.
     naive_shape = shape if quick else (shape[0], shape[1] // 4, shape[2])

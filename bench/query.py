@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from bench.core import Figure
+from bench.core import Figure, Size
 from collector.analytics.compare import parse_config
-from collector.analytics_queries import compare_rows, trend_rows
-from collector.pes import ActivityRow, FeatureRow, compute_pes
-from collector.queries import _Segmenter, make_query, pes_table
+from collector.reports import make_query, pes_rows
+from collector.reports.tables import compare_rows, trend_rows
 from collector.settings import PesSettings
-from collector.store import open_store
+from collector.storage import open_store
+from tests.oracles.pes_reference import ActivityRow, FeatureRow, Segmenter, compute_pes
 
 # the required figures (bench.core.REQUIRED) this suite always reports
 PRODUCES = ("query_pes_ms", "query_compare_ms", "query_trend_ms", "query_vs_naive")
@@ -160,7 +160,7 @@ async def _fill_pg(store: Any, devices: int) -> int:
 async def naive_pes(store: Any, backend: str) -> int:
     """No rollups: DISTINCT active days and feature uses from raw events, then compute_pes."""
     q = make_query(SETTINGS, start=END - timedelta(days=29), end=END, group_by=None)
-    seg = _Segmenter(q.group_by)
+    seg = Segmenter(q.group_by)
     sqlite = backend == "sqlite"
     day = "day" if sqlite else "to_char(day, 'YYYY-MM-DD')"
     a, b = ("?", "?") if sqlite else ("$1", "$2")
@@ -219,7 +219,7 @@ async def timings(store: Any) -> tuple[float, float, float, float]:
     trend_q = make_query(SETTINGS, start=END - timedelta(days=83), end=END, group_by=None)
 
     async def pes() -> Any:
-        return await pes_table(store, SETTINGS, pes_q)
+        return await pes_rows(store, SETTINGS, pes_q)
 
     async def compare() -> Any:
         return await compare_rows(
@@ -268,8 +268,8 @@ async def _suite(backend: str, url: str, devices: int) -> list[Figure]:
     ]
 
 
-async def run(quick: bool) -> list[Figure]:
-    devices = 10_000 if quick else 100_000
+async def run(size: Size) -> list[Figure]:
+    devices = size.pick(100_000, 10_000, 200)
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="pes-bench-query-") as tmp:
         figures += await _suite("sqlite", f"sqlite:///{Path(tmp) / 'q.db'}", devices)
@@ -281,10 +281,12 @@ async def run(quick: bool) -> list[Figure]:
         # 10,000 devices by default, the full fleet with PES_BENCH_PG_DEVICES=100000.
         # --quick: SQLite only, unless PES_BENCH_PG_DEVICES asks for PostgreSQL too.
         pg_devices = int(os.environ.get("PES_BENCH_PG_DEVICES", "0") or 0)
-        if quick and not pg_devices:
+        if size is Size.QUICK and not pg_devices:
             return figures
         async with _PgDatabase() as pg:
-            figures += await _suite("postgresql", pg.dsn, pg_devices or 10_000)
+            figures += await _suite(
+                "postgresql", pg.dsn, pg_devices or size.pick(10_000, 10_000, 200)
+            )
     except (OSError, asyncpg.PostgresError) as exc:
         _say(f"postgresql skipped: {type(exc).__name__}: {exc}")
     return figures

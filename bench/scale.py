@@ -56,12 +56,12 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 
-from bench.core import Figure
+from bench.core import Figure, Size
 from bench.scale_retention import retention_figures
 from bench.scale_stats import stats_figures
-from collector.devbroker import LocalBroker, free_port
-from collector.ingest import parse_batch
-from collector.store import open_store
+from collector.ingest.parse import parse_batch
+from collector.storage import open_store
+from devkit.broker import LocalBroker, free_port
 from shared import codec
 from shared.mqtt import MqttClient, MqttSettings
 from shared.topics import events_topic, status_topic
@@ -566,11 +566,11 @@ async def broker_real_agents(n: int, tmp: Path) -> Figure:
 
 
 # -- suite --------------------------------------------------------------------------------
-async def run(quick: bool) -> list[Figure]:
-    shapes: Sequence[tuple[str, tuple[int, int, int]]] = (
-        [("bulk", (50, 4, 500)), ("single", (1000, 6, 1))]
-        if quick
-        else [("bulk", (100, 8, 500)), ("single", (2000, 10, 1))]
+async def run(size: Size) -> list[Figure]:
+    shapes: Sequence[tuple[str, tuple[int, int, int]]] = size.pick(
+        [("bulk", (100, 8, 500)), ("single", (2000, 10, 1))],
+        [("bulk", (50, 4, 500)), ("single", (1000, 6, 1))],
+        [("bulk", (5, 1, 100)), ("single", (20, 2, 1))],
     )
     parts = set(os.environ.get("PES_BENCH_SCALE_PARTS", ALL_PARTS).split(","))
     figures: list[Figure] = []
@@ -578,28 +578,28 @@ async def run(quick: bool) -> list[Figure]:
         tmp = Path(d)
         async with LocalBroker() as broker:
             for shape, dims in shapes:
-                for n in (1, 2, 3) if shape in parts else ():
+                for n in size.pick((1, 2, 3), (1, 2, 3), (1,)) if shape in parts else ():
                     _say(f"{shape}: {n} collector(s)")
                     figures += run_figures(await ingest_run(shape, n, dims, broker, tmp))
-            for n in (1, 3) if "status" in parts else ():
+            for n in size.pick((1, 3), (1, 3), (1,)) if "status" in parts else ():
                 _say(f"status: {n} collector(s)")
-                figures.append(await status_run(n, 5000 if quick else 20000, broker, tmp))
+                figures.append(await status_run(n, size.pick(20000, 5000, 200), broker, tmp))
     if "retention" in parts:
         _say("retention: drop a day partition vs DELETE")
         async with pg_database() as dsn:
-            figures += await retention_figures(dsn, 200_000 if quick else 1_000_000)
+            figures += await retention_figures(dsn, size.pick(1_000_000, 200_000, 5_000))
     if "stats" in parts:
         _say("stats: /v1/stats and /v1/fleet on a large store")
         async with pg_database() as dsn:
-            figures += await stats_figures(dsn, 2_000_000 if quick else 10_000_000)
+            figures += await stats_figures(dsn, size.pick(10_000_000, 2_000_000, 10_000))
     if "rows" in parts:
         _say("row sizes")
-        figures += await row_sizes(200 if quick else 1000)
+        figures += await row_sizes(size.pick(1000, 200, 20))
     if "broker" in parts:
-        for tls, count in ((False, 2000 if quick else 10_000), (True, 500 if quick else 2000)):
+        for tls, count in ((False, size.pick(10_000, 2000, 20)), (True, size.pick(2000, 500, 10))):
             _say(f"broker: {count} idle {'TLS' if tls else 'plain'} connections")
             figures += await broker_connections(count, tls)
-        agents = 200 if quick else 400
+        agents = size.pick(400, 200, 3)
         _say(f"broker: {agents} idle agents")
         with tempfile.TemporaryDirectory(prefix="pes-bench-agents-") as d:
             figures.append(await broker_real_agents(agents, Path(d)))

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import asyncpg
 
 from bench.core import Figure
-from collector.pg_store import PgStore
+from collector.storage.postgres.store import PgStore
 
 DAY = date(2026, 3, 14)
 _FILL = """

@@ -22,8 +22,8 @@ import asyncpg
 from bench.core import Figure
 from bench.query import _median_ms
 from bench.scale_retention import _FILL
-from collector import tallies
-from collector.pg_store import PgStore
+from collector.storage import tallies
+from collector.storage.postgres.store import PgStore
 
 FIRST = date(2026, 3, 5)
 DAYS = 10
