@@ -14,12 +14,12 @@ import asyncio
 import logging
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from agent.aio import wait_any
 from agent.buffer import Appended, Buffer
-from agent.errors import AgentError, AgentStopped, BufferFull, InvalidEvent
+from agent.errors import AgentPermanentError, AgentStopped, BufferFull, InvalidEvent
 from agent.events import EventFields, Factory, check_json_lines, check_python, to_body
 from agent.ids import mono_ms, uuid7_many
 from agent.metrics import MetricsServer
@@ -28,7 +28,7 @@ from agent.sessions import META_KEY, Sessions
 from agent.settings import AgentSettings
 from agent.sock import SocketServer, SocketStats
 from agent.status import State, buffer_snapshot, status_loop, status_payload
-from agent.telemetry import metric_samples
+from agent.telemetry import AgentStats, metric_samples
 from agent.writer import GroupWriter, Row, WriterStats
 from shared import codec
 from shared.errors import PesError
@@ -41,21 +41,7 @@ MAX_EVENTS_PER_COMMIT = 5000  # with the WAL's share of the limit, bounds one tr
 SWITCH_INTERVAL_S = 0.0005
 RECORD_MANY_SLICE = 256  # record_many() submits in slices: a transaction stays within bounds
 UNLIMITED_COMMIT_BYTES = 4 * 1024 * 1024
-STATUS_POLL_S = 1.0  # how soon a reconnect is followed by a fresh "online" status
 SHUTDOWN_GRACE_S = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class AgentStats:
-    recorded: int  # events committed to the buffer by this process (sessions' included)
-    commits: int  # transactions that wrote them
-    connected: bool
-    inflight: int  # batches sent and not yet acked
-    stream_id: str
-    publisher: PublisherStats
-    writer: WriterStats
-    socket: SocketStats
-    sessions_open: int
 
 
 class Agent:
@@ -86,7 +72,7 @@ class Agent:
     # -- lifecycle -----------------------------------------------------------------------------
     async def __aenter__(self) -> Agent:
         if self._stop.is_set() or self._buffer is not None:
-            raise AgentError("an Agent runs once: make a new one to start again")
+            raise AgentPermanentError("an Agent runs once: make a new one to start again")
         s = self.settings
         # The buffer's transactions run on a thread that gives up the GIL for each SQLite call
         # (fsync); with the default 5 ms switch interval a busy event loop makes it wait that

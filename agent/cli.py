@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent import __version__
+from agent._version import __version__
 from agent.aio import wait_any
 from agent.buffer import Buffer
 from agent.errors import BufferUnavailable, InvalidEvent

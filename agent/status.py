@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
-from agent import __version__
+from agent._version import __version__
 from agent.aio import wait_any
 from agent.buffer import Buffer
 from agent.ids import boot_id, mono_ms, uuid7_ms
