@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from agent import firmware as fw
 from agent.aio import wait_any
 from agent.buffer import Appended, Buffer
 from agent.errors import AgentPermanentError, AgentStopped, BufferFull, InvalidEvent
@@ -42,6 +43,7 @@ SWITCH_INTERVAL_S = 0.0005
 RECORD_MANY_SLICE = 256  # record_many() submits in slices: a transaction stays within bounds
 UNLIMITED_COMMIT_BYTES = 4 * 1024 * 1024
 SHUTDOWN_GRACE_S = 5.0
+FIRMWARE_META_KEY = "firmware_version"  # the version new events get, for `pes-agent status`
 
 
 class Agent:
@@ -57,7 +59,8 @@ class Agent:
         self._socket: SocketServer | None = None
         self._metrics: MetricsServer | None = None
         self._sessions = Sessions(settings.session_idle_s, auto=settings.auto_sessions)
-        self._factory = Factory(settings)
+        # The firmware version is read from its source (if any) in __aenter__, not here.
+        self._factory = Factory(settings, firmware=settings.firmware_version or "")
         self._session_wake = asyncio.Event()
         self._stream_id = ""
         self._tasks: list[asyncio.Task[None]] = []
@@ -81,6 +84,11 @@ class Agent:
         buffer = Buffer(s.buffer_path, max_bytes=s.max_buffer_bytes, overflow=s.overflow)
         await asyncio.to_thread(buffer.open)
         try:
+            version, warning = await asyncio.to_thread(fw.initial, s)
+            if warning:
+                log.warning("%s", warning)
+            self._factory.firmware_version = version
+            await asyncio.to_thread(buffer.set_meta, FIRMWARE_META_KEY, version)
             leftover = (await asyncio.to_thread(buffer.meta)).get(META_KEY)
             offline = status_payload(s.device_id, "offline", {})
             mqtt = MqttClient(
@@ -295,6 +303,32 @@ class Agent:
         if self._publisher is not None:
             self._publisher.poke()
 
+    # -- firmware ----------------------------------------------------------------------------
+    @property
+    def firmware_version(self) -> str:
+        """The version new events are recorded under."""
+        return self._factory.firmware_version
+
+    async def reload_firmware(self) -> str:
+        """Read the firmware version from firmware_file / firmware_command again (SIGHUP does
+        this in `pes-agent run`) and record new events under it; return it. Events recorded
+        before keep the version they were recorded under (it is in each stored event). If the
+        source cannot be read the current version stays and ConfigError says why."""
+        buffer = self._buffer
+        if buffer is None or self._closing:
+            raise AgentStopped("agent is not running")
+        if not fw.has_source(self.settings):
+            return self._factory.firmware_version
+        version = await asyncio.to_thread(fw.read_source, self.settings)
+        old = self._factory.firmware_version
+        if version != old:
+            # One assignment on the event loop: every event built from here on has it, every
+            # event built before (even if not yet committed) keeps the old one.
+            self._factory.firmware_version = version
+            log.info("firmware_version %s -> %s", old, version)
+            await asyncio.to_thread(buffer.set_meta, FIRMWARE_META_KEY, version)
+        return version
+
     # -- drain / observe ---------------------------------------------------------------------
     async def flush(self, timeout: float) -> bool:
         """Wait until the buffer is empty (everything acked); False if `timeout` passes first.
@@ -333,7 +367,11 @@ class Agent:
             raise AgentStopped("agent is not running")
         snap = await asyncio.to_thread(buffer_snapshot, buffer)
         st = self.stats()
-        snap |= {"device_id": self.settings.device_id, "connected": st.connected}
+        snap |= {
+            "device_id": self.settings.device_id,
+            "connected": st.connected,
+            "firmware_version": self._factory.firmware_version,
+        }
         if snap["last_ack_ms"] is None:
             snap["last_ack_ms"] = st.publisher.last_ack_ms
         return snap

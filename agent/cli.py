@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent._version import __version__
 from agent.aio import wait_any
@@ -27,6 +27,9 @@ from agent.events import check_python, make_event
 from agent.settings import CONFIG_ENV, AgentSettings, load_settings
 from agent.status import buffer_snapshot
 from shared.errors import PermanentError, PesError
+
+if TYPE_CHECKING:
+    from agent.agent import Agent
 
 log = logging.getLogger("agent")
 
@@ -118,6 +121,10 @@ async def _serve(settings: AgentSettings, drain_s: float) -> int:
     loop.set_default_executor(ThreadPoolExecutor(2, thread_name_prefix="pes-agent-io"))
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # SIGHUP: read the firmware version again. Caught from here on (its default would end the
+    # process); one that arrives while the agent starts is handled once it runs.
+    hup = asyncio.Event()
+    loop.add_signal_handler(signal.SIGHUP, hup.set)
     async with Agent(settings) as agent:
         log.info(
             "pes-agent %s running: device %s, buffer %s (limit %g MiB, %s), stream %s, "
@@ -133,13 +140,27 @@ async def _serve(settings: AgentSettings, drain_s: float) -> int:
             settings.mqtt.port,
             " (TLS)" if settings.mqtt.tls else "",
         )
-        await wait_any(stop, agent.failed)
+        log.info("firmware_version %s", agent.firmware_version)
+        while not stop.is_set() and not agent.failed.is_set():
+            await wait_any(stop, agent.failed, hup)
+            if hup.is_set() and not stop.is_set():
+                hup.clear()
+                await _reload(agent)
         log.info("stopping: sending what remains for up to %.1fs", drain_s)
         await agent.close(flush_timeout=drain_s)
     if agent.failure is not None:
         return 1
     log.info("stopped")
     return 0
+
+
+async def _reload(agent: Agent) -> None:
+    try:
+        version = await agent.reload_firmware()
+    except PesError as exc:  # unreadable source: the current version stays
+        log.warning("SIGHUP: firmware_version stays %s: %s", agent.firmware_version, exc)
+    else:
+        log.info("SIGHUP: firmware_version is %s", version)
 
 
 # -- emit -----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import pydantic_core
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
+from agent import firmware as fw
 from agent.errors import InvalidEvent
 from agent.ids import boot_id, uuid7
 from agent.settings import AgentSettings
@@ -90,9 +91,12 @@ class Factory:
     An explicit `ts` (a backfill, or equipment with its own clock) is the caller's claim about
     when it happened: the monotonic reading of *now* would contradict it, so it has none."""
 
-    def __init__(self, settings: AgentSettings) -> None:
+    def __init__(self, settings: AgentSettings, firmware: str | None = None) -> None:
+        """`firmware`: the version to stamp (the Agent reads it from its source, and sets
+        `firmware_version` again on a reload); default: the settings' firmware, read from
+        firmware_file / firmware_command if one is set."""
         self.device_type = settings.device_type
-        self.firmware_version = settings.firmware_version
+        self.firmware_version = firmware if firmware is not None else firmware_of(settings)
         self.account_id = settings.account_id
         self.labels = dict(settings.labels)
         self._boot = boot_id()
@@ -153,6 +157,11 @@ class Factory:
         if ev.get("props"):
             doc["props"] = ev["props"]
         return doc
+
+
+def firmware_of(settings: AgentSettings) -> str:
+    """(Blocking if it reads a source.) The firmware version to record under right now."""
+    return fw.initial(settings)[0]
 
 
 def to_body(doc: Mapping[str, Any]) -> str:

@@ -35,7 +35,13 @@ class AgentSettings(BaseModel):
     # Identity, stamped on every event; device_id is also the MQTT client id.
     device_id: Id
     device_type: Name
-    firmware_version: Name
+    # The firmware version, or where to read it (at start and on SIGHUP): a file whose first
+    # line is the version, or a command that prints it (a list, or a string split like a shell
+    # would, run without one). With a source, firmware_version is the fallback should it fail
+    # at start; without one it is required.
+    firmware_version: Name | None = None
+    firmware_file: Path | None = None
+    firmware_command: str | list[str] | None = None
     account_id: Id
     labels: Annotated[dict[Key, Value], Field(max_length=L.MAX_LABELS)] = Field(
         default_factory=dict
@@ -82,6 +88,16 @@ class AgentSettings(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> AgentSettings:
+        if self.firmware_file is not None and self.firmware_command is not None:
+            raise ValueError("set firmware_file or firmware_command, not both")
+        if (
+            self.firmware_version is None
+            and self.firmware_file is None
+            and (self.firmware_command is None)
+        ):
+            raise ValueError("firmware_version is required (or firmware_file / firmware_command)")
+        if isinstance(self.firmware_command, list) and not self.firmware_command:
+            raise ValueError("firmware_command: empty")
         m = self.mqtt
         # The broker ACL confines a device to pes/v1/dev/<username>/: the username is the
         # device id. Defaulted when a password is set, refused when it says otherwise.

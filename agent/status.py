@@ -53,6 +53,7 @@ def buffer_snapshot(buffer: Buffer) -> dict[str, Any]:
         "disk_bytes": buffer.disk_bytes(),
         "limit_bytes": buffer.budget.total_bytes if buffer.budget else None,
         "overflow": buffer.overflow,
+        "firmware_version": meta.get("firmware_version"),
     }
 
 
