@@ -28,12 +28,13 @@ from agent.publisher import IDLE_POLL_S, Publisher, PublisherStats
 from agent.sessions import META_KEY, Sessions
 from agent.settings import AgentSettings
 from agent.sock import SocketServer, SocketStats
-from agent.status import State, buffer_snapshot, status_loop, status_payload
+from agent.status import State, buffer_snapshot, status_payload
 from agent.telemetry import AgentStats, metric_samples
 from agent.writer import GroupWriter, Row, WriterStats
 from shared import codec
 from shared.errors import PesError
 from shared.mqtt import MqttClient
+from shared.retry import sleep_unless
 from shared.topics import ack_topic, status_topic
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ SWITCH_INTERVAL_S = 0.0005
 RECORD_MANY_SLICE = 256  # record_many() submits in slices: a transaction stays within bounds
 UNLIMITED_COMMIT_BYTES = 4 * 1024 * 1024
 SHUTDOWN_GRACE_S = 5.0
+STATUS_POLL_S = 1.0  # how soon a reconnect is followed by a fresh "online" status
 FIRMWARE_META_KEY = "firmware_version"  # the version new events get, for `pes-agent status`
 
 
@@ -423,10 +425,24 @@ class Agent:
                 self._submit_internal(ended)
 
     async def _status_loop(self) -> None:
-        assert self._mqtt is not None
-        await status_loop(
-            self._mqtt, self._publish_status, self.settings.status_interval_s, self._stop
-        )
+        """ "online" on every new connection (the will may have said offline), then every
+        status_interval_s, until stopped."""
+        mqtt = self._mqtt
+        assert mqtt is not None
+        loop = asyncio.get_running_loop()
+        last_epoch, next_at = -1, 0.0
+        while not self._stop.is_set():
+            if not mqtt.connected.is_set():
+                await wait_any(mqtt.connected, self._stop)
+                continue
+            if mqtt.epoch != last_epoch or loop.time() >= next_at:
+                try:
+                    await self._publish_status("online")
+                    last_epoch = mqtt.epoch
+                    next_at = loop.time() + self.settings.status_interval_s
+                except PesError as exc:
+                    log.warning("status not published: %s", exc)
+            await sleep_unless(self._stop, STATUS_POLL_S)
 
     async def _publish_status(self, state: State, *, timeout: float = 10.0) -> None:
         mqtt, buffer = self._mqtt, self._buffer

@@ -7,20 +7,17 @@ bad arguments or an invalid event. User errors print one clear line, never a tra
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import signal
 import socket
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent._version import __version__
-from agent.aio import wait_any
 from agent.buffer import Buffer
 from agent.errors import BufferUnavailable, InvalidEvent
 from agent.events import check_python, make_event
@@ -107,12 +104,20 @@ def _run(settings: AgentSettings, args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Imported here: `emit` and `status` need neither asyncio (which imports ssl) nor paho.
+    # `run` loads ssl even without TLS: asyncio and paho import it whenever it exists, and paho
+    # 2 fails at its first non-blocking read without it (tried: `except ssl.SSLWantReadError`).
+    import asyncio
+
     return asyncio.run(_serve(settings, max(0.0, args.drain_timeout)))
 
 
 async def _serve(settings: AgentSettings, drain_s: float) -> int:
-    # Imported here: `emit` and `status` need neither asyncio's agent nor paho.
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
     from agent.agent import Agent
+    from agent.aio import wait_any
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

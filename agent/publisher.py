@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pydantic import ValidationError
+import msgspec
 
 from agent.aio import wait_any
 from agent.batch import (
@@ -37,9 +37,9 @@ from agent.buffer import Buffer
 from agent.drops import Drop
 from agent.ids import boot_id, mono_ms
 from agent.settings import AgentSettings
+from agent.wire import Ack, decode_ack
 from shared import codec
 from shared.errors import InvalidPayload, PesError, RetryableError
-from shared.models import Ack
 from shared.mqtt import NO_MATCHING_SUBSCRIBERS, MqttClient
 from shared.retry import Backoff, sleep_unless
 from shared.topics import events_topic
@@ -392,8 +392,8 @@ class Publisher:
         acks: list[Ack] = []
         for payload, content_type in messages:
             try:
-                ack = Ack.model_validate(codec.decode(payload, content_type))
-            except (InvalidPayload, ValidationError) as exc:
+                ack = decode_ack(codec.inflate(payload, content_type))
+            except (InvalidPayload, msgspec.ValidationError, msgspec.DecodeError) as exc:
                 self.stats.acks_ignored += 1
                 log.warning("ignoring malformed ack: %s", str(exc).replace("\n", " ")[:300])
                 continue

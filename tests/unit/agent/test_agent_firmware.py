@@ -39,7 +39,9 @@ def test_file_first_non_blank_line_stripped(tmp_path: Path) -> None:
 
 def test_command_as_list_and_as_string(tmp_path: Path) -> None:
     code = "print('7.4')"
-    assert fw.read_source(settings(tmp_path, firmware_command=[sys.executable, "-c", code])) == "7.4"
+    assert (
+        fw.read_source(settings(tmp_path, firmware_command=[sys.executable, "-c", code])) == "7.4"
+    )
     line = f'{sys.executable} -c "print(\\"7.5 \\")"'
     assert fw.read_source(settings(tmp_path, firmware_command=line)) == "7.5"
 
