@@ -21,19 +21,25 @@ from agent import firmware as fw
 from agent.errors import InvalidEvent
 from agent.ids import boot_id, uuid7
 from agent.settings import AgentSettings
-from agent.wire import EventFields, check_props, encode
+from agent.wire import EventFields, FastFields, check_props, encode, names_ok
 from shared import limits as L
 
 __all__ = ["EventFields", "Factory", "check_json", "check_json_lines", "check_python"]
 
 _ONE = msgspec.json.Decoder(EventFields)
-_MANY = msgspec.json.Decoder(list[EventFields])
+_FAST_MANY = msgspec.json.Decoder(list[FastFields])
 
 
 def check_python(fields: Mapping[str, Any]) -> EventFields:
     """Check a caller's fields given as a mapping (record(), record_many(), emit)."""
+    given = fields if isinstance(fields, dict) else dict(fields)
+    try:  # the fast path (agent/wire.py, FastFields), then the full one for its verdict
+        fast = msgspec.convert(given, FastFields, strict=True)
+        if names_ok(fast):
+            return _finish(fast)  # Python floats may be inf or nan: check_props says so
+    except (msgspec.ValidationError, ValueError, TypeError):
+        pass
     try:
-        given = fields if isinstance(fields, dict) else dict(fields)
         return _finish(msgspec.convert(given, EventFields, strict=True))
     except (msgspec.ValidationError, ValueError, TypeError) as exc:
         raise InvalidEvent(explain(exc)) from exc
@@ -52,17 +58,16 @@ def check_json(line: bytes) -> EventFields:
 def check_json_lines(lines: list[bytes]) -> list[EventFields | str]:
     """Check many socket lines: per line, its fields or the error message. One msgspec call
     for all of them when all are fine (the common case: it saves the per-call overhead)."""
-    many: list[EventFields] | None
+    many: list[FastFields] | None
     try:
-        many = _MANY.decode(b"[" + b",".join(lines) + b"]")
+        # FastFields: the types bound every value (JSON numbers are finite, property ints
+        # within 64 bits), only the names' patterns are left to check.
+        many = _FAST_MANY.decode(b"[" + b",".join(lines) + b"]")
     except msgspec.DecodeError:
         many = None
     # A line holding two objects ('{...},{...}') would shift the rest: then line by line.
-    if many is not None and len(many) == len(lines):
-        try:
-            return [_finish(f) if f.props else f for f in many]
-        except ValueError:
-            pass  # a bad property value: line by line says which
+    if many is not None and len(many) == len(lines) and all(map(names_ok, many)):
+        return list(many)
     out: list[EventFields | str] = []
     for line in lines:
         try:
