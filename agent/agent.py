@@ -20,7 +20,13 @@ from typing import Any
 from agent import firmware as fw
 from agent.aio import wait_any
 from agent.buffer import Appended, Buffer
-from agent.errors import AgentPermanentError, AgentStopped, BufferFull, InvalidEvent
+from agent.errors import (
+    AgentPermanentError,
+    AgentStopped,
+    BufferFull,
+    CollectionOff,
+    InvalidEvent,
+)
 from agent.events import EventFields, Factory, check_json_lines, check_python, to_body
 from agent.ids import mono_ms, uuid7_many
 from agent.metrics import MetricsServer
@@ -45,6 +51,7 @@ RECORD_MANY_SLICE = 256  # record_many() submits in slices: a transaction stays 
 UNLIMITED_COMMIT_BYTES = 4 * 1024 * 1024
 SHUTDOWN_GRACE_S = 5.0
 STATUS_POLL_S = 1.0  # how soon a reconnect is followed by a fresh "online" status
+COLLECTION_OFF = "collection is off (consent withdrawn): nothing stored"
 FIRMWARE_META_KEY = "firmware_version"  # the version new events get, for `pes-agent status`
 
 
@@ -70,6 +77,7 @@ class Agent:
         self._receiver: asyncio.Task[None] | None = None
         self._accepting = False
         self._closing = False
+        self.collection = settings.collection  # "off": consent withdrawn, nothing new stored
         self._stop = asyncio.Event()
         self.failed = asyncio.Event()  # a background task died of a bug; see `failure`
         self.failure: BaseException | None = None
@@ -120,7 +128,10 @@ class Agent:
         self._spawn(self._status_loop(), "status")
         self._spawn(self._session_loop(), "sessions")
         recovered = self._sessions.recover(leftover)
-        if recovered:  # a previous run crashed with sessions open: close them now
+        if recovered and self.collection == "off":
+            log.info("collection is off: not closing %d session(s) of the previous run",
+                     len(recovered))  # fmt: skip
+        elif recovered:  # a previous run crashed with sessions open: close them now
             log.info("closing %d session(s) left open by the previous run", len(recovered))
             self._submit_internal(recovered)
         try:
@@ -157,7 +168,7 @@ class Agent:
             await self._socket.stop(SHUTDOWN_GRACE_S)
         if self._metrics is not None:
             await self._metrics.stop()
-        if self._writer is not None and self._accepting:
+        if self._writer is not None and self._accepting and self.collection == "on":
             closing = self._sessions.close_all()
             if closing:
                 self._submit_internal(closing)
@@ -221,6 +232,8 @@ class Agent:
         event already handed to the writer."""
         if not self._accepting or self._writer is None:
             raise AgentStopped("agent is not running: use `async with Agent(settings)`")
+        if self.collection == "off":
+            raise CollectionOff(COLLECTION_OFF)
         fields: dict[str, Any] = {"kind": kind}
         for key, value in (
             ("feature", feature), ("session_id", session_id), ("user_id", user_id),
@@ -244,6 +257,8 @@ class Agent:
         BufferFull (reject_new) if the buffer refused some: the others are stored."""
         if not self._accepting or self._writer is None:
             raise AgentStopped("agent is not running: use `async with Agent(settings)`")
+        if self.collection == "off":
+            raise CollectionOff(COLLECTION_OFF)
         ids = uuid7_many(len(events))
         docs = []
         for i, (ev, event_id) in enumerate(zip(events, ids, strict=True)):
@@ -267,6 +282,8 @@ class Agent:
         """Socket lines -> per line, (rows, event id) or an error message."""
         if not self._accepting:
             return ["agent is stopping"] * len(lines)
+        if self.collection == "off":
+            return [COLLECTION_OFF] * len(lines)
         checked = check_json_lines(lines)
         ids = uuid7_many(len(lines))
         out: list[tuple[list[Row], str] | str] = []
@@ -373,6 +390,7 @@ class Agent:
             "device_id": self.settings.device_id,
             "connected": st.connected,
             "firmware_version": self._factory.firmware_version,
+            "collection": self.collection,
         }
         if snap["last_ack_ms"] is None:
             snap["last_ack_ms"] = st.publisher.last_ack_ms

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent._version import __version__
 from agent.buffer import Buffer
-from agent.errors import BufferUnavailable, InvalidEvent
+from agent.errors import BufferUnavailable, CollectionOff, InvalidEvent
 from agent.events import check_python, make_event
 from agent.settings import CONFIG_ENV, AgentSettings, load_settings
 from agent.status import buffer_snapshot
@@ -170,6 +170,8 @@ async def _reload(agent: Agent) -> None:
 
 # -- emit -----------------------------------------------------------------------------------
 def _emit(settings: AgentSettings, args: argparse.Namespace) -> int:
+    if settings.collection == "off":
+        raise CollectionOff("collection is off (consent withdrawn): nothing stored")
     fields: dict[str, Any] = {"kind": args.kind}
     for key, value in (
         ("feature", args.feature), ("session_id", args.session_id), ("user_id", args.user_id),
@@ -274,6 +276,7 @@ def _status(settings: AgentSettings) -> int:
         doc["overflow"] = settings.overflow
     else:
         doc |= {"stream_id": None, "buffer_depth": 0, "oldest_age_s": None, "dropped": 0}
+    doc["collection"] = settings.collection
     print(json.dumps(doc, indent=2))
     return 0
 

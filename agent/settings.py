@@ -121,6 +121,10 @@ class AgentSettings(msgspec.Struct, kw_only=True):
     # ranges) or refuse new ones (the caller gets BufferFull / an error reply).
     overflow: Literal["drop_oldest", "reject_new"] = "drop_oldest"
 
+    # Consent: "off" and the agent records nothing new (record() raises CollectionOff, the
+    # socket answers an error saying why); what is already buffered is still sent.
+    collection: Literal["on", "off"] = "on"
+
     # Local socket intake (newline-delimited JSON); default: next to the buffer, buffer.sock
     # for buffer.db.
     socket_enabled: bool = True

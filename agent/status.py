@@ -61,5 +61,6 @@ def status_payload(device_id: str, state: State, snap: Mapping[str, Any]) -> byt
         "dropped": snap.get("dropped", 0),
         "last_ack_ms": snap.get("last_ack_ms"),
         "sent_ms": time.time_ns() // 1_000_000,
+        "collection": snap.get("collection", "on"),
     }
     return encode(status)
