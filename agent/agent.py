@@ -14,12 +14,19 @@ import asyncio
 import logging
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
+from agent import firmware as fw
 from agent.aio import wait_any
 from agent.buffer import Appended, Buffer
-from agent.errors import AgentError, AgentStopped, BufferFull, InvalidEvent
+from agent.errors import (
+    AgentPermanentError,
+    AgentStopped,
+    BufferFull,
+    CollectionOff,
+    InvalidEvent,
+)
 from agent.events import EventFields, Factory, check_json_lines, check_python, to_body
 from agent.ids import mono_ms, uuid7_many
 from agent.metrics import MetricsServer
@@ -27,12 +34,13 @@ from agent.publisher import IDLE_POLL_S, Publisher, PublisherStats
 from agent.sessions import META_KEY, Sessions
 from agent.settings import AgentSettings
 from agent.sock import SocketServer, SocketStats
-from agent.status import State, buffer_snapshot, status_loop, status_payload
-from agent.telemetry import metric_samples
+from agent.status import State, buffer_snapshot, status_payload
+from agent.telemetry import AgentStats, metric_samples
 from agent.writer import GroupWriter, Row, WriterStats
 from shared import codec
 from shared.errors import PesError
 from shared.mqtt import MqttClient
+from shared.retry import sleep_unless
 from shared.topics import ack_topic, status_topic
 
 log = logging.getLogger(__name__)
@@ -41,21 +49,10 @@ MAX_EVENTS_PER_COMMIT = 5000  # with the WAL's share of the limit, bounds one tr
 SWITCH_INTERVAL_S = 0.0005
 RECORD_MANY_SLICE = 256  # record_many() submits in slices: a transaction stays within bounds
 UNLIMITED_COMMIT_BYTES = 4 * 1024 * 1024
-STATUS_POLL_S = 1.0  # how soon a reconnect is followed by a fresh "online" status
 SHUTDOWN_GRACE_S = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class AgentStats:
-    recorded: int  # events committed to the buffer by this process (sessions' included)
-    commits: int  # transactions that wrote them
-    connected: bool
-    inflight: int  # batches sent and not yet acked
-    stream_id: str
-    publisher: PublisherStats
-    writer: WriterStats
-    socket: SocketStats
-    sessions_open: int
+STATUS_POLL_S = 1.0  # how soon a reconnect is followed by a fresh "online" status
+COLLECTION_OFF = "collection is off (consent withdrawn): nothing stored"
+FIRMWARE_META_KEY = "firmware_version"  # the version new events get, for `pes-agent status`
 
 
 class Agent:
@@ -71,7 +68,8 @@ class Agent:
         self._socket: SocketServer | None = None
         self._metrics: MetricsServer | None = None
         self._sessions = Sessions(settings.session_idle_s, auto=settings.auto_sessions)
-        self._factory = Factory(settings)
+        # The firmware version is read from its source (if any) in __aenter__, not here.
+        self._factory = Factory(settings, firmware=settings.firmware_version or "")
         self._session_wake = asyncio.Event()
         self._stream_id = ""
         self._tasks: list[asyncio.Task[None]] = []
@@ -79,6 +77,7 @@ class Agent:
         self._receiver: asyncio.Task[None] | None = None
         self._accepting = False
         self._closing = False
+        self.collection = settings.collection  # "off": consent withdrawn, nothing new stored
         self._stop = asyncio.Event()
         self.failed = asyncio.Event()  # a background task died of a bug; see `failure`
         self.failure: BaseException | None = None
@@ -86,7 +85,7 @@ class Agent:
     # -- lifecycle -----------------------------------------------------------------------------
     async def __aenter__(self) -> Agent:
         if self._stop.is_set() or self._buffer is not None:
-            raise AgentError("an Agent runs once: make a new one to start again")
+            raise AgentPermanentError("an Agent runs once: make a new one to start again")
         s = self.settings
         # The buffer's transactions run on a thread that gives up the GIL for each SQLite call
         # (fsync); with the default 5 ms switch interval a busy event loop makes it wait that
@@ -95,6 +94,11 @@ class Agent:
         buffer = Buffer(s.buffer_path, max_bytes=s.max_buffer_bytes, overflow=s.overflow)
         await asyncio.to_thread(buffer.open)
         try:
+            version, warning = await asyncio.to_thread(fw.initial, s)
+            if warning:
+                log.warning("%s", warning)
+            self._factory.firmware_version = version
+            await asyncio.to_thread(buffer.set_meta, FIRMWARE_META_KEY, version)
             leftover = (await asyncio.to_thread(buffer.meta)).get(META_KEY)
             offline = status_payload(s.device_id, "offline", {})
             mqtt = MqttClient(
@@ -124,7 +128,10 @@ class Agent:
         self._spawn(self._status_loop(), "status")
         self._spawn(self._session_loop(), "sessions")
         recovered = self._sessions.recover(leftover)
-        if recovered:  # a previous run crashed with sessions open: close them now
+        if recovered and self.collection == "off":
+            log.info("collection is off: not closing %d session(s) of the previous run",
+                     len(recovered))  # fmt: skip
+        elif recovered:  # a previous run crashed with sessions open: close them now
             log.info("closing %d session(s) left open by the previous run", len(recovered))
             self._submit_internal(recovered)
         try:
@@ -161,7 +168,7 @@ class Agent:
             await self._socket.stop(SHUTDOWN_GRACE_S)
         if self._metrics is not None:
             await self._metrics.stop()
-        if self._writer is not None and self._accepting:
+        if self._writer is not None and self._accepting and self.collection == "on":
             closing = self._sessions.close_all()
             if closing:
                 self._submit_internal(closing)
@@ -225,6 +232,8 @@ class Agent:
         event already handed to the writer."""
         if not self._accepting or self._writer is None:
             raise AgentStopped("agent is not running: use `async with Agent(settings)`")
+        if self.collection == "off":
+            raise CollectionOff(COLLECTION_OFF)
         fields: dict[str, Any] = {"kind": kind}
         for key, value in (
             ("feature", feature), ("session_id", session_id), ("user_id", user_id),
@@ -248,6 +257,8 @@ class Agent:
         BufferFull (reject_new) if the buffer refused some: the others are stored."""
         if not self._accepting or self._writer is None:
             raise AgentStopped("agent is not running: use `async with Agent(settings)`")
+        if self.collection == "off":
+            raise CollectionOff(COLLECTION_OFF)
         ids = uuid7_many(len(events))
         docs = []
         for i, (ev, event_id) in enumerate(zip(events, ids, strict=True)):
@@ -271,6 +282,8 @@ class Agent:
         """Socket lines -> per line, (rows, event id) or an error message."""
         if not self._accepting:
             return ["agent is stopping"] * len(lines)
+        if self.collection == "off":
+            return [COLLECTION_OFF] * len(lines)
         checked = check_json_lines(lines)
         ids = uuid7_many(len(lines))
         out: list[tuple[list[Row], str] | str] = []
@@ -308,6 +321,32 @@ class Agent:
     def _committed(self, res: Appended) -> None:
         if self._publisher is not None:
             self._publisher.poke()
+
+    # -- firmware ----------------------------------------------------------------------------
+    @property
+    def firmware_version(self) -> str:
+        """The version new events are recorded under."""
+        return self._factory.firmware_version
+
+    async def reload_firmware(self) -> str:
+        """Read the firmware version from firmware_file / firmware_command again (SIGHUP does
+        this in `pes-agent run`) and record new events under it; return it. Events recorded
+        before keep the version they were recorded under (it is in each stored event). If the
+        source cannot be read the current version stays and ConfigError says why."""
+        buffer = self._buffer
+        if buffer is None or self._closing:
+            raise AgentStopped("agent is not running")
+        if not fw.has_source(self.settings):
+            return self._factory.firmware_version
+        version = await asyncio.to_thread(fw.read_source, self.settings)
+        old = self._factory.firmware_version
+        if version != old:
+            # One assignment on the event loop: every event built from here on has it, every
+            # event built before (even if not yet committed) keeps the old one.
+            self._factory.firmware_version = version
+            log.info("firmware_version %s -> %s", old, version)
+            await asyncio.to_thread(buffer.set_meta, FIRMWARE_META_KEY, version)
+        return version
 
     # -- drain / observe ---------------------------------------------------------------------
     async def flush(self, timeout: float) -> bool:
@@ -347,7 +386,12 @@ class Agent:
             raise AgentStopped("agent is not running")
         snap = await asyncio.to_thread(buffer_snapshot, buffer)
         st = self.stats()
-        snap |= {"device_id": self.settings.device_id, "connected": st.connected}
+        snap |= {
+            "device_id": self.settings.device_id,
+            "connected": st.connected,
+            "firmware_version": self._factory.firmware_version,
+            "collection": self.collection,
+        }
         if snap["last_ack_ms"] is None:
             snap["last_ack_ms"] = st.publisher.last_ack_ms
         return snap
@@ -399,10 +443,24 @@ class Agent:
                 self._submit_internal(ended)
 
     async def _status_loop(self) -> None:
-        assert self._mqtt is not None
-        await status_loop(
-            self._mqtt, self._publish_status, self.settings.status_interval_s, self._stop
-        )
+        """ "online" on every new connection (the will may have said offline), then every
+        status_interval_s, until stopped."""
+        mqtt = self._mqtt
+        assert mqtt is not None
+        loop = asyncio.get_running_loop()
+        last_epoch, next_at = -1, 0.0
+        while not self._stop.is_set():
+            if not mqtt.connected.is_set():
+                await wait_any(mqtt.connected, self._stop)
+                continue
+            if mqtt.epoch != last_epoch or loop.time() >= next_at:
+                try:
+                    await self._publish_status("online")
+                    last_epoch = mqtt.epoch
+                    next_at = loop.time() + self.settings.status_interval_s
+                except PesError as exc:
+                    log.warning("status not published: %s", exc)
+            await sleep_unless(self._stop, STATUS_POLL_S)
 
     async def _publish_status(self, state: State, *, timeout: float = 10.0) -> None:
         mqtt, buffer = self._mqtt, self._buffer

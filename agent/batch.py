@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from agent.drops import Drop
+from agent.wire import encode
 from shared import codec
-from shared.models import Anchor, BatchHeader, DropRange
 
 MAX_ANCHORS = 8  # BatchHeader.anchors max_length
 MAX_DROPS = 64  # BatchHeader.drops max_length
@@ -71,18 +71,21 @@ def build_batch(
     first = rows[0][0] if rows else first_seq
     last = rows[-1][0] if rows else last_seq
     assert first is not None and last is not None
-    header = BatchHeader(
-        device_id=device_id,
-        stream_id=stream_id,
-        first_seq=first,
-        last_seq=last,
-        sent_ms=sent_ms,
-        sent_mono=sent_mono,
-        boot=boot,
-        anchors=[Anchor(boot=b, mono=anchors[b][0], true_ms=anchors[b][1]) for b in wanted],
-        drops=[DropRange(first_seq=d.first, last_seq=d.last, reason=d.reason) for d in drops],
-    )
-    head = codec.dumps(header.model_dump(mode="json"))
+    # shared.models.BatchHeader, field for field (tests/unit/agent/test_agent_batch.py
+    # validates it with that model): every value is the agent's own, already in range.
+    header = {
+        "v": 1,
+        "device_id": device_id,
+        "stream_id": stream_id,
+        "first_seq": first,
+        "last_seq": last,
+        "sent_ms": sent_ms,
+        "sent_mono": sent_mono,
+        "boot": boot,
+        "anchors": [{"boot": b, "mono": anchors[b][0], "true_ms": anchors[b][1]} for b in wanted],
+        "drops": [{"first_seq": d.first, "last_seq": d.last, "reason": d.reason} for d in drops],
+    }
+    head = encode(header)
     raw_doc = b'%s,"events":[%s]}' % (head[:-1], b",".join(events))
     payload, content_type = codec.pack(raw_doc)
     return EncodedBatch(first, last, len(rows), payload, content_type, tuple(drops))

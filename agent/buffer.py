@@ -27,7 +27,7 @@ from typing import Any, Literal, NamedTuple
 from agent import drops as D
 from agent import room
 from agent.budget import Budget, row_bytes
-from agent.errors import AgentError, BufferCorrupt, BufferFull, BufferUnavailable
+from agent.errors import AgentStopped, BufferCorrupt, BufferFull, BufferUnavailable
 from agent.sqlbits import bump, one, transaction
 
 SCHEMA_VERSION = "1"
@@ -150,7 +150,7 @@ class Buffer:
     def stream_id(self) -> str:
         """Random, made when the file was created; a new file starts a new stream."""
         if self._stream_id is None:
-            raise AgentError("buffer is not open")
+            raise AgentStopped("buffer is not open")
         return self._stream_id
 
     def files(self) -> list[Path]:
@@ -389,7 +389,7 @@ class Buffer:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            raise AgentError("buffer is not open")
+            raise AgentStopped("buffer is not open")
         return self._conn
 
     @contextmanager

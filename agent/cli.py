@@ -7,26 +7,26 @@ bad arguments or an invalid event. User errors print one clear line, never a tra
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import signal
 import socket
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agent import __version__
-from agent.aio import wait_any
+from agent._version import __version__
 from agent.buffer import Buffer
-from agent.errors import BufferUnavailable, InvalidEvent
+from agent.errors import BufferUnavailable, CollectionOff, InvalidEvent
 from agent.events import check_python, make_event
 from agent.settings import CONFIG_ENV, AgentSettings, load_settings
 from agent.status import buffer_snapshot
 from shared.errors import PermanentError, PesError
+
+if TYPE_CHECKING:
+    from agent.agent import Agent
 
 log = logging.getLogger("agent")
 
@@ -104,12 +104,20 @@ def _run(settings: AgentSettings, args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Imported here: `emit` and `status` need neither asyncio (which imports ssl) nor paho.
+    # `run` loads ssl even without TLS: asyncio and paho import it whenever it exists, and paho
+    # 2 fails at its first non-blocking read without it (tried: `except ssl.SSLWantReadError`).
+    import asyncio
+
     return asyncio.run(_serve(settings, max(0.0, args.drain_timeout)))
 
 
 async def _serve(settings: AgentSettings, drain_s: float) -> int:
-    # Imported here: `emit` and `status` need neither asyncio's agent nor paho.
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
     from agent.agent import Agent
+    from agent.aio import wait_any
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -118,6 +126,10 @@ async def _serve(settings: AgentSettings, drain_s: float) -> int:
     loop.set_default_executor(ThreadPoolExecutor(2, thread_name_prefix="pes-agent-io"))
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # SIGHUP: read the firmware version again. Caught from here on (its default would end the
+    # process); one that arrives while the agent starts is handled once it runs.
+    hup = asyncio.Event()
+    loop.add_signal_handler(signal.SIGHUP, hup.set)
     async with Agent(settings) as agent:
         log.info(
             "pes-agent %s running: device %s, buffer %s (limit %g MiB, %s), stream %s, "
@@ -133,7 +145,12 @@ async def _serve(settings: AgentSettings, drain_s: float) -> int:
             settings.mqtt.port,
             " (TLS)" if settings.mqtt.tls else "",
         )
-        await wait_any(stop, agent.failed)
+        log.info("firmware_version %s", agent.firmware_version)
+        while not stop.is_set() and not agent.failed.is_set():
+            await wait_any(stop, agent.failed, hup)
+            if hup.is_set() and not stop.is_set():
+                hup.clear()
+                await _reload(agent)
         log.info("stopping: sending what remains for up to %.1fs", drain_s)
         await agent.close(flush_timeout=drain_s)
     if agent.failure is not None:
@@ -142,8 +159,19 @@ async def _serve(settings: AgentSettings, drain_s: float) -> int:
     return 0
 
 
+async def _reload(agent: Agent) -> None:
+    try:
+        version = await agent.reload_firmware()
+    except PesError as exc:  # unreadable source: the current version stays
+        log.warning("SIGHUP: firmware_version stays %s: %s", agent.firmware_version, exc)
+    else:
+        log.info("SIGHUP: firmware_version is %s", version)
+
+
 # -- emit -----------------------------------------------------------------------------------
 def _emit(settings: AgentSettings, args: argparse.Namespace) -> int:
+    if settings.collection == "off":
+        raise CollectionOff("collection is off (consent withdrawn): nothing stored")
     fields: dict[str, Any] = {"kind": args.kind}
     for key, value in (
         ("feature", args.feature), ("session_id", args.session_id), ("user_id", args.user_id),
@@ -248,6 +276,7 @@ def _status(settings: AgentSettings) -> int:
         doc["overflow"] = settings.overflow
     else:
         doc |= {"stream_id": None, "buffer_depth": 0, "oldest_age_s": None, "dropped": 0}
+    doc["collection"] = settings.collection
     print(json.dumps(doc, indent=2))
     return 0
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pydantic import ValidationError
+import msgspec
 
 from agent.aio import wait_any
 from agent.batch import (
@@ -37,9 +37,9 @@ from agent.buffer import Buffer
 from agent.drops import Drop
 from agent.ids import boot_id, mono_ms
 from agent.settings import AgentSettings
+from agent.wire import Ack, decode_ack
 from shared import codec
 from shared.errors import InvalidPayload, PesError, RetryableError
-from shared.models import Ack
 from shared.mqtt import NO_MATCHING_SUBSCRIBERS, MqttClient
 from shared.retry import Backoff, sleep_unless
 from shared.topics import events_topic
@@ -75,6 +75,7 @@ class _Flight:
     level: int = 0  # resend backoff level: its wait for an ack is resend_wait(level)
     resends: int = 0  # times it was sent again for want of an ack
     sent: float = 0.0  # loop.time() of its latest send
+    lonely: int = 0  # its publishes in a row that found no subscriber (backs off its resends)
 
 
 @dataclass(slots=True)
@@ -121,7 +122,6 @@ class Publisher:
         self._bucket: TokenBucket | None = None
         self._publishing: set[asyncio.Task[None]] = set()
         self._failures = 0  # publishes failed in a row
-        self._lonely = 0  # publishes in a row that found no subscriber; reset by an ack
         # Resend backoff level of the link: raised by resends, lowered by each ack of a batch
         # that was never resent (acks come in time again), 0 on a new connection.
         self._level = 0
@@ -280,8 +280,11 @@ class Publisher:
             # reconnected yet): the batch went nowhere. Send it again soon rather than after
             # ack_timeout_s, backing off while nobody listens.
             self.stats.no_subscribers += 1
-            delay = min(self._s.ack_timeout_s, self._backoff.delay(self._lonely))
-            self._lonely += 1
+            # Per batch, not per link: a window of 32 batches finding nobody must not push the
+            # first resend to the backoff's cap (it did: the drain then idled ~5 s after the
+            # collector came back).
+            delay = min(self._s.ack_timeout_s, self._backoff.delay(flight.lonely))
+            flight.lonely += 1
             flight.deadline = min(flight.deadline, self._now() + delay)
             self._wake.set()
 
@@ -392,8 +395,8 @@ class Publisher:
         acks: list[Ack] = []
         for payload, content_type in messages:
             try:
-                ack = Ack.model_validate(codec.decode(payload, content_type))
-            except (InvalidPayload, ValidationError) as exc:
+                ack = decode_ack(codec.inflate(payload, content_type))
+            except (InvalidPayload, msgspec.ValidationError, msgspec.DecodeError) as exc:
                 self.stats.acks_ignored += 1
                 log.warning("ignoring malformed ack: %s", str(exc).replace("\n", " ")[:300])
                 continue
@@ -428,7 +431,6 @@ class Publisher:
         if any(f.resends == 0 for f in covered):
             self._level = max(0, self._level - 1)
         self._resend_overtaken(covered)
-        self._lonely = 0
         self.stats.acks += len(acks)
         self.stats.events_acked += deleted
         self.stats.last_ack_ms = latest

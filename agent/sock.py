@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.errors import AgentError
+from agent.errors import AgentPermanentError, AgentRetryableError
 from shared.errors import PesError
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class SocketServer:
         if not self.path.exists() and not self.path.is_symlink():
             return
         if not self.path.is_socket():
-            raise AgentError(f"{self.path} exists and is not a socket: not removing it")
+            raise AgentPermanentError(f"{self.path} exists and is not a socket: not removing it")
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             probe.settimeout(1.0)
@@ -120,7 +120,7 @@ class SocketServer:
         except OSError:
             self.path.unlink(missing_ok=True)  # nobody listening: stale
         else:
-            raise AgentError(f"another agent is listening on {self.path}")
+            raise AgentRetryableError(f"another agent is listening on {self.path}")
         finally:
             probe.close()
 

@@ -3,25 +3,16 @@ message, `pes-agent status` and the Prometheus metrics, so all three say the sam
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from agent import __version__
-from agent.aio import wait_any
+from agent._version import __version__
 from agent.buffer import Buffer
 from agent.ids import boot_id, mono_ms, uuid7_ms
-from shared import codec
-from shared.errors import PesError
-from shared.models import AgentStatus
-from shared.mqtt import MqttClient
-from shared.retry import sleep_unless
+from agent.wire import encode
 
-log = logging.getLogger(__name__)
 State = Literal["online", "offline"]
-STATUS_POLL_S = 1.0  # how soon a reconnect is followed by a fresh "online" status
 
 
 def buffer_snapshot(buffer: Buffer) -> dict[str, Any]:
@@ -53,43 +44,23 @@ def buffer_snapshot(buffer: Buffer) -> dict[str, Any]:
         "disk_bytes": buffer.disk_bytes(),
         "limit_bytes": buffer.budget.total_bytes if buffer.budget else None,
         "overflow": buffer.overflow,
+        "firmware_version": meta.get("firmware_version"),
     }
 
 
 def status_payload(device_id: str, state: State, snap: Mapping[str, Any]) -> bytes:
-    """The retained AgentStatus (docs/wire.md) from a snapshot; {} for the last will."""
-    status = AgentStatus(
-        device_id=device_id,
-        state=state,
-        version=__version__,
-        buffer_depth=snap.get("buffer_depth", 0),
-        oldest_age_s=snap.get("oldest_age_s"),
-        dropped=snap.get("dropped", 0),
-        last_ack_ms=snap.get("last_ack_ms"),
-        sent_ms=time.time_ns() // 1_000_000,
-    )
-    payload, _ = codec.encode(status.model_dump(mode="json"), compress=False)
-    return payload
-
-
-async def status_loop(
-    mqtt: MqttClient,
-    publish: Callable[[State], Awaitable[None]],
-    interval_s: float,
-    stop: asyncio.Event,
-) -> None:
-    """ "online" on every new connection (the will may have said offline), then every
-    interval_s, until `stop`."""
-    loop = asyncio.get_running_loop()
-    last_epoch, next_at = -1, 0.0
-    while not stop.is_set():
-        if not mqtt.connected.is_set():
-            await wait_any(mqtt.connected, stop)
-            continue
-        if mqtt.epoch != last_epoch or loop.time() >= next_at:
-            try:
-                await publish("online")
-                last_epoch, next_at = mqtt.epoch, loop.time() + interval_s
-            except PesError as exc:
-                log.warning("status not published: %s", exc)
-        await sleep_unless(stop, STATUS_POLL_S)
+    """The retained status (shared.models.AgentStatus, field for field; docs/wire.md) from a
+    snapshot; {} for the last will. Every value is the agent's own, already in range."""
+    status = {
+        "v": 1,
+        "device_id": device_id,
+        "state": state,
+        "version": __version__,
+        "buffer_depth": snap.get("buffer_depth", 0),
+        "oldest_age_s": snap.get("oldest_age_s"),
+        "dropped": snap.get("dropped", 0),
+        "last_ack_ms": snap.get("last_ack_ms"),
+        "sent_ms": time.time_ns() // 1_000_000,
+        "collection": snap.get("collection", "on"),
+    }
+    return encode(status)

@@ -1,13 +1,30 @@
-"""The agent's Prometheus metrics, from a status snapshot and the process's counters."""
+"""The agent's counters (AgentStats, what Agent.stats() returns) and its Prometheus metrics,
+made from a status snapshot and those counters."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from agent.metrics import Sample, render
+from agent.publisher import PublisherStats
+from agent.sock import SocketStats
+from agent.writer import WriterStats
 
-if TYPE_CHECKING:
-    from agent.agent import AgentStats
+
+@dataclass(frozen=True, slots=True)
+class AgentStats:
+    """One process's counters, copied at one instant (Agent.stats())."""
+
+    recorded: int  # events committed to the buffer by this process (sessions' included)
+    commits: int  # transactions that wrote them
+    connected: bool
+    inflight: int  # batches sent and not yet acked
+    stream_id: str
+    publisher: PublisherStats
+    writer: WriterStats
+    socket: SocketStats
+    sessions_open: int
 
 
 def metric_samples(device_id: str, snap: dict[str, Any], st: AgentStats) -> str:

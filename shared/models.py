@@ -134,3 +134,5 @@ class AgentStatus(BaseModel):
     dropped: int = Field(default=0, ge=0)
     last_ack_ms: Millis | None = None
     sent_ms: Millis = 0
+    # "off": the operator withdrew consent, the agent records nothing new (older agents: "on").
+    collection: Literal["on", "off"] = "on"

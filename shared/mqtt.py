@@ -18,39 +18,65 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from shared.errors import BrokerUnavailable, PublishFailed
 from shared.retry import Backoff
+
+if TYPE_CHECKING:
+    from shared.mqtt_settings import MqttSettings as MqttSettings
 
 log = logging.getLogger(__name__)
 # PUBACK reason code (MQTT 5): accepted, but no subscription matched the topic.
 NO_MATCHING_SUBSCRIBERS = 16
 
 
-class MqttSettings(BaseModel):
-    """How to reach the broker. Shared by the agent's and the collector's settings."""
+class _Secret(Protocol):
+    def get_secret_value(self) -> str: ...
 
-    model_config = ConfigDict(extra="forbid")
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
-    username: str | None = None
-    password: SecretStr | None = None
-    keepalive: int = Field(default=30, ge=5, le=3600)
-    tls: bool = False
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    reconnect_initial_s: float = Field(default=0.5, gt=0)
-    reconnect_max_s: float = Field(default=10.0, gt=0)
+class BrokerSettings(Protocol):
+    """What MqttClient reads: shared.mqtt_settings.MqttSettings (pydantic; the collector's),
+    or the agent's own msgspec twin (agent/settings.py), which keeps pydantic out of a
+    gateway's process."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def password(self) -> _Secret | None: ...
+    @property
+    def keepalive(self) -> int: ...
+    @property
+    def tls(self) -> bool: ...
+    @property
+    def ca_file(self) -> str | None: ...
+    @property
+    def cert_file(self) -> str | None: ...
+    @property
+    def key_file(self) -> str | None: ...
+    @property
+    def reconnect_initial_s(self) -> float: ...
+    @property
+    def reconnect_max_s(self) -> float: ...
+
+
+def __getattr__(name: str) -> Any:
+    # `from shared.mqtt import MqttSettings` keeps working, but imports pydantic only then.
+    if name == "MqttSettings":
+        from shared.mqtt_settings import MqttSettings
+
+        return MqttSettings
+    raise AttributeError(f"module 'shared.mqtt' has no attribute {name!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +108,7 @@ class _Shared:
 class MqttClient:
     def __init__(
         self,
-        settings: MqttSettings,
+        settings: BrokerSettings,
         *,
         client_id: str,
         manual_ack: bool = False,

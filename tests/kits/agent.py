@@ -15,7 +15,7 @@ from typing import Any
 
 from agent.settings import AgentSettings
 from shared import codec
-from shared.models import Ack, Batch
+from shared.models import Ack, Batch, WireEvent
 from shared.mqtt import MqttClient, MqttSettings
 from shared.topics import ack_topic, device_from_topic, shared_events_subscription
 
@@ -51,6 +51,7 @@ class FakeCollector:
         self.ignore_first = ignore_first
         self.acking = acking
         self.events: dict[str, dict[str, int]] = defaultdict(dict)  # device -> event id -> seq
+        self.wire: dict[str, dict[str, WireEvent]] = defaultdict(dict)  # device -> id -> event
         self.deliveries: Counter[tuple[str, str, int, int]] = Counter()
         self.withheld = asyncio.Event()  # set when a delivery was received and not acked
         self.received = asyncio.Event()  # set (and replaced) on every batch
@@ -95,6 +96,7 @@ class FakeCollector:
                 continue
             for e in batch.events:
                 self.events[device][e.id] = e.seq
+                self.wire[device][e.id] = e
             ack = Ack(
                 stream_id=batch.stream_id,
                 first_seq=batch.first_seq,
