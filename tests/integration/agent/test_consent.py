@@ -14,16 +14,16 @@ import time
 from pathlib import Path
 
 import pytest
-from agent_testkit import FakeCollector, fast_mqtt
-from pes_testkit import stop
-from real_kit import agent_config, feed, start_agent, wait_socket
 
 from agent.agent import COLLECTION_OFF
-from collector.devbroker import LocalBroker
+from devkit import LocalBroker
 from shared import codec
 from shared.models import AgentStatus
 from shared.mqtt import MqttClient
 from shared.topics import status_topic
+from tests.kits.agent import FakeCollector, fast_mqtt
+from tests.kits.pes import stop
+from tests.kits.real_agent import agent_config, feed, start_agent, wait_socket
 
 pytestmark = pytest.mark.timeout(90)
 DEVICE = "gw-consent"

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile_kit import FAST, hostile_text, ids, json_values, kinds, names, prop_values
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -30,6 +29,7 @@ from agent.settings import AgentSettings
 from agent.wire import decode_ack
 from shared.models import Ack, WireEvent
 from shared.schema import SCHEMA_PATH
+from tests.kits.hostile import FAST, hostile_text, ids, json_values, kinds, names, prop_values
 
 SCHEMA = json.loads(Path(SCHEMA_PATH).read_text())["$defs"]
 CALLER_KEYS = ["kind", "feature", "session_id", "user_id", "ts", "labels", "props",

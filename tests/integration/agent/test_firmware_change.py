@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
-from agent_testkit import FakeCollector
-from pes_testkit import stop
-from real_kit import agent_config, feed, start_agent, until, wait_socket
 
-from collector.devbroker import LocalBroker
+from devkit import LocalBroker
+from tests.kits.agent import FakeCollector
+from tests.kits.pes import stop
+from tests.kits.real_agent import agent_config, feed, start_agent, until, wait_socket
 
 pytestmark = pytest.mark.timeout(120)
 DEVICE = "gw-fw"
