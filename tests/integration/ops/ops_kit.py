@@ -98,6 +98,15 @@ def wait_until(what: str, check: Callable[[], bool], timeout: float, *procs: Pro
     raise TimeoutError(f"{what} after {timeout}s\n{logs}")
 
 
+def started(proc: Proc, what: str, check: Callable[[], bool], timeout: float) -> None:
+    """Wait for a process just started to be ready; stop it if it never is."""
+    try:
+        wait_until(what, check, timeout, proc)
+    except BaseException:
+        proc.stop()
+        raise
+
+
 def listening(port: int) -> bool:
     with socket.create_connection(("127.0.0.1", port), timeout=0.5):
         return True
@@ -116,7 +125,7 @@ def start_mosquitto(dir: Path) -> tuple[Proc, int]:
         "log_type error\nlog_type warning\n"
     )
     proc = Proc("mosquitto", [exe, "-c", str(conf)], dir / "mosquitto.log")
-    wait_until("mosquitto listening", lambda: listening(port), 10, proc)
+    started(proc, "mosquitto listening", lambda: listening(port), 10)
     return proc, port
 
 
@@ -132,7 +141,7 @@ def start_collector(dir: Path, mqtt_port: int) -> tuple[Proc, int]:
     argv = [console_script("pes-collector"), "serve", "--config", str(conf)]
     proc = Proc("pes-collector", argv, dir / "collector.log")
     ready = f"http://127.0.0.1:{http}/readyz"
-    wait_until("collector ready", lambda: httpx.get(ready).status_code == 200, 60, proc)
+    started(proc, "collector ready", lambda: httpx.get(ready).status_code == 200, 60)
     return proc, http
 
 
@@ -149,8 +158,12 @@ def start_agent(dir: Path, mqtt_port: int, device_id: str) -> tuple[Proc, int, P
     argv = [console_script("pes-agent"), "run", "--config", str(conf)]
     proc = Proc(f"pes-agent {device_id}", argv, dir / f"{device_id}.log")
     url = f"http://127.0.0.1:{metrics}/metrics"
-    wait_until("agent metrics", lambda: "pes_agent_up" in httpx.get(url).text, 30, proc)
-    wait_until("agent socket", lambda: sock.exists(), 30, proc)
+    started(
+        proc,
+        "agent metrics and socket",
+        lambda: "pes_agent_up" in httpx.get(url).text and sock.exists(),
+        30,
+    )
     return proc, metrics, sock
 
 
@@ -218,7 +231,7 @@ def start_prometheus(dir: Path, config: Path) -> tuple[Proc, int]:
     ]
     proc = Proc("prometheus", argv, dir / "prometheus.log")
     ready = f"http://127.0.0.1:{port}/-/ready"
-    wait_until("prometheus ready", lambda: httpx.get(ready).status_code == 200, 60, proc)
+    started(proc, "prometheus ready", lambda: httpx.get(ready).status_code == 200, 60)
     return proc, port
 
 
