@@ -56,6 +56,7 @@ class Proc:
 
     def __init__(self, name: str, argv: Sequence[str], log: Path, **kw: Any) -> None:
         self.name, self.log = name, log
+        self._terminated = False
         with log.open("ab") as fh:
             self.popen = subprocess.Popen(
                 list(argv),
@@ -72,10 +73,16 @@ class Proc:
     def log_tail(self, n: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-n:] if self.log.exists() else ""
 
+    def terminate(self) -> None:
+        """SIGTERM, once (a second one may cut a graceful shutdown short)."""
+        if self.popen.poll() is None and not self._terminated:
+            self._terminated = True
+            self.popen.send_signal(signal.SIGTERM)
+
     def stop(self, timeout: float = 10) -> int:
         p = self.popen
         if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
+            self.terminate()
             try:
                 p.wait(timeout)
             except subprocess.TimeoutExpired:

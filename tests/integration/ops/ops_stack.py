@@ -89,5 +89,8 @@ def running_stack(d: Path) -> Iterator[Stack]:
         wait_until("three more scrapes", lambda: time.monotonic() - started > 3, 10, *procs)
         yield Stack(prom, target, agents, d, time.monotonic() - t0)
     finally:
+        # All at once: the agent that never reached a broker takes ~5 s to exit on SIGTERM.
+        for p in procs:
+            p.terminate()
         for p in reversed(procs):
             p.stop()
