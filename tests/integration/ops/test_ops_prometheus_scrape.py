@@ -5,6 +5,7 @@ relies on carry what the processes did, and the rules evaluate on them."""
 from __future__ import annotations
 
 import re
+import time
 
 import yaml
 from ops_kit import RULES
@@ -98,3 +99,17 @@ def test_alerts_react_to_the_real_quarantine_and_the_disconnected_agent(stack: S
     names = {name for name, _ in active}
     assert not names & {"PesCollectorDown", "PesNoCollectorUp", "PesCollectorNotIngesting"}
     assert ("PesAgentDisconnected", "gw-ops-live") not in active
+
+
+def test_agent_statuses_alone_keep_commits_coming(stack: Stack) -> None:
+    """PesCollectorNotIngesting rests on this: with no event sent, the agents' statuses
+    (every 2 s here, 60 s by default) still make write transactions, while the MQTT message
+    counter, which counts batches only, stands still."""
+    c = f'job="pes-collector",instance="{stack.collector}"'
+    messages = value(stack, f"pes_ingest_messages_total{{{c}}}")
+    commits = value(stack, f"pes_batch_commit_seconds_count{{{c}}}")
+    deadline = time.monotonic() + 20
+    while value(stack, f"pes_batch_commit_seconds_count{{{c}}}") <= commits:
+        assert time.monotonic() < deadline, "no write transaction from statuses in 20 s"
+        time.sleep(0.5)
+    assert value(stack, f"pes_ingest_messages_total{{{c}}}") == messages
