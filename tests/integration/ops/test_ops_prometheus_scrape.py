@@ -8,8 +8,9 @@ import re
 import time
 
 import yaml
-from ops_kit import RULES
-from ops_stack import STORED, Stack
+
+from .ops_kit import RULES
+from .ops_stack import STORED, Stack
 
 PENDING_METRICS = {"pes_collector_pes_score", "pes_collector_pes_component"}
 
