@@ -43,8 +43,10 @@ def tool(name: str, *fallbacks: str) -> str | None:
 
 
 def console_script(name: str) -> str:
-    """The venv's console script (`pes-collector`, `pes-agent`) next to this interpreter."""
-    found = tool(str(Path(sys.executable).parent / name), shutil.which(name) or "")
+    """The console script (`pes-collector`, `pes-agent`) of this interpreter's environment,
+    else the one on PATH."""
+    here = Path(sys.executable).parent / name
+    found = str(here) if os.access(here, os.X_OK) else shutil.which(name)
     if found is None:
         raise RuntimeError(f"{name} not installed: pip install -e '.[dev]'")
     return found
@@ -192,8 +194,9 @@ def emit(sock: Path, lines: Sequence[bytes]) -> list[bytes]:
 def publish_raw(mqtt_port: int, topic: str, payload: bytes) -> None:
     """One QoS 1 message from a bare MQTT 5 client (what a broken device would send)."""
     import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
 
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     c.connect("127.0.0.1", mqtt_port)
     c.loop_start()
     try:
