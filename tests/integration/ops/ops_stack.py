@@ -34,13 +34,11 @@ class Stack:
     prom: PromApi
     collector: str  # host:port, the Prometheus instance label
     agents: dict[str, str]  # device_id -> host:port
-    dir: Path
-    started_s: float
+    dir: Path  # the processes' logs and configs, for a failing test's inspection
 
 
 @contextlib.contextmanager
 def running_stack(d: Path) -> Iterator[Stack]:
-    t0 = time.monotonic()
     procs: list[Proc] = []
     try:
         broker, mqtt = start_mosquitto(d)
@@ -87,7 +85,7 @@ def running_stack(d: Path) -> Iterator[Stack]:
         wait_until("Prometheus saw the events and the second one", seen(STORED, 2), 60, *procs)
         started = time.monotonic()
         wait_until("three more scrapes", lambda: time.monotonic() - started > 3, 10, *procs)
-        yield Stack(prom, target, agents, d, time.monotonic() - t0)
+        yield Stack(prom, target, agents, d)
     finally:
         # All at once: the agent that never reached a broker takes ~5 s to exit on SIGTERM.
         for p in procs:
