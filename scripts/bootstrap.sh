@@ -7,12 +7,15 @@ cd "$ROOT"
 need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)  # the dashboard's browser tests
+# deploy/prometheus: promtool checks the alert rules, tests/integration/ops runs a Prometheus
+{ [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ]; } || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
-  # The package starts a system broker; we never use it (tests and demo run their own).
+  # The packages start a system broker / Prometheus; we never use them (tests and demo run
+  # their own, on free loopback ports).
 fi
 
 PY="${PYTHON:-python3}"

@@ -1,0 +1,1 @@
+"""Operations: deploy/prometheus and deploy/grafana against real processes (docs/operations.md)."""
