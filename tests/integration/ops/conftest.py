@@ -1,4 +1,4 @@
-"""The operations tests' one monitored stack (ops_stack.running_stack), started once."""
+"""The operations tests' one monitored stack (tests.kits.ops.stack.running_stack), started once."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .ops_stack import Stack, running_stack
+from tests.kits.ops.stack import Stack, running_stack
 
 
 @pytest.fixture(scope="session")

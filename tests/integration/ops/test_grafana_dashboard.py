@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from .ops_kit import DASHBOARD, GRAFANA_DIR
-from .ops_stack import Stack
+from tests.kits.ops.kit import DASHBOARD, GRAFANA_DIR
+from tests.kits.ops.stack import Stack
 
 ROWS = ["Fleet and ingest", "Engagement"]
 PES_METRICS = {"pes_collector_pes_score", "pes_collector_pes_component"}

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .ops_kit import (
+from tests.kits.ops.kit import (
     Proc,
     PromApi,
     emit,

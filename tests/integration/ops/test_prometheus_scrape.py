@@ -9,8 +9,8 @@ import time
 
 import yaml
 
-from .ops_kit import RULES
-from .ops_stack import STORED, Stack
+from tests.kits.ops.kit import RULES
+from tests.kits.ops.stack import STORED, Stack
 
 PENDING_METRICS = {"pes_collector_pes_score", "pes_collector_pes_component"}
 

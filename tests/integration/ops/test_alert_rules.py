@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .ops_kit import RULE_TESTS, RULES, promtool
+from tests.kits.ops.kit import RULE_TESTS, RULES, promtool
 
 NEVER = "vector(1) == 0"  # no series: a firing expectation fails
 ALWAYS = "vector(1)"  # one series at every evaluation: a quiet expectation fails
