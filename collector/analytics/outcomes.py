@@ -195,8 +195,10 @@ def report_arrays(
     if y.dtype != np.bool_:
         raise ValueError("retained must be booleans")
     s = np.asarray(scores, dtype=np.float64)
-    x = np.asarray(signals, dtype=np.float64).reshape(-1, len(SIGNALS))
-    if y.ndim != 1 or s.shape != y.shape or x.shape[0] != y.size:
+    x = np.asarray(signals, dtype=np.float64)
+    if x.size == 0:
+        x = x.reshape(0, len(SIGNALS))
+    if y.ndim != 1 or s.shape != y.shape or x.shape != (y.size, len(SIGNALS)):
         raise ValueError("retained, scores and signals must describe the same outcomes")
     if not np.all(np.isfinite(s)) or np.any(s < -_SCORE_SLACK) or np.any(s > 100 + _SCORE_SLACK):
         raise ValueError("scores must be finite numbers in 0..100")
@@ -222,6 +224,10 @@ def report_arrays(
     }
 
 
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+
+
 def report(
     items: Iterable[ScoredOutcome],
     bands: Sequence[float] = DEFAULT_BANDS,
@@ -233,8 +239,13 @@ def report(
     scores: list[float] = []
     signals: list[list[float]] = []
     for i, item in enumerate(items):
+        if not isinstance(item.retained, bool | np.bool_):
+            raise ValueError(f"outcome {i}: retained must be a bool")
         if set(item.signals) != set(SIGNALS):
             raise ValueError(f"outcome {i}: signals must be exactly {', '.join(SIGNALS)}")
+        values = [item.score, *(item.signals[name] for name in SIGNALS)]
+        if not all(_is_number(v) for v in values):
+            raise ValueError(f"outcome {i}: score and signals must be numbers")
         retained.append(bool(item.retained))
         scores.append(float(item.score))
         signals.append([float(item.signals[name]) for name in SIGNALS])

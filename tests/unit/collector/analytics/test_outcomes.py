@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import math
 from datetime import date
-from itertools import product
+from itertools import pairwise, product
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -225,6 +226,64 @@ def test_all_renewed_leaves_every_auc_and_the_suggestion_undefined() -> None:
     assert r["top_quartile"]["rate"] == 1.0 and r["top_quartile"]["rest_rate"] == 1.0
 
 
+class Naive(NamedTuple):
+    bands: list[tuple[int, int]]  # (n, retained)
+    threshold: float
+    top: tuple[int, int]
+    rest: tuple[int, int]
+    auc: float | None
+
+
+def naive_report(rows: list[tuple[bool, float]], edges: tuple[float, ...]) -> Naive:
+    """Bands, top quartile and AUC written out plainly from the spec, for comparison."""
+    bands = []
+    for i, (lo, hi) in enumerate(pairwise(edges)):
+        last = i == len(edges) - 2
+        inside = [k for k, s in rows if lo <= s < hi or (last and s == hi)]
+        bands.append((len(inside), sum(inside)))
+    xs = sorted(s for _, s in rows)
+    h = (len(xs) - 1) * 0.75  # linear interpolation between closest ranks
+    j = math.floor(h)
+    threshold = xs[j] if h == j else xs[j] + (h - j) * (xs[j + 1] - xs[j])
+    top = [k for k, s in rows if s >= threshold]
+    rest = [k for k, s in rows if s < threshold]
+    return Naive(
+        bands,
+        threshold,
+        (len(top), sum(top)),
+        (len(rest), sum(rest)),
+        brute_force_auc([s for _, s in rows], [k for k, _ in rows]),
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.booleans(), st.integers(0, 40)), min_size=1, max_size=60),
+    st.sampled_from([(0, 30, 60, 70, 100), (0, 100), (0, 2.5, 50, 97.5, 100)]),
+)
+def test_the_report_agrees_with_a_plain_reading_of_the_spec(
+    rows: list[tuple[bool, int]], edges: tuple[float, ...]
+) -> None:
+    scored = [(k, s * 2.5) for k, s in rows]  # scores on a grid: ties and exact band edges
+    r = report([item(k, s) for k, s in scored], bands=edges)
+    ref = naive_report(scored, edges)
+    assert [(b["n"], b["retained"]) for b in r["bands"]] == ref.bands
+    q = r["top_quartile"]
+    assert q["threshold"] == pytest.approx(ref.threshold, abs=1e-12)
+    (n_top, k_top), (n_rest, k_rest) = ref.top, ref.rest
+    assert (q["n"], q["rest_n"]) == (n_top, n_rest)
+    assert q["rate"] == k_top / n_top
+    if n_rest:
+        assert q["difference"] == pytest.approx(k_top / n_top - k_rest / n_rest, abs=1e-15)
+        assert q["difference_ci"] == list(newcombe(k_top, n_top, k_rest, n_rest) or ())
+    else:
+        assert q["difference"] is None and q["difference_ci"] is None
+    if ref.auc is None:
+        assert r["auc"] is None
+    else:
+        assert r["auc"] == pytest.approx(ref.auc, abs=1e-12)
+
+
 def test_inactive_entities_score_0_with_every_signal_0() -> None:
     out = ScoredOutcome.inactive(False)
     assert (out.score, dict(out.signals)) == (0.0, dict.fromkeys(SIGNALS, 0.0))
@@ -267,6 +326,19 @@ def test_bad_weights_are_refused(weights: dict[str, float]) -> None:
 def test_bad_items_are_refused(bad: ScoredOutcome) -> None:
     with pytest.raises(ValueError):
         report([item(False, 10), bad])
+
+
+def test_items_of_the_wrong_type_and_arrays_of_the_wrong_shape_are_refused() -> None:
+    with pytest.raises(ValueError, match="retained"):
+        report([ScoredOutcome("yes", 50, dict.fromkeys(SIGNALS, 0.5))])  # type: ignore[arg-type]  # on purpose
+    with pytest.raises(ValueError, match="numbers"):
+        report([ScoredOutcome(True, "50", dict.fromkeys(SIGNALS, 0.5))])  # type: ignore[arg-type]  # on purpose
+    y = np.array([True, False, True, False])
+    with pytest.raises(ValueError, match="same outcomes"):
+        report_arrays(y, [1.0, 2, 3, 4], np.zeros((4, 5)))  # 20 values, divisible by 4
+    with pytest.raises(ValueError, match="booleans"):
+        report_arrays([1, 0, 1, 0], [1.0, 2, 3, 4], np.zeros((4, 4)))
+    assert report_arrays(np.array([], dtype=bool), [], [])["n"] == 0
 
 
 # -- suggested weights -----------------------------------------------------------------------
