@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import pairwise
+from types import MappingProxyType
 from typing import Any, Final
 
 import numpy as np
@@ -50,12 +51,10 @@ from collector.analytics.outcomes_weights import (
 )
 
 SIGNALS: Final = ("frequency", "breadth", "key_actions", "depth")
-DEFAULT_WEIGHTS: Final[Mapping[str, float]] = {
-    "frequency": 25.0,
-    "breadth": 35.0,
-    "key_actions": 25.0,
-    "depth": 15.0,
-}
+# pes.md's default weights (health.py's HealthParams.weights, in SIGNALS order); read-only.
+DEFAULT_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType(
+    {"frequency": 25.0, "breadth": 35.0, "key_actions": 25.0, "depth": 15.0}
+)
 DEFAULT_BANDS: Final = (0.0, 30.0, 60.0, 70.0, 100.0)
 DEFAULT_LEAD_DAYS: Final = 30
 DEFAULT_LENGTH_DAYS: Final = 30
@@ -92,6 +91,14 @@ class ScoredOutcome:
     def inactive(cls, retained: bool) -> ScoredOutcome:
         """An entity with no activity in the score period: score 0, every signal 0."""
         return cls(retained, 0.0, _zero_signals())
+
+    @classmethod
+    def from_health_row(cls, retained: bool, row: Mapping[str, Any] | None) -> ScoredOutcome:
+        """From one row of entity health over the score period (`health` and the four signals,
+        as health.py's rows have them), or None for an entity not active in it."""
+        if row is None:
+            return cls.inactive(retained)
+        return cls(retained, row["health"], {name: row[name] for name in SIGNALS})
 
 
 def check_bands(bands: Sequence[float]) -> tuple[float, ...]:

@@ -289,6 +289,10 @@ def test_inactive_entities_score_0_with_every_signal_0() -> None:
     assert (out.score, dict(out.signals)) == (0.0, dict.fromkeys(SIGNALS, 0.0))
     r = report([out, item(True, 80)])
     assert r["bands"][0]["n"] == 1 and r["auc"] == 1.0
+    assert ScoredOutcome.from_health_row(False, None) == out
+    signals = {"frequency": 1.0, "breadth": 0.5, "key_actions": 0.6, "depth": 0.4}
+    row = {"entity": "a-1", "health": 61.0, "active_days": 30, **signals}
+    assert ScoredOutcome.from_health_row(True, row) == ScoredOutcome(True, 61.0, signals)
 
 
 @pytest.mark.parametrize(
