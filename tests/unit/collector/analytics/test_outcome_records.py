@@ -3,6 +3,7 @@ the same (entity, id, date) replacing earlier ones."""
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import date
 
@@ -132,3 +133,11 @@ def test_too_many_lines() -> None:
         parse_outcome_lines([GOOD] * 4, max_lines=3)
     assert e.value.line == 4
     assert len(parse_outcome_lines([GOOD] * 3, max_lines=3)) == 1
+
+
+def test_files_in_text_or_binary_mode() -> None:
+    body = GOOD + "\n" + line(device_id="d-1", outcome="expanded", date="2026-07-01") + "\n"
+    from_text = parse_outcome_lines(io.StringIO(body))
+    from_bytes = parse_outcome_lines(io.BytesIO(body.encode()))
+    assert from_text == from_bytes == parse_outcome_text(body)
+    assert [r.entity for r in from_text] == ["account", "device"]
