@@ -1,0 +1,362 @@
+"""Release impact (specs/releases.md): before/after and difference-in-differences per firmware
+release, and the rollout of versions. Pure functions over a `Fleet` (releases_fleet), no I/O.
+
+Reading of the contract where it leaves a choice (the rest is followed to the letter):
+- Days are ordinals; every window is whole days. The engine works on the columns
+  `[start - W, end + W]`, all a report can read; days outside the Fleet's arrays are empty.
+- Transitions come from the runs (all stored history), so `confounded` also sees transitions
+  outside `[start, end]`; two transitions on the same day confound each other.
+- Breadth: the core set of the transition's device type (configured list, else the `*` list,
+  else every feature that type's fleet used in `[start - W, end + W]`); a feature used in X under
+  any device type counts. Empty core set: the breadth rows keep the counts, values are null.
+- A row's counts are the same for its three metrics. Values are null where no transition counts:
+  pre/post/change/change_ci without measurable transitions, control_change/did/did_ci without
+  measurable transitions that have a control.
+- `significant` is about `did_ci` (the causal estimate; null when there is none);
+  `significant_holm` = significant and rejected by Holm over every row with a `did_ci` in the
+  answer (p-values and seeding: releases_stats). `change_ci` is reported, not tested.
+- Default period (`ReleaseParams.default`): as_of = yesterday, the last 90 days ending today.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import TypedDict
+
+import numpy as np
+import numpy.typing as npt
+
+from collector.analytics.releases_fleet import Bools, Fleet, Ints
+from collector.analytics.releases_stats import (
+    bootstrap_means,
+    bootstrap_p,
+    excludes_zero,
+    holm,
+    percentile_interval,
+    row_rng,
+)
+
+F64 = npt.NDArray[np.float64]
+METRICS = ("active_share", "breadth", "uses_per_day")
+DEFAULT_CORE_KEY = "*"
+MEASURABLE, PENDING, CONFOUNDED, INACTIVE = 0, 1, 2, 3
+_EMPTY, _MIXED = -1, -2  # day_config of a day without events / with events of two configs
+
+ReleaseRow = TypedDict(
+    "ReleaseRow",
+    {
+        "device_type": str,
+        "from": str,
+        "to": str,
+        "metric": str,
+        "transitions": int,
+        "measurable": int,
+        "pending": int,
+        "confounded": int,
+        "inactive": int,
+        "no_control": int,
+        "pre_mean": float | None,
+        "post_mean": float | None,
+        "change": float | None,
+        "change_ci": list[float] | None,
+        "control_change": float | None,
+        "did": float | None,
+        "did_ci": list[float] | None,
+        "significant": bool | None,
+        "significant_holm": bool | None,
+    },
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseParams:
+    start: date
+    end: date
+    as_of: date
+    window: int = 14
+    core_features: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    resamples: int = 1000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.window <= 60:
+            raise ValueError("window must be 1 to 60 days")
+        if self.start > self.end:
+            raise ValueError("start is after end")
+        if self.resamples < 1:
+            raise ValueError("resamples must be at least 1")
+
+    @classmethod
+    def default(cls, today: date, window: int = 14) -> ReleaseParams:
+        return cls(today - timedelta(days=89), today, today - timedelta(days=1), window)
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionTable:
+    """Every transition of the fleet (codes as in the Fleet), with its status for a report."""
+
+    device: Ints
+    device_type: Ints
+    from_fw: Ints
+    to_fw: Ints
+    day: Ints
+    status: Ints  # MEASURABLE / PENDING / CONFOUNDED / INACTIVE; -1 outside [start, end]
+
+
+class _Days:
+    """The fleet's per-device arrays cut to the columns [lo, lo + n - 1], with prefix sums."""
+
+    def __init__(self, fleet: Fleet, lo: int, n: int) -> None:
+        self.fleet, self.lo, self.n = fleet, lo, n
+        n_dev = len(fleet.devices)
+        active = np.zeros((n_dev, n), np.bool_)
+        np.logical_or.at(active, fleet.act_device, self.cut(fleet.act_days))
+        self.act = _prefix(active)
+        self.uses = _prefix(self.cut(fleet.uses))
+        self.used = self.cut(fleet.use_days)
+
+    def cut(self, a: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+        out = np.zeros((a.shape[0], self.n), a.dtype)
+        s = max(self.lo, self.fleet.day0)
+        e = min(self.lo + self.n, self.fleet.day0 + self.fleet.n_days)
+        if s < e:
+            out[:, s - self.lo : e - self.lo] = a[:, s - self.fleet.day0 : e - self.fleet.day0]
+        return out
+
+    def count(self, cum: npt.NDArray[np.int64], a: int, b: int) -> npt.NDArray[np.int64]:
+        """Per row: the sum over the days [a, b] (ordinals) of a prefix-summed array."""
+        return cum[:, b - self.lo + 1] - cum[:, a - self.lo]
+
+
+def _prefix(a: npt.NDArray[np.generic]) -> npt.NDArray[np.int64]:
+    out = np.zeros((a.shape[0], a.shape[1] + 1), np.int64)
+    np.cumsum(a, axis=1, out=out[:, 1:])
+    return out
+
+
+def _report_days(fleet: Fleet, params: ReleaseParams) -> _Days:
+    lo = params.start.toordinal() - params.window
+    return _Days(fleet, lo, params.end.toordinal() + params.window - lo + 1)
+
+
+def core_sets(
+    fleet: Fleet, params: ReleaseParams, days: _Days | None = None
+) -> dict[str, frozenset[str]]:
+    """Core set per device type of the fleet (pes.md; the fallback over [start - W, end + W])."""
+    days = days or _report_days(fleet, params)
+    any_use = days.used.any(axis=1)
+    out: dict[str, frozenset[str]] = {}
+    for code, name in enumerate(fleet.types):
+        names = params.core_features.get(name, params.core_features.get(DEFAULT_CORE_KEY))
+        if names is None:
+            feats = np.unique(fleet.use_feature[any_use & (fleet.use_type == code)])
+            names = [fleet.features[int(f)] for f in feats]
+        out[name] = frozenset(names)
+    return out
+
+
+def transition_table(
+    fleet: Fleet, params: ReleaseParams, active_cum: Ints, lo: int
+) -> TransitionTable:
+    same = fleet.run_device[1:] == fleet.run_device[:-1]
+    at = np.flatnonzero(same & (fleet.run_firmware[1:] != fleet.run_firmware[:-1])) + 1
+    dev, day = fleet.run_device[at], fleet.run_first_day[at]
+    w = params.window
+    keys = np.sort(dev * (1 << 32) + day)
+    near = np.searchsorted(keys, dev * (1 << 32) + day + w, "right")
+    near -= np.searchsorted(keys, dev * (1 << 32) + day - w, "left")
+    start, end, as_of = params.start.toordinal(), params.end.toordinal(), params.as_of.toordinal()
+    status = np.full(len(at), -1, np.int64)
+    inside = (day >= start) & (day <= end)
+    col = np.where(inside, day - lo, w)  # a valid column for the rows outside too
+    pre = active_cum[dev, col] - active_cum[dev, col - w]
+    status[inside] = MEASURABLE
+    status[inside & (pre == 0)] = INACTIVE
+    status[inside & (near > 1)] = CONFOUNDED
+    status[inside & (day + w > as_of)] = PENDING
+    return TransitionTable(
+        dev, fleet.run_type[at], fleet.run_firmware[at - 1], fleet.run_firmware[at], day, status
+    )
+
+
+def day_configs(fleet: Fleet, lo: int, n: int) -> Ints:
+    """(devices, n) config code (type * n_firmwares + firmware) of every event of the device on
+    the day; _EMPTY without events, _MIXED with two configs. From the runs: the days inside a run
+    hold only its events (a day between a run's first and last event is ordered between them)."""
+    keep = (fleet.run_last_day >= lo) & (fleet.run_first_day <= lo + n - 1)
+    dev = fleet.run_device[keep]
+    a = np.maximum(fleet.run_first_day[keep], lo) - lo
+    b = np.minimum(fleet.run_last_day[keep], lo + n - 1) - lo + 1
+    cfg = fleet.run_type[keep] * len(fleet.firmwares) + fleet.run_firmware[keep]
+    cover = np.zeros((len(fleet.devices), n + 1), np.int64)
+    total = np.zeros((len(fleet.devices), n + 1), np.int64)
+    np.add.at(cover, (dev, a), 1)
+    np.add.at(cover, (dev, b), -1)
+    np.add.at(total, (dev, a), cfg)
+    np.add.at(total, (dev, b), -cfg)
+    cover, total = np.cumsum(cover[:, :n], axis=1), np.cumsum(total[:, :n], axis=1)
+    return np.where(cover == 0, _EMPTY, np.where(cover == 1, total, _MIXED))
+
+
+class _Breadth:
+    """Core features used per device over a window, for one device type's core set."""
+
+    def __init__(self, days: _Days, core: frozenset[str]) -> None:
+        fleet = days.fleet
+        self.size = len(core)
+        codes = [i for i, f in enumerate(fleet.features) if f in core]
+        rows = np.isin(fleet.use_feature, codes)
+        keys = fleet.use_device[rows] * max(len(fleet.features), 1) + fleet.use_feature[rows]
+        uniq, inv = np.unique(keys, return_inverse=True)
+        used = np.zeros((len(uniq), days.n), np.bool_)
+        np.logical_or.at(used, inv, days.used[rows])
+        self.cum = _prefix(used)
+        self.dev = uniq // max(len(fleet.features), 1)
+        self.days, self.n_dev = days, len(fleet.devices)
+
+    def share(self, a: int, b: int) -> F64:
+        hit = self.days.count(self.cum, a, b) > 0
+        return np.bincount(self.dev, weights=hit, minlength=self.n_dev) / self.size
+
+
+def _metric_windows(days: _Days, breadth: _Breadth | None, u: int, w: int) -> list[F64 | None]:
+    """Per metric, (2, devices): the values over pre and post of a change on day u."""
+    out: list[F64 | None] = []
+    for metric in METRICS:
+        if metric == "breadth":
+            out.append(
+                None
+                if breadth is None
+                else np.stack([breadth.share(u - w, u - 1), breadth.share(u + 1, u + w)])
+            )
+        else:
+            cum = days.act if metric == "active_share" else days.uses
+            pre, post = days.count(cum, u - w, u - 1), days.count(cum, u + 1, u + w)
+            out.append(np.stack([pre, post]).astype(np.float64) / w)
+    return out
+
+
+def release_report(fleet: Fleet, params: ReleaseParams) -> list[ReleaseRow]:
+    """One row per release (device type, from, to) with a transition in [start, end] and metric,
+    sorted by device type, from, to and metric (METRICS order)."""
+    w = params.window
+    days = _report_days(fleet, params)
+    table = transition_table(fleet, params, days.act, days.lo)
+    cores = core_sets(fleet, params, days)
+    cfg_day = day_configs(fleet, days.lo, days.n)
+    n_fw = max(len(fleet.firmwares), 1)
+    shape = (len(METRICS), len(table.day))
+    pre, post, ctrl = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    has_ctrl = np.zeros(len(table.day), np.bool_)
+    measurable = table.status == MEASURABLE
+    cfg = table.device_type * n_fw + table.from_fw
+    for code in np.unique(cfg[measurable]).tolist():
+        core = cores[fleet.types[code // n_fw]]
+        breadth = _Breadth(days, core) if core else None
+        bad = _prefix((cfg_day != code) & (cfg_day != _EMPTY))
+        in_cfg = measurable & (cfg == code)
+        for u in np.unique(table.day[in_cfg]).tolist():
+            members = np.flatnonzero(in_cfg & (table.day == u))
+            dev = table.device[members]
+            eligible = (days.count(bad, u - w, u + w) == 0) & (
+                days.count(days.act, u - w, u - 1) > 0
+            )
+            eligible[dev] = False  # the transitioning devices (their `to` event is on day u)
+            has_ctrl[members] = found = bool(eligible.any())
+            for m, values in enumerate(_metric_windows(days, breadth, u, w)):
+                if values is None:
+                    continue
+                pre[m, members], post[m, members] = values[0, dev], values[1, dev]
+                if found:
+                    ctrl[m, members] = float(np.mean(values[1, eligible] - values[0, eligible]))
+    rows, p_values = _rows(fleet, params, table, pre, post, ctrl, has_ctrl)
+    _holm_rows(rows, p_values)
+    return rows
+
+
+def _rows(
+    fleet: Fleet,
+    params: ReleaseParams,
+    table: TransitionTable,
+    pre: F64,
+    post: F64,
+    ctrl: F64,
+    has_ctrl: Bools,
+) -> tuple[list[ReleaseRow], list[float | None]]:
+    inside = table.status >= 0
+    releases = {
+        (fleet.types[t], fleet.firmwares[f], fleet.firmwares[g]): (t, f, g)
+        for t, f, g in zip(
+            table.device_type[inside].tolist(),
+            table.from_fw[inside].tolist(),
+            table.to_fw[inside].tolist(),
+            strict=True,
+        )
+    }
+    rows: list[ReleaseRow] = []
+    p_values: list[float | None] = []
+    for names in sorted(releases):
+        t, f, g = releases[names]
+        sel = inside & (table.device_type == t) & (table.from_fw == f) & (table.to_fw == g)
+        status = table.status[sel]
+        meas = sel & (table.status == MEASURABLE)
+        counts = [int(np.sum(status == s)) for s in (MEASURABLE, PENDING, CONFOUNDED, INACTIVE)]
+        no_control = int(np.sum(meas & ~has_ctrl))
+        for m, metric in enumerate(METRICS):
+            ok = meas & ~np.isnan(pre[m])
+            delta = post[m, ok] - pre[m, ok]
+            did_ok = ok & has_ctrl
+            did_values = post[m, did_ok] - pre[m, did_ok] - ctrl[m, did_ok]
+            key = (*names, metric)
+            change = _interval(delta, params, *key, "change")
+            did = _interval(did_values, params, *key, "did")
+            did_ci = None if did is None else did[0]
+            p_values.append(None if did is None else did[1])
+            rows.append(
+                {
+                    "device_type": names[0],
+                    "from": names[1],
+                    "to": names[2],
+                    "metric": metric,
+                    "transitions": int(np.sum(sel)),
+                    "measurable": counts[0],
+                    "pending": counts[1],
+                    "confounded": counts[2],
+                    "inactive": counts[3],
+                    "no_control": no_control,
+                    "pre_mean": _mean(pre[m, ok]),
+                    "post_mean": _mean(post[m, ok]),
+                    "change": _mean(delta),
+                    "change_ci": None if change is None else change[0],
+                    "control_change": _mean(ctrl[m, did_ok]),
+                    "did": _mean(did_values),
+                    "did_ci": did_ci,
+                    "significant": None
+                    if did_ci is None
+                    else excludes_zero((did_ci[0], did_ci[1])),
+                    "significant_holm": None,
+                }
+            )
+    return rows, p_values
+
+
+def _mean(values: F64) -> float | None:
+    return float(np.mean(values)) if len(values) else None
+
+
+def _interval(values: F64, params: ReleaseParams, *parts: str) -> tuple[list[float], float] | None:
+    """The bootstrap interval of the mean and its p-value; None without values."""
+    if not len(values):
+        return None
+    means = bootstrap_means(values, params.resamples, row_rng(params.seed, *parts))
+    return list(percentile_interval(means)), bootstrap_p(means)
+
+
+def _holm_rows(rows: list[ReleaseRow], p_values: list[float | None]) -> None:
+    """significant_holm over every row with a did interval (Holm, family-wise 5%)."""
+    family = [i for i, p in enumerate(p_values) if p is not None]
+    rejected = holm([p for p in p_values if p is not None])
+    for i, reject in zip(family, rejected, strict=True):
+        rows[i]["significant_holm"] = bool(rows[i]["significant"]) and reject
