@@ -23,12 +23,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TypedDict
+from typing import TypedDict, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from collector.analytics.releases_fleet import Bools, Fleet, Ints
+from collector.analytics.releases_fleet import Bools, Fleet, Ints, or_rows
 from collector.analytics.releases_stats import (
     bootstrap_means,
     bootstrap_p,
@@ -39,6 +39,7 @@ from collector.analytics.releases_stats import (
 )
 
 F64 = npt.NDArray[np.float64]
+T = TypeVar("T", bound=np.generic)
 METRICS = ("active_share", "breadth", "uses_per_day")
 DEFAULT_CORE_KEY = "*"
 MEASURABLE, PENDING, CONFOUNDED, INACTIVE = 0, 1, 2, 3
@@ -106,18 +107,18 @@ class TransitionTable:
 
 
 class _Days:
-    """The fleet's per-device arrays cut to the columns [lo, lo + n - 1], with prefix sums."""
+    """The fleet's per-device arrays cut to the columns [lo, lo + n - 1], with prefix sums.
+
+    Prefix sums are day-major, (n + 1, rows): a window's sum is the difference of two
+    contiguous rows, one vector operation over every device."""
 
     def __init__(self, fleet: Fleet, lo: int, n: int) -> None:
         self.fleet, self.lo, self.n = fleet, lo, n
-        n_dev = len(fleet.devices)
-        active = np.zeros((n_dev, n), np.bool_)
-        np.logical_or.at(active, fleet.act_device, self.cut(fleet.act_days))
-        self.act = _prefix(active)
+        self.act = _prefix(or_rows(fleet.act_device, self.cut(fleet.act_days), len(fleet.devices)))
         self.uses = _prefix(self.cut(fleet.uses))
         self.used = self.cut(fleet.use_days)
 
-    def cut(self, a: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+    def cut(self, a: npt.NDArray[T]) -> npt.NDArray[T]:
         out = np.zeros((a.shape[0], self.n), a.dtype)
         s = max(self.lo, self.fleet.day0)
         e = min(self.lo + self.n, self.fleet.day0 + self.fleet.n_days)
@@ -125,14 +126,17 @@ class _Days:
             out[:, s - self.lo : e - self.lo] = a[:, s - self.fleet.day0 : e - self.fleet.day0]
         return out
 
-    def count(self, cum: npt.NDArray[np.int64], a: int, b: int) -> npt.NDArray[np.int64]:
-        """Per row: the sum over the days [a, b] (ordinals) of a prefix-summed array."""
-        return cum[:, b - self.lo + 1] - cum[:, a - self.lo]
+    def count(self, cum: Ints, a: int, b: int) -> Ints:
+        """Per row: the sum over the days [a, b] (ordinals) of a _prefix array."""
+        out: Ints = cum[b - self.lo + 1] - cum[a - self.lo]
+        return out
 
 
-def _prefix(a: npt.NDArray[np.generic]) -> npt.NDArray[np.int64]:
-    out = np.zeros((a.shape[0], a.shape[1] + 1), np.int64)
-    np.cumsum(a, axis=1, out=out[:, 1:])
+def _prefix(rows: npt.NDArray[np.generic], day_major: bool = False) -> Ints:
+    """(days + 1, rows) prefix sums over the days of a (rows, days) array (or (days, rows))."""
+    a = rows if day_major else np.ascontiguousarray(rows.T)
+    out = np.zeros((a.shape[0] + 1, a.shape[1]), np.int64)
+    np.cumsum(a, axis=0, out=out[1:])
     return out
 
 
@@ -171,7 +175,7 @@ def transition_table(
     status = np.full(len(at), -1, np.int64)
     inside = (day >= start) & (day <= end)
     col = np.where(inside, day - lo, w)  # a valid column for the rows outside too
-    pre = active_cum[dev, col] - active_cum[dev, col - w]
+    pre = active_cum[col, dev] - active_cum[col - w, dev]
     status[inside] = MEASURABLE
     status[inside & (pre == 0)] = INACTIVE
     status[inside & (near > 1)] = CONFOUNDED
@@ -182,7 +186,7 @@ def transition_table(
 
 
 def day_configs(fleet: Fleet, lo: int, n: int) -> Ints:
-    """(devices, n) config code (type * n_firmwares + firmware) of every event of the device on
+    """(n, devices) config code (type * n_firmwares + firmware) of every event of the device on
     the day; _EMPTY without events, _MIXED with two configs. From the runs: the days inside a run
     hold only its events (a day between a run's first and last event is ordered between them)."""
     keep = (fleet.run_last_day >= lo) & (fleet.run_first_day <= lo + n - 1)
@@ -190,13 +194,13 @@ def day_configs(fleet: Fleet, lo: int, n: int) -> Ints:
     a = np.maximum(fleet.run_first_day[keep], lo) - lo
     b = np.minimum(fleet.run_last_day[keep], lo + n - 1) - lo + 1
     cfg = fleet.run_type[keep] * len(fleet.firmwares) + fleet.run_firmware[keep]
-    cover = np.zeros((len(fleet.devices), n + 1), np.int64)
-    total = np.zeros((len(fleet.devices), n + 1), np.int64)
-    np.add.at(cover, (dev, a), 1)
-    np.add.at(cover, (dev, b), -1)
-    np.add.at(total, (dev, a), cfg)
-    np.add.at(total, (dev, b), -cfg)
-    cover, total = np.cumsum(cover[:, :n], axis=1), np.cumsum(total[:, :n], axis=1)
+    cover = np.zeros((n + 1, len(fleet.devices)), np.int64)
+    total = np.zeros((n + 1, len(fleet.devices)), np.int64)
+    np.add.at(cover, (a, dev), 1)
+    np.add.at(cover, (b, dev), -1)
+    np.add.at(total, (a, dev), cfg)
+    np.add.at(total, (b, dev), -cfg)
+    cover, total = np.cumsum(cover[:n], axis=0), np.cumsum(total[:n], axis=0)
     return np.where(cover == 0, _EMPTY, np.where(cover == 1, total, _MIXED))
 
 
@@ -210,9 +214,7 @@ class _Breadth:
         rows = np.isin(fleet.use_feature, codes)
         keys = fleet.use_device[rows] * max(len(fleet.features), 1) + fleet.use_feature[rows]
         uniq, inv = np.unique(keys, return_inverse=True)
-        used = np.zeros((len(uniq), days.n), np.bool_)
-        np.logical_or.at(used, inv, days.used[rows])
-        self.cum = _prefix(used)
+        self.cum = _prefix(or_rows(inv, days.used[rows], len(uniq)))
         self.dev = uniq // max(len(fleet.features), 1)
         self.days, self.n_dev = days, len(fleet.devices)
 
@@ -250,12 +252,16 @@ def release_report(fleet: Fleet, params: ReleaseParams) -> list[ReleaseRow]:
     shape = (len(METRICS), len(table.day))
     pre, post, ctrl = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     has_ctrl = np.zeros(len(table.day), np.bool_)
+    breadths: dict[str, _Breadth | None] = {}
     measurable = table.status == MEASURABLE
     cfg = table.device_type * n_fw + table.from_fw
     for code in np.unique(cfg[measurable]).tolist():
         core = cores[fleet.types[code // n_fw]]
-        breadth = _Breadth(days, core) if core else None
-        bad = _prefix((cfg_day != code) & (cfg_day != _EMPTY))
+        name = fleet.types[code // n_fw]
+        if name not in breadths:
+            breadths[name] = _Breadth(days, core) if core else None
+        breadth = breadths[name]
+        bad = _prefix((cfg_day != code) & (cfg_day != _EMPTY), day_major=True)
         in_cfg = measurable & (cfg == code)
         for u in np.unique(table.day[in_cfg]).tolist():
             members = np.flatnonzero(in_cfg & (table.day == u))

@@ -15,7 +15,7 @@ from typing import TypedDict
 
 import numpy as np
 
-from collector.analytics.releases_fleet import Fleet
+from collector.analytics.releases_fleet import Fleet, or_rows
 
 
 class RolloutDay(TypedDict):
@@ -45,14 +45,15 @@ def rollout(fleet: Fleet, start: date, end: date) -> Rollout:
     n_t, n_f = len(fleet.types), max(len(fleet.firmwares), 1)
     n_cols = bits.shape[1]
     # distinct devices per (type, day): OR the rows of one (device, type) first
-    dev_type = fleet.act_device * max(n_t, 1) + fleet.act_type
-    uniq, inv = np.unique(dev_type, return_inverse=True)
-    per_device = np.zeros((len(uniq), n_cols), np.bool_)
-    np.logical_or.at(per_device, inv, bits)
+    uniq, inv = np.unique(fleet.act_device * max(n_t, 1) + fleet.act_type, return_inverse=True)
+    per_device = or_rows(inv, bits, len(uniq))
     type_active = np.zeros((n_t, n_cols), np.int64)
-    np.add.at(type_active, uniq % max(n_t, 1), per_device)
+    for t in range(n_t):
+        type_active[t] = per_device[uniq % max(n_t, 1) == t].sum(axis=0)
+    version = fleet.act_type * n_f + fleet.act_firmware  # rows are distinct per device
     version_active = np.zeros((n_t * n_f, n_cols), np.int64)
-    np.add.at(version_active, fleet.act_type * n_f + fleet.act_firmware, bits)
+    for code in np.unique(version).tolist():
+        version_active[code] = bits[version == code].sum(axis=0)
     days: list[RolloutDay] = []
     for col in range(n_cols):
         day = date.fromordinal(s + col).isoformat()
