@@ -83,11 +83,18 @@ def or_rows(index: Ints, rows: Bools, n: int) -> Bools:
     """(n, columns): row i is the OR of the rows whose index is i (a grouped reduce, not a
     ufunc.at, which is an order of magnitude slower on wide rows)."""
     out = np.zeros((n, rows.shape[1]), np.bool_)
-    if len(index):
-        order = np.argsort(index, kind="stable")
-        idx = index[order]
-        starts = np.flatnonzero(np.concatenate([[True], idx[1:] != idx[:-1]]))
-        out[idx[starts]] = np.logical_or.reduceat(rows[order], starts, axis=0)
+    if not len(index):
+        return out
+    order = np.argsort(index, kind="stable")
+    idx = index[order]
+    starts = np.flatnonzero(np.concatenate([[True], idx[1:] != idx[:-1]]))
+    # rank of each row within its group: one pass per rank, each index at most once in it
+    rank = np.arange(len(idx)) - np.repeat(starts, np.diff(np.append(starts, len(idx))))
+    first = order[rank == 0]
+    out[index[first]] = rows[first]
+    for r in range(1, int(rank.max()) + 1):
+        more = order[rank == r]
+        out[index[more]] |= rows[more]
     return out
 
 
