@@ -115,7 +115,6 @@ class _Days:
     def __init__(self, fleet: Fleet, lo: int, n: int) -> None:
         self.fleet, self.lo, self.n = fleet, lo, n
         self.act = _prefix(or_rows(fleet.act_device, self.cut(fleet.act_days), len(fleet.devices)))
-        self.uses = _prefix(self.cut(fleet.uses))
         self.used = self.cut(fleet.use_days)
 
     def cut(self, a: npt.NDArray[T]) -> npt.NDArray[T]:
@@ -188,17 +187,18 @@ def transition_table(
     )
 
 
-def day_configs(fleet: Fleet, lo: int, n: int) -> Ints:
-    """(n, devices) config code (type * n_firmwares + firmware) of every event of the device on
-    the day; _EMPTY without events, _MIXED with two configs. From the runs: the days inside a run
-    hold only its events (a day between a run's first and last event is ordered between them)."""
+def day_configs(fleet: Fleet, lo: int, n: int, devices: Ints) -> Ints:
+    """(n, len(devices)) config code (type * n_firmwares + firmware) of every event of each of
+    `devices` (sorted codes) on the day; _EMPTY without events, _MIXED with two configs. From the
+    runs: the days inside a run hold only its events (they are ordered between its ends)."""
     keep = (fleet.run_last_day >= lo) & (fleet.run_first_day <= lo + n - 1)
-    dev = fleet.run_device[keep]
+    keep &= np.isin(fleet.run_device, devices)
+    dev = np.searchsorted(devices, fleet.run_device[keep])
     a = np.maximum(fleet.run_first_day[keep], lo) - lo
     b = np.minimum(fleet.run_last_day[keep], lo + n - 1) - lo + 1
     cfg = fleet.run_type[keep] * len(fleet.firmwares) + fleet.run_firmware[keep]
-    cover = np.zeros((n + 1, len(fleet.devices)), np.int64)
-    total = np.zeros((n + 1, len(fleet.devices)), np.int64)
+    cover = np.zeros((n + 1, len(devices)), np.int64)
+    total = np.zeros((n + 1, len(devices)), np.int64)
     np.add.at(cover, (a, dev), 1)
     np.add.at(cover, (b, dev), -1)
     np.add.at(total, (a, dev), cfg)
@@ -210,40 +210,60 @@ def day_configs(fleet: Fleet, lo: int, n: int) -> Ints:
     return np.where(cover == 0, _EMPTY, np.where(cover == 1, total, _MIXED))
 
 
-class _Breadth:
-    """Core features used per device over a window, for one device type's core set."""
+class _Group:
+    """The devices that can matter for the measurable transitions of one (type, from): those
+    with a run of that configuration in the report's days (a control has one: its activity in
+    pre is such an event) and the transitioning devices; their metrics and eligibility."""
 
-    def __init__(self, days: _Days, core: frozenset[str]) -> None:
-        fleet = days.fleet
-        self.size = len(core)
-        codes = [i for i, f in enumerate(fleet.features) if f in core]
-        rows = np.isin(fleet.use_feature, codes)
-        keys = fleet.use_device[rows] * max(len(fleet.features), 1) + fleet.use_feature[rows]
-        uniq, inv = np.unique(keys, return_inverse=True)
-        self.cum = _prefix(or_rows(inv, days.used[rows], len(uniq)))
-        self.dev = uniq // max(len(fleet.features), 1)
-        self.days, self.n_dev = days, len(fleet.devices)
+    def __init__(self, days: _Days, code: int, core: frozenset[str], movers: Ints) -> None:
+        fleet, n_fw = days.fleet, max(len(days.fleet.firmwares), 1)
+        runs = (fleet.run_type * n_fw + fleet.run_firmware == code) & (
+            fleet.run_last_day >= days.lo
+        )
+        runs &= fleet.run_first_day <= days.lo + days.n - 1
+        self.devices = np.union1d(fleet.run_device[runs], movers)
+        self.days = days
+        self.act = days.act[:, self.devices]
+        self.uses = _prefix(days.cut(fleet.uses[self.devices]))
+        cfg_day = day_configs(fleet, days.lo, days.n, self.devices)
+        self.bad = _prefix((cfg_day != code) & (cfg_day != _EMPTY), day_major=True)
+        self.core_size = len(core)
+        if core:
+            codes = [i for i, f in enumerate(fleet.features) if f in core]
+            rows = np.isin(fleet.use_feature, codes) & np.isin(fleet.use_device, self.devices)
+            pos = np.searchsorted(self.devices, fleet.use_device[rows])
+            keys = pos * max(len(fleet.features), 1) + fleet.use_feature[rows]
+            uniq, inv = np.unique(keys, return_inverse=True)
+            self.used = _prefix(or_rows(inv, days.used[rows], len(uniq)))
+            self.used_dev = uniq // max(len(fleet.features), 1)
 
-    def share(self, a: int, b: int) -> F64:
-        hit = self.days.count(self.cum, a, b) > 0
-        return np.bincount(self.dev, weights=hit, minlength=self.n_dev) / self.size
+    def positions(self, devices: Ints) -> Ints:
+        return np.searchsorted(self.devices, devices)
 
+    def _breadth(self, a: int, b: int) -> F64:
+        hit = self.days.count(self.used, a, b) > 0
+        return np.bincount(self.used_dev, weights=hit, minlength=len(self.devices)) / self.core_size
 
-def _metric_windows(days: _Days, breadth: _Breadth | None, u: int, w: int) -> list[F64 | None]:
-    """Per metric, (2, devices): the values over pre and post of a change on day u."""
-    out: list[F64 | None] = []
-    for metric in METRICS:
-        if metric == "breadth":
-            out.append(
-                None
-                if breadth is None
-                else np.stack([breadth.share(u - w, u - 1), breadth.share(u + 1, u + w)])
-            )
-        else:
-            cum = days.act if metric == "active_share" else days.uses
-            pre, post = days.count(cum, u - w, u - 1), days.count(cum, u + 1, u + w)
-            out.append(np.stack([pre, post]).astype(np.float64) / w)
-    return out
+    def eligible(self, u: int, w: int) -> Bools:
+        """Controls of a change on day u: activity in pre, every event of [u-w, u+w] in config."""
+        quiet: Bools = self.days.count(self.bad, u - w, u + w) == 0
+        return quiet & (self.days.count(self.act, u - w, u - 1) > 0)
+
+    def windows(self, u: int, w: int) -> list[F64 | None]:
+        """Per metric, (2, devices): the values over pre and post of a change on day u."""
+        out: list[F64 | None] = []
+        for metric in METRICS:
+            if metric == "breadth":
+                pair = None
+                if self.core_size:
+                    pair = np.stack([self._breadth(u - w, u - 1), self._breadth(u + 1, u + w)])
+                out.append(pair)
+            else:
+                cum = self.act if metric == "active_share" else self.uses
+                pre = self.days.count(cum, u - w, u - 1)
+                post = self.days.count(cum, u + 1, u + w)
+                out.append(np.stack([pre, post]).astype(np.float64) / w)
+        return out
 
 
 def release_report(fleet: Fleet, params: ReleaseParams) -> list[ReleaseRow]:
@@ -253,31 +273,22 @@ def release_report(fleet: Fleet, params: ReleaseParams) -> list[ReleaseRow]:
     days = _report_days(fleet, params)
     table = transition_table(fleet, params, days.act, days.lo)
     cores = core_sets(fleet, params, days)
-    cfg_day = day_configs(fleet, days.lo, days.n)
     n_fw = max(len(fleet.firmwares), 1)
     shape = (len(METRICS), len(table.day))
     pre, post, ctrl = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     has_ctrl = np.zeros(len(table.day), np.bool_)
-    breadths: dict[str, _Breadth | None] = {}
     measurable = table.status == MEASURABLE
     cfg = table.device_type * n_fw + table.from_fw
     for code in np.unique(cfg[measurable]).tolist():
-        core = cores[fleet.types[code // n_fw]]
-        name = fleet.types[code // n_fw]
-        if name not in breadths:
-            breadths[name] = _Breadth(days, core) if core else None
-        breadth = breadths[name]
-        bad = _prefix((cfg_day != code) & (cfg_day != _EMPTY), day_major=True)
         in_cfg = measurable & (cfg == code)
+        group = _Group(days, code, cores[fleet.types[code // n_fw]], table.device[in_cfg])
         for u in np.unique(table.day[in_cfg]).tolist():
             members = np.flatnonzero(in_cfg & (table.day == u))
-            dev = table.device[members]
-            eligible = (days.count(bad, u - w, u + w) == 0) & (
-                days.count(days.act, u - w, u - 1) > 0
-            )
+            dev = group.positions(table.device[members])
+            eligible = group.eligible(u, w)
             eligible[dev] = False  # the transitioning devices (their `to` event is on day u)
             has_ctrl[members] = found = bool(eligible.any())
-            for m, values in enumerate(_metric_windows(days, breadth, u, w)):
+            for m, values in enumerate(group.windows(u, w)):
                 if values is None:
                     continue
                 pre[m, members], post[m, members] = values[0, dev], values[1, dev]
