@@ -40,6 +40,7 @@ from collector.analytics.releases_stats import (
 
 F64 = npt.NDArray[np.float64]
 T = TypeVar("T", bound=np.generic)
+_NONE = np.zeros(0, np.float64)
 METRICS = ("active_share", "breadth", "uses_per_day")
 DEFAULT_CORE_KEY = "*"
 MEASURABLE, PENDING, CONFOUNDED, INACTIVE = 0, 1, 2, 3
@@ -327,14 +328,19 @@ def _rows(
         meas = sel & (table.status == MEASURABLE)
         counts = [int(np.sum(status == s)) for s in (MEASURABLE, PENDING, CONFOUNDED, INACTIVE)]
         no_control = int(np.sum(meas & ~has_ctrl))
+        # metrics with values: all but breadth of a type without core set (NaN)
+        have = [m for m in range(len(METRICS)) if meas.any() and not np.isnan(pre[m, meas]).any()]
+        did_sel = meas & has_ctrl
+        deltas = {m: post[m, meas] - pre[m, meas] for m in have}
+        dids = {m: post[m, did_sel] - pre[m, did_sel] - ctrl[m, did_sel] for m in have}
+        change_boot = _boot(deltas, params, *names, "change")
+        did_boot = _boot(dids, params, *names, "did")
         for m, metric in enumerate(METRICS):
-            ok = meas & ~np.isnan(pre[m])
-            delta = post[m, ok] - pre[m, ok]
+            ok = meas if m in have else np.zeros_like(meas)
             did_ok = ok & has_ctrl
-            did_values = post[m, did_ok] - pre[m, did_ok] - ctrl[m, did_ok]
-            key = (*names, metric)
-            change = _interval(delta, params, *key, "change")
-            did = _interval(did_values, params, *key, "did")
+            delta, did_values = deltas.get(m, _NONE), dids.get(m, _NONE)
+            change = change_boot.get(m)
+            did = did_boot.get(m)
             did_ci = None if did is None else did[0]
             p_values.append(None if did is None else did[1])
             rows.append(
@@ -369,12 +375,19 @@ def _mean(values: F64) -> float | None:
     return float(np.mean(values)) if len(values) else None
 
 
-def _interval(values: F64, params: ReleaseParams, *parts: str) -> tuple[list[float], float] | None:
-    """The bootstrap interval of the mean and its p-value; None without values."""
-    if not len(values):
-        return None
-    means = bootstrap_means(values, params.resamples, row_rng(params.seed, *parts))
-    return list(percentile_interval(means)), bootstrap_p(means)
+def _boot(
+    values: dict[int, F64], params: ReleaseParams, *parts: str
+) -> dict[int, tuple[list[float], float]]:
+    """Per metric: the bootstrap interval of the mean and its p-value. The metrics of one
+    release and estimate share their resamples (the same transitions are drawn for each)."""
+    if not values or not len(next(iter(values.values()))):
+        return {}
+    stacked = np.stack(list(values.values()))
+    means = bootstrap_means(stacked, params.resamples, row_rng(params.seed, *parts))
+    return {
+        m: (list(percentile_interval(row)), bootstrap_p(row))
+        for m, row in zip(values, means, strict=True)
+    }
 
 
 def _holm_rows(rows: list[ReleaseRow], p_values: list[float | None]) -> None:
