@@ -67,6 +67,27 @@ class Fleet:
     use_days: Bools  # (f, n_days)
     uses: Ints  # (n_devices, n_days) feature_use events per device and day
 
+    def __post_init__(self) -> None:
+        """Cheap shape checks (O(rows), no per-day work): a wrong Fleet fails here, loudly."""
+        n, d = len(self.devices), self.n_days
+        groups = (
+            ("run", (self.run_device, self.run_type, self.run_firmware, self.run_first_day,
+                     self.run_last_day)),
+            ("act", (self.act_device, self.act_type, self.act_firmware)),
+            ("use", (self.use_device, self.use_type, self.use_feature)),
+        )  # fmt: skip
+        for name, arrays in groups:
+            if len({a.shape for a in arrays}) != 1 or arrays[0].ndim != 1:
+                raise ValueError(f"Fleet: the {name}_* arrays differ in shape")
+        if self.act_days.shape != (len(self.act_device), d):
+            raise ValueError("Fleet: act_days must be (activity rows, n_days)")
+        if self.use_days.shape != (len(self.use_device), d) or self.uses.shape != (n, d):
+            raise ValueError(
+                "Fleet: use_days must be (feature rows, n_days), uses (devices, n_days)"
+            )
+        if np.any(np.diff(self.run_device) < 0) or np.any(self.run_first_day > self.run_last_day):
+            raise ValueError("Fleet: runs must be sorted by device, each first_day <= last_day")
+
 
 class _Vocab:
     def __init__(self) -> None:

@@ -377,3 +377,45 @@ def test_engine_matches_the_brute_force_reference(
 
 def _key(r: Any) -> tuple[str, str, str, str]:
     return (r["device_type"], r["from"], r["to"], r["metric"])
+
+
+def test_empty_fleet_and_parameters() -> None:
+    empty = fleet_from_events([], D0.toordinal(), 10)
+    assert release_report(empty, params(2, 5, 9, 2)) == []
+    assert rollout(empty, day(0), day(9)) == {"days": [], "versions": []}
+    with pytest.raises(ValueError, match="window"):
+        params(2, 5, 9, 61)
+    with pytest.raises(ValueError, match="window"):
+        params(2, 5, 9, 0)
+    with pytest.raises(ValueError, match="after"):
+        params(5, 2, 9, 3)
+    p = ReleaseParams.default(date(2026, 6, 30))
+    assert (p.start, p.end, p.as_of, p.window) == (
+        date(2026, 4, 2), date(2026, 6, 30), date(2026, 6, 29), 14
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="sorted by device"):
+        Fleet(**{**_fields(did_fleet().fleet()), "run_device": np.arange(5)[::-1].copy()})
+
+
+def _fields(fleet: Fleet) -> dict[str, Any]:
+    return {name: getattr(fleet, name) for name in Fleet.__dataclass_fields__}
+
+
+def test_rollout_by_hand() -> None:
+    log = Log()
+    log.add("a", 1, "1.0")
+    log.add("a", 1, "2.0")  # active on both versions that day: once in the type's total
+    log.add("b", 1, "1.0")
+    log.add("c", 1, "1.0", "heartbeat")  # not activity
+    log.add("c", 3, "3.0", "heartbeat", typ="y")
+    got = rollout(log.fleet(), day(1), day(2))
+    assert got["days"] == [
+        {"day": "2026-03-02", "device_type": "x", "firmware": "1.0", "active": 2, "share": 1.0},
+        {"day": "2026-03-02", "device_type": "x", "firmware": "2.0", "active": 1, "share": 0.5},
+    ]
+    assert [(v["device_type"], v["firmware"], v["first_day"], v["last_day"])
+            for v in got["versions"]] == [
+        ("x", "1.0", "2026-03-02", "2026-03-02"),
+        ("x", "2.0", "2026-03-02", "2026-03-02"),
+        ("y", "3.0", "2026-03-04", "2026-03-04"),
+    ]  # fmt: skip
