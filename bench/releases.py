@@ -36,14 +36,15 @@ def synthetic_fleet(n: int, seed: int = 7) -> Fleet:
     back = upgraded & (rng.random(n) < 0.01)
     back_day = np.minimum(up_day + rng.integers(5, 30, n), DAYS - 1)
     # runs: 1.0 [0, up_day - 1], 2.0 [up_day, back_day - 1 or end], 1.0 [back_day, end]
-    r_dev, r_fw, r_a, r_b = [np.arange(n)], [np.zeros(n, np.int64)], [np.zeros(n, np.int64)], []
-    r_b.append(np.where(upgraded, up_day - 1, DAYS - 1))
-    u = np.flatnonzero(upgraded)
-    r_dev.append(u), r_fw.append(np.ones(len(u), np.int64)), r_a.append(up_day[u])
-    r_b.append(np.where(back[u], back_day[u] - 1, DAYS - 1))
-    b = np.flatnonzero(back)
-    r_dev.append(b), r_fw.append(np.zeros(len(b), np.int64)), r_a.append(back_day[b])
-    r_b.append(np.full(len(b), DAYS - 1))
+    u, b = np.flatnonzero(upgraded), np.flatnonzero(back)
+    r_dev = [np.arange(n), u, b]
+    r_fw = [np.zeros(n, np.int64), np.ones(len(u), np.int64), np.zeros(len(b), np.int64)]
+    r_a = [np.zeros(n, np.int64), up_day[u], back_day[b]]
+    r_b = [
+        np.where(upgraded, up_day - 1, DAYS - 1),
+        np.where(back[u], back_day[u] - 1, DAYS - 1),
+        np.full(len(b), DAYS - 1),
+    ]
     dev, fw, a, z = (np.concatenate(x) for x in (r_dev, r_fw, r_a, r_b))
     order = np.lexsort((a, dev))
     dev, fw, a, z = dev[order], fw[order], a[order], z[order]
