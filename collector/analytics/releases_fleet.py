@@ -36,7 +36,7 @@ class Event:
 
     device_id: str
     device_type: str
-    firmware: str
+    firmware_version: str
     kind: str
     feature: str | None
     day: int  # date.toordinal()
@@ -187,10 +187,10 @@ def fleet_from_events(events: Iterable[Event], day0: int, n_days: int) -> Fleet:
     feature_use: dict[tuple[str, str, str], dict[int, int]] = {}
     for e in unique.values():
         fw_events.setdefault(e.device_id, []).append(
-            FwEvent(e.device_id, e.device_type, e.firmware, e.day, e.ts, e.event_id)
+            FwEvent(e.device_id, e.device_type, e.firmware_version, e.day, e.ts, e.event_id)
         )
         if e.kind in ACTIVITY_KINDS:
-            activity.setdefault((e.device_id, e.device_type, e.firmware), set()).add(e.day)
+            activity.setdefault((e.device_id, e.device_type, e.firmware_version), set()).add(e.day)
         if e.kind == "feature_use" and e.feature is not None:
             per_day = feature_use.setdefault((e.device_id, e.device_type, e.feature), {})
             per_day[e.day] = per_day.get(e.day, 0) + 1

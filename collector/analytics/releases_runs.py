@@ -50,7 +50,7 @@ class FwEvent:
 
     device_id: str
     device_type: str
-    firmware: str
+    firmware_version: str
     day: int  # date.toordinal() of the event's day
     ts: int
     event_id: str
@@ -91,7 +91,9 @@ class Transition:
 
 
 def _single(event: FwEvent) -> Run:
-    return Run(event.device_type, event.firmware, event.key, event.day, event.key, event.day)
+    return Run(
+        event.device_type, event.firmware_version, event.key, event.day, event.key, event.day
+    )
 
 
 def runs_from_events(events: Iterable[FwEvent]) -> tuple[Run, ...]:
@@ -99,7 +101,7 @@ def runs_from_events(events: Iterable[FwEvent]) -> tuple[Run, ...]:
     ordered = sorted({e.key: e for e in events}.values(), key=lambda e: e.key)
     runs: list[Run] = []
     for e in ordered:
-        if runs and runs[-1].config == (e.device_type, e.firmware):
+        if runs and runs[-1].config == (e.device_type, e.firmware_version):
             runs[-1] = replace(runs[-1], last=e.key, last_day=e.day)
         else:
             runs.append(_single(e))
@@ -139,7 +141,7 @@ def apply_event(
     `prev` / `next_`: the device's stored events just before and just after `event` (excluding
     it); needed only when `event` splits a run of another configuration (ValueError otherwise).
     """
-    key, config = event.key, (event.device_type, event.firmware)
+    key, config = event.key, (event.device_type, event.firmware_version)
     i = bisect_right([r.first for r in runs], key) - 1  # last run starting at or before key
     if i >= 0 and key <= runs[i].last:
         run = runs[i]
