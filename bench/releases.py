@@ -1,0 +1,146 @@
+"""Release impact engine (collector.analytics.releases) on a synthetic fleet held in memory.
+
+`python -m bench.releases [--quick]`: builds a fleet of 10,000 and 100,000 devices over 120 days
+(three device types, 30% upgraded 1.0 -> 2.0 on a random day, 1% of those back to 1.0 later,
+activity and feature use drawn per device), directly as the arrays a storage layer hands over
+(releases_fleet.Fleet), then times `release_report` (W = 14, 60-day report, 1,000 resamples)
+and `rollout` (warm: median of runs after one untimed run; --quick: one run, 200 resamples).
+Prints a table with the 10k -> 100k growth. No storage, no I/O: the pure engine only.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from datetime import date, timedelta
+
+import numpy as np
+
+from collector.analytics.releases import ReleaseParams, release_report
+from collector.analytics.releases_fleet import Fleet
+from collector.analytics.releases_rollout import rollout
+
+DAY0 = date(2026, 1, 1)
+DAYS = 120
+TYPES = ("press-x", "press-y", "oven")
+FEATURES = ("f0", "f1", "f2", "f3", "f4", "f5")
+
+
+def synthetic_fleet(n: int, seed: int = 7) -> Fleet:
+    rng = np.random.default_rng(seed)
+    day0 = DAY0.toordinal()
+    typ = rng.integers(0, len(TYPES), n)
+    upgraded = rng.random(n) < 0.30
+    up_day = rng.integers(20, 110, n)
+    back = upgraded & (rng.random(n) < 0.01)
+    back_day = np.minimum(up_day + rng.integers(5, 30, n), DAYS - 1)
+    # runs: 1.0 [0, up_day - 1], 2.0 [up_day, back_day - 1 or end], 1.0 [back_day, end]
+    u, b = np.flatnonzero(upgraded), np.flatnonzero(back)
+    r_dev = [np.arange(n), u, b]
+    r_fw = [np.zeros(n, np.int64), np.ones(len(u), np.int64), np.zeros(len(b), np.int64)]
+    r_a = [np.zeros(n, np.int64), up_day[u], back_day[b]]
+    r_b = [
+        np.where(upgraded, up_day - 1, DAYS - 1),
+        np.where(back[u], back_day[u] - 1, DAYS - 1),
+        np.full(len(b), DAYS - 1),
+    ]
+    dev, fw, a, z = (np.concatenate(x) for x in (r_dev, r_fw, r_a, r_b))
+    order = np.lexsort((a, dev))
+    dev, fw, a, z = dev[order], fw[order], a[order], z[order]
+    # activity per device and day; the rows per (device, type, firmware) split it by run
+    p_active = rng.uniform(0.2, 0.9, n)
+    active = rng.random((n, DAYS)) < p_active[:, None]
+    cols = np.arange(DAYS)
+    act_rows = [
+        active[d] & (cols >= lo) & (cols <= hi) for d, lo, hi in zip(dev, a, z, strict=True)
+    ]
+    # feature use: each device uses 1 to 6 features, each on a share of its active days
+    p_feat = rng.random((n, len(FEATURES))) < rng.uniform(0.2, 1.0, (n, 1))
+    f_dev, f_feat = np.nonzero(p_feat)
+    use_days = active[f_dev] & (rng.random((len(f_dev), DAYS)) < 0.5)
+    uses = np.zeros((n, DAYS), np.int64)
+    np.add.at(uses, f_dev, use_days * rng.integers(1, 4, (len(f_dev), DAYS)))
+    keep = np.asarray([row.any() for row in act_rows], np.bool_)
+    return Fleet(
+        day0=day0,
+        n_days=DAYS,
+        devices=tuple(f"dev-{i:06d}" for i in range(n)),
+        types=TYPES,
+        firmwares=("1.0", "2.0"),
+        features=FEATURES,
+        run_device=dev.astype(np.int64),
+        run_type=typ[dev],
+        run_firmware=fw,
+        run_first_day=a + day0,
+        run_last_day=z + day0,
+        act_device=dev[keep].astype(np.int64),
+        act_type=typ[dev][keep],
+        act_firmware=fw[keep],
+        act_days=np.asarray(act_rows, np.bool_).reshape(len(dev), DAYS)[keep],
+        use_device=f_dev.astype(np.int64),
+        use_type=typ[f_dev],
+        use_feature=f_feat.astype(np.int64),
+        use_days=use_days,
+        uses=uses,
+    )
+
+
+def _median_ms(fn: object, runs: int) -> float:
+    assert callable(fn)
+    fn()  # warm
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def run(quick: bool) -> list[dict[str, float | int | str]]:
+    start = DAY0 + timedelta(days=40)
+    params = ReleaseParams(
+        start,
+        start + timedelta(days=59),
+        DAY0 + timedelta(days=DAYS - 2),
+        14,
+        core_features={"press-x": ["f0", "f1", "f2"]},  # the other types: the fallback
+        resamples=200 if quick else 1000,
+    )
+    figures: list[dict[str, float | int | str]] = []
+    for n in (10_000, 100_000):
+        fleet = synthetic_fleet(n)
+        rows = release_report(fleet, params)
+        figures.append(
+            {
+                "devices": n,
+                "transitions": sum(r["transitions"] for r in rows if r["metric"] == "breadth"),
+                "measurable": sum(r["measurable"] for r in rows if r["metric"] == "breadth"),
+                "resamples": params.resamples,
+                "report_ms": _median_ms(
+                    lambda f=fleet: release_report(f, params), 1 if quick else 3
+                ),
+                "rollout_ms": _median_ms(
+                    lambda f=fleet: rollout(f, params.start, params.end), 1 if quick else 3
+                ),
+            }
+        )
+    return figures
+
+
+def render(figures: list[dict[str, float | int | str]]) -> str:
+    keys = ("devices", "transitions", "measurable", "resamples", "report_ms", "rollout_ms")
+    lines = ["  ".join(f"{k:>12}" for k in keys)]
+    for f in figures:
+        lines.append(
+            "  ".join(f"{f[k]:>12.1f}" if isinstance(f[k], float) else f"{f[k]:>12}" for k in keys)
+        )
+    if len(figures) == 2:
+        small, big = figures
+        growth = [f"{float(big[k]) / float(small[k]):.1f}x" for k in ("report_ms", "rollout_ms")]
+        lines.append(f"10k -> 100k growth: report {growth[0]}, rollout {growth[1]}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render(run("--quick" in sys.argv[1:])))
