@@ -1,5 +1,6 @@
 """Release impact (specs/releases.md): hand-computed edge cases, the runs kept under late and
-resent events, and a property test against the brute-force reference (releases_oracle)."""
+resent events, and a property test against the brute-force reference
+(tests/oracles/releases_reference.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from releases_oracle import reference_rollout, reference_rows
 
 from collector.analytics.releases import ReleaseParams, ReleaseRow, release_report
 from collector.analytics.releases_fleet import Event, Fleet, fleet_from_events
@@ -26,6 +26,7 @@ from collector.analytics.releases_runs import (
     transitions,
 )
 from collector.analytics.releases_stats import bootstrap_p, holm
+from tests.oracles.releases_reference import reference_rollout, reference_rows
 
 D0 = date(2026, 3, 1)
 DAY_MS = 86_400_000
