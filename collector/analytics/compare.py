@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 
 from collector.analytics.cube import PeriodStats, aggregate, members, period_stats
 from collector.analytics.params import PesParams
+from collector.analytics.releases_stats import bootstrap_p, holm
 from collector.analytics.state import Bools, Cube
 
 METRICS = ("pes", "adoption", "stickiness", "growth")
@@ -176,6 +177,7 @@ def compare(
         for ds in draws
     ]
     out: list[dict[str, Any]] = []
+    delta_draws: list[F64 | None] = []
     for c, config in enumerate(configs):
         row = aggregate(stats[c])
         active = row[0].active if row else 0
@@ -187,7 +189,9 @@ def compare(
                 base_value = float(point[base][m][0])
                 if not (np.isnan(value) or np.isnan(base_value)):
                     delta = value - base_value
-                d_low, d_high = _interval(sampled[c][m] - sampled[base][m])
+                diffs = sampled[c][m] - sampled[base][m]
+                d_low, d_high = _interval(diffs)
+            delta_draws.append(None if c == base else diffs)
             out.append(
                 {
                     "config": config.name,
@@ -208,4 +212,28 @@ def compare(
                     "low_sample": active < params.low_sample_threshold,
                 }
             )
+    _holm(out, delta_draws)
     return out
+
+
+def _holm(rows: list[dict[str, Any]], delta_draws: Sequence[F64 | None]) -> None:
+    """`significant_holm`: `significant` and still rejected by Holm's step-down procedure over
+    every delta of this answer that has an interval (family-wise 5%), with each delta's
+    two-sided bootstrap p-value from the same draws (releases_stats.bootstrap_p). Up to 24
+    deltas are shown at once; uncorrected, about one in twenty would look significant by chance.
+    """
+    family = [
+        i
+        for i, r in enumerate(rows)
+        if r["significant"] is not None and (d := delta_draws[i]) is not None and len(d)
+    ]
+    p_values = []
+    for i in family:
+        draws = delta_draws[i]
+        assert draws is not None
+        p_values.append(bootstrap_p(draws[~np.isnan(draws)]))
+    rejected = dict(zip(family, holm(p_values), strict=True))
+    for i, r in enumerate(rows):
+        r["significant_holm"] = (
+            None if r["significant"] is None else bool(r["significant"] and rejected.get(i))
+        )

@@ -70,11 +70,11 @@ export default {
         <td class="txt">${esc(label(r))}</td><td class="txt">${r.metric}</td>
         <td data-k="value" data-v="${r.value ?? ""}">${fmt(r.value)}</td><td>[${fmt(r.ci_low)}, ${fmt(r.ci_high)}]</td>
         <td data-k="delta" data-v="${r.delta ?? ""}">${r.delta > 0 ? "+" : ""}${fmt(r.delta)}</td><td>[${fmt(r.delta_low)}, ${fmt(r.delta_high)}]</td>
-        <td class="txt">${r.significant ? `<span class="pill ${r.delta > 0 ? "good" : "bad"}">significant</span>` : `<span class="pill">within noise</span>`}${r.low_sample ? `<span class="lowmark">low sample</span>` : ""}</td>
+        <td class="txt">${r.significant_holm ? `<span class="pill ${r.delta > 0 ? "good" : "bad"}">significant</span>` : r.significant ? `<span class="pill">significant before correction</span>` : `<span class="pill">within noise</span>`}${r.low_sample ? `<span class="lowmark">low sample</span>` : ""}</td>
         <td>${fmt(r.active)}</td></tr>`).join("");
     result.innerHTML = `<div class="four">${panels}</div>
       <section class="panel" id="deltas"><h2>Deltas to ${esc(baseline)}</h2>
-      <p class="sub">delta = configuration − baseline; significant when its 95% interval excludes 0 (paired bootstrap over entities, ${rows.length ? "1,000" : 0} resamples).</p>
+      <p class="sub">delta = configuration − baseline; significant when its 95% interval excludes 0 and it stays so after Holm's correction over all deltas shown (paired bootstrap over entities, ${rows.length ? "1,000" : 0} resamples).</p>
       <div class="tablewrap"><table class="data"><thead><tr><th class="txt">configuration</th><th class="txt">metric</th><th>value</th><th>95% CI</th><th>delta</th><th>95% CI</th><th class="txt"></th><th>active</th></tr></thead><tbody>${deltas}</tbody></table></div></section>`;
   },
 };

@@ -7,9 +7,10 @@ import random
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 
-from collector.analytics.compare import compare, parse_config
+from collector.analytics.compare import _holm, compare, parse_config
 from collector.analytics.cube import needed_range
 from collector.analytics.params import PesParams
 from tests.kits.analytics import Event, random_fleet, reference_pes, state_from_events
@@ -149,3 +150,38 @@ def test_random_fleets_point_values_match_reference() -> None:
         fw = "1.0" if r["config"] == "a" else "1.1"
         want = getattr(ref[(fw,)], r["metric"]) if (fw,) in ref else None
         assert r["value"] == (pytest.approx(want) if want is not None else None)
+
+
+def test_a_large_true_difference_survives_holm() -> None:
+    rng = random.Random(1)
+    events = fleet(rng, 40, "2.0", 0.2, 0.1) + fleet(rng, 40, "2.1", 0.9, 0.9)
+    rows = run(events, "firmware_version:2.0", "firmware_version:2.1")
+    assert rows[("a", "pes")]["significant_holm"] is None  # the baseline has no delta
+    for metric in ("pes", "adoption", "stickiness"):
+        assert rows[("b", metric)]["significant_holm"] is True
+
+
+def _draws(at_or_below_zero: int, n: int = 1000) -> np.ndarray:
+    """n bootstrap deltas, `at_or_below_zero` of them <= 0: p = 2 * that share (if < half)."""
+    return np.array([-1.0] * at_or_below_zero + [1.0] * (n - at_or_below_zero))
+
+
+@pytest.mark.parametrize(
+    ("below", "want"),
+    [
+        # p = 0, 0.04, 0.5: 0 <= 0.05/3 is rejected, then 0.04 > 0.05/2 stops the procedure.
+        ((0, 20, 250), [True, False, False]),
+        # p = 0, 0.04: 0 <= 0.05/2, then 0.04 <= 0.05/1: both stay.
+        ((0, 20), [True, True]),
+    ],
+)
+def test_holm_by_hand(below: tuple[int, ...], want: list[bool]) -> None:
+    rows: list[dict[str, Any]] = [{"significant": None}]  # a baseline row: outside the family
+    rows += [{"significant": True} for _ in below]
+    _holm(rows, [None, *(_draws(b) for b in below)])
+    assert rows[0]["significant_holm"] is None
+    assert [r["significant_holm"] for r in rows[1:]] == want
+    # Not significant before correction: never significant after it.
+    rows = [{"significant": False}]
+    _holm(rows, [_draws(0)])
+    assert rows[0]["significant_holm"] is False
