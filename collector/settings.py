@@ -114,6 +114,17 @@ class ApiSettings(BaseModel):
     tokens: list[str] = Field(default_factory=list)
 
 
+class MetricsSettings(BaseModel):
+    """What /metrics exports beyond ingest counters: the PES of the `pes_segments` largest
+    segments (most active entities) of `pes_group_by` over the last `pes_period_days`, as
+    gauges for Grafana. A bounded number of segments keeps Prometheus' cardinality bounded."""
+
+    model_config = _Strict
+    pes_group_by: str = Field(default="device_type,firmware_version", max_length=200)
+    pes_segments: int = Field(default=20, ge=0, le=200)  # 0: no PES gauges
+    pes_period_days: int = Field(default=30, ge=1, le=366)
+
+
 class AlertRule(BaseModel):
     """A segment's PES (or a component) below a threshold, or an entity's health below a
     threshold or falling by some points; see docs/analytics.md."""
@@ -163,6 +174,7 @@ class CollectorSettings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -2,7 +2,7 @@
 (pure), `loop` runs the shared subscription, commits and acknowledges, `metrics` counts."""
 
 from collector.ingest.loop import IngestLoop, now_ms
-from collector.ingest.metrics import IngestCounters, IngestMetrics, RateWindow
+from collector.ingest.metrics import IngestCounters, IngestMetrics, RateWindow, SegmentScore
 from collector.ingest.parse import parse_batch, parse_import_line
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "IngestLoop",
     "IngestMetrics",
     "RateWindow",
+    "SegmentScore",
     "now_ms",
     "parse_batch",
     "parse_import_line",

@@ -6,7 +6,7 @@ of the stored counter into a rate for the Fleet page."""
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,15 @@ class IngestCounters:
     last_lag_s: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class SegmentScore:
+    """One segment's PES and components for the engagement gauges (None: undefined)."""
+
+    segment: str
+    pes: float | None
+    components: dict[str, float | None]
+
+
 COMMIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
@@ -44,9 +53,15 @@ class IngestMetrics:
         self._snapshot = _Snapshot()
         self.registry.register(self._snapshot)
 
-    def render(self, counters: IngestCounters | None, store_stats: dict[str, Any]) -> bytes:
+    def render(
+        self,
+        counters: IngestCounters | None,
+        store_stats: dict[str, Any],
+        pes: Sequence[SegmentScore] = (),
+    ) -> bytes:
         self._snapshot.counters = counters
         self._snapshot.stats = store_stats
+        self._snapshot.pes = pes
         return generate_latest(self.registry)
 
 
@@ -54,6 +69,7 @@ class _Snapshot(Collector):
     def __init__(self) -> None:
         self.counters: IngestCounters | None = None
         self.stats: dict[str, Any] = {}
+        self.pes: Sequence[SegmentScore] = ()
 
     def collect(self) -> Iterable[Metric]:
         c = self.counters
@@ -87,6 +103,23 @@ class _Snapshot(Collector):
         ):
             if key in s:
                 yield GaugeMetricFamily(name, doc, value=float(s[key]))
+        if self.pes:
+            score = GaugeMetricFamily(
+                "pes_collector_pes_score", "PES of a segment over the last period",
+                labels=["segment"],
+            )  # fmt: skip
+            part = GaugeMetricFamily(
+                "pes_collector_pes_component", "Adoption, stickiness and growth of a segment",
+                labels=["segment", "component"],
+            )  # fmt: skip
+            for row in self.pes:
+                if row.pes is not None:
+                    score.add_metric([row.segment], row.pes)
+                for component, v in row.components.items():
+                    if v is not None:
+                        part.add_metric([row.segment, component], v)
+            yield score
+            yield part
 
 
 @dataclass

@@ -21,7 +21,8 @@ FACES: dict[str, set[str]] = {
     "collector.storage.sqlite": {"SqliteStore"},
     "collector.storage.postgres": {"PgStore"},
     "collector.ingest": {
-        "IngestCounters", "IngestLoop", "IngestMetrics", "RateWindow", "now_ms", "parse_batch",
+        "IngestCounters", "IngestLoop", "IngestMetrics", "RateWindow", "SegmentScore", "now_ms",
+        "parse_batch",
         "parse_import_line",
     },
     "collector.analytics": {

@@ -1,6 +1,7 @@
 """Operations routes: liveness, readiness, Prometheus metrics, the device registry, counts."""
 
 # No `from __future__ import annotations`: FastAPI must see the Annotated aliases as objects.
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query
@@ -8,8 +9,9 @@ from fastapi.params import Depends as DependsParam
 from fastapi.responses import JSONResponse, Response
 
 from collector.api.state import AppState
-from collector.errors import StoreUnavailable
-from collector.ingest import IngestMetrics
+from collector.errors import QueryError, StoreUnavailable
+from collector.ingest import IngestMetrics, SegmentScore
+from collector.reports import make_query, pes_rows
 
 
 def mount(app: FastAPI, state: AppState, auth: DependsParam) -> None:
@@ -33,7 +35,8 @@ def mount(app: FastAPI, state: AppState, auth: DependsParam) -> None:
     async def metrics() -> Response:
         ingest = state.ingest
         metrics = ingest.metrics if ingest else IngestMetrics()
-        body = metrics.render(ingest.counters if ingest else None, await state.store.stats())
+        stats = await state.store.stats()
+        body = metrics.render(ingest.counters if ingest else None, stats, await _engagement(state))
         return Response(body, media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/devices", dependencies=[auth])
@@ -60,3 +63,27 @@ def mount(app: FastAPI, state: AppState, auth: DependsParam) -> None:
                 "last_commit_s": c.last_commit_s,
             }
         return out
+
+
+async def _engagement(state: AppState) -> list[SegmentScore]:
+    """The PES gauges: the `metrics.pes_segments` segments with the most active entities over
+    the last `metrics.pes_period_days` (bounded cardinality); "all" names the whole fleet."""
+    conf = state.settings.metrics
+    if not conf.pes_segments:
+        return []
+    end = datetime.now(state.settings.pes.tz).date()
+    try:
+        q = make_query(state.settings.pes, start=end - timedelta(days=conf.pes_period_days - 1),
+                       end=end, group_by=conf.pes_group_by)  # fmt: skip
+    except QueryError:  # settings are validated at start; a bad group_by exports no gauges
+        return []
+    rows = await pes_rows(state.store, state.settings.pes, q)
+    rows.sort(key=lambda r: (-r["active"], [str(r.get(a)) for a in q.group_by]))
+    return [
+        SegmentScore(
+            "/".join(str(r.get(a) if r.get(a) is not None else "-") for a in q.group_by) or "all",
+            r["pes"],
+            {c: r[c] for c in ("adoption", "stickiness", "growth")},
+        )
+        for r in rows[: conf.pes_segments]
+    ]

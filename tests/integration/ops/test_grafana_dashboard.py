@@ -8,7 +8,6 @@ import json
 import re
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.kits.ops.kit import DASHBOARD, GRAFANA_DIR
@@ -135,12 +134,6 @@ def test_variable_queries_find_the_collector_and_the_devices(stack: Stack) -> No
         assert found == expected, name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="enable once the collector exports pes_collector_pes_score{segment} and "
-    "pes_collector_pes_component{segment,component} (then remove this mark)",
-)
 def test_every_engagement_panel_query_returns_series(stack: Stack) -> None:
     empty = [
         (title, expr)
