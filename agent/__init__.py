@@ -5,7 +5,7 @@
     async with Agent(load_settings("agent.toml")) as agent:
         await agent.record("feature_use", "calibrate")
 
-The public names are `__all__` (pinned by tests/unit/agent/test_agent_public_api.py); the
+The public names are `__all__` (pinned by tests/unit/agent/test_public_api.py); the
 errors' tree is in agent/errors.py. The names are imported on first use, so `import agent`
 (and `pes-agent emit | status`) does not load asyncio and the MQTT client.
 """

@@ -155,7 +155,6 @@ def compare(
         _parts(st, rows, np.searchsorted(union, c), n)
         for st, rows, c in zip(stats, live, codes, strict=True)
     ]
-    point = [_metrics(p, np.ones((1, n), np.float32), params.weights) for p in parts]
     rng = np.random.default_rng(seed)
     draws: list[list[dict[str, F64]]] = [[] for _ in configs]
     done = 0
@@ -176,18 +175,21 @@ def compare(
         {m: np.concatenate([d[m] for d in ds]) if ds else np.zeros(0) for m in METRICS}
         for ds in draws
     ]
+    # Point values from the engine's own rows, in float64: exactly what /v1/pes says for the
+    # same configuration (the bootstrap's float32 products are for the intervals only).
+    point = [_point(stats[c]) for c in range(len(configs))]
     out: list[dict[str, Any]] = []
     delta_draws: list[F64 | None] = []
     for c, config in enumerate(configs):
         row = aggregate(stats[c])
         active = row[0].active if row else 0
         for m in METRICS:
-            value = float(point[c][m][0])
+            value = point[c][m]
             low, high = _interval(sampled[c][m])
             d_low = d_high = delta = None
             if c != base:
-                base_value = float(point[base][m][0])
-                if not (np.isnan(value) or np.isnan(base_value)):
+                base_value = point[base][m]
+                if value is not None and base_value is not None:
                     delta = value - base_value
                 diffs = sampled[c][m] - sampled[base][m]
                 d_low, d_high = _interval(diffs)
@@ -197,7 +199,7 @@ def compare(
                     "config": config.name,
                     "definition": config.definition,
                     "metric": m,
-                    "value": None if np.isnan(value) else value,
+                    "value": value,
                     "ci_low": low,
                     "ci_high": high,
                     "delta": delta,
@@ -214,6 +216,14 @@ def compare(
             )
     _holm(out, delta_draws)
     return out
+
+
+def _point(st: PeriodStats) -> dict[str, float | None]:
+    rows = aggregate(st)
+    if not rows:  # nobody active in P or P': no value, not a growth of 50
+        return dict.fromkeys(METRICS)
+    r = rows[0]
+    return {"pes": r.pes, "adoption": r.adoption, "stickiness": r.stickiness, "growth": r.growth}
 
 
 def _holm(rows: list[dict[str, Any]], delta_draws: Sequence[F64 | None]) -> None:

@@ -294,3 +294,25 @@ async def test_bad_parameters_are_refused_with_422(client: httpx.AsyncClient) ->
     for path, params in cases:
         r = await client.get(path, params=params)
         assert r.status_code == 422, (path, params, r.status_code, r.text)
+
+
+async def test_a_configuration_has_the_same_values_on_every_endpoint(
+    client: httpx.AsyncClient, fleet: tuple[Path, list[Event]]
+) -> None:
+    """/v1/compare's point values are the /v1/pes rows of the same configurations, to 1e-9
+    (they once went through the bootstrap's float32 products and differed by 3e-6)."""
+    q = {"start": START.isoformat(), "end": END.isoformat()}
+    pes = {
+        r["firmware_version"]: r
+        for r in await get(client, "/v1/pes", **q, group_by="firmware_version")
+    }
+    a, b = sorted(pes)[:2]  # the fleet runs two or three versions
+    rows = await get(
+        client, "/v1/compare", **q, a=f"firmware_version:{a}", b=f"firmware_version:{b}",
+        resamples=100,
+    )  # fmt: skip
+    assert len(rows) == 8
+    for r in rows:
+        want = pes[r["definition"].removeprefix("firmware_version:")][r["metric"]]
+        assert r["value"] is not None and want is not None
+        assert abs(r["value"] - want) <= 1e-9, r

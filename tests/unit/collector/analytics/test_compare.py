@@ -75,7 +75,9 @@ def test_point_values_are_the_segment_rows_and_seed_fixes_the_interval() -> None
     ref = {r.segment: r for r in reference_pes(events, ["firmware_version"], "device", P)}
     for name, fw in (("a", "2.0"), ("b", "2.1")):
         for metric in ("pes", "adoption", "stickiness", "growth"):
-            assert rows[(name, metric)]["value"] == pytest.approx(getattr(ref[(fw,)], metric))
+            assert rows[(name, metric)]["value"] == pytest.approx(
+                getattr(ref[(fw,)], metric), abs=1e-9, rel=0
+            )
             assert rows[(name, metric)]["active"] == ref[(fw,)].active
     delta = rows[("b", "pes")]["delta"]
     assert delta == pytest.approx(ref[("2.1",)].pes - ref[("2.0",)].pes)  # type: ignore[operator]
