@@ -24,10 +24,18 @@ COMMANDS = ("pes", "compare", "trend", "overview", "health", "funnel", "alerts")
 _CONFIGS = ("a", "b", "c", "d", "e", "f")
 
 
+def iso_date(text: str) -> date:
+    """A command-line date; argparse reports the message on one line (see main.Parser)."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a date: use YYYY-MM-DD") from None
+
+
 def _common(p: argparse.ArgumentParser, *, formats: bool = True) -> None:
     p.add_argument("--config")
-    p.add_argument("--start", type=date.fromisoformat)
-    p.add_argument("--end", type=date.fromisoformat)
+    p.add_argument("--start", type=iso_date)
+    p.add_argument("--end", type=iso_date)
     p.add_argument("--group-by", help="device_type,firmware_version,label:<key>; '' = all")
     p.add_argument("--entity", choices=["device", "account"], default="device")
     p.add_argument("--stickiness", choices=["dau_mau", "dau_wau", "wau_mau"], default="dau_mau")
@@ -106,7 +114,7 @@ async def run(settings: CollectorSettings, args: argparse.Namespace) -> int:
         return await _alerts(settings, args.once)
     pes = settings.pes
     today = datetime.now(pes.tz).date()
-    async with open_store(settings.storage.url) as store:
+    async with open_store(settings.storage.url, create=False) as store:
         rows: Any
         if args.cmd == "pes":
             rows = await aq.pes_rows(store, pes, _query(settings, args, 30, None))
@@ -154,7 +162,7 @@ async def run(settings: CollectorSettings, args: argparse.Namespace) -> int:
 async def _alerts(settings: CollectorSettings, once: bool) -> int:
     import httpx
 
-    async with open_store(settings.storage.url) as store:
+    async with open_store(settings.storage.url, create=False) as store:
         if once:
             async with httpx.AsyncClient() as client:
                 counts = await run_claimed(store, settings, client)

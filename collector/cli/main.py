@@ -9,8 +9,8 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
+from typing import NoReturn
 
 from collector.cli import analytics as cli_analytics
 from collector.cli import provision
@@ -27,8 +27,17 @@ log = logging.getLogger("pes-collector")
 IMPORT_CHUNK = 2000
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage mistakes as one line (`pes-collector: argument --start: 'x' is not a date: use
+    YYYY-MM-DD`), exit status 2, instead of the usage text; `--help` still shows it. The
+    sub-commands' parsers are of this class too (argparse makes them like their parent)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"pes-collector: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pes-collector", description=__doc__)
+    p: argparse.ArgumentParser = Parser(prog="pes-collector", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
 
     serve = sub.add_parser("serve", help="run MQTT ingest and the HTTP API")
@@ -42,8 +51,8 @@ def _parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="print the PES table")
     rep.add_argument("--config")
-    rep.add_argument("--start", type=date.fromisoformat)
-    rep.add_argument("--end", type=date.fromisoformat)
+    rep.add_argument("--start", type=cli_analytics.iso_date)
+    rep.add_argument("--end", type=cli_analytics.iso_date)
     rep.add_argument("--group-by")
     rep.add_argument("--entity", choices=["device", "account"], default="device")
     rep.add_argument("--stickiness", choices=["dau_mau", "dau_wau", "wau_mau"], default="dau_mau")
@@ -158,7 +167,7 @@ async def report(settings: CollectorSettings, args: argparse.Namespace) -> int:
         entity=args.entity,
         stickiness=args.stickiness,
     )
-    async with open_store(settings.storage.url) as store:
+    async with open_store(settings.storage.url, create=False) as store:
         rows = await pes_rows(store, settings.pes, q)
     if args.format == "json":
         print(json.dumps(rows, indent=1))

@@ -18,12 +18,14 @@ def sqlite_path(url: str) -> str:
     return rest
 
 
-def open_store(url: str) -> Store:
-    """A store for `url` (not yet opened: use `async with`)."""
+def open_store(url: str, *, create: bool = True) -> Store:
+    """A store for `url` (not yet opened: use `async with`). `create=False` is for commands
+    that only read: a SQLite file that does not exist is then a ConfigError on opening,
+    instead of a new empty store (PostgreSQL databases are never created here)."""
     if url.startswith("sqlite:"):
         from collector.storage.sqlite import SqliteStore
 
-        return SqliteStore(sqlite_path(url))
+        return SqliteStore(sqlite_path(url), create=create)
     if url.startswith(("postgresql://", "postgres://")):
         from collector.storage.postgres import PgStore
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import aiosqlite
 
-from collector.errors import StoreError, StoreUnavailable
+from collector.errors import ConfigError, StoreError, StoreUnavailable
 from collector.records import EventRow, ParsedMessage, StatusRow
 from collector.storage import fleet, tallies
 from collector.storage.base import (
@@ -107,8 +107,9 @@ _INSERT_QUARANTINE = INSERT_QUARANTINE.format(*"??????")
 
 
 class SqliteStore:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, create: bool = True) -> None:
         self.path = path
+        self.create = create  # False: a missing file is a ConfigError (read-only commands)
         self._db: aiosqlite.Connection | None = None
         # Reads (API, analytics) use their own connection: on the writer's they would run
         # between the statements of an open ingest transaction and see rows that may yet be
@@ -120,6 +121,12 @@ class SqliteStore:
         self._writing = asyncio.Lock()
 
     async def __aenter__(self) -> SqliteStore:
+        memory = self.path == ":memory:"
+        if not memory and not self.create and not await asyncio.to_thread(Path(self.path).is_file):
+            raise ConfigError(
+                f"no collector store at {self.path}: pass --config with the [storage] url of "
+                "an existing store (serve and import create one)"
+            )
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
