@@ -78,6 +78,7 @@ class Agent:
         self._accepting = False
         self._closing = False
         self.collection = settings.collection  # "off": consent withdrawn, nothing new stored
+        self.statuses_published = 0  # "online" statuses, by the status loop
         self._stop = asyncio.Event()
         self.failed = asyncio.Event()  # a background task died of a bug; see `failure`
         self.failure: BaseException | None = None
@@ -442,22 +443,37 @@ class Agent:
             if ended:
                 self._submit_internal(ended)
 
+    def _status_key(self) -> tuple[object, ...]:
+        """What makes a status worth publishing before the heartbeat is due (no buffer read)."""
+        w = self._writer.stats if self._writer else None
+        return (
+            self.collection,
+            self._factory.firmware_version,
+            w.dropped if w else 0,
+            w.rejected if w else 0,
+            self._writer.failing if self._writer else False,
+        )
+
     async def _status_loop(self) -> None:
-        """ "online" on every new connection (the will may have said offline), then every
-        status_interval_s, until stopped."""
+        """ "online" on every new connection (the will may have said offline) and whenever
+        _status_key changes (at most every status_min_interval_s), else every
+        status_interval_s (the heartbeat), until stopped."""
         mqtt = self._mqtt
         assert mqtt is not None
+        s = self.settings
         loop = asyncio.get_running_loop()
-        last_epoch, next_at = -1, 0.0
+        last_epoch, last_key, last_at = -1, self._status_key(), -1e9
         while not self._stop.is_set():
             if not mqtt.connected.is_set():
                 await wait_any(mqtt.connected, self._stop)
                 continue
-            if mqtt.epoch != last_epoch or loop.time() >= next_at:
+            now, key = loop.time(), self._status_key()
+            changed = key != last_key and now >= last_at + s.status_min_interval_s
+            if mqtt.epoch != last_epoch or changed or now >= last_at + s.status_interval_s:
                 try:
                     await self._publish_status("online")
-                    last_epoch = mqtt.epoch
-                    next_at = loop.time() + self.settings.status_interval_s
+                    last_epoch, last_key, last_at = mqtt.epoch, key, now
+                    self.statuses_published += 1
                 except PesError as exc:
                     log.warning("status not published: %s", exc)
             await sleep_unless(self._stop, STATUS_POLL_S)
