@@ -92,7 +92,12 @@ class Agent:
         # (fsync); with the default 5 ms switch interval a busy event loop makes it wait that
         # long to get it back, every time. Lowering it only ever makes hand-offs quicker.
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
-        buffer = Buffer(s.buffer_path, max_bytes=s.max_buffer_bytes, overflow=s.overflow)
+        buffer = Buffer(
+            s.buffer_path,
+            max_bytes=s.max_buffer_bytes,
+            overflow=s.overflow,
+            min_free_bytes=s.min_free_bytes,
+        )
         await asyncio.to_thread(buffer.open)
         try:
             version, warning = await asyncio.to_thread(fw.initial, s)

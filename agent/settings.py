@@ -125,6 +125,10 @@ class AgentSettings(msgspec.Struct, kw_only=True):
     # When it is full: drop the oldest events (counted, reported to the collector as drop
     # ranges) or refuse new ones (the caller gets BufferFull / an error reply).
     overflow: Literal["drop_oldest", "reject_new"] = "drop_oldest"
+    # Disk headroom: when the buffer's file system has less than this free, the buffer stops
+    # growing and `overflow` applies as if it were full (drops counted and reported as
+    # ranges); it grows again by itself once there is room. 0 = off.
+    min_free_mb: Annotated[float, Meta(ge=0)] = 0.0
 
     # Consent: "off" and the agent records nothing new (record() raises CollectionOff, the
     # socket answers an error saying why); what is already buffered is still sent.
@@ -193,6 +197,10 @@ class AgentSettings(msgspec.Struct, kw_only=True):
     @property
     def socket_file(self) -> Path:
         return self.socket_path or self.buffer_path.with_suffix(".sock")
+
+    @property
+    def min_free_bytes(self) -> int:
+        return int(self.min_free_mb * 1024 * 1024)
 
     @property
     def max_buffer_bytes(self) -> int:
