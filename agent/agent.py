@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -31,6 +32,7 @@ from agent.events import EventFields, Factory, check_json_lines, check_python, t
 from agent.ids import mono_ms, uuid7_many
 from agent.metrics import MetricsServer
 from agent.publisher import IDLE_POLL_S, Publisher, PublisherStats
+from agent.remote import RemoteConfig
 from agent.sessions import META_KEY, Sessions
 from agent.settings import AgentSettings
 from agent.sock import SocketServer, SocketStats
@@ -41,7 +43,13 @@ from shared import codec
 from shared.errors import PesError
 from shared.mqtt import MqttClient
 from shared.retry import sleep_unless
-from shared.topics import ack_topic, status_topic
+from shared.topics import (
+    ack_topic,
+    device_config_topic,
+    device_type_config_topic,
+    fleet_config_topic,
+    status_topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +87,15 @@ class Agent:
         self._closing = False
         self.collection = settings.collection  # "off": consent withdrawn, nothing new stored
         self.statuses_published = 0  # "online" statuses, by the status loop
+        self._remote = RemoteConfig(settings)
+        self._config_topics = {
+            fleet_config_topic(): "fleet",
+            device_type_config_topic(settings.device_type): "type",
+            device_config_topic(settings.device_id): "device",
+        }
+        self.sample_rate = settings.feature_sample_rate
+        self.sampled_out = 0  # feature_use events answered but not stored (sampling)
+        self._rng = random.Random()
         self._stop = asyncio.Event()
         self.failed = asyncio.Event()  # a background task died of a bug; see `failure`
         self.failure: BaseException | None = None
@@ -113,6 +130,8 @@ class Agent:
             # Subscribed before the client starts: it then subscribes inside every on_connect,
             # before the connection is reported, so no ack can arrive unheard.
             mqtt.subscribe(ack_topic(s.device_id), qos=1)
+            for topic in self._config_topics:  # retained: delivered on every (re)subscribe
+                mqtt.subscribe(topic, qos=1)
             await mqtt.__aenter__()
         except BaseException:
             await asyncio.to_thread(buffer.close)
@@ -310,6 +329,12 @@ class Agent:
     def _doc_rows(self, doc: dict[str, Any]) -> list[Row]:
         """The rows to write for an event: automatic session events first, then its own."""
         extra = self._sessions.on_event(doc)
+        if self.sample_rate < 1 and doc["kind"] == "feature_use":
+            if self._rng.random() >= self.sample_rate:  # sampled out: answered, not stored
+                self.sampled_out += 1
+                if extra:
+                    self._session_wake.set()
+                return [_row(self._factory.internal(e)) for e in extra]
         if not extra:
             return [(doc["id"], to_body(doc))]
         self._session_wake.set()
@@ -397,6 +422,8 @@ class Agent:
             "connected": st.connected,
             "firmware_version": self._factory.firmware_version,
             "collection": self.collection,
+            "config_version": self._remote.version,
+            "config_error": self._remote.error,
         }
         if snap["last_ack_ms"] is None:
             snap["last_ack_ms"] = st.publisher.last_ack_ms
@@ -427,6 +454,10 @@ class Agent:
             batch = [await queue.get()]
             while not queue.empty() and len(batch) < 256:
                 batch.append(queue.get_nowait())  # arrived together: applied together
+            for m in batch:
+                level = self._config_topics.get(m.topic)
+                if level is not None:
+                    self._on_config(level, m.payload)
             mine = [(m.payload, m.content_type) for m in batch if m.topic == acks]
             if not mine:
                 continue
@@ -434,6 +465,21 @@ class Agent:
                 await self._publisher.on_acks(mine)
             except PesError as exc:  # e.g. buffer busy: the batch is resent and acked again
                 log.warning("could not apply ack: %s", exc)
+
+    def _on_config(self, level: str, payload: bytes) -> None:
+        """A retained configuration message: apply the merged run-time-safe values."""
+        if not self._remote.receive(level, payload):
+            if self._remote.error:
+                log.warning("remote configuration refused: %s", self._remote.error)
+            return
+        values = self._remote.effective()
+        for key, value in values.items():
+            setattr(self.settings, key, value)  # the publisher and status loop read them
+        self.collection = values["collection"]
+        self.sample_rate = values["feature_sample_rate"]
+        if self._publisher is not None:
+            self._publisher.set_drain_rate(values["drain_rate_eps"])
+        log.info("remote configuration %s applied: %s", self._remote.version, values)
 
     async def _session_loop(self) -> None:
         """Ends automatic sessions that have been idle for session_idle_s."""
@@ -457,6 +503,8 @@ class Agent:
             w.dropped if w else 0,
             w.rejected if w else 0,
             self._writer.failing if self._writer else False,
+            self._remote.version,
+            self._remote.error,
         )
 
     async def _status_loop(self) -> None:

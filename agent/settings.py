@@ -133,6 +133,9 @@ class AgentSettings(msgspec.Struct, kw_only=True):
     # Consent: "off" and the agent records nothing new (record() raises CollectionOff, the
     # socket answers an error saying why); what is already buffered is still sent.
     collection: Literal["on", "off"] = "on"
+    # Share of feature_use events kept (1 = all): the others are answered but not stored, so a
+    # fleet can be thinned out remotely; sessions are still tracked from every event.
+    feature_sample_rate: Annotated[float, Meta(ge=0, le=1)] = 1.0
 
     # Local socket intake (newline-delimited JSON); default: next to the buffer, buffer.sock
     # for buffer.db.
