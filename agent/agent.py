@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -31,6 +32,7 @@ from agent.events import EventFields, Factory, check_json_lines, check_python, t
 from agent.ids import mono_ms, uuid7_many
 from agent.metrics import MetricsServer
 from agent.publisher import IDLE_POLL_S, Publisher, PublisherStats
+from agent.remote import RemoteConfig
 from agent.sessions import META_KEY, Sessions
 from agent.settings import AgentSettings
 from agent.sock import SocketServer, SocketStats
@@ -41,7 +43,13 @@ from shared import codec
 from shared.errors import PesError
 from shared.mqtt import MqttClient
 from shared.retry import sleep_unless
-from shared.topics import ack_topic, status_topic
+from shared.topics import (
+    ack_topic,
+    device_config_topic,
+    device_type_config_topic,
+    fleet_config_topic,
+    status_topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +86,16 @@ class Agent:
         self._accepting = False
         self._closing = False
         self.collection = settings.collection  # "off": consent withdrawn, nothing new stored
+        self.statuses_published = 0  # "online" statuses, by the status loop
+        self._remote = RemoteConfig(settings)
+        self._config_topics = {
+            fleet_config_topic(): "fleet",
+            device_type_config_topic(settings.device_type): "type",
+            device_config_topic(settings.device_id): "device",
+        }
+        self.sample_rate = settings.feature_sample_rate
+        self.sampled_out = 0  # feature_use events answered but not stored (sampling)
+        self._rng = random.Random()
         self._stop = asyncio.Event()
         self.failed = asyncio.Event()  # a background task died of a bug; see `failure`
         self.failure: BaseException | None = None
@@ -91,7 +109,12 @@ class Agent:
         # (fsync); with the default 5 ms switch interval a busy event loop makes it wait that
         # long to get it back, every time. Lowering it only ever makes hand-offs quicker.
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
-        buffer = Buffer(s.buffer_path, max_bytes=s.max_buffer_bytes, overflow=s.overflow)
+        buffer = Buffer(
+            s.buffer_path,
+            max_bytes=s.max_buffer_bytes,
+            overflow=s.overflow,
+            min_free_bytes=s.min_free_bytes,
+        )
         await asyncio.to_thread(buffer.open)
         try:
             version, warning = await asyncio.to_thread(fw.initial, s)
@@ -107,6 +130,8 @@ class Agent:
             # Subscribed before the client starts: it then subscribes inside every on_connect,
             # before the connection is reported, so no ack can arrive unheard.
             mqtt.subscribe(ack_topic(s.device_id), qos=1)
+            for topic in self._config_topics:  # retained: delivered on every (re)subscribe
+                mqtt.subscribe(topic, qos=1)
             await mqtt.__aenter__()
         except BaseException:
             await asyncio.to_thread(buffer.close)
@@ -304,6 +329,12 @@ class Agent:
     def _doc_rows(self, doc: dict[str, Any]) -> list[Row]:
         """The rows to write for an event: automatic session events first, then its own."""
         extra = self._sessions.on_event(doc)
+        if self.sample_rate < 1 and doc["kind"] == "feature_use":
+            if self._rng.random() >= self.sample_rate:  # sampled out: answered, not stored
+                self.sampled_out += 1
+                if extra:
+                    self._session_wake.set()
+                return [_row(self._factory.internal(e)) for e in extra]
         if not extra:
             return [(doc["id"], to_body(doc))]
         self._session_wake.set()
@@ -391,6 +422,8 @@ class Agent:
             "connected": st.connected,
             "firmware_version": self._factory.firmware_version,
             "collection": self.collection,
+            "config_version": self._remote.version,
+            "config_error": self._remote.error,
         }
         if snap["last_ack_ms"] is None:
             snap["last_ack_ms"] = st.publisher.last_ack_ms
@@ -421,6 +454,10 @@ class Agent:
             batch = [await queue.get()]
             while not queue.empty() and len(batch) < 256:
                 batch.append(queue.get_nowait())  # arrived together: applied together
+            for m in batch:
+                level = self._config_topics.get(m.topic)
+                if level is not None:
+                    self._on_config(level, m.payload)
             mine = [(m.payload, m.content_type) for m in batch if m.topic == acks]
             if not mine:
                 continue
@@ -428,6 +465,21 @@ class Agent:
                 await self._publisher.on_acks(mine)
             except PesError as exc:  # e.g. buffer busy: the batch is resent and acked again
                 log.warning("could not apply ack: %s", exc)
+
+    def _on_config(self, level: str, payload: bytes) -> None:
+        """A retained configuration message: apply the merged run-time-safe values."""
+        if not self._remote.receive(level, payload):
+            if self._remote.error:
+                log.warning("remote configuration refused: %s", self._remote.error)
+            return
+        values = self._remote.effective()
+        for key, value in values.items():
+            setattr(self.settings, key, value)  # the publisher and status loop read them
+        self.collection = values["collection"]
+        self.sample_rate = values["feature_sample_rate"]
+        if self._publisher is not None:
+            self._publisher.set_drain_rate(values["drain_rate_eps"])
+        log.info("remote configuration %s applied: %s", self._remote.version, values)
 
     async def _session_loop(self) -> None:
         """Ends automatic sessions that have been idle for session_idle_s."""
@@ -442,22 +494,39 @@ class Agent:
             if ended:
                 self._submit_internal(ended)
 
+    def _status_key(self) -> tuple[object, ...]:
+        """What makes a status worth publishing before the heartbeat is due (no buffer read)."""
+        w = self._writer.stats if self._writer else None
+        return (
+            self.collection,
+            self._factory.firmware_version,
+            w.dropped if w else 0,
+            w.rejected if w else 0,
+            self._writer.failing if self._writer else False,
+            self._remote.version,
+            self._remote.error,
+        )
+
     async def _status_loop(self) -> None:
-        """ "online" on every new connection (the will may have said offline), then every
-        status_interval_s, until stopped."""
+        """ "online" on every new connection (the will may have said offline) and whenever
+        _status_key changes (at most every status_min_interval_s), else every
+        status_interval_s (the heartbeat), until stopped."""
         mqtt = self._mqtt
         assert mqtt is not None
+        s = self.settings
         loop = asyncio.get_running_loop()
-        last_epoch, next_at = -1, 0.0
+        last_epoch, last_key, last_at = -1, self._status_key(), -1e9
         while not self._stop.is_set():
             if not mqtt.connected.is_set():
                 await wait_any(mqtt.connected, self._stop)
                 continue
-            if mqtt.epoch != last_epoch or loop.time() >= next_at:
+            now, key = loop.time(), self._status_key()
+            changed = key != last_key and now >= last_at + s.status_min_interval_s
+            if mqtt.epoch != last_epoch or changed or now >= last_at + s.status_interval_s:
                 try:
                     await self._publish_status("online")
-                    last_epoch = mqtt.epoch
-                    next_at = loop.time() + self.settings.status_interval_s
+                    last_epoch, last_key, last_at = mqtt.epoch, key, now
+                    self.statuses_published += 1
                 except PesError as exc:
                     log.warning("status not published: %s", exc)
             await sleep_unless(self._stop, STATUS_POLL_S)

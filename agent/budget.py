@@ -76,5 +76,21 @@ class Budget:
         return int((nbytes + rows * ROW_OVERHEAD) / (self.page_size * FILL)) + 2
 
 
+@dataclass(frozen=True, slots=True)
+class Capped(Budget):
+    """The budget while the file system is low on space: the database may not grow beyond the
+    pages it has (new events reuse freed pages, or make room by the overflow policy)."""
+
+    cap_pages: int = 0
+
+    def __post_init__(self) -> None:
+        pass  # a cap below Budget's minimum is fine: it only says "no more pages"
+
+    @property
+    def data_pages(self) -> int:
+        whole = (self.total_bytes - self.wal_bytes - SHM_RESERVE) // self.page_size
+        return min(self.cap_pages, whole)
+
+
 def row_bytes(event_id: str, body: str) -> int:
     return len(event_id) + len(body.encode())

@@ -16,6 +16,8 @@ are refused with BufferFull (`reject_new`). Either way the count is kept in `met
 from __future__ import annotations
 
 import json
+import logging
+import os
 import secrets
 import sqlite3
 import threading
@@ -26,9 +28,11 @@ from typing import Any, Literal, NamedTuple
 
 from agent import drops as D
 from agent import room
-from agent.budget import Budget, row_bytes
+from agent.budget import Budget, Capped, row_bytes
 from agent.errors import AgentStopped, BufferCorrupt, BufferFull, BufferUnavailable
-from agent.sqlbits import bump, one, transaction
+from agent.sqlbits import bump, one, pages, transaction
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "1"
 BUSY_TIMEOUT_MS = 5000
@@ -75,8 +79,13 @@ class Buffer:
         max_bytes: int | None = None,
         overflow: Overflow = "drop_oldest",
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        min_free_bytes: int = 0,
     ) -> None:
         self.path = Path(path)
+        # Disk headroom: below this much free space on the buffer's file system the database
+        # stops growing (the overflow policy applies as if the buffer were full); 0 = off.
+        self.min_free_bytes = min_free_bytes
+        self.low_disk = False  # in a low-disk episode (logged once when it starts and ends)
         self.budget = Budget(max_bytes) if max_bytes else None
         self.overflow: Overflow = overflow
         self._busy_timeout_ms = busy_timeout_ms
@@ -224,6 +233,8 @@ class Buffer:
             if b is not None and rows:
                 nbytes = sum(row_bytes(i, body) for i, body in rows)
                 need = b.pages_for(nbytes, len(rows)) * (attempt + 1)
+                if self.min_free_bytes and self._disk_low(need * b.page_size):
+                    b = Capped(b.total_bytes, b.page_size, cap_pages=pages(conn)[0])
                 if self.overflow == "drop_oldest":
                     dropped = room.make_room(conn, b, need, self._full_message())
                 else:
@@ -247,12 +258,41 @@ class Buffer:
                 conn.execute("INSERT OR REPLACE INTO meta VALUES(?, ?)", (key, value))
             return Appended(first if stored else 0, stored, dropped)
 
+    def _disk_low(self, need_bytes: int) -> bool:
+        """Would `need_bytes` more (twice: the WAL first, then the database) leave less than
+        min_free_bytes free on the buffer's file system? Logs when an episode starts/ends."""
+        try:
+            st = os.statvfs(self.path.parent)
+        except OSError:
+            return False
+        free = st.f_bavail * st.f_frsize
+        # Hysteresis: out of an episode only with room for the WAL to grow back as well, or it
+        # would start the next one at once (while low, the WAL is truncated after each commit).
+        margin = self.budget.wal_bytes if self.low_disk and self.budget else 0
+        low = free - 2 * need_bytes < self.min_free_bytes + margin
+        if low != self.low_disk:
+            self.low_disk = low
+            mib = self.min_free_bytes / 1048576
+            if low:
+                log.warning("buffer file system below min_free_mb (%g MiB free of %g wanted): "
+                            "the buffer stops growing, overflow=%s applies",
+                            free / 1048576, mib, self.overflow)  # fmt: skip
+            else:
+                log.warning("buffer file system has %g MiB free again: the buffer may grow",
+                            free / 1048576)  # fmt: skip
+        return low
+
     def _after_write(self, conn: sqlite3.Connection) -> None:
-        if self.budget is not None:
+        if self.low_disk:  # the WAL's space goes back to the file system after each commit
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        elif self.budget is not None:
             room.after_write(conn, self.budget, self._wal)
 
     def _full_message(self) -> str:
         limit = self.budget.total_bytes if self.budget else 0
+        if self.low_disk:
+            want = self.min_free_bytes / 1048576
+            return f"buffer full (file system below min_free_mb = {want:g} MiB, {self.overflow})"
         return f"buffer full ({limit / 1048576:g} MiB limit, overflow={self.overflow})"
 
     def ack(

@@ -203,7 +203,10 @@ def _emit(settings: AgentSettings, args: argparse.Namespace) -> int:
         **fields,
     )
     with Buffer(
-        settings.buffer_path, max_bytes=settings.max_buffer_bytes, overflow=settings.overflow
+        settings.buffer_path,
+        max_bytes=settings.max_buffer_bytes,
+        overflow=settings.overflow,
+        min_free_bytes=settings.min_free_bytes,
     ) as buffer:
         buffer.append_many([event])
     print(event["id"])

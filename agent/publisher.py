@@ -127,6 +127,13 @@ class Publisher:
         self._level = 0
         self.stats = PublisherStats()
 
+    def set_drain_rate(self, rate: int) -> None:
+        """A new drain_rate_eps (remote configuration): the bucket starts afresh, full."""
+        if self._bucket is None and rate == 0:
+            return
+        now = self._now()
+        self._bucket = TokenBucket(rate, max(rate, self._s.batch_max_events), now) if rate else None
+
     # -- control ----------------------------------------------------------------------------
     def poke(self) -> None:
         """New events are in the buffer: look now rather than at the next idle poll."""

@@ -113,17 +113,29 @@ class AgentSettings(msgspec.Struct, kw_only=True):
     # Keeps a fleet that reconnects at once from flooding the broker; the default is above
     # what one collector ingests, so one gateway's backlog still drains at the collector's speed.
     drain_rate_eps: Annotated[int, Meta(ge=0)] = 100_000
-    status_interval_s: Annotated[float, Meta(gt=0)] = 60.0
+    # The retained status is published when something a watcher cares about changes (online,
+    # collection on/off, firmware, drops, rejections, failing writes), at most every
+    # status_min_interval_s, and otherwise as a heartbeat every status_interval_s (buffer depth,
+    # oldest age): a fleet of 10,000 idle gateways sends 17 statuses a second, not 170.
+    status_interval_s: Annotated[float, Meta(gt=0)] = 600.0
+    status_min_interval_s: Annotated[float, Meta(ge=0)] = 5.0
 
     # Disk: the buffer's files (database, WAL, shared memory) together stay within this.
     max_buffer_mb: Annotated[float, Meta(ge=1)] = 64.0
     # When it is full: drop the oldest events (counted, reported to the collector as drop
     # ranges) or refuse new ones (the caller gets BufferFull / an error reply).
     overflow: Literal["drop_oldest", "reject_new"] = "drop_oldest"
+    # Disk headroom: when the buffer's file system has less than this free, the buffer stops
+    # growing and `overflow` applies as if it were full (drops counted and reported as
+    # ranges); it grows again by itself once there is room. 0 = off.
+    min_free_mb: Annotated[float, Meta(ge=0)] = 0.0
 
     # Consent: "off" and the agent records nothing new (record() raises CollectionOff, the
     # socket answers an error saying why); what is already buffered is still sent.
     collection: Literal["on", "off"] = "on"
+    # Share of feature_use events kept (1 = all): the others are answered but not stored, so a
+    # fleet can be thinned out remotely; sessions are still tracked from every event.
+    feature_sample_rate: Annotated[float, Meta(ge=0, le=1)] = 1.0
 
     # Local socket intake (newline-delimited JSON); default: next to the buffer, buffer.sock
     # for buffer.db.
@@ -188,6 +200,10 @@ class AgentSettings(msgspec.Struct, kw_only=True):
     @property
     def socket_file(self) -> Path:
         return self.socket_path or self.buffer_path.with_suffix(".sock")
+
+    @property
+    def min_free_bytes(self) -> int:
+        return int(self.min_free_mb * 1024 * 1024)
 
     @property
     def max_buffer_bytes(self) -> int:

@@ -71,6 +71,9 @@ def error_reply(message: str) -> bytes:
     return json.dumps({"ok": False, "error": message}, ensure_ascii=False).encode() + b"\n"
 
 
+SAMPLED = -2  # an entry's row index for a line answered ok with nothing to store
+
+
 class SocketServer:
     """`prepare(lines)` turns request lines into, per line, the rows to write and the reply's
     event id, or an error message; `submit(rows, nbytes)` hands rows (with the bytes of their
@@ -235,6 +238,8 @@ class SocketServer:
         for res in results:
             if isinstance(res, str):
                 entries.append((-1, error_reply(res)))
+            elif not res[0]:  # nothing to store (a sampled-out event): answered ok at once
+                entries.append((SAMPLED, ok_reply(res[1])))
             else:
                 rows += res[0]
                 entries.append((len(rows) - 1, res[1].encode()))
@@ -271,7 +276,10 @@ class SocketServer:
             else:
                 out = []
             for idx, payload in entries:
-                if idx < 0:
+                if idx == SAMPLED:
+                    out.append(payload)
+                    self.stats.ok += 1
+                elif idx < 0:
                     out.append(payload)
                     self.stats.errors += 1
                 elif idx < stored:

@@ -62,5 +62,7 @@ def status_payload(device_id: str, state: State, snap: Mapping[str, Any]) -> byt
         "last_ack_ms": snap.get("last_ack_ms"),
         "sent_ms": time.time_ns() // 1_000_000,
         "collection": snap.get("collection", "on"),
+        "config_version": snap.get("config_version"),
+        "config_error": snap.get("config_error"),
     }
     return encode(status)

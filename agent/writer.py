@@ -68,6 +68,11 @@ class GroupWriter:
         self.stats = WriterStats()
 
     @property
+    def failing(self) -> bool:
+        """The last commit failed (a full disk, say): intake is being refused."""
+        return self._failing
+
+    @property
     def idle(self) -> bool:
         return not self._queue and not self._writing
 

@@ -136,3 +136,7 @@ class AgentStatus(BaseModel):
     sent_ms: Millis = 0
     # "off": the operator withdrew consent, the agent records nothing new (older agents: "on").
     collection: Literal["on", "off"] = "on"
+    # Remote configuration: the versions applied ("fleet=3;type=7;device=2"), or why the latest
+    # message was refused (then the previous one stays applied).
+    config_version: Annotated[str, StringConstraints(max_length=200)] | None = None
+    config_error: Annotated[str, StringConstraints(max_length=300)] | None = None

@@ -88,3 +88,27 @@ async def test_rows_not_stored_are_answered_as_not_stored(tmp_path: Path) -> Non
     replies = await converse(tmp_path, FakeIntake(keep=2), [{"kind": "x"} for _ in range(4)])
     assert [r["ok"] for r in replies] == [True, True, False, False]
     assert "not stored" in replies[3]["error"]
+
+
+async def test_sampled_out_lines_are_answered_ok_in_order(tmp_path: Path) -> None:
+    """feature_sample_rate (remote configuration): a line not kept is answered ok with its id,
+    in its place among the others, and nothing is stored for it."""
+    from agent.agent import Agent
+    from agent.settings import AgentSettings
+    from collector.devbroker import free_port
+    from shared.mqtt import MqttSettings
+
+    s = AgentSettings(device_id="gw-1", device_type="t", firmware_version="1", account_id="a",
+                      buffer_path=tmp_path / "b.db", feature_sample_rate=0.5,
+                      mqtt=MqttSettings(port=free_port()))  # fmt: skip
+    async with Agent(s) as agent:
+        reader, writer = await asyncio.open_unix_connection(str(s.socket_file))
+        line = b'{"kind":"feature_use","feature":"f","session_id":"s"}\n'
+        writer.write(line * 200 + b'{"kind":"Bad"}\n' + line * 200)
+        await writer.drain()
+        replies = [json.loads(await reader.readline()) for _ in range(401)]
+        writer.close()
+        assert [r["ok"] for r in replies].count(False) == 1 and not replies[200]["ok"]
+        assert len({r["id"] for r in replies if r["ok"]}) == 400
+        assert 0 < agent.sampled_out < 400
+        assert agent.stats().recorded == 400 - agent.sampled_out

@@ -43,7 +43,7 @@ def test_reads_toml_and_fills_defaults(config: Path, tmp_path: Path) -> None:
     assert s.buffer_path == tmp_path / "buffer.db"
     assert (s.mqtt.host, s.mqtt.port, s.window) == ("broker.local", 8883, 8)
     assert (s.batch_max_events, s.batch_max_bytes, s.linger_ms) == (1000, 512 * 1024, 200)
-    assert (s.ack_timeout_s, s.max_buffer_mb, s.status_interval_s) == (10, 64, 60)
+    assert (s.ack_timeout_s, s.max_buffer_mb, s.status_interval_s) == (10, 64, 600)
 
 
 def test_environment_overrides_the_file(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
