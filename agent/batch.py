@@ -71,7 +71,7 @@ def build_batch(
     first = rows[0][0] if rows else first_seq
     last = rows[-1][0] if rows else last_seq
     assert first is not None and last is not None
-    # shared.models.BatchHeader, field for field (tests/unit/agent/test_agent_batch.py
+    # shared.models.BatchHeader, field for field (tests/unit/agent/test_batch.py
     # validates it with that model): every value is the agent's own, already in range.
     header = {
         "v": 1,

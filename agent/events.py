@@ -6,7 +6,7 @@ Fast on purpose (it runs for every event, 100,000 a second): the caller's fields
 msgspec against agent/wire.py's EventFields (the wire contract's field rules; the equivalence
 with shared/'s pydantic models is tested), then the event is assembled as a plain dict. Ids,
 clocks and the device's identity are made here or were validated with the settings, so the
-result is a valid WireEvent without validating it again (tests/unit/agent/test_agent_events.py
+result is a valid WireEvent without validating it again (tests/unit/agent/test_events.py
 checks that)."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ without pydantic is ~8 MB smaller and validates an event in a fraction of the ti
 
 One source of truth: shared/models.py (pydantic, with shared/wire-schema.json generated from
 it) is the contract. Everything here is derived from the same shared/limits.py constants, and
-tests/unit/agent/test_agent_wire_equivalence.py proves that these types and shared's models
+tests/unit/agent/test_wire_equivalence.py proves that these types and shared's models
 accept and refuse the same inputs (a corpus generated from shared/wire-schema.json, and
 hypothesis). Change the contract in shared/ first; that test then says what to change here.
 

@@ -1,5 +1,5 @@
 """Where the firmware version comes from: the settings, a file or a command (agent/firmware.py);
-tests/integration/agent/test_agent_firmware_change.py changes it under a running agent."""
+tests/integration/agent/test_firmware_change.py changes it under a running agent."""
 
 from __future__ import annotations
 

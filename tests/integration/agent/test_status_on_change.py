@@ -8,14 +8,14 @@ import time
 from pathlib import Path
 
 import pytest
-from agent_testkit import agent_settings, fast_mqtt
 
 from agent.agent import Agent
-from collector.devbroker import LocalBroker
+from devkit import LocalBroker
 from shared import codec
 from shared.models import AgentStatus
 from shared.mqtt import MqttClient
 from shared.topics import status_topic
+from tests.kits.agent import agent_settings, fast_mqtt
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -7,18 +7,15 @@ is freed."""
 from __future__ import annotations
 
 import os
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
-from pes_testkit import stop
-from real_kit import agent_config, feed, start_agent, wait_socket
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
-from tmpfs import fill, probe, tmpfs_prefix
-
-from collector.devbroker import free_port
+from devkit import free_port
+from tests.kits.pes import stop
+from tests.kits.real_agent import agent_config, feed, start_agent, wait_socket
+from tests.kits.reliability.tmpfs import fill, probe, tmpfs_prefix
 
 pytestmark = pytest.mark.timeout(120)
 MIB = 1 << 20

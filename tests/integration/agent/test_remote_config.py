@@ -12,11 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from agent_testkit import agent_settings, fast_mqtt
 
 from agent.agent import Agent
 from agent.errors import CollectionOff
-from collector.devbroker import LocalBroker
+from devkit import LocalBroker
 from shared import codec
 from shared.models import AgentStatus
 from shared.mqtt import MqttClient
@@ -26,6 +25,7 @@ from shared.topics import (
     fleet_config_topic,
     status_topic,
 )
+from tests.kits.agent import agent_settings, fast_mqtt
 
 pytestmark = pytest.mark.timeout(60)
 DEVICE, TYPE = "gw-rc", "press x/2+"
