@@ -1,0 +1,45 @@
+"""Topic names, case by case: what a device topic is, and everything that is not one."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.errors import InvalidTopic
+from shared.topics import ack_topic, device_from_topic, events_topic, status_topic
+
+
+@pytest.mark.parametrize(
+    ("topic", "want"),
+    [
+        ("pes/v1/dev/gw-1/events", ("gw-1", "events")),
+        ("pes/v1/dev/gw-1/status", ("gw-1", "status")),
+        ("pes/v1/dev/a.b_c-d/ack", ("a.b_c-d", "ack")),
+    ],
+)
+def test_device_topics(topic: str, want: tuple[str, str]) -> None:
+    assert device_from_topic(topic) == want
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "pes/v2/dev/gw-1/events",  # another contract version
+        "pes/v1/devs/gw-1/events",  # wrong third level
+        "xes/v1/dev/gw-1/events",  # wrong first level
+        "v1/dev/gw-1/events/x",  # shifted: five levels, wrong prefix
+        "pes/v1/dev//events",  # empty device id
+        "pes/v1/dev/gw-1",  # a level short
+        "pes/v1/dev/gw-1/events/extra",  # a level too many
+        "/pes/v1/dev/gw-1/events",  # leading slash: an empty first level
+        "pes/v1/dev/gw-1/events/",  # trailing slash: an empty sixth level
+        "",
+    ],
+)
+def test_anything_else_is_refused(topic: str) -> None:
+    with pytest.raises(InvalidTopic):
+        device_from_topic(topic)
+
+
+def test_topics_round_trip() -> None:
+    for make, kind in ((events_topic, "events"), (ack_topic, "ack"), (status_topic, "status")):
+        assert device_from_topic(make("gw-7")) == ("gw-7", kind)
