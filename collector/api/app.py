@@ -1,18 +1,17 @@
 """`create_app`: the collector's HTTP API (FastAPI). Every `/v1` route needs a bearer token when
-tokens are configured; errors map to status codes here, once: QueryError -> 422,
-StoreUnavailable -> 503 with Retry-After."""
+tokens are configured; errors map to status codes in one place (api/problems.py: QueryError ->
+422, StoreUnavailable -> 503 with Retry-After), all as RFC 9457 problem details."""
 
 from __future__ import annotations
 
 import hmac
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
 
 from collector import __version__
+from collector.api import problems
 from collector.api.routes import analytics, dashboard, fleet, ops
 from collector.api.state import AppState
-from collector.errors import QueryError, StoreUnavailable
 
 
 def create_app(state: AppState) -> FastAPI:
@@ -32,13 +31,7 @@ def create_app(state: AppState) -> FastAPI:
 
     auth = Depends(require_token)
 
-    @app.exception_handler(QueryError)
-    async def _bad_query(_r: Request, exc: QueryError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    @app.exception_handler(StoreUnavailable)
-    async def _busy(_r: Request, exc: StoreUnavailable) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+    problems.install(app)  # every error as RFC 9457 problem details
 
     # /healthz, /readyz, /metrics, /v1/devices, /v1/stats
     ops.mount(app, state, auth)
