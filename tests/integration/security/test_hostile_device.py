@@ -19,11 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
-from devkit.broker import BrokerSecurity, LocalBroker
+from devkit.broker import BrokerSecurity, LocalBroker, free_port
 from shared import limits as L
 from shared.models import Ack
 from shared.mqtt import MqttClient
-from shared.topics import ack_topic, events_topic, status_topic
+from shared.topics import DEFAULT_SHARE_GROUP, ack_topic, events_topic, status_topic
 from tests.kits.pes import PgDatabase, start_collector, stop, wait_http
 from tests.kits.security import (
     API_TOKEN,
@@ -254,3 +254,19 @@ def test_a_nul_in_any_filter_is_refused(env: Env) -> None:
             continue
         r = env.api(path, account_id="a\x00b")
         assert r.status_code == 422, (path, r.status_code, r.text[:200])
+
+
+def test_serve_warns_when_the_default_share_group_meets_authentication(tmp_path: Path) -> None:
+    """Mosquitto lets any login join a shared subscription: with authentication on, a group
+    name devices can guess is worth a warning at start-up (a secret one is not)."""
+    for group, warned in ((DEFAULT_SHARE_GROUP, True), (secret_share_group(), False)):
+        run = tmp_path / group
+        run.mkdir()
+        conf, http = write_collector_config(run, free_port(), "pw", share_group=group)
+        log = run / "collector.log"
+        proc = start_collector(conf, log)
+        try:
+            wait_http(f"http://127.0.0.1:{http}/healthz", 60, proc)
+        finally:
+            stop(proc)
+        assert ("share_group is the default" in log.read_text()) is warned, log.read_text()
