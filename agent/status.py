@@ -11,6 +11,7 @@ from agent._version import __version__
 from agent.buffer import Buffer
 from agent.ids import boot_id, mono_ms, uuid7_ms
 from agent.wire import encode
+from shared import limits as L
 
 State = Literal["online", "offline"]
 
@@ -51,14 +52,16 @@ def buffer_snapshot(buffer: Buffer) -> dict[str, Any]:
 def status_payload(device_id: str, state: State, snap: Mapping[str, Any]) -> bytes:
     """The retained status (shared.models.AgentStatus, field for field; docs/wire.md) from a
     snapshot; {} for the last will. Every value is the agent's own, already in range."""
+    age = snap.get("oldest_age_s")
     status = {
         "v": 1,
         "device_id": device_id,
         "state": state,
         "version": __version__,
-        "buffer_depth": snap.get("buffer_depth", 0),
-        "oldest_age_s": snap.get("oldest_age_s"),
-        "dropped": snap.get("dropped", 0),
+        # Within shared.models.AgentStatus's bounds, which the collector enforces.
+        "buffer_depth": min(snap.get("buffer_depth", 0), L.MAX_STATUS_COUNT),
+        "oldest_age_s": None if age is None else min(age, L.MAX_STATUS_AGE_S),
+        "dropped": min(snap.get("dropped", 0), L.MAX_STATUS_COUNT),
         "last_ack_ms": snap.get("last_ack_ms"),
         "sent_ms": time.time_ns() // 1_000_000,
         "collection": snap.get("collection", "on"),

@@ -21,3 +21,11 @@ MAX_FUTURE_SKEW_MS: Final = 10 * 60 * 1000
 ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
 NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:\-/ +]{0,63}$"
 KIND_PATTERN: Final = r"^[a-z][a-z0-9_]{0,31}$"
+# What one device may make the collector count (issue 16): every count derived from device
+# input is bounded, so sums over the whole fleet stay far inside 64 bits.
+MAX_SEQ: Final = 2**53  # sequence numbers and timestamps (ms): exact in every JSON reader
+MAX_DROPPED_PER_BATCH: Final = 2**32  # events one batch may declare dropped (all its ranges)
+MAX_STREAMS_PER_DEVICE_PER_DAY: Final = 100  # new streams a device may open in 24 h
+MAX_STREAM_COUNT: Final = 2**32  # a stream's gap_events / dropped_events saturate here
+MAX_STATUS_COUNT: Final = 2**40  # AgentStatus.buffer_depth and .dropped
+MAX_STATUS_AGE_S: Final = 10 * 365 * 86_400.0  # AgentStatus.oldest_age_s (ten years)

@@ -21,8 +21,10 @@ Kind = Annotated[str, StringConstraints(pattern=L.KIND_PATTERN)]
 EventId = Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
 Key = Annotated[str, StringConstraints(min_length=1, max_length=L.MAX_KEY_LEN)]
 Value = Annotated[str, StringConstraints(max_length=L.MAX_VALUE_LEN)]
-Millis = Annotated[int, Field(ge=0, le=2**53)]
-Seq = Annotated[int, Field(ge=1, le=2**53)]
+Millis = Annotated[int, Field(ge=0, le=L.MAX_SEQ)]
+Seq = Annotated[int, Field(ge=1, le=L.MAX_SEQ)]
+# Counters an agent reports about itself: bounded so that sums over a fleet stay within 64 bits.
+StatusCount = Annotated[int, Field(ge=0, le=L.MAX_STATUS_COUNT)]
 # Numbers every JSON reader (and PostgreSQL) can hold: no NaN or Infinity, ints within 64 bits
 # (larger ones become floats; one of 10**5000 could not even be serialised).
 PropValue = Value | Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | FiniteFloat | bool | None
@@ -76,6 +78,16 @@ class DropRange(BaseModel):
     last_seq: Seq
     reason: Kind
 
+    @model_validator(mode="after")
+    def _ordered(self) -> DropRange:
+        if self.last_seq < self.first_seq:
+            raise ValueError("drop range reversed: last_seq < first_seq")
+        return self
+
+    @property
+    def size(self) -> int:
+        return self.last_seq - self.first_seq + 1
+
 
 class BatchHeader(BaseModel):
     """Everything in a batch but its events. The collector validates events one by one so that
@@ -98,6 +110,8 @@ class BatchHeader(BaseModel):
     def _range_ordered(self) -> BatchHeader:
         if self.last_seq < self.first_seq:
             raise ValueError("last_seq < first_seq")
+        if sum(d.size for d in self.drops) > L.MAX_DROPPED_PER_BATCH:
+            raise ValueError(f"drops declare more than {L.MAX_DROPPED_PER_BATCH} events")
         return self
 
 
@@ -129,9 +143,9 @@ class AgentStatus(BaseModel):
     device_id: Id
     state: Literal["online", "offline"]
     version: Annotated[str, StringConstraints(max_length=32)] = ""
-    buffer_depth: int = Field(default=0, ge=0)
-    oldest_age_s: float | None = Field(default=None, ge=0)
-    dropped: int = Field(default=0, ge=0)
+    buffer_depth: StatusCount = 0
+    oldest_age_s: float | None = Field(default=None, ge=0, le=L.MAX_STATUS_AGE_S)
+    dropped: StatusCount = 0
     last_ack_ms: Millis | None = None
     sent_ms: Millis = 0
     # "off": the operator withdrew consent, the agent records nothing new (older agents: "on").

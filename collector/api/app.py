@@ -19,15 +19,19 @@ def create_app(state: AppState) -> FastAPI:
     tokens = [t.encode() for t in state.settings.api.tokens]
 
     def require_token(request: Request) -> None:
-        if not tokens:
-            return
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        ok = scheme.lower() == "bearer" and any(
-            hmac.compare_digest(token.encode(), t) for t in tokens
-        )
-        if not ok:
-            raise HTTPException(401, "missing or invalid API token", {"WWW-Authenticate": "Bearer"})
+        if tokens:
+            header = request.headers.get("authorization", "")
+            scheme, _, token = header.partition(" ")
+            ok = scheme.lower() == "bearer" and any(
+                hmac.compare_digest(token.encode(), t) for t in tokens
+            )
+            if not ok:
+                headers = {"WWW-Authenticate": "Bearer"}
+                raise HTTPException(401, "missing or invalid API token", headers)
+        # Every /v1 route: no stored text can hold NUL (PostgreSQL refuses it), so a filter
+        # holding one is refused, never answered with an empty result (security.md).
+        if any("\x00" in k or "\x00" in v for k, v in request.query_params.multi_items()):
+            raise HTTPException(422, "query parameters cannot contain NUL")
 
     auth = Depends(require_token)
 

@@ -22,6 +22,7 @@ from collector.reports import make_query, pes_rows, pes_table
 from collector.settings import CollectorSettings, load_settings
 from collector.storage import Store, open_store
 from shared.errors import ConfigError, PesError
+from shared.topics import DEFAULT_SHARE_GROUP
 
 log = logging.getLogger("pes-collector")
 IMPORT_CHUNK = 2000
@@ -97,6 +98,14 @@ async def serve(settings: CollectorSettings, *, host: str | None, port: int | No
         loop.add_signal_handler(sig, stop.set)
     if not settings.api.tokens:
         log.warning("no API tokens configured: the HTTP API is open to anyone who can reach it")
+    if settings.ingest.share_group == DEFAULT_SHARE_GROUP and settings.mqtt.username:
+        # Mosquitto does not restrict who joins a shared subscription (security.md): a device
+        # that guesses the group takes a share of other devices' batches (resent, delayed).
+        log.warning(
+            "[ingest] share_group is the default %r with broker authentication on: devices can "
+            "guess it and delay other devices' batches; set a random group name (deploy.md)",
+            DEFAULT_SHARE_GROUP,
+        )
     async with open_store(settings.storage.url) as store:
         ingest = IngestLoop(settings, store)
         app = create_app(AppState(settings, store, ingest))

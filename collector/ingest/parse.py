@@ -8,7 +8,9 @@ each event on its own; what fails is quarantined with a reason and still acknowl
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -90,24 +92,26 @@ def _parse_slowly(
 ) -> ParsedMessage:
     """Something in the batch is invalid: find what, quarantine it, keep the rest."""
     try:
-        doc = codec.loads(data)
-        if not isinstance(doc, dict):
-            raise InvalidPayload("bad_envelope", "a batch must be a JSON object")
-        items = doc.pop("events", None)
-        if not isinstance(items, list):
-            raise InvalidPayload("bad_envelope", "events must be a list")
+        doc, items = _read_envelope(data)
         header = BatchHeader.model_validate(doc)
     except InvalidPayload as exc:
         out.quarantined.append(QuarantineRow(topic, topic_device, exc.reason, exc.detail, raw))
+        out.ack = _salvage_ack(topic_device, data)
         return out
     except ValidationError as exc:
         _, detail = _reason(exc)
         out.quarantined.append(QuarantineRow(topic, topic_device, "bad_envelope", detail, raw))
+        out.ack = _salvage_ack(topic_device, data)
         return out
     if not _accept_header(out, topic, topic_device, header, len(items), raw):
         return out
     valid: list[WireEvent] = []
     for item in items:
+        if isinstance(item, _Unreadable):
+            out.quarantined.append(
+                QuarantineRow(topic, topic_device, item.reason, item.detail, item.raw)
+            )
+            continue
         try:
             valid.append(WireEvent.model_validate(item))
         except ValidationError as exc:
@@ -117,6 +121,112 @@ def _parse_slowly(
             )
     _accept_events(out, topic, topic_device, header, valid, received_ms, tz)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Unreadable:
+    """One event of a batch that JSON cannot read (a number of over 4,300 digits, nesting
+    too deep, bad UTF-8): quarantined on its own."""
+
+    reason: str
+    detail: str
+    raw: bytes
+
+
+# The tokens that give a JSON text its structure: strings (skipped whole, whatever bytes they
+# hold) and brackets and commas. Enough to find the events array and its items' boundaries.
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]')
+_EVENTS_KEY = b'"events"'
+
+
+def _read_envelope(data: bytes) -> tuple[dict[str, Any], list[Any]]:
+    """The batch's header fields and its events, each parsed on its own when the whole does
+    not parse, so that one unreadable event does not take its neighbours with it. Raises
+    InvalidPayload when the envelope itself cannot be read."""
+    try:
+        doc = codec.loads(data)
+        items: list[Any] | None = None
+    except InvalidPayload as whole:
+        split = _split_events(data)
+        if split is None:
+            raise
+        envelope, parts = split
+        try:
+            doc = codec.loads(envelope)
+        except InvalidPayload:
+            raise whole from None
+        items = [_read_item(p) for p in parts]
+    if not isinstance(doc, dict):
+        raise InvalidPayload("bad_envelope", "a batch must be a JSON object")
+    listed = doc.pop("events", None)
+    if not isinstance(listed, list):
+        raise InvalidPayload("bad_envelope", "events must be a list")
+    return doc, listed if items is None else items
+
+
+def _read_item(part: bytes) -> Any:
+    try:
+        return codec.loads(part)
+    except InvalidPayload as exc:
+        return _Unreadable(exc.reason, exc.detail, part[:MAX_RAW_KEPT])
+
+
+def _split_events(data: bytes) -> tuple[bytes, list[bytes]] | None:
+    """(the batch with `"events": []`, the bytes of each event) found by scanning the JSON's
+    structure; None if there is no top-level events array to split."""
+    depth = 0
+    last: bytes = b""  # the last string token seen at depth 1: the key before a value
+    start = end = item = -1
+    parts: list[bytes] = []
+    for m in _TOKEN.finditer(data):
+        tok = m.group()
+        if tok[:1] == b'"':
+            if depth == 1:
+                last = tok
+            continue
+        if tok in (b"[", b"{"):
+            depth += 1
+            if depth == 2 and tok == b"[" and start < 0 and last == _EVENTS_KEY:
+                start = item = m.end()
+        elif tok in (b"]", b"}"):
+            if depth == 2 and start >= 0 and end < 0 and tok == b"]":
+                parts.append(data[item : m.start()])
+                end = m.start()
+            depth -= 1
+        elif depth == 2 and start >= 0 and end < 0:  # a comma between two events
+            parts.append(data[item : m.start()])
+            item = m.end()
+    if end < 0 or depth != 0:
+        return None
+    if len(parts) == 1 and not parts[0].strip():
+        parts = []
+    return data[:start] + data[end:], parts
+
+
+_HEADER_FIELD = {
+    key: re.compile(rb'"' + key.encode() + rb'"\s*:\s*("[A-Za-z0-9._:\-]{1,64}"|\d{1,16})')
+    for key in ("stream_id", "first_seq", "last_seq")
+}
+
+
+def _salvage_ack(topic_device: str, data: bytes) -> AckTarget | None:
+    """Whom to acknowledge a batch whose envelope is refused: its stream and range, if they can
+    be read at all, so that its agent drops the batch (quarantined, with the reason) instead of
+    resending it for ever. Acked to the topic's device: the only one it can speak for."""
+    found: dict[str, str] = {}
+    for key, pattern in _HEADER_FIELD.items():
+        m = pattern.search(data)
+        if m is None:
+            return None
+        found[key] = m.group(1).decode()
+    stream = found["stream_id"].strip('"')
+    try:
+        first, last = int(found["first_seq"]), int(found["last_seq"])
+    except ValueError:
+        return None
+    if not re.fullmatch(L.ID_PATTERN, stream) or not 1 <= first <= last <= L.MAX_SEQ:
+        return None
+    return AckTarget(topic_device, stream, first, last)
 
 
 def _accept_header(

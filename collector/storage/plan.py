@@ -10,13 +10,16 @@ streams, and executes the plan with its own statements, in its own order.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from collector.records import EventRow, ParsedMessage, QuarantineRow
 from collector.storage.base import WriteCounts
 from collector.storage.rollups import Deltas, fold
-from collector.storage.streams import StreamBook, StreamRow
+from collector.storage.streams import RecentIds, StreamBook, StreamRow
+from shared import limits as L
+from shared.topics import events_topic
 
 # Inserts imported events one by one under the unique (device, event id) index; returns the
 # ones that were new.
@@ -38,13 +41,21 @@ async def plan_write(
     book: StreamBook,
     received_ms: int,
     insert_imported: InsertImported,
+    recent: RecentIds | None = None,
 ) -> WritePlan:
     """What to store for `units`, given the streams they touch loaded (and, where several
     writers share the database, locked) into `book`."""
     plan = WritePlan()
+    taken: set[int] = set()  # (device, event id) hashes of this plan's stream events
     for unit in units:
         if unit.stream is not None:
-            new = book.accept(unit, received_ms)
+            accepted = book.accept(unit, received_ms)
+            if accepted is None:  # a new stream over the device's daily allowance
+                refused = _refused(unit)
+                plan.quarantine.extend(refused)
+                plan.counts.append(WriteCounts(0, 0, len(refused)))
+                continue
+            new = _first_of_each_id(accepted, recent, taken)
             plan.stream_fresh.extend(new)
         else:
             new = await insert_imported(unit.events)
@@ -57,3 +68,35 @@ async def plan_write(
         plan.streams = book.rows()
     plan.deltas = fold(plan.fresh)
     return plan
+
+
+def _first_of_each_id(
+    events: list[EventRow], recent: RecentIds | None, taken: set[int]
+) -> list[EventRow]:
+    """Of the events new to their stream, those whose id this device has not sent before
+    (under another seq or stream, in this write or one `recent` remembers)."""
+    out = []
+    for ev in events:
+        key = RecentIds.key(ev)
+        if key in taken or (recent is not None and recent.seen(key)):
+            continue
+        taken.add(key)
+        out.append(ev)
+    return out
+
+
+def _refused(unit: ParsedMessage) -> list[QuarantineRow]:
+    """A batch of a stream the device may not open today: every event quarantined (the batch
+    is still acknowledged, so a misbehaving agent does not resend it for ever)."""
+    assert unit.stream is not None
+    device, stream = unit.stream.device_id, unit.stream.stream_id
+    topic = events_topic(device)
+    detail = f"stream {stream!r}: over {L.MAX_STREAMS_PER_DEVICE_PER_DAY} new streams in 24 h"
+    rows = [
+        QuarantineRow(topic, device, "too_many_streams", detail, json.dumps(ev).encode())
+        for ev in unit.events
+    ]
+    # A drops-only batch still leaves a trace of the refused declaration.
+    return [*rows, *unit.quarantined] or [
+        QuarantineRow(topic, device, "too_many_streams", detail, b"")
+    ]

@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.records import EventRow, ParsedMessage
+from shared import limits as L
 
 Range = tuple[int, int]  # inclusive
 # (device, stream, received, dropped, first_seen, last_seen, gap_events, dropped_events)
 StreamRow = tuple[str, str, str, str, int, int, int, int]
 MAX_DROP_RANGES = 1000  # an agent reporting more distinct drops than this is summarised by gaps
+StreamKey = tuple[str, str]  # (device, stream)
+DAY_MS = 86_400_000  # the window of MAX_STREAMS_PER_DEVICE_PER_DAY
 
 
 def covers(ranges: Sequence[Range], seq: int) -> bool:
@@ -80,6 +83,12 @@ def count(ranges: Iterable[Range]) -> int:
     return sum(b - a + 1 for a, b in ranges)
 
 
+def saturated(n: int) -> int:
+    """A stream's count as stored: at most MAX_STREAM_COUNT, so that sums over every stream of
+    a database stay within 64 bits (SQLite's sum() raises on overflow)."""
+    return min(n, L.MAX_STREAM_COUNT)
+
+
 @dataclass(slots=True)
 class StreamState:
     received: list[Range]
@@ -93,8 +102,29 @@ class StreamBook:
     `accept` pick each unit's fresh events, and write back `rows()` in the same transaction."""
 
     def __init__(self) -> None:
-        self._streams: dict[tuple[str, str], StreamState] = {}
-        self.dirty: set[tuple[str, str]] = set()
+        self._streams: dict[StreamKey, StreamState] = {}
+        self.dirty: set[StreamKey] = set()
+        # New streams over a device's daily allowance: their batches are quarantined.
+        self.refused: set[StreamKey] = set()
+
+    def known(self, key: StreamKey) -> bool:
+        return key in self._streams
+
+    def admit(self, keys: Iterable[StreamKey], opened: dict[str, int]) -> list[StreamKey]:
+        """Of `keys` (in arrival order), the new streams each device may still open, given how
+        many it `opened` in the last 24 h (MAX_STREAMS_PER_DEVICE_PER_DAY); the rest are
+        remembered as refused. Known streams are not counted."""
+        admitted = []
+        for key in keys:
+            if key in self._streams or key in self.refused or key in admitted:
+                continue
+            n = opened.get(key[0], 0)
+            if n >= L.MAX_STREAMS_PER_DEVICE_PER_DAY:
+                self.refused.add(key)
+            else:
+                opened[key[0]] = n + 1
+                admitted.append(key)
+        return admitted
 
     def load(self, rows: Iterable[Sequence[Any]]) -> None:
         for device_id, stream_id, received, dropped, first_ms, last_ms, *_ in rows:
@@ -105,11 +135,14 @@ class StreamBook:
                 int(last_ms),
             )
 
-    def accept(self, unit: ParsedMessage, received_ms: int) -> list[EventRow]:
-        """Events of `unit` never received before; marks the unit's range as received."""
+    def accept(self, unit: ParsedMessage, received_ms: int) -> list[EventRow] | None:
+        """Events of `unit` never received before; marks the unit's range as received. None
+        when the unit's stream was refused (`admit`)."""
         target = unit.stream
         assert target is not None
         key = (target.device_id, target.stream_id)
+        if key in self.refused:
+            return None
         st = self._streams.get(key)
         if st is None:
             st = self._streams[key] = StreamState([], [], received_ms, received_ms)
@@ -141,7 +174,36 @@ class StreamBook:
             out.append(
                 (*key, json.dumps(st.received), json.dumps(sorted(st.dropped)),
                  st.first_seen_ms, st.last_seen_ms,
-                 count(gaps(st.received, dropped)),
-                 count(dropped_unreceived(st.received, dropped)))
+                 saturated(count(gaps(st.received, dropped))),
+                 saturated(count(dropped_unreceived(st.received, dropped))))
             )  # fmt: skip
         return out
+
+
+class RecentIds:
+    """The `(device, event id)` pairs this collector stored lately, so that an event id a
+    device sends again under another sequence number or another stream is counted once
+    (docs/wire.md). Two generations of hashes, each of at most `capacity` / 2: memory is
+    bounded (about 60 bytes an entry) and the last `capacity` / 2 stored ids are always
+    remembered. Seq ranges still decide resends; this only catches what they cannot.
+
+    Plans read it (`seen`); a backend adds a plan's events only after its commit (`add`), so a
+    rolled-back write is not remembered as stored."""
+
+    def __init__(self, capacity: int = 400_000) -> None:
+        self._half = max(1, capacity // 2)
+        self._current: set[int] = set()
+        self._previous: set[int] = set()
+
+    @staticmethod
+    def key(ev: EventRow) -> int:
+        return hash((ev.device_id, ev.event_id))
+
+    def seen(self, key: int) -> bool:
+        return key in self._current or key in self._previous
+
+    def add(self, events: Iterable[EventRow]) -> None:
+        for ev in events:
+            self._current.add(hash((ev.device_id, ev.event_id)))
+            if len(self._current) >= self._half:
+                self._previous, self._current = self._current, set()

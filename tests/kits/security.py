@@ -132,13 +132,16 @@ def write_collector_config(
     *,
     share_group: str,
     ca_file: Path | None = None,
+    storage_url: str | None = None,
 ) -> tuple[Path, int]:
-    """A collector logging in as pes-collector (over TLS when `ca_file` is given)."""
+    """A collector logging in as pes-collector (over TLS when `ca_file` is given), storing in
+    `storage_url` (default: a SQLite file in `dir`)."""
     http_port = free_port()
+    url = storage_url or f"sqlite:///{dir}/collector.db"
     tls = f'tls = true\nca_file = "{ca_file}"\n' if ca_file else ""
     conf = dir / "collector.toml"
     conf.write_text(
-        f'[storage]\nurl = "sqlite:///{dir}/collector.db"\n'
+        f'[storage]\nurl = "{url}"\n'
         f'[mqtt]\nhost = "127.0.0.1"\nport = {mqtt_port}\nreconnect_max_s = 1.0\n'
         f'username = "{COLLECTOR_USER}"\npassword = "{password}"\n{tls}'
         f'[api]\nhost = "127.0.0.1"\nport = {http_port}\ntokens = ["{API_TOKEN}"]\n'

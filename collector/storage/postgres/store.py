@@ -39,7 +39,7 @@ from collector.storage.sql import (
     filter_clause,
     status_columns,
 )
-from collector.storage.streams import StreamBook
+from collector.storage.streams import DAY_MS, RecentIds, StreamBook, StreamKey
 
 if TYPE_CHECKING:
     from collector.storage.postgres.schema import Conn
@@ -105,6 +105,7 @@ class PgStore:
         self.dsn = dsn
         self._sizes = (min_size, max_size)
         self._pool: asyncpg.Pool | None = None
+        self._recent = RecentIds()  # event ids stored lately (streams.RecentIds)
 
     async def __aenter__(self) -> PgStore:
         try:
@@ -139,16 +140,19 @@ class PgStore:
         statuses: Sequence[StatusRow] = (),
     ) -> list[WriteCounts]:
         try:
-            async with self.pool.acquire() as con, con.transaction():
-                if statuses:
-                    await con.execute(_UPSERT_STATUSES, *status_columns(statuses, received_ms))
-                return await self._write(con, units, received_ms)
+            async with self.pool.acquire() as con:
+                async with con.transaction():
+                    if statuses:
+                        await con.execute(_UPSERT_STATUSES, *status_columns(statuses, received_ms))
+                    plan = await self._write(con, units, received_ms)
+                self._recent.add(plan.stream_fresh)  # committed
+                return plan.counts
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise _translate(exc) from exc
 
     async def _write(
         self, con: Conn, units: Sequence[ParsedMessage], received_ms: int
-    ) -> list[WriteCounts]:
+    ) -> WritePlan:
         book = await self._lock_streams(con, units, received_ms)
 
         async def insert_imported(events: Sequence[EventRow]) -> list[EventRow]:
@@ -158,15 +162,20 @@ class PgStore:
                 if await con.fetchval(_INSERT_IMPORTED, *_event_params(ev, received_ms))
             ]
 
-        plan = await plan_write(units, book, received_ms, insert_imported)
+        plan = await plan_write(units, book, received_ms, insert_imported, self._recent)
         await _execute(con, plan, received_ms)
-        return plan.counts
+        return plan
 
     async def _lock_streams(
         self, con: Conn, units: Sequence[ParsedMessage], received_ms: int
     ) -> StreamBook:
-        keys = sorted({(u.stream.device_id, u.stream.stream_id) for u in units if u.stream})
+        arrived = list(
+            dict.fromkeys((u.stream.device_id, u.stream.stream_id) for u in units if u.stream)
+        )
         book = StreamBook()
+        if not arrived:
+            return book
+        keys = sorted(await self._admit_streams(con, book, arrived, received_ms))
         if not keys:
             return book
         devs, streams = [k[0] for k in keys], [k[1] for k in keys]
@@ -186,6 +195,31 @@ class PgStore:
         )  # fmt: skip
         book.load(tuple(r) for r in rows)
         return book
+
+    @staticmethod
+    async def _admit_streams(
+        con: Conn, book: StreamBook, arrived: list[StreamKey], received_ms: int
+    ) -> list[StreamKey]:
+        """The streams of `arrived` to create or lock: the known ones and the new ones within
+        their devices' daily allowance (the others are refused in `book`). Read without a
+        lock: collectors writing at once may admit a few streams over the allowance."""
+        devs, streams = [k[0] for k in arrived], [k[1] for k in arrived]
+        rows = await con.fetch(
+            "SELECT device_id, stream_id FROM streams WHERE (device_id, stream_id) IN "
+            "(SELECT * FROM unnest($1::text[], $2::text[]))",
+            devs, streams,
+        )  # fmt: skip
+        known = {(r[0], r[1]) for r in rows}
+        new = [k for k in arrived if k not in known]
+        if not new:
+            return arrived
+        counts = await con.fetch(
+            "SELECT device_id, count(*) FROM streams WHERE device_id = ANY($1::text[]) "
+            "AND first_seen_ms >= $2 GROUP BY device_id",
+            sorted({k[0] for k in new}), received_ms - DAY_MS,
+        )  # fmt: skip
+        admitted = book.admit(new, {r[0]: int(r[1]) for r in counts})
+        return [k for k in arrived if k in known or k in admitted]
 
     async def activity(
         self, entity: Entity, until: date, filters: Filters | None = None

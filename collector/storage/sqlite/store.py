@@ -40,7 +40,7 @@ from collector.storage.sql import (
     status_columns,
 )
 from collector.storage.sqlite.schema import MIGRATIONS
-from collector.storage.streams import StreamBook
+from collector.storage.streams import DAY_MS, RecentIds, StreamBook
 
 _INSERT_EVENT = """
 INSERT INTO events (device_id, event_id, stream_id, seq, kind, feature, session_id, user_id,
@@ -119,6 +119,7 @@ class SqliteStore:
         # claims run beside ingest, and a statement of theirs inside ingest's open transaction
         # would commit or roll back with it.
         self._writing = asyncio.Lock()
+        self._recent = RecentIds()  # event ids stored lately (streams.RecentIds)
 
     async def __aenter__(self) -> SqliteStore:
         memory = self.path == ":memory:"
@@ -190,12 +191,17 @@ class SqliteStore:
                 devices, docs, ms = status_columns(statuses, received_ms)
                 rows = [(d, j, ms) for d, j in zip(devices, docs, strict=True)]
                 await db.executemany(_UPSERT_STATUS, rows)
-            book = await self._load_streams(units)
+            book = await self._load_streams(units, received_ms)
             plan = await plan_write(
-                units, book, received_ms, lambda evs: self._insert_imported(evs, received_ms)
+                units,
+                book,
+                received_ms,
+                lambda evs: self._insert_imported(evs, received_ms),
+                self._recent,
             )
             await self._execute(plan, received_ms)
             await db.commit()
+            self._recent.add(plan.stream_fresh)
         except sqlite3.Error as exc:
             await _rollback(db)
             raise _translate(exc) from exc
@@ -233,8 +239,11 @@ class SqliteStore:
             cols = tallies.reason_days((q.reason for q in plan.quarantine), received_ms)
             await db.executemany(_ADD_QUARANTINE_COUNTS, zip(*cols, strict=True))
 
-    async def _load_streams(self, units: Sequence[ParsedMessage]) -> StreamBook:
-        keys = {(u.stream.device_id, u.stream.stream_id) for u in units if u.stream is not None}
+    async def _load_streams(self, units: Sequence[ParsedMessage], received_ms: int) -> StreamBook:
+        # In arrival order: the first new streams of a device are the ones admitted.
+        keys = dict.fromkeys(
+            (u.stream.device_id, u.stream.stream_id) for u in units if u.stream is not None
+        )
         book = StreamBook()
         if keys:
             devices = sorted({d for d, _ in keys})
@@ -245,6 +254,11 @@ class SqliteStore:
                 writer=True,  # inside the write transaction: must see its own state
             )
             book.load(r for r in rows if (r[0], r[1]) in keys)
+            opened: dict[str, int] = {}
+            for r in rows:  # every stream of these devices: count those opened in 24 h
+                if r[4] >= received_ms - DAY_MS:
+                    opened[r[0]] = opened.get(r[0], 0) + 1
+            book.admit(keys, opened)
         return book
 
     async def _insert_imported(

@@ -42,7 +42,8 @@ class ShippedBroker:
     proc: subprocess.Popen[bytes]
     plain_port: int
     tls_port: int
-    passwd: Path
+    passwd: Path  # devices' logins (the TLS listener)
+    collectors_passwd: Path  # collectors' logins (the plain listener)
     acl: Path
     certs: Certs
     log: Path
@@ -52,10 +53,13 @@ class ShippedBroker:
         self.proc.send_signal(signal.SIGHUP)
 
 
-def rewrite_conf(text: str, tmp: Path, plain: int, tls: int, certs: Certs, passwd: Path) -> str:
+def rewrite_conf(
+    text: str, tmp: Path, plain: int, tls: int, certs: Certs, passwd: Path, collectors: Path
+) -> str:
     """The shipped config with its machine paths and ports swapped for the test's own."""
     subs = {
         "password_file /etc/mosquitto/pes.passwd": f"password_file {passwd}",
+        "password_file /etc/mosquitto/pes-collectors.passwd": f"password_file {collectors}",
         "acl_file /etc/mosquitto/pes.acl": f"acl_file {SHIPPED_ACL}",
         "persistence_location /var/lib/mosquitto/": f"persistence_location {tmp}/",
         "log_dest file /var/log/mosquitto/mosquitto.log": "log_dest stderr",
@@ -115,12 +119,16 @@ def _run_shipped(
 ) -> Iterator[ShippedBroker]:
     certs = make_certs(etc / "certs")
     passwd, acl = etc / "pes.passwd", etc / "pes.acl"
+    collectors = etc / "pes-collectors.passwd"
     shutil.copyfile(SHIPPED_ACL, acl)
     plain, tls = free_port(), free_port()
     conf = etc / "mosquitto.conf"
-    conf.write_text(rewrite_conf(SHIPPED_CONF.read_text(), etc, plain, tls, certs, passwd))
-    # Provisioning before the broker starts, as in docs/deploy.md (the password file must exist).
-    provision("provision-collector", "--passwd", str(passwd), "--acl", str(acl), capsys=capsys)
+    text = SHIPPED_CONF.read_text()
+    conf.write_text(rewrite_conf(text, etc, plain, tls, certs, passwd, collectors))
+    # Provisioning before the broker starts, as in docs/deploy.md (the password files must
+    # exist): a first device, so that the devices' file does.
+    provision("provision-collector", "--passwd", str(collectors), "--acl", str(acl), capsys=capsys)
+    provision("provision-device", "gw-0", "--passwd", str(passwd), "--acl", str(acl), capsys=capsys)
     # Started as root, Mosquitto becomes the mosquitto user before reading these.
     if os.geteuid() == 0:
         with contextlib.suppress(KeyError):
@@ -135,7 +143,7 @@ def _run_shipped(
     try:
         _wait_listening(plain, proc, log)
         _wait_listening(tls, proc, log)
-        yield ShippedBroker(proc, plain, tls, passwd, acl, certs, log)
+        yield ShippedBroker(proc, plain, tls, passwd, collectors, acl, certs, log)
     finally:
         proc.terminate()
         try:
@@ -202,9 +210,33 @@ async def test_reprovisioning_replaces_the_password_after_a_reload(
 async def test_collector_login_works_on_the_local_plain_listener_only_with_its_password(
     shipped: ShippedBroker, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ("--passwd", str(shipped.passwd), "--acl", str(shipped.acl))
+    args = ("--passwd", str(shipped.collectors_passwd), "--acl", str(shipped.acl))
     password = provision("provision-collector", *args, capsys=capsys).strip()
     shipped.reload()
     await until_accepted(shipped, shipped.plain_port, COLLECTOR_USER, password)
     assert "Not authorized" in await wait_login(shipped.plain_port, None, None, ca=None)
     assert "Not authorized" in await wait_login(shipped.plain_port, COLLECTOR_USER, "x", ca=None)
+
+
+async def test_a_device_cannot_take_over_another_devices_client_id(
+    shipped: ShippedBroker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Device A, with its own password, connecting with B's client id: refused on the plain
+    listener (collectors only), renamed to its username over TLS; B stays connected."""
+    args = ("--passwd", str(shipped.passwd), "--acl", str(shipped.acl))
+    pw_a = provision("provision-device", "gw-a", *args, capsys=capsys).strip()
+    pw_b = provision("provision-device", "gw-b", *args, capsys=capsys).strip()
+    shipped.reload()
+    ca, tls = shipped.certs.ca, shipped.tls_port
+    await until_accepted(shipped, tls, "gw-b", pw_b)
+    async with client(tls, "gw-b", pw_b, ca_file=ca, client_id="gw-b") as b:
+        await b.wait_connected(30)
+        for _ in range(3):
+            async with client(shipped.plain_port, "gw-a", pw_a, client_id="gw-b") as a:
+                assert "Not authorized" in await login_result(a)
+            async with client(tls, "gw-a", pw_a, ca_file=ca, client_id="gw-b") as a:
+                assert await login_result(a) == "connected"
+                await a.publish(events_topic("gw-a"), batch("gw-a", 1, 1))
+        # B was never disconnected: its own publish still goes through on the first session.
+        await b.publish(events_topic("gw-b"), batch("gw-b", 1, 1))
+        assert b.epoch == 1
