@@ -29,8 +29,10 @@ from collector.storage.base import (
     WriteCounts,
 )
 from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow
-from collector.storage.plan import WritePlan, plan_write
+from collector.storage.plan import RunsAccess, WritePlan, plan_write
 from collector.storage.postgres.schema import migrate
+from collector.storage.runbook import RunChanges, UsesRow, group_runs, row_of
+from collector.storage.runs import Key, Run, Stamp
 from collector.storage.sql import (
     DEVICES_SQL,
     ENTITY_COLUMN,
@@ -91,6 +93,28 @@ ON CONFLICT (device_id, stream_id) DO UPDATE SET received = excluded.received,
     dropped = excluded.dropped, last_seen_ms = excluded.last_seen_ms,
     gap_events = excluded.gap_events, dropped_events = excluded.dropped_events
 """
+# Firmware runs (migration 5). The neighbour lookups are the rare path (an event splitting a run
+# of another configuration): a scan of the device's raw events, fine without an index.
+_RUN_COLUMNS = (
+    "device_id, device_type, firmware_version, first_ts, first_id, first_day, last_ts, last_id, "
+    "last_day"
+)
+_DAY_ORDINAL = "((day - DATE '2000-01-01') + 730120)"
+_EVENT_BELOW = (
+    f"SELECT ts_ms, event_id, {_DAY_ORDINAL} FROM events WHERE device_id = $1 "  # noqa: S608
+    'AND (ts_ms < $2 OR (ts_ms = $2 AND event_id COLLATE "C" < $3)) '
+    'ORDER BY ts_ms DESC, event_id COLLATE "C" DESC LIMIT $4'
+)
+_EVENT_ABOVE = (
+    f"SELECT ts_ms, event_id, {_DAY_ORDINAL} FROM events WHERE device_id = $1 "  # noqa: S608
+    'AND (ts_ms > $2 OR (ts_ms = $2 AND event_id COLLATE "C" > $3)) '
+    'ORDER BY ts_ms, event_id COLLATE "C" LIMIT $4'
+)
+_INSERT_RUNS = (
+    "INSERT INTO firmware_runs SELECT *, pg_current_xact_id()::text::bigint FROM unnest("
+    "$1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::integer[], "
+    "$7::bigint[], $8::text[], $9::integer[])"
+)
 # One statement for a group's statuses (one row per device: status_columns keeps the last).
 _UPSERT_STATUSES = """
 INSERT INTO devices (device_id, status, status_ms)
@@ -158,7 +182,21 @@ class PgStore:
                 if await con.fetchval(_INSERT_IMPORTED, *_event_params(ev, received_ms))
             ]
 
-        plan = await plan_write(units, book, received_ms, insert_imported)
+        async def load_runs(devices: Sequence[str]) -> dict[str, tuple[Run, ...]]:
+            return await _lock_runs(con, devices)
+
+        async def neighbour(
+            device: str, key: Key, below: bool, exclude: frozenset[Key]
+        ) -> Stamp | None:
+            sql = _EVENT_BELOW if below else _EVENT_ABOVE
+            for ts, event_id, day in await con.fetch(sql, device, *key, len(exclude) + 1):
+                if (ts, event_id) not in exclude:
+                    return Stamp(int(ts), str(event_id), int(day))
+            return None
+
+        plan = await plan_write(
+            units, book, received_ms, insert_imported, RunsAccess(load_runs, neighbour)
+        )
         await _execute(con, plan, received_ms)
         return plan.counts
 
@@ -257,6 +295,35 @@ class PgStore:
             list(features),
         )
         return [tuple(r) for r in c], [(r[0], r[1]) for r in f]
+
+    async def firmware_runs(self, since: int) -> RunChanges:
+        """As Store.firmware_runs; the cursor is the xmin of the previous read's snapshot, as
+        in analytics_changes (a device's rows all carry the version of its last rewrite)."""
+        try:
+            async with self.pool.acquire() as con, con.transaction(isolation="repeatable_read"):
+                xmin = await con.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+                rows = await con.fetch(
+                    f"SELECT {_RUN_COLUMNS} FROM firmware_runs "  # noqa: S608
+                    "WHERE version >= $1",
+                    since,
+                )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+        return RunChanges(
+            rows=[(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows],
+            cursor=int(xmin),
+        )
+
+    async def feature_uses(
+        self, device_type: str | None, since: date, until: date
+    ) -> list[UsesRow]:
+        rows = await self._fetch(
+            f"SELECT device_id, {_DAY_ORDINAL}, sum(uses)::bigint FROM feature_day "  # noqa: S608
+            "WHERE day BETWEEN $1 AND $2 AND ($3::text IS NULL OR device_type = $3) "
+            "GROUP BY device_id, day",
+            since, until, device_type,
+        )  # fmt: skip
+        return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
 
     async def alert_state(self) -> AlertState:
         rows = await self._fetch("SELECT rule, subject, value FROM alert_state")
@@ -386,12 +453,36 @@ async def _execute(con: Conn, plan: WritePlan, received_ms: int) -> None:
         await con.executemany(_UPSERT_DEVICE, deltas.devices)
     if deltas.sessions:
         await con.executemany(_UPSERT_SESSION, deltas.sessions)
+    if plan.runs:
+        devices = sorted(plan.runs)
+        await con.execute("DELETE FROM firmware_runs WHERE device_id = ANY($1::text[])", devices)
+        rows = [row_of(d, r) for d in devices for r in plan.runs[d]]
+        await con.execute(_INSERT_RUNS, *(list(col) for col in zip(*rows, strict=True)))
     if plan.stream_fresh:  # last: its counter trigger locks a row held only until the commit
         await con.copy_records_to_table(
             "events",
             records=[_event_params(ev, received_ms) for ev in plan.stream_fresh],
             columns=_EVENT_COLUMNS,
         )
+
+
+async def _lock_runs(con: Conn, devices: Sequence[str]) -> dict[str, tuple[Run, ...]]:
+    """Load the devices' runs, their firmware_devices rows locked first: created if missing,
+    then locked in device order, as the streams, so two collectors never race or deadlock."""
+    await con.execute(
+        "INSERT INTO firmware_devices SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT DO NOTHING",
+        list(devices),
+    )
+    await con.execute(
+        "SELECT 1 FROM firmware_devices WHERE device_id = ANY($1::text[]) "
+        "ORDER BY device_id FOR UPDATE",
+        list(devices),
+    )
+    rows = await con.fetch(
+        f"SELECT {_RUN_COLUMNS} FROM firmware_runs WHERE device_id = ANY($1::text[])",  # noqa: S608
+        list(devices),
+    )
+    return group_runs([tuple(r) for r in rows])
 
 
 async def _hold_off_writers(con: Conn, before: date) -> None:
