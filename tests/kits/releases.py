@@ -96,3 +96,23 @@ def small_fleet(rng: random.Random, start: date, days: int, devices: int = 12) -
 
 def to_jsonable(rows: Sequence[Any]) -> Any:
     return json.loads(json.dumps(rows))
+
+
+COUNTS = ("transitions", "measurable", "pending", "confounded", "inactive", "no_control")
+VALUES = ("pre_mean", "post_mean", "change", "control_change", "did")
+
+
+def assert_matches_oracle(got: Sequence[dict[str, Any]], want: Sequence[dict[str, Any]]) -> None:
+    """Release rows against tests/oracles/releases_reference.py: same releases and metrics in
+    the same order, same counts, values within 1e-6 (the bootstrap intervals only exist-check)."""
+    key = ("device_type", "from", "to", "metric")
+    assert [tuple(r[k] for k in key) for r in got] == [tuple(w[k] for k in key) for w in want]
+    for g, w in zip(got, want, strict=True):
+        assert [g[k] for k in COUNTS] == [w[k] for k in COUNTS], w
+        for k in VALUES:
+            if w[k] is None:
+                assert g[k] is None, (w, k)
+            else:
+                assert abs(g[k] - w[k]) <= 1e-6, (w, k, g[k])
+        assert (g["change_ci"] is None) == (w["change"] is None)
+        assert (g["did_ci"] is None) == (w["did"] is None)
