@@ -1,28 +1,33 @@
 """Release impact engine (collector.analytics.releases) on a synthetic fleet held in memory.
 
-`python -m bench.releases [--quick]`: builds a fleet of 10,000 and 100,000 devices over 120 days
-(three device types, 30% upgraded 1.0 -> 2.0 on a random day, 1% of those back to 1.0 later,
-activity and feature use drawn per device), directly as the arrays a storage layer hands over
-(releases_fleet.Fleet), then times `release_report` (W = 14, 60-day report, 1,000 resamples)
-and `rollout` (warm: median of runs after one untimed run; --quick: one run, 200 resamples).
-Prints a table with the 10k -> 100k growth. No storage, no I/O: the pure engine only.
+Suite `releases` (`python -m bench releases`, and in every `--smoke` run): builds fleets of
+10,000 and 100,000 devices over 90 days (three device types, 30% upgraded 1.0 -> 2.0 on a random
+day, 1% of those back to 1.0 later, activity and feature use drawn per device), directly as the
+arrays a storage layer hands over (releases_fleet.Fleet), then times `release_report` (W = 14,
+60-day report, 1,000 resamples) and `rollout`, warm: the median of 3 runs after one untimed run.
+The 100k figures carry the 10k ones as baseline, so the ratio is the growth. --quick: 1,000 and
+10,000 devices, 200 resamples; --smoke: toy sizes. No storage, no I/O: the pure engine only.
+`python -m bench.releases [--quick]` prints the same figures as a table.
 """
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import numpy as np
 
+from bench.core import Figure, Size, render
 from collector.analytics.releases import ReleaseParams, release_report
 from collector.analytics.releases_fleet import Fleet
 from collector.analytics.releases_rollout import rollout
 
 DAY0 = date(2026, 1, 1)
-DAYS = 120
+DAYS = 90
 TYPES = ("press-x", "press-y", "oven")
 FEATURES = ("f0", "f1", "f2", "f3", "f4", "f5")
 
@@ -32,7 +37,7 @@ def synthetic_fleet(n: int, seed: int = 7) -> Fleet:
     day0 = DAY0.toordinal()
     typ = rng.integers(0, len(TYPES), n)
     upgraded = rng.random(n) < 0.30
-    up_day = rng.integers(20, 110, n)
+    up_day = rng.integers(10, DAYS - 5, n)
     back = upgraded & (rng.random(n) < 0.01)
     back_day = np.minimum(up_day + rng.integers(5, 30, n), DAYS - 1)
     # runs: 1.0 [0, up_day - 1], 2.0 [up_day, back_day - 1 or end], 1.0 [back_day, end]
@@ -86,8 +91,7 @@ def synthetic_fleet(n: int, seed: int = 7) -> Fleet:
     )
 
 
-def _median_ms(fn: object, runs: int) -> float:
-    assert callable(fn)
+def _median_ms(fn: Callable[[], object], runs: int) -> float:
     fn()  # warm
     times = []
     for _ in range(runs):
@@ -97,50 +101,46 @@ def _median_ms(fn: object, runs: int) -> float:
     return statistics.median(times)
 
 
-def run(quick: bool) -> list[dict[str, float | int | str]]:
-    start = DAY0 + timedelta(days=40)
+def _label(n: int) -> str:
+    return f"{n // 1000}k" if n >= 1000 else str(n)
+
+
+def measure(size: Size) -> list[Figure]:
+    start = DAY0 + timedelta(days=15)
     params = ReleaseParams(
         start,
         start + timedelta(days=59),
         DAY0 + timedelta(days=DAYS - 2),
         14,
         core_features={"press-x": ["f0", "f1", "f2"]},  # the other types: the fallback
-        resamples=200 if quick else 1000,
+        resamples=size.pick(1000, 200, 50),
     )
-    figures: list[dict[str, float | int | str]] = []
-    for n in (10_000, 100_000):
+    runs = size.pick(3, 1, 1)
+    figures: list[Figure] = []
+    first: dict[str, float] = {}
+    for n in size.pick([10_000, 100_000], [1_000, 10_000], [200, 500]):
         fleet = synthetic_fleet(n)
         rows = release_report(fleet, params)
-        figures.append(
-            {
-                "devices": n,
-                "transitions": sum(r["transitions"] for r in rows if r["metric"] == "breadth"),
-                "measurable": sum(r["measurable"] for r in rows if r["metric"] == "breadth"),
-                "resamples": params.resamples,
-                "report_ms": _median_ms(
-                    lambda f=fleet: release_report(f, params), 1 if quick else 3
-                ),
-                "rollout_ms": _median_ms(
-                    lambda f=fleet: rollout(f, params.start, params.end), 1 if quick else 3
-                ),
-            }
-        )
+        measurable = sum(r["measurable"] for r in rows if r["metric"] == "breadth")
+        note = f"{n:,} devices x {DAYS} days, {measurable:,} measurable"
+        note += f", {params.resamples} resamples"
+        for what, fn in (
+            ("report", lambda f=fleet: release_report(f, params)),
+            ("rollout", lambda f=fleet: rollout(f, params.start, params.end)),
+        ):
+            ms = _median_ms(fn, runs)
+            figures.append(
+                Figure(f"releases_{what}_{_label(n)}_ms", ms, "ms", baseline=first.get(what),
+                       note=f"warm; {note}")
+            )  # fmt: skip
+            first.setdefault(what, ms)
     return figures
 
 
-def render(figures: list[dict[str, float | int | str]]) -> str:
-    keys = ("devices", "transitions", "measurable", "resamples", "report_ms", "rollout_ms")
-    lines = ["  ".join(f"{k:>12}" for k in keys)]
-    for f in figures:
-        lines.append(
-            "  ".join(f"{f[k]:>12.1f}" if isinstance(f[k], float) else f"{f[k]:>12}" for k in keys)
-        )
-    if len(figures) == 2:
-        small, big = figures
-        growth = [f"{float(big[k]) / float(small[k]):.1f}x" for k in ("report_ms", "rollout_ms")]
-        lines.append(f"10k -> 100k growth: report {growth[0]}, rollout {growth[1]}")
-    return "\n".join(lines)
+async def run(size: Size) -> list[Figure]:
+    """The suite: the engine is CPU-bound numpy, so it runs in a worker thread."""
+    return await asyncio.to_thread(measure, size)
 
 
 if __name__ == "__main__":
-    print(render(run("--quick" in sys.argv[1:])))
+    print(render(measure(Size.QUICK if "--quick" in sys.argv[1:] else Size.FULL)))
