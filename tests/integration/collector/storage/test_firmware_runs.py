@@ -155,3 +155,19 @@ async def test_migration_backfills_the_runs(tmp_path: Path, backend: str) -> Non
     events.append({**events[3], "stream": "s9"})  # one event stored twice (import, stream)
     got = await _v4_then_backfill(tmp_path, events, backend == "postgres")
     assert got == expected(events)
+
+
+async def test_feature_uses_sums_feature_day(store: Store) -> None:
+    day2 = D.replace(day=D.day + 1)
+    events = [
+        ev("a", D, "1.0", 0, "feature_use", "jog"),
+        ev("a", D, "2.0", 1, "feature_use", "jog"),  # another firmware: still device a's day
+        ev("a", D, "2.0", 2, "feature_use", "calibrate"),
+        ev("a", day2, "2.0", 3, "session_start"),
+        ev("b", day2, "1.0", 0, "feature_use", "jog", typ="lathe-9"),
+    ]
+    await store.write([import_unit(events)], 0)
+    got = sorted(await store.feature_uses(None, D, day2))
+    assert got == [("a", D.toordinal(), 3), ("b", day2.toordinal(), 1)]
+    assert await store.feature_uses("lathe-9", D, day2) == [("b", day2.toordinal(), 1)]
+    assert await store.feature_uses(None, day2, day2) == [("b", day2.toordinal(), 1)]
