@@ -28,7 +28,7 @@ from collector.analytics.releases_fleet import Fleet, or_rows
 from collector.analytics.releases_rollout import Rollout, rollout
 from collector.analytics.state import Snapshot
 from collector.errors import QueryError
-from collector.reports.query import EARLIEST, LATEST
+from collector.reports.query import EARLIEST, LATEST, MAX_PERIOD_DAYS
 from collector.reports.tables import current_snapshot, off_loop
 from collector.settings import PesSettings
 from collector.storage import NO_RUNS_CURSOR, Store, UsesRow
@@ -82,14 +82,17 @@ def make_release_query(
     w = 14 if window is None else window
     if not 1 <= w <= MAX_WINDOW:
         raise QueryError(f"window must be 1 to {MAX_WINDOW} days")
+    # Checked before any date arithmetic: windows and defaults reach W days (and 90) out.
+    lo, hi = EARLIEST + timedelta(days=DEFAULT_DAYS), LATEST - timedelta(days=DEFAULT_DAYS)
+    if not all(lo <= d <= hi for d in (start, end, as_of, today) if d is not None):
+        raise QueryError(f"dates must lie between {lo} and {hi}")
     end = end or today
     start = start or end - timedelta(days=DEFAULT_DAYS - 1)
     as_of = as_of or today - timedelta(days=1)
-    lo, hi = EARLIEST + timedelta(days=MAX_WINDOW), LATEST - timedelta(days=MAX_WINDOW)
-    if not all(lo <= d <= hi for d in (start, end, as_of)):
-        raise QueryError(f"dates must lie between {lo} and {hi}")
     if start > end:
         raise QueryError("start must not be after end")
+    if (end - start).days >= MAX_PERIOD_DAYS:
+        raise QueryError(f"a period is at most {MAX_PERIOD_DAYS} days")
     if metric is not None and metric not in METRICS:
         raise QueryError(f"metric must be one of {', '.join(METRICS)}")
     if device_type is not None and ("\x00" in device_type or not device_type):
