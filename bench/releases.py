@@ -20,11 +20,17 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 import numpy as np
+import numpy.typing as npt
 
 from bench.core import Figure, Size, render
 from collector.analytics.releases import ReleaseParams, release_report
 from collector.analytics.releases_fleet import Fleet
 from collector.analytics.releases_rollout import rollout
+from collector.analytics.state import CubeState, Snapshot
+from collector.reports.releases import build_fleet
+from collector.storage import UsesRow
+from collector.storage.bitmaps import Changes
+from collector.storage.runs import Run
 
 DAY0 = date(2026, 1, 1)
 DAYS = 90
@@ -91,6 +97,53 @@ def synthetic_fleet(n: int, seed: int = 7) -> Fleet:
     )
 
 
+def _words(days: npt.NDArray[np.bool_], day0: int) -> tuple[int, npt.NDArray[np.int64]]:
+    """(first block, (rows, blocks) signed words) of day bits whose column 0 is ordinal day0."""
+    pad = day0 % 64
+    width = -(-(pad + days.shape[1]) // 64) * 64
+    bits = np.zeros((days.shape[0], width), np.bool_)
+    bits[:, pad : pad + days.shape[1]] = days
+    packed = np.packbits(bits, axis=1, bitorder="little")
+    return day0 // 64, packed.view("<u8").astype(np.uint64).view(np.int64)
+
+
+def product_inputs(
+    fleet: Fleet,
+) -> tuple[Snapshot, dict[str, tuple[Run, ...]], list[UsesRow]]:
+    """What reports/releases.py reads from a store for this fleet: the analytics snapshot (one
+    combination per activity row; feature rows on the device's first combination), the runs
+    per device and the feature_use counts per device and day."""
+    state = CubeState()
+    dev = fleet.devices
+    rows = zip(fleet.act_device.tolist(), fleet.act_type.tolist(), fleet.act_firmware.tolist(),
+               strict=True)  # fmt: skip
+    combos = [(i, dev[d], "acct", fleet.types[t], fleet.firmwares[f], "{}")
+              for i, (d, t, f) in enumerate(rows)]  # fmt: skip
+    first_combo: dict[int, int] = {}
+    for i, d in enumerate(fleet.act_device.tolist()):
+        first_combo.setdefault(d, i)
+    state.add_names(combos, list(enumerate(fleet.features)))
+    block0, act = _words(fleet.act_days, fleet.day0)
+    _, fw = _words(fleet.use_days, fleet.day0)
+    activity = [(r, block0 + b, int(act[r, b])) for r, b in zip(*np.nonzero(act), strict=True)]
+    f_combo = [first_combo.get(d, 0) for d in fleet.use_device.tolist()]
+    feature_bits = [(f_combo[r], int(fleet.use_feature[r]), block0 + b, int(fw[r, b]))
+                    for r, b in zip(*np.nonzero(fw), strict=True)]  # fmt: skip
+    state.apply(Changes(activity, feature_bits, (1, 1)))
+    runs: dict[str, list[Run]] = {}
+    for d, t, f, a, z in zip(fleet.run_device.tolist(), fleet.run_type.tolist(),
+                             fleet.run_firmware.tolist(), fleet.run_first_day.tolist(),
+                             fleet.run_last_day.tolist(), strict=True):  # fmt: skip
+        runs.setdefault(dev[d], []).append(
+            Run(fleet.types[t], fleet.firmwares[f], (a * 86_400_000, "a"), a,
+                (z * 86_400_000 + 1, "z"), z)
+        )  # fmt: skip
+    d_idx, col = np.nonzero(fleet.uses)
+    uses = [(dev[d], fleet.day0 + c, int(fleet.uses[d, c]))
+            for d, c in zip(d_idx.tolist(), col.tolist(), strict=True)]  # fmt: skip
+    return state.snapshot, {d: tuple(rs) for d, rs in runs.items()}, uses
+
+
 def _median_ms(fn: Callable[[], object], runs: int) -> float:
     fn()  # warm
     times = []
@@ -134,7 +187,21 @@ def measure(size: Size) -> list[Figure]:
                        note=f"warm; {note}")
             )  # fmt: skip
             first.setdefault(what, ms)
+        if n <= size.pick(10_000, 10_000, 500):
+            figures.append(_product_path(fleet, params, runs, f"{_label(n)}", note))
     return figures
+
+
+def _product_path(fleet: Fleet, params: ReleaseParams, runs: int, label: str, note: str) -> Figure:
+    """The product path after the store's reads (reports/releases.py): the Fleet from the
+    snapshot, the runs and the uses; its report must equal the synthetic fleet's."""
+    snapshot, runs_by_device, uses = product_inputs(fleet)
+    lo, hi = params.start.toordinal() - 14, params.end.toordinal() + 14
+    built = build_fleet(snapshot, runs_by_device, uses, lo, hi)
+    assert release_report(built, params) == release_report(fleet, params)
+    ms = _median_ms(lambda: build_fleet(snapshot, runs_by_device, uses, lo, hi), runs)
+    note = f"warm; {note}; {len(uses):,} device-days of uses"
+    return Figure(f"releases_build_fleet_{label}_ms", ms, "ms", note=note)
 
 
 async def run(size: Size) -> list[Figure]:
