@@ -79,35 +79,82 @@ async def update_runs(
     stored: Mapping[str, Sequence[Run]],
     neighbour: Neighbour,
 ) -> dict[str, tuple[Run, ...]]:
-    """The new runs of every device whose runs `fresh` changes (others left out)."""
-    by_device: dict[str, list[FwEvent]] = {}
+    """The new runs of every device whose runs `fresh` changes (others left out).
+
+    On the hot path (events arriving in order) an event only moves the last run's end; that
+    case is handled here without apply_event, which covers every other."""
+    by_device: dict[str, list[EventRow]] = {}
     for ev in fresh:
-        by_device.setdefault(ev.device_id, []).append(fw_event(ev))
+        by_device.setdefault(ev.device_id, []).append(ev)
+    ordinals: dict[str, int] = {}
     changed: dict[str, tuple[Run, ...]] = {}
-    for device, events in by_device.items():
+    for device, rows in by_device.items():
         old = tuple(stored.get(device, ()))
-        runs = old
-        events.sort(key=lambda e: e.key)
-        keys = [e.key for e in events]
-        for i, event in enumerate(events):
-            try:
-                runs = apply_event(runs, event)
-            except ValueError:
-                # Splits a run: its neighbours are the events stored before this write plus
-                # the fresh ones applied so far (all of them below `event`); the fresh ones
-                # still to come are skipped, whether or not they are in the table yet.
-                later = frozenset(keys[i + 1 :])
-                prev = await neighbour(device, event.key, True, frozenset())
-                if i and (prev is None or prev.key < keys[i - 1]):
-                    prev = events[i - 1].stamp
-                next_ = await neighbour(device, event.key, False, later)
-                try:
-                    runs = apply_event(runs, event, prev, next_)
-                except ValueError:
-                    # No neighbours inside the run: retention deleted the raw events around
-                    # it, or the key is stored with another configuration. Ingest must not
-                    # stop on it; the runs stay as they are.
-                    continue
-        if runs != old:
-            changed[device] = runs
+        runs = list(old)
+        rows.sort(key=lambda r: (r.ts_ms, r.event_id))
+        keys = [(r.ts_ms, r.event_id) for r in rows]
+        tail: tuple[Key, str] | None = None  # a new end of the last run, not yet written
+        for i, ev in enumerate(rows):
+            key = keys[i]
+            last = runs[-1] if runs else None
+            if (
+                last is not None
+                and key > (last.last if tail is None else tail[0])
+                and last.firmware == ev.firmware_version
+                and last.device_type == ev.device_type
+            ):
+                tail = (key, ev.day)
+                continue
+            if tail is not None:
+                runs[-1] = _extended(runs[-1], tail, ordinals)
+                tail = None
+            event = FwEvent(device, ev.device_type, ev.firmware_version,
+                            _ordinal(ev.day, ordinals), *key)  # fmt: skip
+            runs = list(await _apply(runs, event, keys, i, rows, neighbour, ordinals))
+        if tail is not None:
+            runs[-1] = _extended(runs[-1], tail, ordinals)
+        if tuple(runs) != old:
+            changed[device] = tuple(runs)
     return changed
+
+
+def _ordinal(day: str, ordinals: dict[str, int]) -> int:
+    n = ordinals.get(day)
+    if n is None:
+        n = ordinals[day] = date.fromisoformat(day).toordinal()
+    return n
+
+
+def _extended(run: Run, tail: tuple[Key, str], ordinals: dict[str, int]) -> Run:
+    return Run(run.device_type, run.firmware, run.first, run.first_day, tail[0],
+               _ordinal(tail[1], ordinals))  # fmt: skip
+
+
+async def _apply(
+    runs: Sequence[Run],
+    event: FwEvent,
+    keys: Sequence[Key],
+    i: int,
+    rows: Sequence[EventRow],
+    neighbour: Neighbour,
+    ordinals: dict[str, int],
+) -> tuple[Run, ...]:
+    try:
+        return apply_event(runs, event)
+    except ValueError:
+        pass
+    # Splits a run: its neighbours are the events stored before this write plus the fresh
+    # ones applied so far (all of them below `event`); the fresh ones still to come are
+    # skipped, whether or not they are in the table yet.
+    prev = await neighbour(event.device_id, event.key, True, frozenset())
+    if i and (prev is None or prev.key < keys[i - 1]):
+        before = rows[i - 1]
+        prev = Stamp(before.ts_ms, before.event_id, _ordinal(before.day, ordinals))
+    next_ = await neighbour(event.device_id, event.key, False, frozenset(keys[i + 1 :]))
+    try:
+        return apply_event(runs, event, prev, next_)
+    except ValueError:
+        # No neighbours inside the run: retention deleted the raw events around it, or the
+        # key is stored with another configuration. Ingest must not stop on it; the runs
+        # stay as they are.
+        return tuple(runs)
