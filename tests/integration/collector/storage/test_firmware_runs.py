@@ -4,6 +4,7 @@ the stored events whatever the arrival order; the migration's backfill of existi
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import date
 from pathlib import Path
@@ -171,3 +172,14 @@ async def test_feature_uses_sums_feature_day(store: Store) -> None:
     assert got == [("a", D.toordinal(), 3), ("b", day2.toordinal(), 1)]
     assert await store.feature_uses("lathe-9", D, day2) == [("b", day2.toordinal(), 1)]
     assert await store.feature_uses(None, day2, day2) == [("b", day2.toordinal(), 1)]
+
+
+async def test_concurrent_writers_keep_the_runs_exact(store: Store) -> None:
+    """On PostgreSQL several writes run at once (the pool): the firmware_devices locks keep each
+    device's runs read-modify-write whole; on SQLite the writes queue."""
+    events = small_fleet(random.Random(9), D, 12, devices=4)
+    order = events[:]
+    random.Random(4).shuffle(order)
+    chunks = [order[k : k + 25] for k in range(0, len(order), 25)]
+    await asyncio.gather(*(store.write([import_unit(c)], 0) for c in chunks))
+    assert await stored_runs(store) == expected(events)
