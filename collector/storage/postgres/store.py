@@ -30,8 +30,9 @@ from collector.storage.base import (
 )
 from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow
 from collector.storage.plan import RunsAccess, WritePlan, plan_write
+from collector.storage.postgres import runs as runs_sql
 from collector.storage.postgres.schema import migrate
-from collector.storage.runbook import RunChanges, UsesRow, group_runs, row_of
+from collector.storage.runbook import RunChanges, UsesRow
 from collector.storage.runs import Key, Run, Stamp
 from collector.storage.sql import (
     DEVICES_SQL,
@@ -93,28 +94,6 @@ ON CONFLICT (device_id, stream_id) DO UPDATE SET received = excluded.received,
     dropped = excluded.dropped, last_seen_ms = excluded.last_seen_ms,
     gap_events = excluded.gap_events, dropped_events = excluded.dropped_events
 """
-# Firmware runs (migration 5). The neighbour lookups are the rare path (an event splitting a run
-# of another configuration): a scan of the device's raw events, fine without an index.
-_RUN_COLUMNS = (
-    "device_id, device_type, firmware_version, first_ts, first_id, first_day, last_ts, last_id, "
-    "last_day"
-)
-_DAY_ORDINAL = "((day - DATE '2000-01-01') + 730120)"
-_EVENT_BELOW = (
-    f"SELECT ts_ms, event_id, {_DAY_ORDINAL} FROM events WHERE device_id = $1 "  # noqa: S608
-    'AND (ts_ms < $2 OR (ts_ms = $2 AND event_id COLLATE "C" < $3)) '
-    'ORDER BY ts_ms DESC, event_id COLLATE "C" DESC LIMIT $4'
-)
-_EVENT_ABOVE = (
-    f"SELECT ts_ms, event_id, {_DAY_ORDINAL} FROM events WHERE device_id = $1 "  # noqa: S608
-    'AND (ts_ms > $2 OR (ts_ms = $2 AND event_id COLLATE "C" > $3)) '
-    'ORDER BY ts_ms, event_id COLLATE "C" LIMIT $4'
-)
-_INSERT_RUNS = (
-    "INSERT INTO firmware_runs SELECT *, pg_current_xact_id()::text::bigint FROM unnest("
-    "$1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::integer[], "
-    "$7::bigint[], $8::text[], $9::integer[])"
-)
 # One statement for a group's statuses (one row per device: status_columns keeps the last).
 _UPSERT_STATUSES = """
 INSERT INTO devices (device_id, status, status_ms)
@@ -183,12 +162,12 @@ class PgStore:
             ]
 
         async def load_runs(devices: Sequence[str]) -> dict[str, tuple[Run, ...]]:
-            return await _lock_runs(con, devices)
+            return await runs_sql.lock_runs(con, devices)
 
         async def neighbour(
             device: str, key: Key, below: bool, exclude: frozenset[Key]
         ) -> Stamp | None:
-            sql = _EVENT_BELOW if below else _EVENT_ABOVE
+            sql = runs_sql.EVENT_BELOW if below else runs_sql.EVENT_ABOVE
             for ts, event_id, day in await con.fetch(sql, device, *key, len(exclude) + 1):
                 if (ts, event_id) not in exclude:
                     return Stamp(int(ts), str(event_id), int(day))
@@ -302,11 +281,7 @@ class PgStore:
         try:
             async with self.pool.acquire() as con, con.transaction(isolation="repeatable_read"):
                 xmin = await con.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
-                rows = await con.fetch(
-                    f"SELECT {_RUN_COLUMNS} FROM firmware_runs "  # noqa: S608
-                    "WHERE version >= $1",
-                    since,
-                )
+                rows = await con.fetch(runs_sql.CHANGED_RUNS, since)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise _translate(exc) from exc
         return RunChanges(
@@ -317,12 +292,7 @@ class PgStore:
     async def feature_uses(
         self, device_type: str | None, since: date, until: date
     ) -> list[UsesRow]:
-        rows = await self._fetch(
-            f"SELECT device_id, {_DAY_ORDINAL}, sum(uses)::bigint FROM feature_day "  # noqa: S608
-            "WHERE day BETWEEN $1 AND $2 AND ($3::text IS NULL OR device_type = $3) "
-            "GROUP BY device_id, day",
-            since, until, device_type,
-        )  # fmt: skip
+        rows = await self._fetch(runs_sql.FEATURE_USES, since, until, device_type)
         return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
 
     async def alert_state(self) -> AlertState:
@@ -454,35 +424,13 @@ async def _execute(con: Conn, plan: WritePlan, received_ms: int) -> None:
     if deltas.sessions:
         await con.executemany(_UPSERT_SESSION, deltas.sessions)
     if plan.runs:
-        devices = sorted(plan.runs)
-        await con.execute("DELETE FROM firmware_runs WHERE device_id = ANY($1::text[])", devices)
-        rows = [row_of(d, r) for d in devices for r in plan.runs[d]]
-        await con.execute(_INSERT_RUNS, *(list(col) for col in zip(*rows, strict=True)))
+        await runs_sql.write_runs(con, plan.runs)
     if plan.stream_fresh:  # last: its counter trigger locks a row held only until the commit
         await con.copy_records_to_table(
             "events",
             records=[_event_params(ev, received_ms) for ev in plan.stream_fresh],
             columns=_EVENT_COLUMNS,
         )
-
-
-async def _lock_runs(con: Conn, devices: Sequence[str]) -> dict[str, tuple[Run, ...]]:
-    """Load the devices' runs, their firmware_devices rows locked first: created if missing,
-    then locked in device order, as the streams, so two collectors never race or deadlock."""
-    await con.execute(
-        "INSERT INTO firmware_devices SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT DO NOTHING",
-        list(devices),
-    )
-    await con.execute(
-        "SELECT 1 FROM firmware_devices WHERE device_id = ANY($1::text[]) "
-        "ORDER BY device_id FOR UPDATE",
-        list(devices),
-    )
-    rows = await con.fetch(
-        f"SELECT {_RUN_COLUMNS} FROM firmware_runs WHERE device_id = ANY($1::text[])",  # noqa: S608
-        list(devices),
-    )
-    return group_runs([tuple(r) for r in rows])
 
 
 async def _hold_off_writers(con: Conn, before: date) -> None:

@@ -31,7 +31,7 @@ from collector.storage.base import (
 )
 from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow
 from collector.storage.plan import RunsAccess, WritePlan, plan_write
-from collector.storage.runbook import RunChanges, UsesRow, group_runs, row_of
+from collector.storage.runbook import RunChanges, UsesRow, group_runs
 from collector.storage.runs import Key, Run, Stamp
 from collector.storage.sql import (
     DEVICES_SQL,
@@ -41,6 +41,7 @@ from collector.storage.sql import (
     filter_clause,
     status_columns,
 )
+from collector.storage.sqlite import runs as runs_sql
 from collector.storage.sqlite.schema import MIGRATIONS
 from collector.storage.streams import StreamBook
 
@@ -104,27 +105,6 @@ _ADD_QUARANTINE_COUNTS = """
 INSERT INTO quarantine_counts VALUES (?, ?, 0, ?)
 ON CONFLICT (day, reason, slot) DO UPDATE SET items = items + excluded.items
 """
-# Firmware runs (migration 5). The neighbour lookups are the rare path (an event splitting a run
-# of another configuration): a scan of the device's raw events, fine without an index.
-_RUN_COLUMNS = (
-    "device_id, device_type, firmware_version, first_ts, first_id, first_day, last_ts, last_id, "
-    "last_day"
-)
-_LOAD_RUNS = (
-    f"SELECT {_RUN_COLUMNS} FROM firmware_runs "  # noqa: S608
-    "WHERE device_id IN (SELECT value FROM json_each(?))"
-)
-_INSERT_RUN = "INSERT INTO firmware_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_DAY_ORDINAL = "CAST(julianday(day) - 1721424.5 AS INTEGER)"
-_EVENT_BELOW = (
-    f"SELECT ts_ms, event_id, {_DAY_ORDINAL} FROM events WHERE device_id = ? "  # noqa: S608
-    "AND (ts_ms < ? OR (ts_ms = ? AND event_id < ?)) "
-    "ORDER BY ts_ms DESC, event_id DESC LIMIT ?"
-)
-_EVENT_ABOVE = (
-    f"SELECT ts_ms, event_id, {_DAY_ORDINAL} FROM events WHERE device_id = ? "  # noqa: S608
-    "AND (ts_ms > ? OR (ts_ms = ? AND event_id > ?)) ORDER BY ts_ms, event_id LIMIT ?"
-)
 _SUB_EVENT_COUNTS = "UPDATE event_counts SET events = events - ? WHERE day = ? AND slot = 0"
 _INSERT_QUARANTINE = INSERT_QUARANTINE.format(*"??????")
 
@@ -253,30 +233,16 @@ class SqliteStore:
             cols = tallies.reason_days((q.reason for q in plan.quarantine), received_ms)
             await db.executemany(_ADD_QUARANTINE_COUNTS, zip(*cols, strict=True))
         if plan.runs:
-            await self._write_runs(plan.runs)
-
-    async def _write_runs(self, runs: dict[str, tuple[Run, ...]]) -> None:
-        """Rewrite the changed devices' runs whole, under one new version (max + 1)."""
-        db = self.db
-        async with db.execute("SELECT coalesce(max(version), 0) + 1 FROM firmware_runs") as cur:
-            row = await cur.fetchone()
-        version = int(row[0]) if row else 1
-        devices = sorted(runs)
-        await db.executemany(
-            "DELETE FROM firmware_runs WHERE device_id = ?", [(d,) for d in devices]
-        )
-        await db.executemany(
-            _INSERT_RUN, [(*row_of(d, r), version) for d in devices for r in runs[d]]
-        )
+            await runs_sql.write_runs(db, plan.runs)
 
     async def _load_runs(self, devices: Sequence[str]) -> dict[str, tuple[Run, ...]]:
-        rows = await self._fetch(_LOAD_RUNS, (json.dumps(list(devices)),), writer=True)
+        rows = await self._fetch(runs_sql.LOAD_RUNS, (json.dumps(list(devices)),), writer=True)
         return group_runs([tuple(r) for r in rows])
 
     async def _neighbour(
         self, device: str, key: Key, below: bool, exclude: frozenset[Key]
     ) -> Stamp | None:
-        sql = _EVENT_BELOW if below else _EVENT_ABOVE
+        sql = runs_sql.EVENT_BELOW if below else runs_sql.EVENT_ABOVE
         params = (device, key[0], key[0], key[1], len(exclude) + 1)
         for ts, event_id, day in await self._fetch(sql, params, writer=True):
             if (ts, event_id) not in exclude:
@@ -382,10 +348,7 @@ class SqliteStore:
 
     async def firmware_runs(self, since: int) -> RunChanges:
         """As Store.firmware_runs: one writer and versions that only grow make this exact."""
-        rows = await self._fetch(
-            f"SELECT {_RUN_COLUMNS}, version FROM firmware_runs WHERE version > ?",  # noqa: S608
-            (since,),
-        )
+        rows = await self._fetch(runs_sql.CHANGED_RUNS, (since,))
         return RunChanges(
             rows=[(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows],
             cursor=max((int(r[9]) for r in rows), default=since),
@@ -394,12 +357,8 @@ class SqliteStore:
     async def feature_uses(
         self, device_type: str | None, since: date, until: date
     ) -> list[UsesRow]:
-        sql = (
-            f"SELECT device_id, {_DAY_ORDINAL}, sum(uses) FROM feature_day "  # noqa: S608
-            "WHERE day BETWEEN ? AND ? AND (? IS NULL OR device_type = ?) GROUP BY device_id, day"
-        )
         rows = await self._fetch(
-            sql, (since.isoformat(), until.isoformat(), device_type, device_type)
+            runs_sql.FEATURE_USES, (since.isoformat(), until.isoformat(), device_type, device_type)
         )
         return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
 
