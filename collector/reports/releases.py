@@ -196,10 +196,12 @@ def build_fleet(
         _unpack(cube.f_words),
     )
     counts = np.zeros((len(devices), cube.n_days), np.int64)
-    for device, day, n in uses:
-        col = day - cube.lo
-        if device in dix and 0 <= col < cube.n_days:
-            counts[dix[device], col] += n
+    if uses:
+        u_dev = np.fromiter((dix.get(u[0], -1) for u in uses), np.int64, len(uses))
+        u_col = np.fromiter((u[1] for u in uses), np.int64, len(uses)) - cube.lo
+        u_n = np.fromiter((u[2] for u in uses), np.int64, len(uses))
+        ok = (u_dev >= 0) & (u_col >= 0) & (u_col < cube.n_days)
+        np.add.at(counts, (u_dev[ok], u_col[ok]), u_n[ok])
     return Fleet(
         day0=cube.lo, n_days=cube.n_days, devices=devices, types=types, firmwares=fws,
         features=tuple(cube.features),
