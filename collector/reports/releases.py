@@ -153,7 +153,7 @@ def _unpack(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
     """(rows, blocks) 64-day words -> (rows, blocks * 64) days (bit k of word b = day 64b + k)."""
     as_bytes = np.ascontiguousarray(words.astype("<u8", copy=False)).view(np.uint8)
     out: npt.NDArray[np.bool_] = np.unpackbits(
-        as_bytes.reshape(words.shape[0], -1), axis=1, bitorder="little"
+        as_bytes.reshape(words.shape[0], words.shape[1] * 8), axis=1, bitorder="little"
     ).astype(np.bool_)
     return out
 
