@@ -1,28 +1,39 @@
 """Release impact engine (collector.analytics.releases) on a synthetic fleet held in memory.
 
-`python -m bench.releases [--quick]`: builds a fleet of 10,000 and 100,000 devices over 120 days
-(three device types, 30% upgraded 1.0 -> 2.0 on a random day, 1% of those back to 1.0 later,
-activity and feature use drawn per device), directly as the arrays a storage layer hands over
-(releases_fleet.Fleet), then times `release_report` (W = 14, 60-day report, 1,000 resamples)
-and `rollout` (warm: median of runs after one untimed run; --quick: one run, 200 resamples).
-Prints a table with the 10k -> 100k growth. No storage, no I/O: the pure engine only.
+Suite `releases` (`python -m bench releases`, and in every `--smoke` run): builds fleets of
+10,000 and 100,000 devices over 90 days (three device types, 30% upgraded 1.0 -> 2.0 on a random
+day, 1% of those back to 1.0 later, activity and feature use drawn per device), directly as the
+arrays a storage layer hands over (releases_fleet.Fleet), then times `release_report` (W = 14,
+60-day report, 1,000 resamples) and `rollout`, warm: the median of 3 runs after one untimed run.
+The 100k figures carry the 10k ones as baseline, so the ratio is the growth. --quick: 1,000 and
+10,000 devices, 200 resamples; --smoke: toy sizes. No storage, no I/O: the pure engine only.
+`python -m bench.releases [--quick]` prints the same figures as a table.
 """
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import numpy as np
+import numpy.typing as npt
 
+from bench.core import Figure, Size, render
 from collector.analytics.releases import ReleaseParams, release_report
 from collector.analytics.releases_fleet import Fleet
 from collector.analytics.releases_rollout import rollout
+from collector.analytics.state import CubeState, Snapshot
+from collector.reports.releases import build_fleet
+from collector.storage import UsesRow
+from collector.storage.bitmaps import Changes
+from collector.storage.runs import Run
 
 DAY0 = date(2026, 1, 1)
-DAYS = 120
+DAYS = 90
 TYPES = ("press-x", "press-y", "oven")
 FEATURES = ("f0", "f1", "f2", "f3", "f4", "f5")
 
@@ -32,7 +43,7 @@ def synthetic_fleet(n: int, seed: int = 7) -> Fleet:
     day0 = DAY0.toordinal()
     typ = rng.integers(0, len(TYPES), n)
     upgraded = rng.random(n) < 0.30
-    up_day = rng.integers(20, 110, n)
+    up_day = rng.integers(10, DAYS - 5, n)
     back = upgraded & (rng.random(n) < 0.01)
     back_day = np.minimum(up_day + rng.integers(5, 30, n), DAYS - 1)
     # runs: 1.0 [0, up_day - 1], 2.0 [up_day, back_day - 1 or end], 1.0 [back_day, end]
@@ -86,8 +97,54 @@ def synthetic_fleet(n: int, seed: int = 7) -> Fleet:
     )
 
 
-def _median_ms(fn: object, runs: int) -> float:
-    assert callable(fn)
+def _words(days: npt.NDArray[np.bool_], day0: int) -> tuple[int, npt.NDArray[np.int64]]:
+    """(first block, (rows, blocks) signed words) of day bits whose column 0 is ordinal day0."""
+    pad = day0 % 64
+    width = -(-(pad + days.shape[1]) // 64) * 64
+    bits = np.zeros((days.shape[0], width), np.bool_)
+    bits[:, pad : pad + days.shape[1]] = days
+    packed = np.packbits(bits, axis=1, bitorder="little")
+    return day0 // 64, packed.view("<u8").astype(np.uint64).view(np.int64)
+
+
+def product_inputs(
+    fleet: Fleet,
+) -> tuple[Snapshot, dict[str, tuple[Run, ...]], list[UsesRow]]:
+    """What reports/releases.py reads from a store for this fleet: the analytics snapshot (one
+    combination per activity row; feature rows on the device's first combination), the runs
+    per device and the feature_use counts per device and day."""
+    state = CubeState()
+    dev = fleet.devices
+    rows = zip(fleet.act_device.tolist(), fleet.act_type.tolist(), fleet.act_firmware.tolist(),
+               strict=True)  # fmt: skip
+    combos = [(i, dev[d], "acct", fleet.types[t], fleet.firmwares[f], "{}")
+              for i, (d, t, f) in enumerate(rows)]  # fmt: skip
+    first_combo: dict[int, int] = {}
+    for i, d in enumerate(fleet.act_device.tolist()):
+        first_combo.setdefault(d, i)
+    state.add_names(combos, list(enumerate(fleet.features)))
+    block0, act = _words(fleet.act_days, fleet.day0)
+    _, fw = _words(fleet.use_days, fleet.day0)
+    activity = [(r, block0 + b, int(act[r, b])) for r, b in zip(*np.nonzero(act), strict=True)]
+    f_combo = [first_combo.get(d, 0) for d in fleet.use_device.tolist()]
+    feature_bits = [(f_combo[r], int(fleet.use_feature[r]), block0 + b, int(fw[r, b]))
+                    for r, b in zip(*np.nonzero(fw), strict=True)]  # fmt: skip
+    state.apply(Changes(activity, feature_bits, (1, 1)))
+    runs: dict[str, list[Run]] = {}
+    for d, t, f, a, z in zip(fleet.run_device.tolist(), fleet.run_type.tolist(),
+                             fleet.run_firmware.tolist(), fleet.run_first_day.tolist(),
+                             fleet.run_last_day.tolist(), strict=True):  # fmt: skip
+        runs.setdefault(dev[d], []).append(
+            Run(fleet.types[t], fleet.firmwares[f], (a * 86_400_000, "a"), a,
+                (z * 86_400_000 + 1, "z"), z)
+        )  # fmt: skip
+    d_idx, col = np.nonzero(fleet.uses)
+    uses = [(dev[d], fleet.day0 + c, int(fleet.uses[d, c]))
+            for d, c in zip(d_idx.tolist(), col.tolist(), strict=True)]  # fmt: skip
+    return state.snapshot, {d: tuple(rs) for d, rs in runs.items()}, uses
+
+
+def _median_ms(fn: Callable[[], object], runs: int) -> float:
     fn()  # warm
     times = []
     for _ in range(runs):
@@ -97,50 +154,60 @@ def _median_ms(fn: object, runs: int) -> float:
     return statistics.median(times)
 
 
-def run(quick: bool) -> list[dict[str, float | int | str]]:
-    start = DAY0 + timedelta(days=40)
+def _label(n: int) -> str:
+    return f"{n // 1000}k" if n >= 1000 else str(n)
+
+
+def measure(size: Size) -> list[Figure]:
+    start = DAY0 + timedelta(days=15)
     params = ReleaseParams(
         start,
         start + timedelta(days=59),
         DAY0 + timedelta(days=DAYS - 2),
         14,
         core_features={"press-x": ["f0", "f1", "f2"]},  # the other types: the fallback
-        resamples=200 if quick else 1000,
+        resamples=size.pick(1000, 200, 50),
     )
-    figures: list[dict[str, float | int | str]] = []
-    for n in (10_000, 100_000):
+    runs = size.pick(3, 1, 1)
+    figures: list[Figure] = []
+    first: dict[str, float] = {}
+    for n in size.pick([10_000, 100_000], [1_000, 10_000], [200, 500]):
         fleet = synthetic_fleet(n)
         rows = release_report(fleet, params)
-        figures.append(
-            {
-                "devices": n,
-                "transitions": sum(r["transitions"] for r in rows if r["metric"] == "breadth"),
-                "measurable": sum(r["measurable"] for r in rows if r["metric"] == "breadth"),
-                "resamples": params.resamples,
-                "report_ms": _median_ms(
-                    lambda f=fleet: release_report(f, params), 1 if quick else 3
-                ),
-                "rollout_ms": _median_ms(
-                    lambda f=fleet: rollout(f, params.start, params.end), 1 if quick else 3
-                ),
-            }
-        )
+        measurable = sum(r["measurable"] for r in rows if r["metric"] == "breadth")
+        note = f"{n:,} devices x {DAYS} days, {measurable:,} measurable"
+        note += f", {params.resamples} resamples"
+        for what, fn in (
+            ("report", lambda f=fleet: release_report(f, params)),
+            ("rollout", lambda f=fleet: rollout(f, params.start, params.end)),
+        ):
+            ms = _median_ms(fn, runs)
+            figures.append(
+                Figure(f"releases_{what}_{_label(n)}_ms", ms, "ms", baseline=first.get(what),
+                       note=f"warm; {note}")
+            )  # fmt: skip
+            first.setdefault(what, ms)
+        if n <= size.pick(10_000, 10_000, 500):
+            figures.append(_product_path(fleet, params, runs, f"{_label(n)}", note))
     return figures
 
 
-def render(figures: list[dict[str, float | int | str]]) -> str:
-    keys = ("devices", "transitions", "measurable", "resamples", "report_ms", "rollout_ms")
-    lines = ["  ".join(f"{k:>12}" for k in keys)]
-    for f in figures:
-        lines.append(
-            "  ".join(f"{f[k]:>12.1f}" if isinstance(f[k], float) else f"{f[k]:>12}" for k in keys)
-        )
-    if len(figures) == 2:
-        small, big = figures
-        growth = [f"{float(big[k]) / float(small[k]):.1f}x" for k in ("report_ms", "rollout_ms")]
-        lines.append(f"10k -> 100k growth: report {growth[0]}, rollout {growth[1]}")
-    return "\n".join(lines)
+def _product_path(fleet: Fleet, params: ReleaseParams, runs: int, label: str, note: str) -> Figure:
+    """The product path after the store's reads (reports/releases.py): the Fleet from the
+    snapshot, the runs and the uses; its report must equal the synthetic fleet's."""
+    snapshot, runs_by_device, uses = product_inputs(fleet)
+    lo, hi = params.start.toordinal() - 14, params.end.toordinal() + 14
+    built = build_fleet(snapshot, runs_by_device, uses, lo, hi)
+    assert release_report(built, params) == release_report(fleet, params)
+    ms = _median_ms(lambda: build_fleet(snapshot, runs_by_device, uses, lo, hi), runs)
+    note = f"warm; {note}; {len(uses):,} device-days of uses"
+    return Figure(f"releases_build_fleet_{label}_ms", ms, "ms", note=note)
+
+
+async def run(size: Size) -> list[Figure]:
+    """The suite: the engine is CPU-bound numpy, so it runs in a worker thread."""
+    return await asyncio.to_thread(measure, size)
 
 
 if __name__ == "__main__":
-    print(render(run("--quick" in sys.argv[1:])))
+    print(render(measure(Size.QUICK if "--quick" in sys.argv[1:] else Size.FULL)))

@@ -81,6 +81,9 @@ class ReleaseParams:
     core_features: Mapping[str, Sequence[str]] = field(default_factory=dict)
     resamples: int = 1000
     seed: int = 0
+    # Which rows make the answer (Holm's correction runs over these only); None: all.
+    device_type: str | None = None
+    metric: str | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.window <= 60:
@@ -89,6 +92,8 @@ class ReleaseParams:
             raise ValueError("start is after end")
         if self.resamples < 1:
             raise ValueError("resamples must be at least 1")
+        if self.metric is not None and self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {', '.join(METRICS)}")
 
     @classmethod
     def default(cls, today: date, window: int = 14) -> ReleaseParams:
@@ -296,6 +301,12 @@ def release_report(fleet: Fleet, params: ReleaseParams) -> list[ReleaseRow]:
                 if found:
                     ctrl[m, members] = float(np.mean(values[1, eligible] - values[0, eligible]))
     rows, p_values = _rows(fleet, params, table, pre, post, ctrl, has_ctrl)
+    keep = [
+        i
+        for i, r in enumerate(rows)
+        if params.device_type in (None, r["device_type"]) and params.metric in (None, r["metric"])
+    ]
+    rows, p_values = [rows[i] for i in keep], [p_values[i] for i in keep]
     _holm_rows(rows, p_values)
     return rows
 

@@ -14,6 +14,7 @@ from typing import NoReturn
 
 from collector.cli import analytics as cli_analytics
 from collector.cli import provision
+from collector.cli import releases as cli_releases
 from collector.errors import QueryError
 from collector.ingest import IngestLoop, now_ms, parse_import_line
 from collector.jobs import retention_loop
@@ -60,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", choices=["json", "table"], default="table")
     provision.add_parsers(sub)  # provision-device, provision-collector
     cli_analytics.add_parsers(sub)  # pes, compare, trend, overview, health, funnel, alerts
+    cli_releases.add_parsers(sub)  # releases
     return p
 
 
@@ -78,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(import_file(settings, Path(args.file)))
         if args.cmd in cli_analytics.COMMANDS:
             return asyncio.run(cli_analytics.run(settings, args))
+        if args.cmd in cli_releases.COMMANDS:
+            return asyncio.run(cli_releases.run(settings, args))
         return asyncio.run(report(settings, args))
     except (ConfigError, QueryError, FileNotFoundError) as exc:  # shared's ConfigError: any side
         print(f"pes-collector: {exc}", file=sys.stderr)

@@ -17,10 +17,12 @@ from collector.storage.base import (
 )
 from collector.storage.bitmaps import NO_CURSOR, Changes, ComboRow, Cursor, FeatureNameRow
 from collector.storage.open import open_store, sqlite_path
+from collector.storage.runbook import NO_RUNS_CURSOR, RunChanges, RunRow, UsesRow
 
 __all__ = [
     "FILTER_COLUMNS",
     "NO_CURSOR",
+    "NO_RUNS_CURSOR",
     "ActivityTuple",
     "AlertState",
     "Changes",
@@ -31,8 +33,11 @@ __all__ = [
     "FeatureTuple",
     "Filters",
     "Pruned",
+    "RunChanges",
+    "RunRow",
     "SessionTuple",
     "Store",
+    "UsesRow",
     "WriteCounts",
     "Writer",
     "open_store",

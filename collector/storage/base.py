@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 
 from collector.records import ParsedMessage, StatusRow
 from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow
+from collector.storage.runbook import RunChanges, UsesRow
 
 Entity = Literal["device", "account"]
 # (entity, device_type, firmware_version, labels_json, day)
@@ -98,6 +99,18 @@ class Store(Writer, Protocol):
         self, combos: Sequence[int], features: Sequence[int]
     ) -> tuple[list[ComboRow], list[FeatureNameRow]]:
         """The attributes of these combination ids and the names of these feature ids."""
+        ...
+
+    async def firmware_runs(self, since: int) -> RunChanges:
+        """Every firmware run (migration 5) of the devices whose runs changed since cursor
+        `since` (all of them for NO_RUNS_CURSOR), and the cursor to pass next time."""
+        ...
+
+    async def feature_uses(
+        self, device_type: str | None, since: date, until: date
+    ) -> list[UsesRow]:
+        """feature_use events per (device, day ordinal) over [since, until], summed from the
+        feature_day rollup, of one device type or all."""
         ...
 
     # -- operations ---------------------------------------------------------------------------

@@ -3,20 +3,24 @@
 `plan_write` walks the units of a write in order: a stream batch keeps the events its stream
 has not received yet (`StreamBook.accept`, the dedup of stream events); an import (no stream)
 asks the backend to insert each event under its unique index, which decides. What remains is
-the same for both backends: quarantined items, stream rows, the new events and the rollup
-deltas they add (`rollups.fold`). A backend only opens the transaction, loads and locks the
-streams, and executes the plan with its own statements, in its own order.
+the same for both backends: quarantined items, stream rows, the new events, the rollup
+deltas they add (`rollups.fold`) and the firmware runs they change (`runbook.update_runs`,
+from the runs the backend loads, and on PostgreSQL locks, through `RunsAccess`). A backend
+only opens the transaction, loads and locks the streams (and runs), and executes the plan
+with its own statements, in its own order.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from collector.records import EventRow, ParsedMessage, QuarantineRow
 from collector.storage.base import WriteCounts
 from collector.storage.rollups import Deltas, fold
+from collector.storage.runbook import Neighbour, update_runs
+from collector.storage.runs import Run
 from collector.storage.streams import RecentIds, StreamBook, StreamRow
 from shared import limits as L
 from shared.topics import events_topic
@@ -24,6 +28,14 @@ from shared.topics import events_topic
 # Inserts imported events one by one under the unique (device, event id) index; returns the
 # ones that were new.
 InsertImported = Callable[[Sequence[EventRow]], Awaitable[list[EventRow]]]
+# Loads (PostgreSQL: locks) the stored runs of these devices, inside the write transaction.
+LoadRuns = Callable[[Sequence[str]], Awaitable[Mapping[str, Sequence[Run]]]]
+
+
+@dataclass(frozen=True, slots=True)
+class RunsAccess:
+    load: LoadRuns
+    neighbour: Neighbour
 
 
 @dataclass(slots=True)
@@ -34,6 +46,7 @@ class WritePlan:
     quarantine: list[QuarantineRow] = field(default_factory=list)
     streams: list[StreamRow] = field(default_factory=list)  # stream rows to upsert
     deltas: Deltas = field(default_factory=lambda: fold(()))
+    runs: dict[str, tuple[Run, ...]] = field(default_factory=dict)  # devices whose runs changed
 
 
 async def plan_write(
@@ -41,6 +54,7 @@ async def plan_write(
     book: StreamBook,
     received_ms: int,
     insert_imported: InsertImported,
+    runs: RunsAccess,
     recent: RecentIds | None = None,
 ) -> WritePlan:
     """What to store for `units`, given the streams they touch loaded (and, where several
@@ -67,6 +81,9 @@ async def plan_write(
     if book.dirty:
         plan.streams = book.rows()
     plan.deltas = fold(plan.fresh)
+    if plan.fresh:
+        stored = await runs.load(sorted({ev.device_id for ev in plan.fresh}))
+        plan.runs = await update_runs(plan.fresh, stored, runs.neighbour)
     return plan
 
 

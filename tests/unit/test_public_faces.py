@@ -14,9 +14,10 @@ FACES: dict[str, set[str]] = {
     },
     "collector.records": {"AckTarget", "EventRow", "ParsedMessage", "QuarantineRow", "StatusRow"},
     "collector.storage": {
-        "FILTER_COLUMNS", "NO_CURSOR", "ActivityTuple", "AlertState", "Changes", "ComboRow",
-        "Cursor", "Entity", "FeatureNameRow", "FeatureTuple", "Filters", "Pruned",
-        "SessionTuple", "Store", "WriteCounts", "Writer", "open_store", "sqlite_path",
+        "FILTER_COLUMNS", "NO_CURSOR", "NO_RUNS_CURSOR", "ActivityTuple", "AlertState", "Changes",
+        "ComboRow", "Cursor", "Entity", "FeatureNameRow", "FeatureTuple", "Filters", "Pruned",
+        "RunChanges", "RunRow", "SessionTuple", "Store", "UsesRow", "WriteCounts", "Writer",
+        "open_store", "sqlite_path",
     },
     "collector.storage.sqlite": {"SqliteStore"},
     "collector.storage.postgres": {"PgStore"},

@@ -250,6 +250,51 @@ MIGRATIONS: list[str] = [
     SELECT DATE '1970-01-01' + (received_ms / 86400000)::integer, reason, 0, count(*)
     FROM quarantine GROUP BY 1, 2;
     """,
+    # 5: firmware runs (collector/storage/runbook.py), kept by the write plan at ingest; see
+    # migration 5 of the SQLite schema. `version` is the id of the last transaction that
+    # rewrote the device's runs (as the bitmaps': readers re-read from their snapshot's xmin).
+    # firmware_devices holds one row per device, locked FOR UPDATE (in device order) by every
+    # write that touches the device, so concurrent collectors never interleave on its runs.
+    # Event ids order byte-wise (COLLATE "C"), as Python compares them. Writers held off.
+    """
+    CREATE TABLE firmware_devices (device_id text PRIMARY KEY);
+    CREATE TABLE firmware_runs (
+        device_id text NOT NULL, device_type text NOT NULL, firmware_version text NOT NULL,
+        first_ts bigint NOT NULL, first_id text COLLATE "C" NOT NULL, first_day integer NOT NULL,
+        last_ts bigint NOT NULL, last_id text COLLATE "C" NOT NULL, last_day integer NOT NULL,
+        version bigint NOT NULL, PRIMARY KEY (device_id, first_ts, first_id)
+    );
+    CREATE INDEX firmware_runs_version ON firmware_runs (version);
+    LOCK TABLE events IN SHARE MODE;
+    INSERT INTO firmware_runs
+    WITH e AS (
+        SELECT device_id, ts_ms, event_id COLLATE "C" AS event_id,
+            min(device_type) AS device_type, min(firmware_version) AS firmware_version,
+            (min(day) - DATE '2000-01-01') + 730120 AS o
+        FROM events GROUP BY device_id, ts_ms, event_id COLLATE "C"
+    ), f AS (
+        SELECT *, CASE WHEN lag(device_type) OVER w IS NOT DISTINCT FROM device_type
+            AND lag(firmware_version) OVER w IS NOT DISTINCT FROM firmware_version
+            THEN 0 ELSE 1 END AS brk
+        FROM e WINDOW w AS (PARTITION BY device_id ORDER BY ts_ms, event_id)
+    ), g AS (
+        SELECT *, sum(brk) OVER (PARTITION BY device_id ORDER BY ts_ms, event_id
+            ROWS UNBOUNDED PRECEDING) AS run FROM f
+    ), h AS (
+        SELECT *,
+            row_number() OVER (PARTITION BY device_id, run ORDER BY ts_ms, event_id) AS a,
+            row_number() OVER (PARTITION BY device_id, run ORDER BY ts_ms DESC, event_id DESC)
+                AS z
+        FROM g
+    )
+    SELECT device_id, min(device_type), min(firmware_version),
+        max(CASE WHEN a = 1 THEN ts_ms END), max(CASE WHEN a = 1 THEN event_id END),
+        max(CASE WHEN a = 1 THEN o END),
+        max(CASE WHEN z = 1 THEN ts_ms END), max(CASE WHEN z = 1 THEN event_id END),
+        max(CASE WHEN z = 1 THEN o END), pg_current_xact_id()::text::bigint
+    FROM h GROUP BY device_id, run;
+    INSERT INTO firmware_devices SELECT DISTINCT device_id FROM firmware_runs;
+    """,
 ]
 
 

@@ -29,8 +29,11 @@ from collector.storage.base import (
     WriteCounts,
 )
 from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow
-from collector.storage.plan import WritePlan, plan_write
+from collector.storage.plan import RunsAccess, WritePlan, plan_write
+from collector.storage.postgres import runs as runs_sql
 from collector.storage.postgres.schema import migrate
+from collector.storage.runbook import RunChanges, UsesRow
+from collector.storage.runs import Key, Run, Stamp
 from collector.storage.sql import (
     DEVICES_SQL,
     ENTITY_COLUMN,
@@ -162,7 +165,22 @@ class PgStore:
                 if await con.fetchval(_INSERT_IMPORTED, *_event_params(ev, received_ms))
             ]
 
-        plan = await plan_write(units, book, received_ms, insert_imported, self._recent)
+        async def load_runs(devices: Sequence[str]) -> dict[str, tuple[Run, ...]]:
+            return await runs_sql.lock_runs(con, devices)
+
+        async def neighbour(
+            device: str, key: Key, below: bool, exclude: frozenset[Key]
+        ) -> Stamp | None:
+            sql = runs_sql.EVENT_BELOW if below else runs_sql.EVENT_ABOVE
+            for ts, event_id, day in await con.fetch(sql, device, *key, len(exclude) + 1):
+                if (ts, event_id) not in exclude:
+                    return Stamp(int(ts), str(event_id), int(day))
+            return None
+
+        plan = await plan_write(
+            units, book, received_ms, insert_imported, RunsAccess(load_runs, neighbour),
+            self._recent,
+        )  # fmt: skip
         await _execute(con, plan, received_ms)
         return plan
 
@@ -292,6 +310,26 @@ class PgStore:
         )
         return [tuple(r) for r in c], [(r[0], r[1]) for r in f]
 
+    async def firmware_runs(self, since: int) -> RunChanges:
+        """As Store.firmware_runs; the cursor is the xmin of the previous read's snapshot, as
+        in analytics_changes (a device's rows all carry the version of its last rewrite)."""
+        try:
+            async with self.pool.acquire() as con, con.transaction(isolation="repeatable_read"):
+                xmin = await con.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+                rows = await con.fetch(runs_sql.CHANGED_RUNS, since)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+        return RunChanges(
+            rows=[(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows],
+            cursor=int(xmin),
+        )
+
+    async def feature_uses(
+        self, device_type: str | None, since: date, until: date
+    ) -> list[UsesRow]:
+        rows = await self._fetch(runs_sql.FEATURE_USES, since, until, device_type)
+        return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
     async def alert_state(self) -> AlertState:
         rows = await self._fetch("SELECT rule, subject, value FROM alert_state")
         return {(r[0], r[1]): r[2] for r in rows}
@@ -420,6 +458,8 @@ async def _execute(con: Conn, plan: WritePlan, received_ms: int) -> None:
         await con.executemany(_UPSERT_DEVICE, deltas.devices)
     if deltas.sessions:
         await con.executemany(_UPSERT_SESSION, deltas.sessions)
+    if plan.runs:
+        await runs_sql.write_runs(con, plan.runs)
     if plan.stream_fresh:  # last: its counter trigger locks a row held only until the commit
         await con.copy_records_to_table(
             "events",

@@ -153,4 +153,44 @@ MIGRATIONS: list[str] = [
     SELECT date(received_ms / 86400000 * 86400, 'unixepoch'), reason, 0, count(*)
     FROM quarantine GROUP BY 1, 2;
     """,
+    # 5: firmware runs (collector/storage/runbook.py), kept by the write plan at ingest: one row
+    # per maximal run of a device's events with one (device_type, firmware), first and last
+    # event key and day (ordinals). `version` = max + 1 per write, as the bitmaps; every row of
+    # a changed device is rewritten with it, so a reader fetches the changed devices whole.
+    # The backfill computes the runs of the events already stored (window functions).
+    """
+    CREATE TABLE firmware_runs (
+        device_id TEXT NOT NULL, device_type TEXT NOT NULL, firmware_version TEXT NOT NULL,
+        first_ts INTEGER NOT NULL, first_id TEXT NOT NULL, first_day INTEGER NOT NULL,
+        last_ts INTEGER NOT NULL, last_id TEXT NOT NULL, last_day INTEGER NOT NULL,
+        version INTEGER NOT NULL, PRIMARY KEY (device_id, first_ts, first_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX firmware_runs_version ON firmware_runs (version);
+    INSERT INTO firmware_runs
+    WITH e AS (
+        SELECT device_id, ts_ms, event_id, min(device_type) AS device_type,
+            min(firmware_version) AS firmware_version,
+            CAST(julianday(min(day)) - 1721424.5 AS INTEGER) AS o
+        FROM events GROUP BY device_id, ts_ms, event_id
+    ), f AS (
+        SELECT *, CASE WHEN lag(device_type) OVER w IS device_type
+            AND lag(firmware_version) OVER w IS firmware_version THEN 0 ELSE 1 END AS brk
+        FROM e WINDOW w AS (PARTITION BY device_id ORDER BY ts_ms, event_id)
+    ), g AS (
+        SELECT *, sum(brk) OVER (PARTITION BY device_id ORDER BY ts_ms, event_id
+            ROWS UNBOUNDED PRECEDING) AS run FROM f
+    ), h AS (
+        SELECT *,
+            row_number() OVER (PARTITION BY device_id, run ORDER BY ts_ms, event_id) AS a,
+            row_number() OVER (PARTITION BY device_id, run ORDER BY ts_ms DESC, event_id DESC)
+                AS z
+        FROM g
+    )
+    SELECT device_id, min(device_type), min(firmware_version),
+        max(CASE WHEN a = 1 THEN ts_ms END), max(CASE WHEN a = 1 THEN event_id END),
+        max(CASE WHEN a = 1 THEN o END),
+        max(CASE WHEN z = 1 THEN ts_ms END), max(CASE WHEN z = 1 THEN event_id END),
+        max(CASE WHEN z = 1 THEN o END), 1
+    FROM h GROUP BY device_id, run;
+    """,
 ]

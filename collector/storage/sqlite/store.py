@@ -30,7 +30,9 @@ from collector.storage.base import (
     WriteCounts,
 )
 from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow
-from collector.storage.plan import WritePlan, plan_write
+from collector.storage.plan import RunsAccess, WritePlan, plan_write
+from collector.storage.runbook import RunChanges, UsesRow, group_runs
+from collector.storage.runs import Key, Run, Stamp
 from collector.storage.sql import (
     DEVICES_SQL,
     ENTITY_COLUMN,
@@ -39,6 +41,7 @@ from collector.storage.sql import (
     filter_clause,
     status_columns,
 )
+from collector.storage.sqlite import runs as runs_sql
 from collector.storage.sqlite.schema import MIGRATIONS
 from collector.storage.streams import DAY_MS, RecentIds, StreamBook
 
@@ -197,6 +200,7 @@ class SqliteStore:
                 book,
                 received_ms,
                 lambda evs: self._insert_imported(evs, received_ms),
+                RunsAccess(self._load_runs, self._neighbour),
                 self._recent,
             )
             await self._execute(plan, received_ms)
@@ -238,6 +242,22 @@ class SqliteStore:
         if plan.quarantine:
             cols = tallies.reason_days((q.reason for q in plan.quarantine), received_ms)
             await db.executemany(_ADD_QUARANTINE_COUNTS, zip(*cols, strict=True))
+        if plan.runs:
+            await runs_sql.write_runs(db, plan.runs)
+
+    async def _load_runs(self, devices: Sequence[str]) -> dict[str, tuple[Run, ...]]:
+        rows = await self._fetch(runs_sql.LOAD_RUNS, (json.dumps(list(devices)),), writer=True)
+        return group_runs([tuple(r) for r in rows])
+
+    async def _neighbour(
+        self, device: str, key: Key, below: bool, exclude: frozenset[Key]
+    ) -> Stamp | None:
+        sql = runs_sql.EVENT_BELOW if below else runs_sql.EVENT_ABOVE
+        params = (device, key[0], key[0], key[1], len(exclude) + 1)
+        for ts, event_id, day in await self._fetch(sql, params, writer=True):
+            if (ts, event_id) not in exclude:
+                return Stamp(int(ts), str(event_id), int(day))
+        return None
 
     async def _load_streams(self, units: Sequence[ParsedMessage], received_ms: int) -> StreamBook:
         # In arrival order: the first new streams of a device are the ones admitted.
@@ -343,6 +363,22 @@ class SqliteStore:
             (json.dumps(list(features)),),
         )
         return [tuple(r) for r in c], [(r[0], r[1]) for r in f]
+
+    async def firmware_runs(self, since: int) -> RunChanges:
+        """As Store.firmware_runs: one writer and versions that only grow make this exact."""
+        rows = await self._fetch(runs_sql.CHANGED_RUNS, (since,))
+        return RunChanges(
+            rows=[(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows],
+            cursor=max((int(r[9]) for r in rows), default=since),
+        )
+
+    async def feature_uses(
+        self, device_type: str | None, since: date, until: date
+    ) -> list[UsesRow]:
+        rows = await self._fetch(
+            runs_sql.FEATURE_USES, (since.isoformat(), until.isoformat(), device_type, device_type)
+        )
+        return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
 
     async def alert_state(self) -> AlertState:
         rows = await self._fetch("SELECT rule, subject, value FROM alert_state", ())

@@ -1,0 +1,266 @@
+"""Release impact and rollout (specs/releases.md) for the API and the CLI: parameters parsed and
+checked once, a `Fleet` built from the store, the pure engine of collector.analytics.releases.
+
+Where the Fleet comes from:
+- runs: `Store.firmware_runs`, kept in memory per open store and refreshed by version (only the
+  devices whose runs changed are read again), like the analytics state of tables.py;
+- activity and feature-use day bits: the analytics snapshot (tables.current_snapshot), the
+  combinations of one (device, type, firmware) / (device, type, feature) merged;
+- feature_use counts per device and day: `Store.feature_uses` over the report's days.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from collector.analytics.releases import METRICS, ReleaseParams, ReleaseRow, release_report
+from collector.analytics.releases_fleet import Fleet, or_rows
+from collector.analytics.releases_rollout import Rollout, rollout
+from collector.analytics.state import Snapshot
+from collector.errors import QueryError
+from collector.reports.query import EARLIEST, LATEST, MAX_PERIOD_DAYS
+from collector.reports.tables import current_snapshot, off_loop
+from collector.settings import PesSettings
+from collector.storage import NO_RUNS_CURSOR, Store, UsesRow
+from collector.storage.runbook import group_runs
+from collector.storage.runs import Run
+
+Ints = npt.NDArray[np.int64]
+MAX_WINDOW = 60
+DEFAULT_DAYS = 90  # a report covers the last 90 days by default
+RESAMPLES = 1000
+ROW_KEYS = (
+    "device_type", "from", "to", "metric", "transitions", "measurable", "pending", "confounded",
+    "inactive", "no_control", "pre_mean", "post_mean", "change", "change_ci", "control_change",
+    "did", "did_ci", "significant", "significant_holm",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseQuery:
+    start: date
+    end: date
+    as_of: date
+    window: int
+    device_type: str | None = None
+    metric: str | None = None
+
+    def params(self, settings: PesSettings) -> ReleaseParams:
+        try:
+            return ReleaseParams(
+                self.start, self.end, self.as_of, self.window,
+                core_features=settings.core_features, resamples=RESAMPLES,
+                device_type=self.device_type, metric=self.metric,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise QueryError(str(exc)) from exc
+
+
+def make_release_query(
+    settings: PesSettings,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    window: int | None = None,
+    as_of: date | None = None,
+    device_type: str | None = None,
+    metric: str | None = None,
+    today: date | None = None,
+) -> ReleaseQuery:
+    """Defaults from releases.md: the last 90 days ending today, as_of yesterday, W = 14."""
+    today = today or datetime.now(settings.tz).date()
+    w = 14 if window is None else window
+    if not 1 <= w <= MAX_WINDOW:
+        raise QueryError(f"window must be 1 to {MAX_WINDOW} days")
+    # Checked before any date arithmetic: windows and defaults reach W days (and 90) out.
+    lo, hi = EARLIEST + timedelta(days=DEFAULT_DAYS), LATEST - timedelta(days=DEFAULT_DAYS)
+    if not all(lo <= d <= hi for d in (start, end, as_of, today) if d is not None):
+        raise QueryError(f"dates must lie between {lo} and {hi}")
+    end = end or today
+    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
+    as_of = as_of or today - timedelta(days=1)
+    if start > end:
+        raise QueryError("start must not be after end")
+    if (end - start).days >= MAX_PERIOD_DAYS:
+        raise QueryError(f"a period is at most {MAX_PERIOD_DAYS} days")
+    if metric is not None and metric not in METRICS:
+        raise QueryError(f"metric must be one of {', '.join(METRICS)}")
+    if device_type is not None and ("\x00" in device_type or not device_type):
+        raise QueryError("device_type must be a non-empty name without NUL")
+    q = ReleaseQuery(start, end, as_of, w, device_type, metric)
+    q.params(settings)
+    return q
+
+
+def parse_day(text: str | None, name: str) -> date | None:
+    """An ISO date from a command line or query string (None stays None)."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise QueryError(f"{name} must be a date (YYYY-MM-DD), not {text[:40]!r}") from None
+
+
+def parse_window(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise QueryError(f"window must be a whole number of days, not {text[:40]!r}") from None
+
+
+@dataclass(slots=True)
+class _Runs:
+    """The stored runs of one open store, in memory; swapped whole on refresh (copy on write),
+    so a request keeps the mapping it took while later refreshes run."""
+
+    cursor: int = NO_RUNS_CURSOR
+    runs: Mapping[str, tuple[Run, ...]] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+_RUNS: weakref.WeakKeyDictionary[Store, _Runs] = weakref.WeakKeyDictionary()
+
+
+async def current_runs(store: Store) -> Mapping[str, tuple[Run, ...]]:
+    """Bring the runs up to date (only the devices changed since the last read) and return them."""
+    state = _RUNS.get(store)
+    if state is None:
+        state = _RUNS[store] = _Runs()
+    async with state.lock:
+        changes = await store.firmware_runs(state.cursor)
+        if changes.rows:
+            runs = dict(state.runs)
+            runs.update(group_runs(changes.rows))
+            state.runs = runs
+        state.cursor = changes.cursor
+        return state.runs
+
+
+def _unpack(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+    """(rows, blocks) 64-day words -> (rows, blocks * 64) days (bit k of word b = day 64b + k)."""
+    as_bytes = np.ascontiguousarray(words.astype("<u8", copy=False)).view(np.uint8)
+    out: npt.NDArray[np.bool_] = np.unpackbits(
+        as_bytes.reshape(words.shape[0], words.shape[1] * 8), axis=1, bitorder="little"
+    ).astype(np.bool_)
+    return out
+
+
+def _codes(vocab: Sequence[str], index: dict[str, int]) -> Ints:
+    return np.asarray([index[v] for v in vocab], np.int64).reshape(len(vocab))
+
+
+def _merge(keys: Ints, rows: npt.NDArray[np.bool_]) -> tuple[Ints, npt.NDArray[np.bool_]]:
+    keep = rows.any(axis=1)
+    uniq, inv = np.unique(keys[keep], return_inverse=True)
+    return uniq, or_rows(inv.reshape(-1).astype(np.int64), rows[keep], len(uniq))
+
+
+def build_fleet(
+    snapshot: Snapshot,
+    runs: Mapping[str, Sequence[Run]],
+    uses: Sequence[UsesRow],
+    lo: int,
+    hi: int,
+) -> Fleet:
+    """The Fleet for days [lo, hi] (ordinals, widened to whole 64-day blocks)."""
+    cube = snapshot.view(lo, hi)
+    dvoc, tvoc, fvoc = (cube.vocab[a] for a in ("device_id", "device_type", "firmware_version"))
+    devices = tuple(sorted({*runs, *dvoc}))
+    dix = {d: i for i, d in enumerate(devices)}
+    types = tuple(dict.fromkeys([*tvoc, *(r.device_type for rs in runs.values() for r in rs)]))
+    fws = tuple(dict.fromkeys([*fvoc, *(r.firmware for rs in runs.values() for r in rs)]))
+    tix, fix = {t: i for i, t in enumerate(types)}, {f: i for i, f in enumerate(fws)}
+    nt, nf, nfeat = max(len(types), 1), max(len(fws), 1), max(len(cube.features), 1)
+    run_rows = [(dix[d], tix[r.device_type], fix[r.firmware], r.first_day, r.last_day)
+                for d in sorted(runs) for r in runs[d]]  # fmt: skip
+    runs_a = np.asarray(run_rows, np.int64).reshape(len(run_rows), 5)
+    c_dev = _codes(dvoc, dix)[cube.codes["device_id"]]
+    c_typ = _codes(tvoc, tix)[cube.codes["device_type"]]
+    c_fw = _codes(fvoc, fix)[cube.codes["firmware_version"]]
+    akeys, act_days = _merge((c_dev * nt + c_typ) * nf + c_fw, _unpack(cube.words))
+    fkeys, use_days = _merge(
+        (c_dev[cube.f_combo] * nt + c_typ[cube.f_combo]) * nfeat + cube.f_feat,
+        _unpack(cube.f_words),
+    )
+    counts = np.zeros((len(devices), cube.n_days), np.int64)
+    if uses:
+        u_dev = np.fromiter((dix.get(u[0], -1) for u in uses), np.int64, len(uses))
+        u_col = np.fromiter((u[1] for u in uses), np.int64, len(uses)) - cube.lo
+        u_n = np.fromiter((u[2] for u in uses), np.int64, len(uses))
+        ok = (u_dev >= 0) & (u_col >= 0) & (u_col < cube.n_days)
+        np.add.at(counts, (u_dev[ok], u_col[ok]), u_n[ok])
+    return Fleet(
+        day0=cube.lo, n_days=cube.n_days, devices=devices, types=types, firmwares=fws,
+        features=tuple(cube.features),
+        run_device=runs_a[:, 0].copy(), run_type=runs_a[:, 1].copy(),
+        run_firmware=runs_a[:, 2].copy(), run_first_day=runs_a[:, 3].copy(),
+        run_last_day=runs_a[:, 4].copy(),
+        act_device=akeys // (nt * nf), act_type=akeys // nf % nt, act_firmware=akeys % nf,
+        act_days=act_days,
+        use_device=fkeys // (nt * nfeat), use_type=fkeys // nfeat % nt,
+        use_feature=fkeys % nfeat, use_days=use_days, uses=counts,
+    )  # fmt: skip
+
+
+async def load_fleet(store: Store, lo: int, hi: int) -> Fleet:
+    snapshot = await current_snapshot(store)
+    runs = await current_runs(store)
+    uses = await store.feature_uses(None, date.fromordinal(lo), date.fromordinal(hi))
+    return await off_loop(lambda: build_fleet(snapshot, runs, uses, lo, hi))
+
+
+async def release_rows(store: Store, settings: PesSettings, q: ReleaseQuery) -> list[ReleaseRow]:
+    """One row per release and metric (ROW_KEYS), as the API and the CLI answer."""
+    params = q.params(settings)
+    fleet = await load_fleet(store, q.start.toordinal() - q.window, q.end.toordinal() + q.window)
+    return await off_loop(lambda: release_report(fleet, params))
+
+
+async def rollout_table(store: Store, q: ReleaseQuery) -> Rollout:
+    """Per day of [start, end] and device type the devices active on each version and their
+    share; per version its first and last day (all stored history). Filtered by device type."""
+    fleet = await load_fleet(store, q.start.toordinal(), q.end.toordinal())
+    out = await off_loop(lambda: rollout(fleet, q.start, q.end))
+    if q.device_type is not None:
+        out = {
+            "days": [r for r in out["days"] if r["device_type"] == q.device_type],
+            "versions": [v for v in out["versions"] if v["device_type"] == q.device_type],
+        }
+    return out
+
+
+def release_csv_rows(rows: Sequence[ReleaseRow]) -> list[dict[str, Any]]:
+    """Rows for CSV and text tables: intervals as `lo;hi`."""
+    out = []
+    for r in rows:
+        flat: dict[str, Any] = dict(r)
+        flat["change_ci"], flat["did_ci"] = _interval(r["change_ci"]), _interval(r["did_ci"])
+        out.append(flat)
+    return out
+
+
+def _interval(ci: list[float] | None) -> str | None:
+    return None if ci is None else f"{ci[0]:.6g};{ci[1]:.6g}"
+
+
+def release_csv(rows: Sequence[ReleaseRow]) -> str:
+    """CSV with the contract's columns (a header even without rows); intervals as `lo;hi`."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(ROW_KEYS)
+    for r in release_csv_rows(rows):
+        w.writerow(["" if r[k] is None else r[k] for k in ROW_KEYS])
+    return buf.getvalue()

@@ -1,0 +1,69 @@
+"""Firmware runs on PostgreSQL (migration 5): the statements, the per-device locks taken before
+a plan reads the runs, and the write-back of a plan's runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from collector.storage.runbook import group_runs, row_of
+from collector.storage.runs import Run
+
+if TYPE_CHECKING:
+    from collector.storage.postgres.schema import Conn
+
+# The neighbour lookups are the rare path (an event splitting a run
+# of another configuration): a scan of the device's raw events, fine without an index.
+RUN_COLUMNS = (
+    "device_id, device_type, firmware_version, first_ts, first_id, first_day, last_ts, last_id, "
+    "last_day"
+)
+DAY_ORDINAL = "((day - DATE '2000-01-01') + 730120)"
+EVENT_BELOW = (
+    f"SELECT ts_ms, event_id, {DAY_ORDINAL} FROM events WHERE device_id = $1 "  # noqa: S608
+    'AND (ts_ms < $2 OR (ts_ms = $2 AND event_id COLLATE "C" < $3)) '
+    'ORDER BY ts_ms DESC, event_id COLLATE "C" DESC LIMIT $4'
+)
+EVENT_ABOVE = (
+    f"SELECT ts_ms, event_id, {DAY_ORDINAL} FROM events WHERE device_id = $1 "  # noqa: S608
+    'AND (ts_ms > $2 OR (ts_ms = $2 AND event_id COLLATE "C" > $3)) '
+    'ORDER BY ts_ms, event_id COLLATE "C" LIMIT $4'
+)
+INSERT_RUNS = (
+    "INSERT INTO firmware_runs SELECT *, pg_current_xact_id()::text::bigint FROM unnest("
+    "$1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::integer[], "
+    "$7::bigint[], $8::text[], $9::integer[])"
+)
+CHANGED_RUNS = f"SELECT {RUN_COLUMNS} FROM firmware_runs WHERE version >= $1"  # noqa: S608
+FEATURE_USES = (
+    f"SELECT device_id, {DAY_ORDINAL}, sum(uses)::bigint FROM feature_day "  # noqa: S608
+    "WHERE day BETWEEN $1 AND $2 AND ($3::text IS NULL OR device_type = $3) "
+    "GROUP BY device_id, day"
+)
+
+
+async def lock_runs(con: Conn, devices: Sequence[str]) -> dict[str, tuple[Run, ...]]:
+    """Load the devices' runs, their firmware_devices rows locked first: created if missing,
+    then locked in device order, as the streams, so two collectors never race or deadlock."""
+    await con.execute(
+        "INSERT INTO firmware_devices SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT DO NOTHING",
+        list(devices),
+    )
+    await con.execute(
+        "SELECT 1 FROM firmware_devices WHERE device_id = ANY($1::text[]) "
+        "ORDER BY device_id FOR UPDATE",
+        list(devices),
+    )
+    rows = await con.fetch(
+        f"SELECT {RUN_COLUMNS} FROM firmware_runs WHERE device_id = ANY($1::text[])",  # noqa: S608
+        list(devices),
+    )
+    return group_runs([tuple(r) for r in rows])
+
+
+async def write_runs(con: Conn, runs: dict[str, tuple[Run, ...]]) -> None:
+    """Rewrite the changed devices' runs whole, versioned by this transaction's id."""
+    devices = sorted(runs)
+    await con.execute("DELETE FROM firmware_runs WHERE device_id = ANY($1::text[])", devices)
+    rows = [row_of(d, r) for d in devices for r in runs[d]]
+    await con.execute(INSERT_RUNS, *(list(col) for col in zip(*rows, strict=True)))

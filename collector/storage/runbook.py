@@ -1,0 +1,160 @@
+"""Firmware runs kept at ingest (migration 5): which runs a write transaction changes.
+
+The write plan (plan.py) hands the fresh events of a write (already deduplicated) to
+`update_runs`; a backend supplies the stored runs of the devices they touch (loaded, and on
+PostgreSQL locked, inside the write transaction) and, on the rare path where an event splits a
+run of another configuration, the stored neighbour events from the raw `events` table.
+
+Events are applied per device in `(ts, event id)` order with `storage.runs.apply_event`, which
+keeps the runs exact under late, out-of-order and resent events. A device whose runs change is
+written back whole (delete its rows, insert the new ones, all with the write's version), so a
+reader that sees any row of a device at a new version replaces that device's runs wholesale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from collector.records import EventRow
+from collector.storage.runs import FwEvent, Key, Run, Stamp, apply_event
+
+# (device_id, device_type, firmware, first_ts, first_id, first_day, last_ts, last_id, last_day)
+RunRow = tuple[str, str, str, int, str, int, int, str, int]
+# (device_id, day ordinal, feature_use events that day): Store.feature_uses
+UsesRow = tuple[str, int, int]
+NO_RUNS_CURSOR = -1
+
+
+@dataclass(frozen=True, slots=True)
+class RunChanges:
+    """Every run of the devices whose runs changed since a cursor, and the next cursor."""
+
+    rows: list[RunRow]
+    cursor: int
+
+
+# The stored event just before `key` (below=True) or just after it, skipping `exclude`.
+Neighbour = Callable[[str, Key, bool, frozenset[Key]], Awaitable[Stamp | None]]
+
+
+def fw_event(ev: EventRow) -> FwEvent:
+    return FwEvent(
+        ev.device_id, ev.device_type, ev.firmware_version,
+        date.fromisoformat(ev.day).toordinal(), ev.ts_ms, ev.event_id,
+    )  # fmt: skip
+
+
+def run_of(row: Sequence[object]) -> tuple[str, Run]:
+    """(device, Run) from a stored RunRow."""
+    d, t, f, fts, fid, fday, lts, lid, lday = row
+    return str(d), Run(
+        str(t), str(f), (_int(fts), str(fid)), _int(fday), (_int(lts), str(lid)), _int(lday)
+    )
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int):
+        raise TypeError(f"expected an integer column, got {type(value).__name__}")
+    return value
+
+
+def row_of(device: str, run: Run) -> RunRow:
+    return (device, run.device_type, run.firmware, run.first[0], run.first[1], run.first_day,
+            run.last[0], run.last[1], run.last_day)  # fmt: skip
+
+
+def group_runs(rows: Sequence[Sequence[object]]) -> dict[str, tuple[Run, ...]]:
+    """Stored rows -> runs per device, in event order."""
+    out: dict[str, list[Run]] = {}
+    for row in rows:
+        device, run = run_of(row)
+        out.setdefault(device, []).append(run)
+    return {d: tuple(sorted(rs, key=lambda r: r.first)) for d, rs in out.items()}
+
+
+async def update_runs(
+    fresh: Sequence[EventRow],
+    stored: Mapping[str, Sequence[Run]],
+    neighbour: Neighbour,
+) -> dict[str, tuple[Run, ...]]:
+    """The new runs of every device whose runs `fresh` changes (others left out).
+
+    On the hot path (events arriving in order) an event only moves the last run's end; that
+    case is handled here without apply_event, which covers every other."""
+    by_device: dict[str, list[EventRow]] = {}
+    for ev in fresh:
+        by_device.setdefault(ev.device_id, []).append(ev)
+    ordinals: dict[str, int] = {}
+    changed: dict[str, tuple[Run, ...]] = {}
+    for device, rows in by_device.items():
+        old = tuple(stored.get(device, ()))
+        runs = list(old)
+        rows.sort(key=lambda r: (r.ts_ms, r.event_id))
+        keys = [(r.ts_ms, r.event_id) for r in rows]
+        tail: tuple[Key, str] | None = None  # a new end of the last run, not yet written
+        for i, ev in enumerate(rows):
+            key = keys[i]
+            last = runs[-1] if runs else None
+            if (
+                last is not None
+                and key > (last.last if tail is None else tail[0])
+                and last.firmware == ev.firmware_version
+                and last.device_type == ev.device_type
+            ):
+                tail = (key, ev.day)
+                continue
+            if tail is not None:
+                runs[-1] = _extended(runs[-1], tail, ordinals)
+                tail = None
+            event = FwEvent(device, ev.device_type, ev.firmware_version,
+                            _ordinal(ev.day, ordinals), *key)  # fmt: skip
+            runs = list(await _apply(runs, event, keys, i, rows, neighbour, ordinals))
+        if tail is not None:
+            runs[-1] = _extended(runs[-1], tail, ordinals)
+        if tuple(runs) != old:
+            changed[device] = tuple(runs)
+    return changed
+
+
+def _ordinal(day: str, ordinals: dict[str, int]) -> int:
+    n = ordinals.get(day)
+    if n is None:
+        n = ordinals[day] = date.fromisoformat(day).toordinal()
+    return n
+
+
+def _extended(run: Run, tail: tuple[Key, str], ordinals: dict[str, int]) -> Run:
+    return Run(run.device_type, run.firmware, run.first, run.first_day, tail[0],
+               _ordinal(tail[1], ordinals))  # fmt: skip
+
+
+async def _apply(
+    runs: Sequence[Run],
+    event: FwEvent,
+    keys: Sequence[Key],
+    i: int,
+    rows: Sequence[EventRow],
+    neighbour: Neighbour,
+    ordinals: dict[str, int],
+) -> tuple[Run, ...]:
+    try:
+        return apply_event(runs, event)
+    except ValueError:
+        pass
+    # Splits a run: its neighbours are the events stored before this write plus the fresh
+    # ones applied so far (all of them below `event`); the fresh ones still to come are
+    # skipped, whether or not they are in the table yet.
+    prev = await neighbour(event.device_id, event.key, True, frozenset())
+    if i and (prev is None or prev.key < keys[i - 1]):
+        before = rows[i - 1]
+        prev = Stamp(before.ts_ms, before.event_id, _ordinal(before.day, ordinals))
+    next_ = await neighbour(event.device_id, event.key, False, frozenset(keys[i + 1 :]))
+    try:
+        return apply_event(runs, event, prev, next_)
+    except ValueError:
+        # No neighbours inside the run: retention deleted the raw events around it, or the
+        # key is stored with another configuration. Ingest must not stop on it; the runs
+        # stay as they are.
+        return tuple(runs)

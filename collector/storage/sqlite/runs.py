@@ -1,0 +1,45 @@
+"""Firmware runs on SQLite (migration 5): the statements and the write-back of a plan's runs."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from collector.storage.runbook import row_of
+from collector.storage.runs import Run
+
+# The neighbour lookups are the rare path (an event splitting a run
+# of another configuration): a scan of the device's raw events, fine without an index.
+RUN_COLUMNS = (
+    "device_id, device_type, firmware_version, first_ts, first_id, first_day, last_ts, last_id, "
+    "last_day"
+)
+LOAD_RUNS = (
+    f"SELECT {RUN_COLUMNS} FROM firmware_runs "  # noqa: S608
+    "WHERE device_id IN (SELECT value FROM json_each(?))"
+)
+INSERT_RUN = "INSERT INTO firmware_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+DAY_ORDINAL = "CAST(julianday(day) - 1721424.5 AS INTEGER)"
+EVENT_BELOW = (
+    f"SELECT ts_ms, event_id, {DAY_ORDINAL} FROM events WHERE device_id = ? "  # noqa: S608
+    "AND (ts_ms < ? OR (ts_ms = ? AND event_id < ?)) "
+    "ORDER BY ts_ms DESC, event_id DESC LIMIT ?"
+)
+EVENT_ABOVE = (
+    f"SELECT ts_ms, event_id, {DAY_ORDINAL} FROM events WHERE device_id = ? "  # noqa: S608
+    "AND (ts_ms > ? OR (ts_ms = ? AND event_id > ?)) ORDER BY ts_ms, event_id LIMIT ?"
+)
+CHANGED_RUNS = f"SELECT {RUN_COLUMNS}, version FROM firmware_runs WHERE version > ?"  # noqa: S608
+FEATURE_USES = (
+    f"SELECT device_id, {DAY_ORDINAL}, sum(uses) FROM feature_day "  # noqa: S608
+    "WHERE day BETWEEN ? AND ? AND (? IS NULL OR device_type = ?) GROUP BY device_id, day"
+)
+
+
+async def write_runs(db: aiosqlite.Connection, runs: dict[str, tuple[Run, ...]]) -> None:
+    """Rewrite the changed devices' runs whole, under one new version (max + 1)."""
+    async with db.execute("SELECT coalesce(max(version), 0) + 1 FROM firmware_runs") as cur:
+        row = await cur.fetchone()
+    version = int(row[0]) if row else 1
+    devices = sorted(runs)
+    await db.executemany("DELETE FROM firmware_runs WHERE device_id = ?", [(d,) for d in devices])
+    await db.executemany(INSERT_RUN, [(*row_of(d, r), version) for d in devices for r in runs[d]])
