@@ -24,7 +24,8 @@ async def test_empty_store_and_a_warm_refresh(store: Store) -> None:
     events += [ev("b", d, "1.0", k, "session_start") for k, d in enumerate(days)]
     await write_stream(store, events, [k + 1 for k in range(20)] * 2)
     assert await release_rows(store, SETTINGS, q) == []  # warm: runs and bits loaded
-    late = ev("a", days[10], "2.0", 10, "heartbeat", at_ms=10_500)  # inside a's 1.0 run
+    # Its own event id (the same id twice is one event, stored once), inside a's 1.0 run.
+    late = ev("a", days[10], "2.0", 100, "heartbeat", at_ms=10_500)
     await write_stream(store, [late], [21])
     rows = await release_rows(store, SETTINGS, q)
     assert {(r["from"], r["to"]) for r in rows} == {("1.0", "2.0"), ("2.0", "1.0")}
