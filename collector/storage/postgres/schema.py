@@ -250,6 +250,15 @@ MIGRATIONS: list[str] = [
     SELECT DATE '1970-01-01' + (received_ms / 86400000)::integer, reason, 0, count(*)
     FROM quarantine GROUP BY 1, 2;
     """,
+    # 5: customer outcomes (specs/outcomes.md, issue #15); see migration 5 in sqlite/schema.py.
+    """
+    CREATE TABLE outcomes (
+        entity text NOT NULL CHECK (entity IN ('account', 'device')), id text NOT NULL,
+        outcome text NOT NULL CHECK (outcome IN ('renewed', 'expanded', 'churned')),
+        day date NOT NULL,
+        PRIMARY KEY (entity, id, day)
+    );
+    """,
 ]
 
 

@@ -24,6 +24,7 @@ from collector.storage.base import (
     Entity,
     FeatureTuple,
     Filters,
+    OutcomeTuple,
     Pruned,
     SessionTuple,
     WriteCounts,
@@ -35,8 +36,11 @@ from collector.storage.sql import (
     DEVICES_SQL,
     ENTITY_COLUMN,
     INSERT_QUARANTINE,
+    SELECT_OUTCOMES,
+    UPSERT_OUTCOME,
     device_dict,
     filter_clause,
+    last_per_key,
     status_columns,
 )
 from collector.storage.streams import StreamBook
@@ -257,6 +261,19 @@ class PgStore:
             list(features),
         )
         return [tuple(r) for r in c], [(r[0], r[1]) for r in f]
+
+    async def put_outcomes(self, rows: Sequence[OutcomeTuple]) -> int:
+        rows = last_per_key(rows)
+        try:
+            async with self.pool.acquire() as con, con.transaction():
+                await con.executemany(UPSERT_OUTCOME.format("$1", "$2", "$3", "$4"), rows)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+        return len(rows)
+
+    async def outcomes(self, entity: Entity) -> list[OutcomeTuple]:
+        rows = await self._fetch(SELECT_OUTCOMES.format("$1"), entity)
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     async def alert_state(self) -> AlertState:
         rows = await self._fetch("SELECT rule, subject, value FROM alert_state")

@@ -153,4 +153,14 @@ MIGRATIONS: list[str] = [
     SELECT date(received_ms / 86400000 * 86400, 'unixepoch'), reason, 0, count(*)
     FROM quarantine GROUP BY 1, 2;
     """,
+    # 5: customer outcomes (specs/outcomes.md, issue #15), imported from JSON lines; the key is
+    # (entity, id, day) and a later import of the same key replaces the outcome.
+    """
+    CREATE TABLE outcomes (
+        entity TEXT NOT NULL CHECK (entity IN ('account', 'device')), id TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('renewed', 'expanded', 'churned')),
+        day TEXT NOT NULL,
+        PRIMARY KEY (entity, id, day)
+    ) WITHOUT ROWID;
+    """,
 ]

@@ -25,6 +25,7 @@ from collector.storage.base import (
     Entity,
     FeatureTuple,
     Filters,
+    OutcomeTuple,
     Pruned,
     SessionTuple,
     WriteCounts,
@@ -35,8 +36,11 @@ from collector.storage.sql import (
     DEVICES_SQL,
     ENTITY_COLUMN,
     INSERT_QUARANTINE,
+    SELECT_OUTCOMES,
+    UPSERT_OUTCOME,
     device_dict,
     filter_clause,
+    last_per_key,
     status_columns,
 )
 from collector.storage.sqlite.schema import MIGRATIONS
@@ -322,6 +326,25 @@ class SqliteStore:
             (json.dumps(list(features)),),
         )
         return [tuple(r) for r in c], [(r[0], r[1]) for r in f]
+
+    async def put_outcomes(self, rows: Sequence[OutcomeTuple]) -> int:
+        rows = last_per_key(rows)
+        async with self._writing:
+            try:
+                await self.db.execute("BEGIN IMMEDIATE")
+                await self.db.executemany(
+                    UPSERT_OUTCOME.format(*"????"),
+                    [(e, i, o, d.isoformat()) for e, i, o, d in rows],
+                )
+                await self.db.commit()
+            except sqlite3.Error as exc:
+                await _rollback(self.db)
+                raise _translate(exc) from exc
+        return len(rows)
+
+    async def outcomes(self, entity: Entity) -> list[OutcomeTuple]:
+        rows = await self._fetch(SELECT_OUTCOMES.format("?"), (entity,))
+        return [(r[0], r[1], r[2], date.fromisoformat(r[3])) for r in rows]
 
     async def alert_state(self) -> AlertState:
         rows = await self._fetch("SELECT rule, subject, value FROM alert_state", ())
