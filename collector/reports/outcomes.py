@@ -1,0 +1,159 @@
+"""Outcomes (specs/outcomes.md, issue #15): importing customer outcomes and the report that checks
+whether entity health predicts them. The API (`POST /v1/outcomes`, `GET /v1/outcomes/report`)
+and the CLI (`pes-collector outcomes import|report`) both call these.
+
+Import: JSON lines parsed whole by `analytics.outcome_records` (the first bad line refuses the
+import with its number and reason) and stored in one transaction, so a refused import stores
+nothing. Report: for each stored outcome of the entity kind, the entity's health over
+P = score_period(day, lead, length), computed exactly as `health_rows` (configured health
+weights and targets, the whole fleet, no filter), once per distinct P; an entity without a row
+scores 0 (`ScoredOutcome.inactive`). Filters narrow which outcomes are reported: those whose
+entity was active in P with that device type / firmware version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Final, get_args
+
+from collector.analytics.cube import members
+from collector.analytics.outcome_records import (
+    OutcomeLineError,
+    parse_outcome_lines,
+)
+from collector.analytics.outcomes import (
+    DEFAULT_BANDS,
+    DEFAULT_LEAD_DAYS,
+    DEFAULT_LENGTH_DAYS,
+    SIGNALS,
+    ScoredOutcome,
+    check_bands,
+    report,
+    score_period,
+)
+from collector.errors import QueryError
+from collector.reports.query import PesQuery
+from collector.reports.tables import current_snapshot, health_rows, off_loop
+from collector.settings import PesSettings
+from collector.storage import Entity, OutcomeTuple, Store
+
+MAX_LEAD_DAYS: Final = 365
+MAX_PERIOD_DAYS: Final = 365
+MAX_BAND_EDGES: Final = 21
+_ENTITIES: dict[str, Entity] = {e: e for e in get_args(Entity)}
+_RETAINED: Final = frozenset({"renewed", "expanded"})
+
+__all__ = [
+    "MAX_LEAD_DAYS",
+    "MAX_PERIOD_DAYS",
+    "OutcomeLineError",
+    "OutcomeQuery",
+    "import_outcomes",
+    "make_outcome_query",
+    "outcome_report",
+    "parse_bands",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeQuery:
+    entity: Entity = "account"
+    lead: int = DEFAULT_LEAD_DAYS
+    length: int = DEFAULT_LENGTH_DAYS
+    bands: tuple[float, ...] = DEFAULT_BANDS
+    # Equality filters (device_type, firmware_version) on the entity's activity in P, sorted.
+    filters: tuple[tuple[str, str], ...] = ()
+
+
+def parse_bands(text: str | None) -> tuple[float, ...]:
+    """`0,30,60,70,100` -> edges checked by analytics.outcomes.check_bands; None: the defaults."""
+    if text is None or not text.strip():
+        return DEFAULT_BANDS
+    parts = text.split(",")
+    if len(parts) > MAX_BAND_EDGES:
+        raise QueryError(f"bands take at most {MAX_BAND_EDGES} edges")
+    try:
+        return check_bands([float(p) for p in parts])
+    except ValueError as exc:
+        raise QueryError(f"bands: {exc}") from exc
+
+
+def make_outcome_query(
+    *,
+    entity: str = "account",
+    lead: int = DEFAULT_LEAD_DAYS,
+    length: int = DEFAULT_LENGTH_DAYS,
+    bands: str | None = None,
+    device_type: str | None = None,
+    firmware_version: str | None = None,
+) -> OutcomeQuery:
+    ent = _ENTITIES.get(entity)
+    if ent is None:
+        raise QueryError("entity must be account or device")
+    if not 0 <= lead <= MAX_LEAD_DAYS:
+        raise QueryError(f"lead must be 0 to {MAX_LEAD_DAYS} days")
+    if not 1 <= length <= MAX_PERIOD_DAYS:
+        raise QueryError(f"period_days must be 1 to {MAX_PERIOD_DAYS}")
+    given = {"device_type": device_type, "firmware_version": firmware_version}
+    filters = tuple(sorted((k, v) for k, v in given.items() if v is not None))
+    return OutcomeQuery(ent, lead, length, parse_bands(bands), filters)
+
+
+async def import_outcomes(store: Store, lines: Iterable[str | bytes]) -> int:
+    """Parse every line, then store them all in one transaction; OutcomeLineError (nothing
+    stored) for the first bad line. The number of outcomes stored (one per key)."""
+    records = parse_outcome_lines(lines)
+    return await store.put_outcomes([(r.entity, r.id, r.outcome, r.date) for r in records])
+
+
+def _periods(rows: list[OutcomeTuple], q: OutcomeQuery) -> dict[tuple[date, date], list[int]]:
+    """Outcome indexes per distinct score period."""
+    out: dict[tuple[date, date], list[int]] = {}
+    for i, row in enumerate(rows):
+        out.setdefault(score_period(row[3], q.lead, q.length), []).append(i)
+    return out
+
+
+async def _active_filtered(
+    store: Store, entity: Entity, start: date, end: date, filters: dict[str, str]
+) -> set[str]:
+    """Entities active in [start, end] with the filters' device type / firmware version."""
+    snapshot = await current_snapshot(store)
+    lo, hi = start.toordinal(), end.toordinal()
+    cube = snapshot.view(lo, hi, filters)
+
+    def compute() -> set[str]:
+        mem = members(cube, (), entity)
+        active = mem.active_between(lo, hi).tolist()
+        return {e for e, a in zip(mem.entity, active, strict=True) if a}
+
+    return await off_loop(compute)
+
+
+async def outcome_report(
+    store: Store, settings: PesSettings, q: OutcomeQuery, *, seed: int = 0
+) -> dict[str, Any]:
+    """`analytics.outcomes.report` over the stored outcomes of `q.entity`, scored as above."""
+    rows = await store.outcomes(q.entity)
+    items: list[tuple[int, ScoredOutcome]] = []
+    for (start, end), indexes in _periods(rows, q).items():
+        # No filters, no group-by: health over the whole fleet, as the contract says.
+        health = await health_rows(store, settings, PesQuery(start, end, (), q.entity), "all")
+        by_id = {r["entity"]: r for r in health}
+        keep = None
+        if q.filters:
+            keep = await _active_filtered(store, q.entity, start, end, dict(q.filters))
+        for i in indexes:
+            ident, outcome = rows[i][1], rows[i][2]
+            if keep is not None and ident not in keep:
+                continue
+            items.append((i, ScoredOutcome.from_health_row(outcome in _RETAINED, by_id.get(ident))))
+    items.sort(key=lambda t: t[0])  # the stored order (day, id): the same input every time
+    weights = dict(zip(SIGNALS, settings.health.weights, strict=True))
+    scored = [s for _, s in items]
+    try:
+        return await off_loop(lambda: report(scored, q.bands, weights, seed))
+    except ValueError as exc:
+        raise QueryError(str(exc)) from exc
