@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from collector import __version__
-from collector.api.routes import analytics, dashboard, fleet, ops
+from collector.api.routes import analytics, dashboard, fleet, ops, outcomes
 from collector.api.state import AppState
 from collector.errors import QueryError, StoreUnavailable
 
@@ -44,6 +44,8 @@ def create_app(state: AppState) -> FastAPI:
     ops.mount(app, state, auth)
     # /v1/pes, /v1/compare, /v1/trend, /v1/overview, /v1/health, /v1/funnel, /v1/alerts
     app.include_router(analytics.router(state, auth))
+    # /v1/outcomes (import), /v1/outcomes/report
+    app.include_router(outcomes.router(state, auth))
     # /v1/fleet, /v1/entity: what only the dashboard's pages need
     app.include_router(fleet.router(state, auth))
     # The dashboard's pages and static assets (public: they hold no data)

@@ -7,6 +7,7 @@ from collector.reports.outcomes import (
     OutcomeQuery,
     import_outcomes,
     make_outcome_query,
+    outcome_band_rows,
     outcome_report,
     parse_bands,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "import_outcomes",
     "make_outcome_query",
     "make_query",
+    "outcome_band_rows",
     "outcome_report",
     "overview_tables",
     "parse_bands",

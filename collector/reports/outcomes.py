@@ -52,6 +52,7 @@ __all__ = [
     "OutcomeQuery",
     "import_outcomes",
     "make_outcome_query",
+    "outcome_band_rows",
     "outcome_report",
     "parse_bands",
 ]
@@ -157,3 +158,13 @@ async def outcome_report(
         return await off_loop(lambda: report(scored, q.bands, weights, seed))
     except ValueError as exc:
         raise QueryError(str(exc)) from exc
+
+
+def outcome_band_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's bands as flat rows (rate_ci as rate_low, rate_high): its CSV and table."""
+    return [
+        {**{k: v for k, v in b.items() if k != "rate_ci"},
+         "rate_low": b["rate_ci"][0] if b["rate_ci"] else None,
+         "rate_high": b["rate_ci"][1] if b["rate_ci"] else None}
+        for b in result["bands"]
+    ]  # fmt: skip
