@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any
 
 from collector.errors import QueryError
@@ -31,7 +32,7 @@ UPSERT_OUTCOME = (
     "INSERT INTO outcomes (entity, id, outcome, day) VALUES ({}, {}, {}, {}) "
     "ON CONFLICT (entity, id, day) DO UPDATE SET outcome = excluded.outcome"
 )
-SELECT_OUTCOMES = "SELECT entity, id, outcome, day FROM outcomes WHERE entity = {} ORDER BY day, id"
+SELECT_OUTCOMES = "SELECT entity, id, outcome, day FROM outcomes WHERE entity = {}"
 INSERT_QUARANTINE = (
     "INSERT INTO quarantine (received_ms, topic, device_id, reason, detail, raw) "
     "VALUES ({}, {}, {}, {}, {}, {})"
@@ -78,3 +79,8 @@ def device_dict(row: Sequence[Any]) -> dict[str, Any]:
 def last_per_key(rows: Sequence[OutcomeTuple]) -> list[OutcomeTuple]:
     """Outcome rows with one per key (entity, id, day), the last one given."""
     return list({(r[0], r[1], r[3]): r for r in rows}.values())
+
+
+def by_day(row: OutcomeTuple) -> tuple[date, str]:
+    """Outcomes' order: by day, then id in code point order on every backend."""
+    return row[3], row[1]

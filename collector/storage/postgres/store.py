@@ -38,6 +38,7 @@ from collector.storage.sql import (
     INSERT_QUARANTINE,
     SELECT_OUTCOMES,
     UPSERT_OUTCOME,
+    by_day,
     device_dict,
     filter_clause,
     last_per_key,
@@ -273,7 +274,8 @@ class PgStore:
 
     async def outcomes(self, entity: Entity) -> list[OutcomeTuple]:
         rows = await self._fetch(SELECT_OUTCOMES.format("$1"), entity)
-        return [(r[0], r[1], r[2], r[3]) for r in rows]
+        # Sorted here, not by the database's collation: the report's folds follow this order.
+        return sorted(((r[0], r[1], r[2], r[3]) for r in rows), key=by_day)
 
     async def alert_state(self) -> AlertState:
         rows = await self._fetch("SELECT rule, subject, value FROM alert_state")
