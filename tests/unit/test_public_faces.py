@@ -32,9 +32,9 @@ FACES: dict[str, set[str]] = {
     "collector.reports": {
         "DEFAULT_GROUP_BY", "EARLIEST", "LATEST", "HealthList", "OutcomeLineError",
         "OutcomeQuery", "PesQuery", "compare_rows", "funnel_rows", "health_rows",
-        "import_outcomes", "make_outcome_query", "make_query", "outcome_band_rows", "outcome_report",
-        "overview_tables", "parse_bands", "parse_group_by", "parse_weights", "pes_rows",
-        "pes_table", "result_row", "to_csv", "to_table", "trend_rows",
+        "import_outcomes", "make_outcome_query", "make_query", "outcome_band_rows",
+        "outcome_report", "overview_tables", "parse_bands", "parse_group_by", "parse_weights",
+        "pes_rows", "pes_table", "result_row", "to_csv", "to_table", "trend_rows",
     },
     "collector.jobs": {
         "Breach", "evaluate", "housekeeping_once", "prune_once", "retention_loop",
