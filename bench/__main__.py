@@ -30,6 +30,7 @@ SUITES = {
     "scale": "bench.scale",
     "growth": "bench.growth",
     "dashboard": "bench.dashboard",
+    "outcomes": "bench.outcomes",
 }
 DEFAULT = ("agent", "ingest", "e2e", "query")
 
