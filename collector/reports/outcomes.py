@@ -6,19 +6,23 @@ Import: JSON lines parsed whole by `analytics.outcome_records` (the first bad li
 import with its number and reason) and stored in one transaction, so a refused import stores
 nothing. Report: for each stored outcome of the entity kind, the entity's health over
 P = score_period(day, lead, length), computed exactly as `health_rows` (configured health
-weights and targets, the whole fleet, no filter), once per distinct P; an entity without a row
+weights and targets, the whole fleet, no filter), once per distinct P from one snapshot and
+one read of the rollups; an entity without a row
 scores 0 (`ScoredOutcome.inactive`). Filters narrow which outcomes are reported: those whose
 entity was active in P with that device type / firmware version.
 """
 
 from __future__ import annotations
 
+import asyncio
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final, get_args
 
 from collector.analytics.cube import members
+from collector.analytics.health import SessionRow, UseRow, entity_health, health_range
 from collector.analytics.outcome_records import (
     OutcomeLineError,
     parse_outcome_lines,
@@ -33,9 +37,11 @@ from collector.analytics.outcomes import (
     report,
     score_period,
 )
+from collector.analytics.params import PesParams
+from collector.analytics.state import Cube
 from collector.errors import QueryError
 from collector.reports.query import PesQuery
-from collector.reports.tables import current_snapshot, health_rows, off_loop
+from collector.reports.tables import current_snapshot, health_params, off_loop
 from collector.settings import PesSettings
 from collector.storage import Entity, OutcomeTuple, Store
 
@@ -133,16 +139,72 @@ async def _active_filtered(
     return await off_loop(compute)
 
 
+async def _health_by_period(
+    store: Store, settings: PesSettings, entity: Entity, periods: list[tuple[date, date]]
+) -> dict[tuple[date, date], dict[str, dict[str, Any]]]:
+    """Entity health over each period, as `health_rows(store, settings, PesQuery(start, end,
+    (), entity), "all")` gives it (the same pure `entity_health`), from one snapshot and one
+    read of feature uses and sessions spanning every period instead of one read per period.
+    Each computation gets only the uses and sessions of its own P: the previous period's
+    figures, which these rows do not need, are left out."""
+    if not periods:
+        return {}
+    snapshot = await current_snapshot(store)
+    lo, hi = min(p[0] for p in periods), max(p[1] for p in periods)
+    feats, sess = await asyncio.gather(
+        store.features(entity, lo, hi), store.sessions(entity, lo, hi)
+    )
+
+    def load() -> tuple[list[UseRow], list[SessionRow]]:
+        uses = sorted(
+            ((r[0], date.fromisoformat(r[4]).toordinal(), r[5], int(r[6])) for r in feats),
+            key=_day,
+        )
+        sessions = sorted(
+            ((r[0], date.fromisoformat(r[4]).toordinal(), int(r[5]), float(r[6])) for r in sess),
+            key=_day,
+        )
+        return uses, sessions
+
+    uses, sessions = await off_loop(load)
+    use_days, session_days = [u[1] for u in uses], [s[1] for s in sessions]
+    hp = health_params(settings)
+    out: dict[tuple[date, date], dict[str, dict[str, Any]]] = {}
+    for start, end in periods:
+        params = PesQuery(start, end, (), entity).params(settings)
+        cube = snapshot.view(*health_range(params), {})
+        a, b = start.toordinal(), end.toordinal()
+        u = uses[bisect_left(use_days, a) : bisect_right(use_days, b)]
+        ss = sessions[bisect_left(session_days, a) : bisect_right(session_days, b)]
+
+        def compute(
+            cube: Cube = cube,
+            params: PesParams = params,
+            u: list[UseRow] = u,
+            ss: list[SessionRow] = ss,
+        ) -> dict[str, dict[str, Any]]:
+            rows = entity_health(cube, members(cube, (), entity), params, hp, u, ss)
+            return {r["entity"]: r for r in rows}
+
+        out[(start, end)] = await off_loop(compute)
+    return out
+
+
+def _day(row: tuple[str, int, Any, Any]) -> int:
+    return row[1]
+
+
 async def outcome_report(
     store: Store, settings: PesSettings, q: OutcomeQuery, *, seed: int = 0
 ) -> dict[str, Any]:
     """`analytics.outcomes.report` over the stored outcomes of `q.entity`, scored as above."""
     rows = await store.outcomes(q.entity)
+    by_period = _periods(rows, q)
+    # No filters, no group-by: health over the whole fleet, as the contract says.
+    health = await _health_by_period(store, settings, q.entity, list(by_period))
     items: list[tuple[int, ScoredOutcome]] = []
-    for (start, end), indexes in _periods(rows, q).items():
-        # No filters, no group-by: health over the whole fleet, as the contract says.
-        health = await health_rows(store, settings, PesQuery(start, end, (), q.entity), "all")
-        by_id = {r["entity"]: r for r in health}
+    for (start, end), indexes in by_period.items():
+        by_id = health[(start, end)]
         keep = None
         if q.filters:
             keep = await _active_filtered(store, q.entity, start, end, dict(q.filters))
