@@ -38,7 +38,7 @@ from collector.analytics.outcomes import (
     score_period,
 )
 from collector.analytics.params import PesParams
-from collector.analytics.state import Cube
+from collector.analytics.state import Cube, Snapshot
 from collector.errors import QueryError
 from collector.reports.query import PesQuery
 from collector.reports.tables import current_snapshot, health_params, off_loop
@@ -124,10 +124,9 @@ def _periods(rows: list[OutcomeTuple], q: OutcomeQuery) -> dict[tuple[date, date
 
 
 async def _active_filtered(
-    store: Store, entity: Entity, start: date, end: date, filters: dict[str, str]
+    snapshot: Snapshot, entity: Entity, start: date, end: date, filters: dict[str, str]
 ) -> set[str]:
     """Entities active in [start, end] with the filters' device type / firmware version."""
-    snapshot = await current_snapshot(store)
     lo, hi = start.toordinal(), end.toordinal()
     cube = snapshot.view(lo, hi, filters)
 
@@ -140,7 +139,11 @@ async def _active_filtered(
 
 
 async def _health_by_period(
-    store: Store, settings: PesSettings, entity: Entity, periods: list[tuple[date, date]]
+    store: Store,
+    snapshot: Snapshot,
+    settings: PesSettings,
+    entity: Entity,
+    periods: list[tuple[date, date]],
 ) -> dict[tuple[date, date], dict[str, dict[str, Any]]]:
     """Entity health over each period, as `health_rows(store, settings, PesQuery(start, end,
     (), entity), "all")` gives it (the same pure `entity_health`), from one snapshot and one
@@ -149,7 +152,6 @@ async def _health_by_period(
     figures, which these rows do not need, are left out."""
     if not periods:
         return {}
-    snapshot = await current_snapshot(store)
     lo, hi = min(p[0] for p in periods), max(p[1] for p in periods)
     feats, sess = await asyncio.gather(
         store.features(entity, lo, hi), store.sessions(entity, lo, hi)
@@ -201,13 +203,14 @@ async def outcome_report(
     rows = await store.outcomes(q.entity)
     by_period = _periods(rows, q)
     # No filters, no group-by: health over the whole fleet, as the contract says.
-    health = await _health_by_period(store, settings, q.entity, list(by_period))
+    snapshot = await current_snapshot(store)  # one version of the tables for every period
+    health = await _health_by_period(store, snapshot, settings, q.entity, list(by_period))
     items: list[tuple[int, ScoredOutcome]] = []
     for (start, end), indexes in by_period.items():
         by_id = health[(start, end)]
         keep = None
         if q.filters:
-            keep = await _active_filtered(store, q.entity, start, end, dict(q.filters))
+            keep = await _active_filtered(snapshot, q.entity, start, end, dict(q.filters))
         for i in indexes:
             ident, outcome = rows[i][1], rows[i][2]
             if keep is not None and ident not in keep:
