@@ -15,14 +15,15 @@ entity was active in P with that device type / firmware version.
 from __future__ import annotations
 
 import asyncio
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Final, get_args
+from typing import Any, Final, Generic, TypeVar, get_args
+
+import numpy as np
 
 from collector.analytics.cube import members
-from collector.analytics.health import SessionRow, UseRow, entity_health, health_range
+from collector.analytics.health import UseRow, entity_health, health_range
 from collector.analytics.outcome_records import (
     OutcomeLineError,
     parse_outcome_lines,
@@ -138,6 +139,39 @@ async def _active_filtered(
     return await off_loop(compute)
 
 
+K = TypeVar("K", str, tuple[str, str])
+
+
+class _Sums(Generic[K]):
+    """Rollup rows as columns sorted by day, so that the totals per key over any day range are
+    one bincount: `keys[code]`, and per row its day ordinal, key code and values."""
+
+    def __init__(self, rows: list[tuple[int, K, tuple[float, ...]]], width: int) -> None:
+        codes: dict[K, int] = {}
+        day = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        code = np.fromiter((codes.setdefault(r[1], len(codes)) for r in rows), np.int64, len(rows))
+        values = np.array([r[2] for r in rows], np.float64).reshape(len(rows), width)
+        order = np.argsort(day, kind="stable")
+        self.day, self.code, self.values = day[order], code[order], values[order]
+        self.keys: list[K] = list(codes)
+
+    def between(self, a: int, b: int) -> list[tuple[K, list[float]]]:
+        """(key, totals) for every key with a non-zero total over days [a, b]."""
+        i, j = np.searchsorted(self.day, a, "left"), np.searchsorted(self.day, b, "right")
+        n = len(self.keys)
+        cols = [
+            np.bincount(self.code[i:j], weights=self.values[i:j, k], minlength=n)
+            for k in range(self.values.shape[1])
+        ]
+        totals = np.stack(cols, axis=1) if cols else np.zeros((n, 0))
+        nonzero = np.flatnonzero(totals.any(axis=1)).tolist()
+        return [(self.keys[c], totals[c].tolist()) for c in nonzero]
+
+
+def _ordinal(day: str) -> int:
+    return date.fromisoformat(day).toordinal()
+
+
 async def _health_by_period(
     store: Store,
     snapshot: Snapshot,
@@ -148,8 +182,9 @@ async def _health_by_period(
     """Entity health over each period, as `health_rows(store, settings, PesQuery(start, end,
     (), entity), "all")` gives it (the same pure `entity_health`), from one snapshot and one
     read of feature uses and sessions spanning every period instead of one read per period.
-    Each computation gets only the uses and sessions of its own P: the previous period's
-    figures, which these rows do not need, are left out."""
+    Each computation gets its P's uses per (entity, feature) and sessions per entity already
+    summed (dated P's first day), which entity_health sums to the same totals; the previous
+    period's figures, which these rows do not need, are left out."""
     if not periods:
         return {}
     lo, hi = min(p[0] for p in periods), max(p[1] for p in periods)
@@ -157,43 +192,33 @@ async def _health_by_period(
         store.features(entity, lo, hi), store.sessions(entity, lo, hi)
     )
 
-    def load() -> tuple[list[UseRow], list[SessionRow]]:
-        uses = sorted(
-            ((r[0], date.fromisoformat(r[4]).toordinal(), r[5], int(r[6])) for r in feats),
-            key=_day,
+    def load() -> tuple[_Sums[tuple[str, str]], _Sums[str]]:
+        uses: _Sums[tuple[str, str]] = _Sums(
+            [(_ordinal(r[4]), (r[0], r[5]), (float(r[6]),)) for r in feats],
+            1,
         )
-        sessions = sorted(
-            ((r[0], date.fromisoformat(r[4]).toordinal(), int(r[5]), float(r[6])) for r in sess),
-            key=_day,
+        sessions: _Sums[str] = _Sums(
+            [(_ordinal(r[4]), r[0], (float(r[5]), float(r[6]))) for r in sess],
+            2,
         )
         return uses, sessions
 
     uses, sessions = await off_loop(load)
-    use_days, session_days = [u[1] for u in uses], [s[1] for s in sessions]
     hp = health_params(settings)
     out: dict[tuple[date, date], dict[str, dict[str, Any]]] = {}
     for start, end in periods:
         params = PesQuery(start, end, (), entity).params(settings)
         cube = snapshot.view(*health_range(params), {})
-        a, b = start.toordinal(), end.toordinal()
-        u = uses[bisect_left(use_days, a) : bisect_right(use_days, b)]
-        ss = sessions[bisect_left(session_days, a) : bisect_right(session_days, b)]
 
-        def compute(
-            cube: Cube = cube,
-            params: PesParams = params,
-            u: list[UseRow] = u,
-            ss: list[SessionRow] = ss,
-        ) -> dict[str, dict[str, Any]]:
+        def compute(cube: Cube = cube, params: PesParams = params) -> dict[str, dict[str, Any]]:
+            a, b = params.start.toordinal(), params.end.toordinal()
+            u: list[UseRow] = [(e, a, f, int(n)) for (e, f), (n,) in uses.between(a, b)]
+            ss = [(e, a, int(c), sec) for e, (c, sec) in sessions.between(a, b)]
             rows = entity_health(cube, members(cube, (), entity), params, hp, u, ss)
             return {r["entity"]: r for r in rows}
 
         out[(start, end)] = await off_loop(compute)
     return out
-
-
-def _day(row: tuple[str, int, Any, Any]) -> int:
-    return row[1]
 
 
 async def outcome_report(
