@@ -177,14 +177,17 @@ async def _health_by_period(
     snapshot: Snapshot,
     settings: PesSettings,
     entity: Entity,
-    periods: list[tuple[date, date]],
+    periods: dict[tuple[date, date], set[str]],
 ) -> dict[tuple[date, date], dict[str, dict[str, Any]]]:
     """Entity health over each period, as `health_rows(store, settings, PesQuery(start, end,
     (), entity), "all")` gives it (the same pure `entity_health`), from one snapshot and one
     read of feature uses and sessions spanning every period instead of one read per period.
-    Each computation gets its P's uses per (entity, feature) and sessions per entity already
-    summed (dated P's first day), which entity_health sums to the same totals; the previous
-    period's figures, which these rows do not need, are left out."""
+    `periods` maps each P to the entities whose health is wanted (those with an outcome there):
+    health is computed for those alone. An entity's health depends on no other entity except
+    through the fleet's core sets, which period_stats takes from the whole cube, not from the
+    members. Each computation gets its P's uses per (entity, feature) and sessions per entity
+    already summed (dated P's first day), which entity_health sums to the same totals; the
+    previous period's figures, which these rows do not need, are left out."""
     if not periods:
         return {}
     lo, hi = min(p[0] for p in periods), max(p[1] for p in periods)
@@ -206,16 +209,23 @@ async def _health_by_period(
     uses, sessions = await off_loop(load)
     hp = health_params(settings)
     out: dict[tuple[date, date], dict[str, dict[str, Any]]] = {}
-    for start, end in periods:
+    column = "device_id" if entity == "device" else "account_id"
+    for (start, end), wanted in periods.items():
         params = PesQuery(start, end, (), entity).params(settings)
         cube = snapshot.view(*health_range(params), {})
 
-        def compute(cube: Cube = cube, params: PesParams = params) -> dict[str, dict[str, Any]]:
+        def compute(
+            cube: Cube = cube, params: PesParams = params, wanted: set[str] = wanted
+        ) -> dict[str, dict[str, Any]]:
             a, b = params.start.toordinal(), params.end.toordinal()
-            u: list[UseRow] = [(e, a, f, int(n)) for (e, f), (n,) in uses.between(a, b)]
-            ss = [(e, a, int(c), sec) for e, (c, sec) in sessions.between(a, b)]
-            rows = entity_health(cube, members(cube, (), entity), params, hp, u, ss)
-            return {r["entity"]: r for r in rows}
+            codes, names = cube.attr(column)
+            keep = np.isin(codes, [k for k, name in enumerate(names) if name in wanted])
+            u: list[UseRow] = [
+                (e, a, f, int(n)) for (e, f), (n,) in uses.between(a, b) if e in wanted
+            ]
+            ss = [(e, a, int(c), sec) for e, (c, sec) in sessions.between(a, b) if e in wanted]
+            mem = members(cube, (), entity, keep)
+            return {r["entity"]: r for r in entity_health(cube, mem, params, hp, u, ss)}
 
         out[(start, end)] = await off_loop(compute)
     return out
@@ -229,7 +239,8 @@ async def outcome_report(
     by_period = _periods(rows, q)
     # No filters, no group-by: health over the whole fleet, as the contract says.
     snapshot = await current_snapshot(store)  # one version of the tables for every period
-    health = await _health_by_period(store, snapshot, settings, q.entity, list(by_period))
+    wanted = {p: {rows[i][1] for i in indexes} for p, indexes in by_period.items()}
+    health = await _health_by_period(store, snapshot, settings, q.entity, wanted)
     items: list[tuple[int, ScoredOutcome]] = []
     for (start, end), indexes in by_period.items():
         by_id = health[(start, end)]

@@ -21,6 +21,7 @@ import pytest
 from collector.analytics.outcomes import DEFAULT_BANDS, ScoredOutcome, report, score_period
 from collector.analytics.params import PesParams
 from collector.api import AppState, create_app
+from collector.reports import make_outcome_query, outcome_report
 from collector.settings import load_settings
 from collector.storage import Store
 from tests.kits.analytics import (
@@ -65,8 +66,9 @@ def jsonl(outcomes: list[Outcome]) -> str:
 
 
 @cache
-def _health(entity: str, start: date, end: date) -> dict[str, dict[str, Any]]:
-    return reference_health(EVENTS, entity, PesParams(start, end, core_features=CORE))
+def _health(entity: str, start: date, end: date, core: bool) -> dict[str, dict[str, Any]]:
+    params = PesParams(start, end, core_features=CORE if core else {})
+    return reference_health(EVENTS, entity, params)
 
 
 @cache
@@ -92,6 +94,7 @@ def expected(
     length: int = 30,
     bands: tuple[float, ...] = DEFAULT_BANDS,
     filters: Mapping[str, str] | None = None,
+    core: bool = True,
 ) -> dict[str, Any]:
     items = []
     for e, ident, kind, day in sorted(outcomes, key=lambda o: (o[3], o[1])):
@@ -100,7 +103,7 @@ def expected(
         start, end = score_period(day, lead, length)
         if filters and not active_with(entity, ident, start, end, filters):
             continue
-        row = _health(entity, start, end).get(ident)
+        row = _health(entity, start, end, core).get(ident)
         items.append(ScoredOutcome.from_health_row(kind in ("renewed", "expanded"), row))
     return report(items, bands)
 
@@ -120,9 +123,9 @@ def assert_close(got: Any, want: Any, where: str = "") -> None:
         assert got == want, where
 
 
-def write_config(tmp_path: Path, url: str) -> Path:
+def write_config(tmp_path: Path, url: str, core_features: Mapping[str, Any] = CORE) -> Path:
     conf = tmp_path / "collector.toml"
-    core = "\n".join(f'"{k}" = {json.dumps(v)}' for k, v in CORE.items())
+    core = "\n".join(f'"{k}" = {json.dumps(v)}' for k, v in core_features.items())
     conf.write_text(
         f'[storage]\nurl = "{url}"\n[pes]\ntimezone = "UTC"\n'
         f'[pes.core_features]\n{core}\n[api]\ntokens = ["t0k"]\n'
@@ -161,6 +164,19 @@ async def test_api_report_equals_report_of_reference_health(client: httpx.AsyncC
     assert got["auc"] is not None
     got = await get_report(client, entity="device", lead=7, period_days=14, bands="0,50,100")
     assert_close(got, expected(OUTCOMES, "device", 7, 14, (0.0, 50.0, 100.0)))
+
+
+async def test_fleet_core_sets_without_configured_core_features(
+    store: Store, tmp_path: Path
+) -> None:
+    """Without configured core features each type's core set is its fleet's features in P:
+    health must still be the whole fleet's, though only entities with outcomes are scored."""
+    await write_events(store, EVENTS)
+    settings = load_settings(write_config(tmp_path, "sqlite:///unused.db", {}))
+    await store.put_outcomes(OUTCOMES)
+    for entity in ("account", "device"):
+        got = await outcome_report(store, settings.pes, make_outcome_query(entity=entity))
+        assert_close(got, expected(OUTCOMES, entity, core=False))
 
 
 async def test_filters_narrow_to_entities_active_in_p(client: httpx.AsyncClient) -> None:
