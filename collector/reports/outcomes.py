@@ -15,6 +15,7 @@ entity was active in P with that device type / firmware version.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -168,7 +169,9 @@ class _Sums(Generic[K]):
         return [(self.keys[c], totals[c].tolist()) for c in nonzero]
 
 
+@functools.lru_cache(maxsize=4096)
 def _ordinal(day: str) -> int:
+    """A rollup row's day as an ordinal; rows repeat few days, so the parse is cached."""
     return date.fromisoformat(day).toordinal()
 
 
