@@ -37,7 +37,6 @@ from collector.storage.sql import (
     ENTITY_COLUMN,
     INSERT_QUARANTINE,
     SELECT_OUTCOMES,
-    UPSERT_OUTCOME,
     by_day,
     device_dict,
     filter_clause,
@@ -103,6 +102,13 @@ SELECT d, s, $3 FROM unnest($1::text[], $2::text[]) AS u(d, s)
 ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, status_ms = excluded.status_ms
 """
 _INSERT_QUARANTINE = INSERT_QUARANTINE.format(*(f"${i}" for i in range(1, 7)))
+# Outcomes as arrays: keys are unique per call (last_per_key), as one statement requires.
+_UPSERT_OUTCOMES = """
+INSERT INTO outcomes (entity, id, outcome, day)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[])
+ON CONFLICT (entity, id, day) DO UPDATE SET outcome = excluded.outcome
+"""
+_OUTCOME_CHUNK = 50_000
 
 
 class PgStore:
@@ -267,7 +273,9 @@ class PgStore:
         rows = last_per_key(rows)
         try:
             async with self.pool.acquire() as con, con.transaction():
-                await con.executemany(UPSERT_OUTCOME.format("$1", "$2", "$3", "$4"), rows)
+                for i in range(0, len(rows), _OUTCOME_CHUNK):  # a few statements, not one per row
+                    columns = zip(*rows[i : i + _OUTCOME_CHUNK], strict=True)
+                    await con.execute(_UPSERT_OUTCOMES, *(list(c) for c in columns))
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise _translate(exc) from exc
         return len(rows)

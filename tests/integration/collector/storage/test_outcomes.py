@@ -3,6 +3,7 @@ the same key replaces the outcome, importing the same file twice changes nothing
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
 import pytest
@@ -70,3 +71,17 @@ async def test_reimporting_is_idempotent(store: Store) -> None:
     first = (await store.outcomes("account"), await store.outcomes("device"))
     await import_outcomes(store, GOOD)
     assert (await store.outcomes("account"), await store.outcomes("device")) == first
+
+
+async def test_a_large_import_is_one_transaction(store: Store) -> None:
+    """More rows than one PostgreSQL statement takes (50,000): all stored, and a refused row
+    at the very end still undoes every chunk before it."""
+    rows = [("account", f"a-{k}", "renewed", D1) for k in range(120_000)]
+    with pytest.raises(StoreError):
+        await store.put_outcomes([*rows, ("account", "z", "bogus", D1)])
+    assert await store.outcomes("account") == []
+    t0 = time.perf_counter()
+    assert await store.put_outcomes(rows) == len(rows)
+    elapsed = time.perf_counter() - t0
+    assert len(await store.outcomes("account")) == len(rows)
+    assert elapsed < 60, elapsed
