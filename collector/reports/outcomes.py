@@ -7,9 +7,9 @@ import with its number and reason) and stored in one transaction, so a refused i
 nothing. Report: for each stored outcome of the entity kind, the entity's health over
 P = score_period(day, lead, length), computed exactly as `health_rows` (configured health
 weights and targets, the whole fleet, no filter), once per distinct P from one snapshot and
-one read of the rollups; an entity without a row
-scores 0 (`ScoredOutcome.inactive`). Filters narrow which outcomes are reported: those whose
-entity was active in P with that device type / firmware version.
+one read of the rollups; an entity without a row scores 0 (`ScoredOutcome.inactive`).
+Filters narrow which outcomes are reported: those whose entity was active in P with that
+device type / firmware version.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def make_outcome_query(
 async def import_outcomes(store: Store, lines: Iterable[str | bytes]) -> int:
     """Parse every line, then store them all in one transaction; OutcomeLineError (nothing
     stored) for the first bad line. The number of outcomes stored (one per key)."""
-    records = parse_outcome_lines(lines)
+    records = await off_loop(lambda: parse_outcome_lines(lines))  # up to 1M lines: not on the loop
     return await store.put_outcomes([(r.entity, r.id, r.outcome, r.date) for r in records])
 
 
@@ -239,22 +239,21 @@ async def outcome_report(
 ) -> dict[str, Any]:
     """`analytics.outcomes.report` over the stored outcomes of `q.entity`, scored as above."""
     rows = await store.outcomes(q.entity)
-    by_period = _periods(rows, q)
-    # No filters, no group-by: health over the whole fleet, as the contract says.
     snapshot = await current_snapshot(store)  # one version of the tables for every period
-    wanted = {p: {rows[i][1] for i in indexes} for p, indexes in by_period.items()}
+    wanted: dict[tuple[date, date], set[str]] = {}
+    for period, indexes in _periods(rows, q).items():
+        ids = {rows[i][1] for i in indexes}
+        if q.filters:  # only outcomes of entities active in P with the filters' attributes
+            ids &= await _active_filtered(snapshot, q.entity, *period, dict(q.filters))
+        wanted[period] = ids
+    # No filters, no group-by: health over the whole fleet, as the contract says.
     health = await _health_by_period(store, snapshot, settings, q.entity, wanted)
     items: list[tuple[int, ScoredOutcome]] = []
-    for (start, end), indexes in by_period.items():
-        by_id = health[(start, end)]
-        keep = None
-        if q.filters:
-            keep = await _active_filtered(snapshot, q.entity, start, end, dict(q.filters))
-        for i in indexes:
-            ident, outcome = rows[i][1], rows[i][2]
-            if keep is not None and ident not in keep:
-                continue
-            items.append((i, ScoredOutcome.from_health_row(outcome in _RETAINED, by_id.get(ident))))
+    for i, (_, ident, outcome, day) in enumerate(rows):
+        period = score_period(day, q.lead, q.length)
+        if ident in wanted[period]:
+            row = health[period].get(ident)
+            items.append((i, ScoredOutcome.from_health_row(outcome in _RETAINED, row)))
     items.sort(key=lambda t: t[0])  # the stored order (day, id): the same input every time
     weights = dict(zip(SIGNALS, settings.health.weights, strict=True))
     scored = [s for _, s in items]
