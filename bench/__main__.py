@@ -3,7 +3,8 @@
 
 Without suite names it runs the default suites (agent, ingest, e2e, query), which report every
 figure of bench.core.REQUIRED; `scale` (docs/scaling.md), `growth` (10k -> 100k [-> 1M]
-devices) and `dashboard` (the Overview's load time in Chromium) run only when named. Budgets
+devices), `dashboard` (the Overview's load time in Chromium) and `outcomes` (the outcomes report
+for 10,000 accounts) run only when named. Budgets
 and measured run times: docs/performance.md.
 
 `--smoke` runs every suite (named ones, or all of them) at toy sizes, a few seconds each:
@@ -74,7 +75,9 @@ def main() -> int:
         "--smoke", action="store_true", help="every suite at toy sizes: does it still run?"
     )
     p.add_argument("--json", help="also write the figures as a JSON list to this file")
-    p.add_argument("suites", nargs="*", help=f"default {' '.join(DEFAULT)}; also: scale growth")
+    p.add_argument(
+        "suites", nargs="*", help=f"default {' '.join(DEFAULT)}; also: scale growth outcomes"
+    )
     return asyncio.run(main_async(p.parse_args()))
 
 
