@@ -3,8 +3,9 @@
 
 Without suite names it runs the default suites (agent, ingest, e2e, query), which report every
 figure of bench.core.REQUIRED; `scale` (docs/scaling.md), `growth` (10k -> 100k [-> 1M]
-devices), `dashboard` (the Overview's load time in Chromium) and `releases` (the release-impact
-engine, 10k and 100k devices x 90 days) run only when named. Budgets
+devices), `dashboard` (the Overview's load time in Chromium), `releases` (the release-impact
+engine, 10k and 100k devices x 90 days) and `outcomes` (the outcomes report for 10,000
+accounts) run only when named. Budgets
 and measured run times: docs/performance.md.
 
 `--smoke` runs every suite (named ones, or all of them) at toy sizes, a few seconds each:
@@ -32,6 +33,7 @@ SUITES = {
     "growth": "bench.growth",
     "dashboard": "bench.dashboard",
     "releases": "bench.releases",
+    "outcomes": "bench.outcomes",
 }
 DEFAULT = ("agent", "ingest", "e2e", "query")
 
@@ -78,7 +80,7 @@ def main() -> int:
     p.add_argument(
         "suites",
         nargs="*",
-        help=f"default {' '.join(DEFAULT)}; also: scale growth dashboard releases",
+        help=f"default {' '.join(DEFAULT)}; also: scale growth dashboard releases outcomes",
     )
     return asyncio.run(main_async(p.parse_args()))
 

@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 
 from collector import __version__
 from collector.api import problems
-from collector.api.routes import analytics, dashboard, fleet, ops, releases
+from collector.api.routes import analytics, dashboard, fleet, ops, outcomes, releases
 from collector.api.state import AppState
 
 
@@ -43,6 +43,8 @@ def create_app(state: AppState) -> FastAPI:
     app.include_router(analytics.router(state, auth))
     # /v1/releases, /v1/rollout: release impact (specs/releases.md)
     app.include_router(releases.router(state, auth))
+    # /v1/outcomes (import), /v1/outcomes/report
+    app.include_router(outcomes.router(state, auth))
     # /v1/fleet, /v1/entity: what only the dashboard's pages need
     app.include_router(fleet.router(state, auth))
     # The dashboard's pages and static assets (public: they hold no data)

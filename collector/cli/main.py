@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from collector.cli import analytics as cli_analytics
+from collector.cli import outcomes as cli_outcomes
 from collector.cli import provision
 from collector.cli import releases as cli_releases
 from collector.errors import QueryError
@@ -62,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     provision.add_parsers(sub)  # provision-device, provision-collector
     cli_analytics.add_parsers(sub)  # pes, compare, trend, overview, health, funnel, alerts
     cli_releases.add_parsers(sub)  # releases
+    cli_outcomes.add_parsers(sub)  # outcomes import, outcomes report
     return p
 
 
@@ -78,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(serve(settings, host=args.host, port=args.port))
         if args.cmd == "import":
             return asyncio.run(import_file(settings, Path(args.file)))
+        if args.cmd == cli_outcomes.COMMAND:
+            return asyncio.run(cli_outcomes.run(settings, args))
         if args.cmd in cli_analytics.COMMANDS:
             return asyncio.run(cli_analytics.run(settings, args))
         if args.cmd in cli_releases.COMMANDS:

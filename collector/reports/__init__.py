@@ -2,6 +2,15 @@
 report's parameters once, `tables` loads the rollups and runs the analyses, `render` turns rows
 into CSV or text. The same parameters give the same rows on every surface."""
 
+from collector.reports.outcomes import (
+    OutcomeLineError,
+    OutcomeQuery,
+    import_outcomes,
+    make_outcome_query,
+    outcome_band_rows,
+    outcome_report,
+    parse_bands,
+)
 from collector.reports.query import (
     DEFAULT_GROUP_BY,
     EARLIEST,
@@ -28,12 +37,19 @@ __all__ = [
     "EARLIEST",
     "LATEST",
     "HealthList",
+    "OutcomeLineError",
+    "OutcomeQuery",
     "PesQuery",
     "compare_rows",
     "funnel_rows",
     "health_rows",
+    "import_outcomes",
+    "make_outcome_query",
     "make_query",
+    "outcome_band_rows",
+    "outcome_report",
     "overview_tables",
+    "parse_bands",
     "parse_group_by",
     "parse_weights",
     "pes_rows",

@@ -29,6 +29,8 @@ SessionTuple = tuple[str, str, str, str, str, int, float]
 # Rollup columns a query may filter on (equality). Only these names ever reach SQL text.
 FILTER_COLUMNS = ("device_type", "firmware_version", "account_id", "device_id")
 Filters = Mapping[str, str]
+# A customer outcome (specs/outcomes.md): (entity, id, outcome, day); key (entity, id, day).
+OutcomeTuple = tuple[str, str, str, date]
 # Delivered alert breaches: (rule, subject) -> the value that breached.
 AlertState = dict[tuple[str, str], float | None]
 
@@ -111,6 +113,15 @@ class Store(Writer, Protocol):
     ) -> list[UsesRow]:
         """feature_use events per (device, day ordinal) over [since, until], summed from the
         feature_day rollup, of one device type or all."""
+
+    # -- outcomes (specs/outcomes.md) -----------------------------------------------------------
+    async def put_outcomes(self, rows: Sequence[OutcomeTuple]) -> int:
+        """Store every outcome in one transaction, all or nothing; a row whose key (entity, id,
+        day) is already stored, or comes again later in `rows`, replaces it. The rows stored."""
+        ...
+
+    async def outcomes(self, entity: Entity) -> list[OutcomeTuple]:
+        """The stored outcomes of one kind of entity, by day then id."""
         ...
 
     # -- operations ---------------------------------------------------------------------------

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any
 
 from collector.errors import QueryError
 from collector.records import StatusRow
-from collector.storage.base import FILTER_COLUMNS, Filters
+from collector.storage.base import FILTER_COLUMNS, Filters, OutcomeTuple
 
 DEVICE_COLUMNS = (
     "device_id", "account_id", "device_type", "firmware_version", "first_seen_ms",
@@ -26,6 +27,12 @@ GROUP BY d.device_id ORDER BY d.device_id LIMIT {limit} OFFSET {offset}
 """
 # Column names come from this fixed map only, never from the caller.
 ENTITY_COLUMN: dict[str, str] = {"device": "device_id", "account": "account_id"}
+# Outcomes: the last row of a key wins (one statement may not touch a row twice in PostgreSQL).
+UPSERT_OUTCOME = (
+    "INSERT INTO outcomes (entity, id, outcome, day) VALUES ({}, {}, {}, {}) "
+    "ON CONFLICT (entity, id, day) DO UPDATE SET outcome = excluded.outcome"
+)
+SELECT_OUTCOMES = "SELECT entity, id, outcome, day FROM outcomes WHERE entity = {}"
 INSERT_QUARANTINE = (
     "INSERT INTO quarantine (received_ms, topic, device_id, reason, detail, raw) "
     "VALUES ({}, {}, {}, {}, {}, {})"
@@ -67,3 +74,13 @@ def device_dict(row: Sequence[Any]) -> dict[str, Any]:
     out["gap_events"] = int(out["gap_events"])
     out["dropped_events"] = int(out["dropped_events"])
     return out
+
+
+def last_per_key(rows: Sequence[OutcomeTuple]) -> list[OutcomeTuple]:
+    """Outcome rows with one per key (entity, id, day), the last one given."""
+    return list({(r[0], r[1], r[3]): r for r in rows}.values())
+
+
+def by_day(row: OutcomeTuple) -> tuple[date, str]:
+    """Outcomes' order: by day, then id in code point order on every backend."""
+    return row[3], row[1]

@@ -15,9 +15,9 @@ FACES: dict[str, set[str]] = {
     "collector.records": {"AckTarget", "EventRow", "ParsedMessage", "QuarantineRow", "StatusRow"},
     "collector.storage": {
         "FILTER_COLUMNS", "NO_CURSOR", "NO_RUNS_CURSOR", "ActivityTuple", "AlertState", "Changes",
-        "ComboRow", "Cursor", "Entity", "FeatureNameRow", "FeatureTuple", "Filters", "Pruned",
-        "RunChanges", "RunRow", "SessionTuple", "Store", "UsesRow", "WriteCounts", "Writer",
-        "open_store", "sqlite_path",
+        "ComboRow", "Cursor", "Entity", "FeatureNameRow", "FeatureTuple", "Filters",
+        "OutcomeTuple", "Pruned", "RunChanges", "RunRow", "SessionTuple", "Store", "UsesRow",
+        "WriteCounts", "Writer", "open_store", "sqlite_path",
     },
     "collector.storage.sqlite": {"SqliteStore"},
     "collector.storage.postgres": {"PgStore"},
@@ -32,10 +32,11 @@ FACES: dict[str, set[str]] = {
         "compare", "parse_config",
     },
     "collector.reports": {
-        "DEFAULT_GROUP_BY", "EARLIEST", "LATEST", "HealthList", "PesQuery", "compare_rows",
-        "funnel_rows", "health_rows", "make_query", "overview_tables", "parse_group_by",
-        "parse_weights", "pes_rows", "pes_table", "result_row", "to_csv", "to_table",
-        "trend_rows",
+        "DEFAULT_GROUP_BY", "EARLIEST", "LATEST", "HealthList", "OutcomeLineError",
+        "OutcomeQuery", "PesQuery", "compare_rows", "funnel_rows", "health_rows",
+        "import_outcomes", "make_outcome_query", "make_query", "outcome_band_rows",
+        "outcome_report", "overview_tables", "parse_bands", "parse_group_by", "parse_weights",
+        "pes_rows", "pes_table", "result_row", "to_csv", "to_table", "trend_rows",
     },
     "collector.jobs": {
         "Breach", "evaluate", "housekeeping_once", "prune_once", "retention_loop",

@@ -295,6 +295,15 @@ MIGRATIONS: list[str] = [
     FROM h GROUP BY device_id, run;
     INSERT INTO firmware_devices SELECT DISTINCT device_id FROM firmware_runs;
     """,
+    # 6: customer outcomes (specs/outcomes.md, issue #15); see migration 6 in sqlite/schema.py.
+    """
+    CREATE TABLE outcomes (
+        entity text NOT NULL CHECK (entity IN ('account', 'device')), id text NOT NULL,
+        outcome text NOT NULL CHECK (outcome IN ('renewed', 'expanded', 'churned')),
+        day date NOT NULL,
+        PRIMARY KEY (entity, id, day)
+    );
+    """,
 ]
 
 

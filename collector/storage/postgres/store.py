@@ -24,6 +24,7 @@ from collector.storage.base import (
     Entity,
     FeatureTuple,
     Filters,
+    OutcomeTuple,
     Pruned,
     SessionTuple,
     WriteCounts,
@@ -38,8 +39,11 @@ from collector.storage.sql import (
     DEVICES_SQL,
     ENTITY_COLUMN,
     INSERT_QUARANTINE,
+    SELECT_OUTCOMES,
+    by_day,
     device_dict,
     filter_clause,
+    last_per_key,
     status_columns,
 )
 from collector.storage.streams import DAY_MS, RecentIds, StreamBook, StreamKey
@@ -101,6 +105,13 @@ SELECT d, s, $3 FROM unnest($1::text[], $2::text[]) AS u(d, s)
 ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, status_ms = excluded.status_ms
 """
 _INSERT_QUARANTINE = INSERT_QUARANTINE.format(*(f"${i}" for i in range(1, 7)))
+# Outcomes as arrays: keys are unique per call (last_per_key), as one statement requires.
+_UPSERT_OUTCOMES = """
+INSERT INTO outcomes (entity, id, outcome, day)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[])
+ON CONFLICT (entity, id, day) DO UPDATE SET outcome = excluded.outcome
+"""
+_OUTCOME_CHUNK = 50_000
 
 
 class PgStore:
@@ -329,6 +340,22 @@ class PgStore:
     ) -> list[UsesRow]:
         rows = await self._fetch(runs_sql.FEATURE_USES, since, until, device_type)
         return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+    async def put_outcomes(self, rows: Sequence[OutcomeTuple]) -> int:
+        rows = last_per_key(rows)
+        try:
+            async with self.pool.acquire() as con, con.transaction():
+                for i in range(0, len(rows), _OUTCOME_CHUNK):  # a few statements, not one per row
+                    columns = zip(*rows[i : i + _OUTCOME_CHUNK], strict=True)
+                    await con.execute(_UPSERT_OUTCOMES, *(list(c) for c in columns))
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+        return len(rows)
+
+    async def outcomes(self, entity: Entity) -> list[OutcomeTuple]:
+        rows = await self._fetch(SELECT_OUTCOMES.format("$1"), entity)
+        # Sorted here, not by the database's collation: the report's folds follow this order.
+        return sorted(((r[0], r[1], r[2], r[3]) for r in rows), key=by_day)
 
     async def alert_state(self) -> AlertState:
         rows = await self._fetch("SELECT rule, subject, value FROM alert_state")

@@ -193,4 +193,14 @@ MIGRATIONS: list[str] = [
         max(CASE WHEN z = 1 THEN o END), 1
     FROM h GROUP BY device_id, run;
     """,
+    # 6: customer outcomes (specs/outcomes.md, issue #15), imported from JSON lines; the key is
+    # (entity, id, day) and a later import of the same key replaces the outcome.
+    """
+    CREATE TABLE outcomes (
+        entity TEXT NOT NULL CHECK (entity IN ('account', 'device')), id TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('renewed', 'expanded', 'churned')),
+        day TEXT NOT NULL,
+        PRIMARY KEY (entity, id, day)
+    ) WITHOUT ROWID;
+    """,
 ]

@@ -25,6 +25,7 @@ from collector.storage.base import (
     Entity,
     FeatureTuple,
     Filters,
+    OutcomeTuple,
     Pruned,
     SessionTuple,
     WriteCounts,
@@ -37,8 +38,12 @@ from collector.storage.sql import (
     DEVICES_SQL,
     ENTITY_COLUMN,
     INSERT_QUARANTINE,
+    SELECT_OUTCOMES,
+    UPSERT_OUTCOME,
+    by_day,
     device_dict,
     filter_clause,
+    last_per_key,
     status_columns,
 )
 from collector.storage.sqlite import runs as runs_sql
@@ -379,6 +384,26 @@ class SqliteStore:
             runs_sql.FEATURE_USES, (since.isoformat(), until.isoformat(), device_type, device_type)
         )
         return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+    async def put_outcomes(self, rows: Sequence[OutcomeTuple]) -> int:
+        rows = last_per_key(rows)
+        async with self._writing:
+            try:
+                await self.db.execute("BEGIN IMMEDIATE")
+                await self.db.executemany(
+                    UPSERT_OUTCOME.format(*"????"),
+                    [(e, i, o, d.isoformat()) for e, i, o, d in rows],
+                )
+                await self.db.commit()
+            except sqlite3.Error as exc:
+                await _rollback(self.db)
+                raise _translate(exc) from exc
+        return len(rows)
+
+    async def outcomes(self, entity: Entity) -> list[OutcomeTuple]:
+        rows = await self._fetch(SELECT_OUTCOMES.format("?"), (entity,))
+        # Sorted here, not by the database's collation: the report's folds follow this order.
+        return sorted(((r[0], r[1], r[2], date.fromisoformat(r[3])) for r in rows), key=by_day)
 
     async def alert_state(self) -> AlertState:
         rows = await self._fetch("SELECT rule, subject, value FROM alert_state", ())
