@@ -324,7 +324,8 @@ async def _raw_publish(port: int, s: AgentSettings, device: str, expect: int) ->
     batches: list[tuple[bytes, str, int]] = []
     i = 0
     while i < len(rows_all):
-        rows, size = [], 0
+        rows: list[Any] = []
+        size = 0
         while i < len(rows_all) and len(rows) < s.batch_max_events:
             size += len(rows_all[i][1]) + 24
             if rows and size > budget:

@@ -18,14 +18,14 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from agent.agent import Agent
-from agent.settings import AgentSettings
-from collector.reports.render import render_table
+from agent.settings import AgentSettings, MqttSettings
+from collector.reports import pes_table
 from devkit.broker import LocalBroker, free_port
-from shared.mqtt import MqttSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "demo-token"
@@ -184,7 +184,7 @@ async def show(http_port: int, group_by: str, title: str) -> None:
         )
     r.raise_for_status()
     print(f"\n{title}\n")
-    print(render_table(r.json(), [g for g in group_by.split(",") if g]))
+    print(pes_table(r.json(), [g for g in group_by.split(",") if g]))
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -213,7 +213,8 @@ async def main_async(args: argparse.Namespace) -> int:
             fleet = asyncio.create_task(
                 run_fleet(work, broker.port, args.devices, args.days, stop, backfilled)
             )
-            await asyncio.wait([fleet, backfilled], return_when=asyncio.FIRST_COMPLETED)
+            waiters: list[asyncio.Future[Any]] = [fleet, backfilled]
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             if not backfilled.done():
                 await fleet  # the fleet failed before finishing: show why
             n, secs = backfilled.result()
