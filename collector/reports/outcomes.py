@@ -1,4 +1,4 @@
-"""Outcomes (specs/outcomes.md, issue #15): importing customer outcomes and the report that checks
+"""Outcomes (specs/outcomes.md): importing customer outcomes and the report that checks
 whether entity health predicts them. The API (`POST /v1/outcomes`, `GET /v1/outcomes/report`)
 and the CLI (`pes-collector outcomes import|report`) both call these.
 

@@ -295,7 +295,7 @@ MIGRATIONS: list[str] = [
     FROM h GROUP BY device_id, run;
     INSERT INTO firmware_devices SELECT DISTINCT device_id FROM firmware_runs;
     """,
-    # 6: customer outcomes (specs/outcomes.md, issue #15); see migration 6 in sqlite/schema.py.
+    # 6: customer outcomes (specs/outcomes.md); see migration 6 in sqlite/schema.py.
     """
     CREATE TABLE outcomes (
         entity text NOT NULL CHECK (entity IN ('account', 'device')), id text NOT NULL,

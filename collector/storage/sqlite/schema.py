@@ -193,7 +193,7 @@ MIGRATIONS: list[str] = [
         max(CASE WHEN z = 1 THEN o END), 1
     FROM h GROUP BY device_id, run;
     """,
-    # 6: customer outcomes (specs/outcomes.md, issue #15), imported from JSON lines; the key is
+    # 6: customer outcomes (specs/outcomes.md), imported from JSON lines; the key is
     # (entity, id, day) and a later import of the same key replaces the outcome.
     """
     CREATE TABLE outcomes (
