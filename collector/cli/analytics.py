@@ -15,7 +15,15 @@ from typing import Any
 from collector.analytics.compare import parse_config
 from collector.errors import QueryError
 from collector.jobs import run_claimed, run_forever
-from collector.reports import EARLIEST, PesQuery, make_query, to_csv, to_table
+from collector.reports import (
+    EARLIEST,
+    PesQuery,
+    compare_table,
+    health_table,
+    make_query,
+    to_csv,
+    to_table,
+)
 from collector.reports import tables as aq
 from collector.settings import CollectorSettings
 from collector.storage import open_store
@@ -155,7 +163,12 @@ async def run(settings: CollectorSettings, args: argparse.Namespace) -> int:
             rows = await aq.funnel_rows(
                 store, pes, _query(settings, args, 30, None), args.days, today
             )
-    _print(rows, args.format)
+    if args.format == "table" and args.cmd == "compare":
+        print(compare_table(rows, args.baseline))
+    elif args.format == "table" and args.cmd == "health":
+        print(health_table(rows))
+    else:
+        _print(rows, args.format)
     return 0
 
 

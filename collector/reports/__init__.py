@@ -21,7 +21,7 @@ from collector.reports.query import (
     parse_weights,
     result_row,
 )
-from collector.reports.render import pes_table, to_csv, to_table
+from collector.reports.render import compare_table, health_table, pes_table, to_csv, to_table
 from collector.reports.tables import (
     HealthList,
     compare_rows,
@@ -41,8 +41,10 @@ __all__ = [
     "OutcomeQuery",
     "PesQuery",
     "compare_rows",
+    "compare_table",
     "funnel_rows",
     "health_rows",
+    "health_table",
     "import_outcomes",
     "make_outcome_query",
     "make_query",

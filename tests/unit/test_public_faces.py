@@ -33,7 +33,8 @@ FACES: dict[str, set[str]] = {
     },
     "collector.reports": {
         "DEFAULT_GROUP_BY", "EARLIEST", "LATEST", "HealthList", "OutcomeLineError",
-        "OutcomeQuery", "PesQuery", "compare_rows", "funnel_rows", "health_rows",
+        "OutcomeQuery", "PesQuery", "compare_rows", "compare_table", "funnel_rows", "health_rows",
+        "health_table",
         "import_outcomes", "make_outcome_query", "make_query", "outcome_band_rows",
         "outcome_report", "overview_tables", "parse_bands", "parse_group_by", "parse_weights",
         "pes_rows", "pes_table", "result_row", "to_csv", "to_table", "trend_rows",
