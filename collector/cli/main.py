@@ -61,7 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--stickiness", choices=["dau_mau", "dau_wau", "wau_mau"], default="dau_mau")
     rep.add_argument("--format", choices=["json", "table"], default="table")
     provision.add_parsers(sub)  # provision-device, provision-collector
-    cli_analytics.add_parsers(sub)  # pes, compare, trend, overview, health, funnel, alerts
+    cli_analytics.add_parsers(
+        sub
+    )  # pes, compare, trend, overview, health, funnel, retention, alerts
     cli_releases.add_parsers(sub)  # releases
     cli_outcomes.add_parsers(sub)  # outcomes import, outcomes report
     return p

@@ -244,3 +244,27 @@ def health_table(rows: Sequence[dict[str, Any]]) -> str:
     """/v1/health rows for a terminal: scores in points, signals as percents, the at-risk
     reasons as words."""
     return to_table(rows, columns=_HEALTH_COLUMNS, empty="(no entities in this period)")
+
+
+_RETENTION_KEYS = {"cohort", "week", "entities", "retained", "rate", "rate_ci"}
+
+
+def retention_table(rows: Sequence[dict[str, Any]]) -> str:
+    """/v1/retention's long rows as the usual cohort grid: a row per (group, cohort) with its
+    size and the percent retained in each week after it ("all": the pooled curve)."""
+    grid: dict[tuple[Any, ...], dict[str, Any]] = {}
+    weeks: set[int] = set()
+    for r in rows:
+        group = tuple((k, v) for k, v in r.items() if k not in _RETENTION_KEYS)
+        line = grid.setdefault((*group, r["cohort"]), {**dict(group), "cohort": r["cohort"]})
+        if r["week"] == 0:
+            line["size"] = r["entities"]
+        line[f"w{r['week']}"] = _percent(r["rate"])
+        weeks.add(r["week"])
+    if not grid:
+        return "(no cohorts in this period)"
+    first = next(iter(grid.values()))
+    columns = [Column(k) for k in first if k not in {"cohort", "size"} and k[:1] != "w"]
+    columns += [Column("cohort"), Column("size", right=True)]
+    columns += [Column(f"w{k}", right=True, fmt=lambda v: v or "") for k in sorted(weeks)]
+    return to_table(list(grid.values()), columns=columns)

@@ -22,6 +22,7 @@ from collector.analytics.cube import (
 from collector.analytics.funnel import funnel, funnel_range
 from collector.analytics.health import HealthParams, entity_health, health_range
 from collector.analytics.overview import lifecycle_row, series
+from collector.analytics.retention import MAX_WEEKS, retention, retention_range
 from collector.analytics.state import Cube, CubeState, Snapshot
 from collector.analytics.trend import Interval, periods, trend, trend_range
 from collector.errors import QueryError
@@ -221,6 +222,16 @@ async def funnel_rows(
     return await off_loop(compute)
 
 
+async def retention_rows(store: Store, q: PesQuery, weeks: int) -> list[dict[str, Any]]:
+    """Weekly retention of the cohorts first active between q.start's week and q.end
+    (analytics/retention.py), per q.group_by."""
+    if not 1 <= weeks <= MAX_WEEKS:
+        raise QueryError(f"weeks must be 1 to {MAX_WEEKS}")
+    lo, hi = retention_range(q.start, q.end)
+    cube = await load_cube(store, lo, hi, q)
+    return await off_loop(lambda: retention(cube, q.group_by, q.entity, q.start, q.end, weeks))
+
+
 __all__ = [
     "HealthList",
     "compare_rows",
@@ -231,5 +242,6 @@ __all__ = [
     "load_cube",
     "overview_tables",
     "pes_rows",
+    "retention_rows",
     "trend_rows",
 ]

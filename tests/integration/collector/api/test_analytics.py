@@ -32,6 +32,7 @@ from tests.kits.analytics import (
     reference_pes,
     reference_series,
 )
+from tests.oracles.retention_reference import reference_retention
 
 CORE = {"press-x": ["calibrate", "export", "recipes"], "lathe-9": ["jog", "spindle"]}
 AUTH = {"Authorization": "Bearer t0k"}
@@ -44,6 +45,7 @@ PATHS = [
     "/v1/overview",
     "/v1/health",
     "/v1/funnel",
+    "/v1/retention",
     "/v1/alerts",
 ]
 
@@ -193,6 +195,18 @@ async def test_trend_overview_health_funnel_match_reference(
     assert {r["feature"]: (r["eligible"], r["used"]) for r in funnel} == reference_funnel(
         events, "device", P, 5
     )
+    # Cohorts from the start of history (2026-01-01): weeks of return, per first firmware.
+    retention = await get(client, "/v1/retention", start="2025-12-29", end=END.isoformat(),
+                          group_by="firmware_version", entity="account", weeks=4)  # fmt: skip
+    assert retention and any(r["week"] == 4 for r in retention)
+    want_r = reference_retention(
+        events, ("firmware_version",), "account", date(2025, 12, 29), END, 4
+    )
+    got_r = {
+        ((r["firmware_version"],), r["cohort"], r["week"]): (r["entities"], r["retained"])
+        for r in retention
+    }
+    assert got_r == want_r
 
 
 async def test_cli_prints_the_same_rows_as_the_api(
@@ -237,6 +251,11 @@ async def test_cli_prints_the_same_rows_as_the_api(
             {"entity": "account", "list": "pql"},
         ),
         (["funnel", "--days", "7"], "/v1/funnel", {"days": 7}),
+        (
+            ["retention", "--weeks", "3", "--group-by", "firmware_version"],
+            "/v1/retention",
+            {"weeks": 3, "group_by": "firmware_version"},
+        ),
     ]
     for args, path, params in cases:
         res = cli(*args, *dates, "--config", conf, "--format", "json")
