@@ -21,6 +21,8 @@ from collector.reports import (
     compare_table,
     health_table,
     make_query,
+    parse_group_by,
+    pes_table,
     retention_table,
     to_csv,
     to_table,
@@ -169,7 +171,9 @@ async def run(settings: CollectorSettings, args: argparse.Namespace) -> int:
             rows = await aq.funnel_rows(
                 store, pes, _query(settings, args, 30, None), args.days, today
             )
-    if args.format == "table" and args.cmd == "compare":
+    if args.format == "table" and args.cmd == "pes":
+        print(pes_table(rows, parse_group_by(args.group_by)))
+    elif args.format == "table" and args.cmd == "compare":
         print(compare_table(rows, args.baseline))
     elif args.format == "table" and args.cmd == "health":
         print(health_table(rows))

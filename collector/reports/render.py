@@ -81,13 +81,19 @@ def _short(v: Any) -> str:
     return str(v)
 
 
+# The one number format of every text table (and of the dashboard, docs/dashboard.md): scores
+# and points to 0.1, shares as percents to 0.1, ratios to 0.01, counts whole.
 def _score(v: Any) -> str:
-    """The PES table's cells: scores to 0.1 (0.01 below 10), an empty cell for False."""
+    """The PES table's cells: scores to 0.1, an empty cell for False."""
     if isinstance(v, bool):
         return "yes" if v else ""
     if isinstance(v, float):
-        return f"{v:.1f}" if abs(v) >= 10 else f"{v:.2f}"
+        return f"{v:.1f}"
     return _short(v)
+
+
+def _ratio(v: Any) -> str:
+    return f"{v:.2f}" if isinstance(v, float) else _short(v)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +148,7 @@ _PES_COLUMNS = [
     Column("new", "new", True, _score),
     Column("recovered", "recov", True, _score),
     Column("dropped", "drop", True, _score),
-    Column("quick_ratio", "quick", True, _score),
+    Column("quick_ratio", "quick", True, _ratio),
     Column("low_sample", "low n", True, lambda v: "*" if v else ""),
 ]
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from collector.reports.render import compare_table, flatten, health_table, to_csv, to_table
+from collector.reports.render import (
+    compare_table,
+    flatten,
+    health_table,
+    pes_table,
+    to_csv,
+    to_table,
+)
 
 
 def test_csv_flattens_one_level_and_writes_nulls_empty() -> None:
@@ -100,3 +107,14 @@ def test_health_table_words_the_reasons() -> None:
         "low", "health,", "health", "falling", "no",
     ]  # fmt: skip
     assert health_table([]) == "(no entities in this period)"
+
+
+def test_pes_table_has_one_number_format() -> None:
+    row = {"device_type": "press-x", "active": 12, "pes": 7.25, "adoption": 100.0,
+           "stickiness": 3.04, "growth": 50.0, "new": 2, "recovered": 0, "dropped": 3,
+           "quick_ratio": 0.6666, "low_sample": True}  # fmt: skip
+    lines = pes_table([row, {**row, "quick_ratio": None, "low_sample": False}], ["device_type"])
+    assert lines.splitlines()[2].split() == [
+        "press-x", "12", "7.2", "100.0", "3.0", "50.0", "2", "0", "3", "0.67", "*",
+    ]  # fmt: skip
+    assert lines.splitlines()[3].split()[-1] == "-"  # no quick ratio, not low sample
