@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 from collector.analytics.compare import Config, compare
 from collector.analytics.cube import (
     aggregate,
+    feature_counts,
     fleet_features,
     members,
     needed_range,
@@ -153,10 +154,15 @@ async def overview_tables(
              "mau": c[2], "dau_mau": c[0] / c[2] if c[2] else None}
             for d, k, c in series(mem, q.start, q.end)
         ]  # fmt: skip
+        stats = period_stats(cube, mem, params)
+        users, eligible = feature_counts(stats)
+        index = {s: k for k, s in enumerate(seg)}
+        col = {f: j for j, f in enumerate(stats.vocab)}
         feats = [
             {**_segment(q.group_by, r.segment), "feature": f, "adoption": share,
-             "users": round(share * r.active), "active": r.active}
-            for r in aggregate(period_stats(cube, mem, params))
+             "users": users[index[r.segment]][col[f]],
+             "eligible": eligible[index[r.segment]][col[f]], "active": r.active}
+            for r in aggregate(stats)
             for f, share in r.feature_adoption.items()
         ]  # fmt: skip
         cycle = [

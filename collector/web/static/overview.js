@@ -63,7 +63,7 @@ export default {
     main.querySelector("#chart-trend .body").innerHTML = trendChart(trend, rows);
     main.querySelector("#chart-features .body").innerHTML = barChart(
       feats.filter(r => r.adoption !== null).sort((a, b) => b.adoption - a.adoption)
-        .map(r => ({ label: r.feature, v: r.adoption * 100, note: `${fmt(r.users)} of ${fmt(r.active)}` })),
+        .map(r => ({ label: r.feature, v: r.adoption * 100, note: `${fmt(r.users)} of ${fmt(r.eligible)}` })),
       { max: 100, unit: "%", series: "adoption", emptyText: "No core features configured or used in this period." },
     );
     main.querySelector("#chart-lifecycle .body").innerHTML = lifecycleChart(wide.lifecycle);
