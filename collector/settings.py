@@ -24,6 +24,13 @@ from shared.topics import DEFAULT_SHARE_GROUP
 _Strict = ConfigDict(extra="forbid")
 
 
+# `serve --role`: "all" ingests and answers everything; "ingest" ingests and answers only the
+# operations routes and writes (no analytics state in memory); "api" answers the reads from a
+# store it never writes to, e.g. a PostgreSQL read replica (docs/scaling.md).
+Role = Literal["all", "ingest", "api"]
+ROLES: tuple[Role, ...] = ("all", "ingest", "api")
+
+
 class StorageSettings(BaseModel):
     model_config = _Strict
     url: str = "sqlite:///var/lib/pes/collector.db"

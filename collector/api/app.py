@@ -39,12 +39,15 @@ def create_app(state: AppState) -> FastAPI:
 
     # /healthz, /readyz, /metrics, /v1/devices, /v1/stats
     ops.mount(app, state, auth)
-    # /v1/pes, /v1/compare, /v1/trend, /v1/overview, /v1/health, /v1/funnel, /v1/alerts
+    # /v1/outcomes (import; not under role api) and /v1/outcomes/report (not under role ingest)
+    app.include_router(outcomes.router(state, auth))
+    if not state.reads:  # role ingest: no analytics state in this process
+        return app
+    # /v1/pes, /v1/compare, /v1/trend, /v1/overview, /v1/health, /v1/funnel, /v1/retention,
+    # /v1/alerts
     app.include_router(analytics.router(state, auth))
     # /v1/releases, /v1/rollout: release impact (specs/releases.md)
     app.include_router(releases.router(state, auth))
-    # /v1/outcomes (import), /v1/outcomes/report
-    app.include_router(outcomes.router(state, auth))
     # /v1/fleet, /v1/entity: what only the dashboard's pages need
     app.include_router(fleet.router(state, auth))
     # The dashboard's pages and static assets (public: they hold no data)

@@ -28,7 +28,10 @@ def mount(app: FastAPI, state: AppState, auth: DependsParam) -> None:
             await state.store.stats()
         except StoreUnavailable as exc:
             body["store"] = str(exc)
-        ready = body["store"] == "ok" and (broker or not state.settings.ingest.enabled)
+        ingesting = state.settings.ingest.enabled and state.role != "api"
+        if not ingesting:
+            body["broker"] = "not used"
+        ready = body["store"] == "ok" and (broker or not ingesting)
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", include_in_schema=False)
@@ -69,7 +72,7 @@ async def _engagement(state: AppState) -> list[SegmentScore]:
     """The PES gauges: the `metrics.pes_segments` segments with the most active entities over
     the last `metrics.pes_period_days` (bounded cardinality); "all" names the whole fleet."""
     conf = state.settings.metrics
-    if not conf.pes_segments:
+    if not conf.pes_segments or not state.reads:  # role ingest holds no analytics state
         return []
     end = datetime.now(state.settings.pes.tz).date()
     try:

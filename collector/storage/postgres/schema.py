@@ -307,6 +307,13 @@ MIGRATIONS: list[str] = [
 ]
 
 
+async def schema_version(con: Conn) -> int | None:
+    """The schema's version without writing anything; None when there is no schema."""
+    if not await con.fetchval("SELECT to_regclass('schema_version') IS NOT NULL"):
+        return None
+    return int(await con.fetchval("SELECT coalesce(max(version), 0) FROM schema_version"))
+
+
 async def migrate(con: Conn) -> None:
     """Bring the schema up to date; the caller's connection is not in a transaction."""
     async with con.transaction():

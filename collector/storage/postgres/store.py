@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 import collector.storage.postgres.partitions as pg_partitions
-from collector.errors import StoreError, StoreUnavailable
+from collector.errors import ConfigError, StoreError, StoreUnavailable
 from collector.records import EventRow, ParsedMessage, StatusRow
 from collector.storage import fleet, tallies
 from collector.storage.base import (
@@ -32,7 +32,7 @@ from collector.storage.base import (
 from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow
 from collector.storage.plan import RunsAccess, WritePlan, plan_write
 from collector.storage.postgres import runs as runs_sql
-from collector.storage.postgres.schema import migrate
+from collector.storage.postgres.schema import MIGRATIONS, migrate, schema_version
 from collector.storage.runbook import RunChanges, UsesRow
 from collector.storage.runs import Key, Run, Stamp
 from collector.storage.sql import (
@@ -115,9 +115,14 @@ _OUTCOME_CHUNK = 50_000
 
 
 class PgStore:
-    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 4) -> None:
+    def __init__(
+        self, dsn: str, *, min_size: int = 1, max_size: int = 4, migrate: bool = True
+    ) -> None:
         self.dsn = dsn
         self._sizes = (min_size, max_size)
+        # False for readers (read commands, `serve --role api` on a read replica): they check
+        # the schema is current instead of writing to it.
+        self._migrate_on_open = migrate
         self._pool: asyncpg.Pool | None = None
         self._recent = RecentIds()  # event ids stored lately (streams.RecentIds)
 
@@ -126,10 +131,16 @@ class PgStore:
             self._pool = await asyncpg.create_pool(
                 self.dsn, min_size=self._sizes[0], max_size=self._sizes[1], command_timeout=60
             )
-            await self._migrate()
+            if self._migrate_on_open:
+                await self._migrate()
+            else:
+                await self._check_schema()
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             await self.__aexit__()
             raise _translate(exc) from exc
+        except BaseException:
+            await self.__aexit__()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -146,6 +157,22 @@ class PgStore:
     async def _migrate(self) -> None:
         async with self.pool.acquire() as con:
             await migrate(con)
+
+    async def _check_schema(self) -> None:
+        async with self.pool.acquire() as con:
+            version = await schema_version(con)
+        if version is None:
+            raise ConfigError(
+                "no collector schema in this PostgreSQL database: a collector with role all "
+                "or ingest (or `pes-collector import`) creates it on the primary"
+            )
+        if version < len(MIGRATIONS):
+            raise ConfigError(
+                f"the database schema is v{version}, this collector needs v{len(MIGRATIONS)}: "
+                "start a collector with role all or ingest on the primary to migrate it first"
+            )
+        if version > len(MIGRATIONS):
+            raise StoreError(f"database schema v{version} is newer than this collector")
 
     async def write(
         self,
