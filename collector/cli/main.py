@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from collector.cli import analytics as cli_analytics
+from collector.cli import export as cli_export
 from collector.cli import outcomes as cli_outcomes
 from collector.cli import provision
 from collector.cli import releases as cli_releases
@@ -73,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     )  # pes, compare, trend, overview, health, funnel, retention, alerts
     cli_releases.add_parsers(sub)  # releases
     cli_outcomes.add_parsers(sub)  # outcomes import, outcomes report
+    cli_export.add_parsers(sub)  # export (Parquet for a warehouse)
     return p
 
 
@@ -89,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(serve(settings, host=args.host, port=args.port, role=args.role))
         if args.cmd == "import":
             return asyncio.run(import_file(settings, Path(args.file)))
+        if args.cmd == cli_export.COMMAND:
+            return asyncio.run(cli_export.run(settings, args))
         if args.cmd == cli_outcomes.COMMAND:
             return asyncio.run(cli_outcomes.run(settings, args))
         if args.cmd in cli_analytics.COMMANDS:

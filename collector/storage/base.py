@@ -17,7 +17,9 @@ from typing import Any, Literal, Protocol
 
 from collector.records import ParsedMessage, StatusRow
 from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow
+from collector.storage.export import DayMark, ExportTable
 from collector.storage.runbook import RunChanges, UsesRow
+from collector.storage.streams import StreamRow
 
 Entity = Literal["device", "account"]
 # (entity, device_type, firmware_version, labels_json, day)
@@ -122,6 +124,21 @@ class Store(Writer, Protocol):
 
     async def outcomes(self, entity: Entity) -> list[OutcomeTuple]:
         """The stored outcomes of one kind of entity, by day then id."""
+        ...
+
+    # -- the warehouse export (collector/export, storage/export.py) --------------------------
+    async def day_marks(self, since: date, until: date) -> list[DayMark]:
+        """Per day of [since, until] with data: (day, raw events held, activity events rolled
+        up), by day. Read from counter rows and the activity rollup, never the raw events."""
+        ...
+
+    async def day_rows(self, table: ExportTable, day: date) -> list[tuple[Any, ...]]:
+        """Every row of `table` on `day`, columns as storage.export.EXPORT_COLUMNS, in a stable
+        order."""
+        ...
+
+    async def stream_rows(self) -> list[StreamRow]:
+        """Every stream's row (storage/streams.py), by device and stream."""
         ...
 
     # -- operations ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import asyncpg
 import collector.storage.postgres.partitions as pg_partitions
 from collector.errors import ConfigError, StoreError, StoreUnavailable
 from collector.records import EventRow, ParsedMessage, StatusRow
-from collector.storage import fleet, tallies
+from collector.storage import export, fleet, tallies
 from collector.storage.base import (
     ActivityTuple,
     AlertState,
@@ -46,7 +46,7 @@ from collector.storage.sql import (
     last_per_key,
     status_columns,
 )
-from collector.storage.streams import DAY_MS, RecentIds, StreamBook, StreamKey
+from collector.storage.streams import DAY_MS, RecentIds, StreamBook, StreamKey, StreamRow
 
 if TYPE_CHECKING:
     from collector.storage.postgres.schema import Conn
@@ -413,6 +413,17 @@ class PgStore:
         row = (await self._fetch(tallies.STATS_SQL))[0]
         rows = await self._fetch(tallies.REASONS_SQL)
         return tallies.stats_dict(tuple(row), [tuple(r) for r in rows])
+
+    async def day_marks(self, since: date, until: date) -> list[export.DayMark]:
+        sql = export.day_marks_sql("to_char(day, 'YYYY-MM-DD')", "$1", "$2")
+        return [(str(d), int(e), int(a)) for d, e, a in await self._fetch(sql, since, until)]
+
+    async def day_rows(self, table: export.ExportTable, day: date) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in await self._fetch(export.day_rows_sql(table, "$1"), day)]
+
+    async def stream_rows(self) -> list[StreamRow]:
+        rows = await self._fetch(export.STREAMS_SQL)
+        return [(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     async def save_status(self, device_id: str, status: dict[str, Any], received_ms: int) -> None:
         await self.write([], received_ms, [(device_id, status)])

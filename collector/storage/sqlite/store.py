@@ -18,7 +18,7 @@ import aiosqlite
 
 from collector.errors import ConfigError, StoreError, StoreUnavailable
 from collector.records import EventRow, ParsedMessage, StatusRow
-from collector.storage import fleet, tallies
+from collector.storage import export, fleet, tallies
 from collector.storage.base import (
     ActivityTuple,
     AlertState,
@@ -48,7 +48,7 @@ from collector.storage.sql import (
 )
 from collector.storage.sqlite import runs as runs_sql
 from collector.storage.sqlite.schema import MIGRATIONS
-from collector.storage.streams import DAY_MS, RecentIds, StreamBook
+from collector.storage.streams import DAY_MS, RecentIds, StreamBook, StreamRow
 
 _INSERT_EVENT = """
 INSERT INTO events (device_id, event_id, stream_id, seq, kind, feature, session_id, user_id,
@@ -433,6 +433,19 @@ class SqliteStore:
         stream rows: never a count of raw events."""
         row = (await self._fetch(tallies.STATS_SQL, ()))[0]
         return tallies.stats_dict(row, await self._fetch(tallies.REASONS_SQL, ()))
+
+    async def day_marks(self, since: date, until: date) -> list[export.DayMark]:
+        sql = export.day_marks_sql("day", "?", "?")
+        rows = await self._fetch(sql, (since.isoformat(), until.isoformat()) * 2)
+        return [(str(d), int(e), int(a)) for d, e, a in rows]
+
+    async def day_rows(self, table: export.ExportTable, day: date) -> list[tuple[Any, ...]]:
+        rows = await self._fetch(export.day_rows_sql(table, "?"), (day.isoformat(),))
+        return [tuple(r) for r in rows]
+
+    async def stream_rows(self) -> list[StreamRow]:
+        rows = await self._fetch(export.STREAMS_SQL, ())
+        return [(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     async def save_status(self, device_id: str, status: dict[str, Any], received_ms: int) -> None:
         await self.write([], received_ms, [(device_id, status)])
