@@ -5,6 +5,7 @@ only when an export runs: it is the optional `export` extra."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Sequence
 from datetime import date
@@ -25,11 +26,10 @@ FILE = "part-0.parquet"
 def arrow() -> ModuleType:
     """pyarrow, or ExportUnavailable saying how to install it."""
     try:
-        import pyarrow
-        import pyarrow.parquet
+        importlib.import_module("pyarrow.parquet")  # the writer, as `pyarrow.parquet`
+        return importlib.import_module("pyarrow")
     except ImportError as exc:
         raise ExportUnavailable(INSTALL_HINT) from exc
-    return pyarrow
 
 
 def schema(table: TableName, group_by: Sequence[str]) -> Any:

@@ -58,7 +58,10 @@ async def export_parquet(store: Store, pes: PesSettings, opts: ExportOptions) ->
     )
     reach = pes_reach(opts.pes_days)
     marks = await store.day_marks(max(EARLIEST, start - timedelta(days=reach)), end)
-    options = {"pes_days": opts.pes_days, "group_by": list(group_by), "weights": pes.weights}
+    options = {
+        "pes_days": opts.pes_days, "group_by": list(group_by), "weights": pes.weights,
+        "core_features": pes.core_features,
+    }  # fmt: skip
     tasks = plan(marks, manifest, start, end, options, opts.pes_days)
     first = opts.start.isoformat() if opts.start else None
     summary = ExportSummary(str(opts.target), first, end.isoformat())
