@@ -119,7 +119,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    if not settings.api.tokens:
+    if settings.api.open:
         log.warning("no API tokens configured: the HTTP API is open to anyone who can reach it")
     ingesting = role != "api" and settings.ingest.enabled
     if ingesting and settings.ingest.share_group == DEFAULT_SHARE_GROUP and settings.mqtt.username:
