@@ -156,6 +156,15 @@ class Store(Writer, Protocol):
         devices worth a look (storage/fleet.py)."""
         ...
 
+    async def ops_gauges(self, now_ms: int) -> dict[str, int]:
+        """For /metrics: `silent_devices_24h` (no event for 24 h, or never), `alerts_sent` and
+        `alert_webhook_failures` (alert deliveries ever counted by `count_alert_deliveries`)."""
+        ...
+
+    async def count_alert_deliveries(self, sent: int, failed: int) -> None:
+        """Add one alert run's delivered and failed webhook calls to the stored counters."""
+        ...
+
     async def alert_state(self) -> AlertState:
         """The alert breaches delivered and still open."""
         ...

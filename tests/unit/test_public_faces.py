@@ -27,7 +27,8 @@ FACES: dict[str, set[str]] = {
     "collector.storage.sqlite": {"SqliteStore"},
     "collector.storage.postgres": {"PgStore"},
     "collector.ingest": {
-        "IngestCounters", "IngestLoop", "IngestMetrics", "RateWindow", "SegmentScore", "now_ms",
+        "IngestCounters", "IngestLoop", "IngestMetrics", "OpsGauges", "RateWindow", "SegmentScore",
+        "now_ms",
         "parse_batch",
         "parse_import_line",
     },

@@ -304,6 +304,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (entity, id, day)
     );
     """,
+    # 7: alert deliveries; see migration 7 in sqlite/schema.py.
+    """
+    CREATE TABLE alert_deliveries (
+        outcome text PRIMARY KEY CHECK (outcome IN ('sent', 'failed')), n bigint NOT NULL
+    );
+    """,
 ]
 
 

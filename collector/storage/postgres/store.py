@@ -388,6 +388,18 @@ class PgStore:
         rows = await self._fetch("SELECT rule, subject, value FROM alert_state")
         return {(r[0], r[1]): r[2] for r in rows}
 
+    async def ops_gauges(self, now_ms: int) -> dict[str, int]:
+        row = (await self._fetch(tallies.ops_sql("$1::bigint"), now_ms))[0]
+        return tallies.ops_dict(tuple(row))
+
+    async def count_alert_deliveries(self, sent: int, failed: int) -> None:
+        rows = [(k, n) for k, n in (("sent", sent), ("failed", failed)) if n]
+        try:
+            async with self.pool.acquire() as con:
+                await con.executemany(tallies.ADD_ALERT_DELIVERIES.format("$1", "$2"), rows)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+
     async def set_alert_state(
         self,
         opened: Sequence[tuple[str, str, float | None, int]],

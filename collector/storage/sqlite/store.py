@@ -409,6 +409,19 @@ class SqliteStore:
         rows = await self._fetch("SELECT rule, subject, value FROM alert_state", ())
         return {(r[0], r[1]): r[2] for r in rows}
 
+    async def ops_gauges(self, now_ms: int) -> dict[str, int]:
+        return tallies.ops_dict((await self._fetch(tallies.ops_sql("?"), (now_ms,)))[0])
+
+    async def count_alert_deliveries(self, sent: int, failed: int) -> None:
+        rows = [(k, n) for k, n in (("sent", sent), ("failed", failed)) if n]
+        async with self._writing:
+            try:
+                await self.db.executemany(tallies.ADD_ALERT_DELIVERIES.format("?", "?"), rows)
+                await self.db.commit()
+            except sqlite3.Error as exc:
+                await _rollback(self.db)
+                raise _translate(exc) from exc
+
     async def set_alert_state(
         self,
         opened: Sequence[tuple[str, str, float | None, int]],
