@@ -84,21 +84,51 @@ def partition(root: Path, table: TableName, day: date) -> Path:
     return root / table / f"day={day.isoformat()}" / FILE
 
 
-def write_rows(path: Path, schema: Any, rows: Sequence[dict[str, Any]]) -> int:
-    """Write `rows` (dicts keyed by the schema's names) to `path` atomically; the rows written."""
-    pa = arrow()
-    columns = {name: [r.get(name) for r in rows] for name in schema.names}
-    table = pa.Table.from_pydict(columns, schema=schema)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # not *.parquet: globs skip it
-    try:
-        pa.parquet.write_table(table, tmp, compression="zstd")
-        with tmp.open("rb") as fh:  # durable before it replaces the old file
+class PartWriter:
+    """One partition file, written in row groups as rows come (bounded memory) to a temporary
+    name, and renamed over `path` by `commit` only: a reader never sees a partial file."""
+
+    def __init__(self, path: Path, schema: Any) -> None:
+        self._pa = arrow()
+        self._schema = schema
+        self.path = path
+        self.rows = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = path.with_name(
+            f".{path.name}.{os.getpid()}.tmp"
+        )  # not *.parquet: globs skip it
+        self._writer = self._pa.parquet.ParquetWriter(self._tmp, schema, compression="zstd")
+
+    def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Append rows (dicts keyed by the schema's names; missing names are null)."""
+        if not rows:
+            return
+        columns = {name: [r.get(name) for r in rows] for name in self._schema.names}
+        self._writer.write_table(self._pa.Table.from_pydict(columns, schema=self._schema))
+        self.rows += len(rows)
+
+    def commit(self) -> int:
+        """Close, make durable and put in place; the rows written."""
+        self._writer.close()
+        with self._tmp.open("rb") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return int(table.num_rows)
+        os.replace(self._tmp, self.path)
+        return self.rows
+
+    def abort(self) -> None:
+        self._writer.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+def write_rows(path: Path, schema: Any, rows: Sequence[dict[str, Any]]) -> int:
+    """Write `rows` to `path` atomically in one go; the rows written."""
+    part = PartWriter(path, schema)
+    try:
+        part.write(rows)
+    except BaseException:
+        part.abort()
+        raise
+    return part.commit()
 
 
 def write_text(path: Path, text: str) -> None:

@@ -1,10 +1,10 @@
 """`export_parquet`: one export run. Plans the partitions to write (plan.py), writes each one
-atomically (parquet.py) and records it in the manifest right after, so an interrupted run
-resumes where it stopped and never leaves a partition listed that is not on disk."""
+atomically and in row groups as the store's batches come (parquet.py: memory stays bounded),
+and records each day in the manifest right after its files, so an interrupted run resumes
+where it stopped and never lists a partition that is not on disk."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,14 +14,21 @@ from typing import Any
 
 from collector.export import parquet
 from collector.export.plan import Manifest, TableName, Task, Written, pes_reach, plan
-from collector.export.streams import snapshot_rows, stream_days, stream_states
+from collector.export.streams import (
+    DaySeqs,
+    StreamState,
+    snapshot_rows,
+    stream_days,
+    stream_states,
+)
 from collector.reports import DEFAULT_GROUP_BY, EARLIEST, make_query, pes_rows
 from collector.settings import PesSettings
-from collector.storage import EXPORT_COLUMNS, Entity, Store
+from collector.storage import EXPORT_COLUMNS, Entity, ExportTable, Store
 
 MANIFEST = "manifest.json"
 SNAPSHOT = Path("current") / "streams.parquet"
 ENTITIES: tuple[Entity, ...] = ("device", "account")
+ROLLUPS: tuple[ExportTable, ...] = ("activity_day", "feature_day", "session_day")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,57 +73,85 @@ async def export_parquet(store: Store, pes: PesSettings, opts: ExportOptions) ->
     first = opts.start.isoformat() if opts.start else None
     summary = ExportSummary(str(opts.target), first, end.isoformat())
     states = stream_states(await store.stream_rows()) if tasks else {}
-    by_day: dict[date, list[Task]] = {}
+    by_day: dict[date, dict[TableName, Task]] = {}
     for t in tasks:
-        by_day.setdefault(t.day, []).append(t)
-    for day, day_tasks in sorted(by_day.items()):
-        events: list[tuple[Any, ...]] | None = None
-        for task in day_tasks:
-            if task.table in ("events", "streams") and events is None:
-                events = await store.day_rows("events", day)
-            rows = await _rows(store, pes, task, group_by, opts.pes_days, events or [], states)
-            path = parquet.partition(opts.target, task.table, day)
-            schema = parquet.schema(task.table, group_by)
-            n = await asyncio.to_thread(parquet.write_rows, path, schema, rows)
-            manifest.put(task.table, day.isoformat(), Written(task.fingerprint, n))
-            parquet.write_text(manifest_path, manifest.to_json())
-            summary.written[task.table] = summary.written.get(task.table, 0) + 1
-            summary.rows[task.table] = summary.rows.get(task.table, 0) + n
+        by_day.setdefault(t.day, {})[t.table] = t
+    for day, todo in sorted(by_day.items()):
+        written: dict[TableName, int] = {}
+        if "events" in todo or "streams" in todo:
+            written |= await _events(store, opts.target, day, todo, states)
+        for rollup in ROLLUPS:
+            if rollup in todo:
+                written[rollup] = await _rollup(store, opts.target, day, rollup)
+        if "pes" in todo:
+            rows = await _pes(store, pes, day, group_by, opts.pes_days)
+            schema = parquet.schema("pes", group_by)
+            written["pes"] = parquet.write_rows(
+                parquet.partition(opts.target, "pes", day), schema, rows
+            )
+        # The manifest follows the files: a file on disk that it does not list yet is simply
+        # written again by the next run.
+        for table, n in written.items():
+            manifest.put(table, day.isoformat(), Written(todo[table].fingerprint, n))
+            summary.written[table] = summary.written.get(table, 0) + 1
+            summary.rows[table] = summary.rows.get(table, 0) + n
+        parquet.write_text(manifest_path, manifest.to_json())
         summary.days.append(day.isoformat())
     # The stream snapshot is current state, not a day: replaced whole by every run.
     snap = snapshot_rows(await store.stream_rows())
-    await asyncio.to_thread(
-        parquet.write_rows, opts.target / SNAPSHOT, parquet.snapshot_schema(), snap
-    )
+    parquet.write_rows(opts.target / SNAPSHOT, parquet.snapshot_schema(), snap)
     summary.streams = len(snap)
     return summary
 
 
-async def _rows(
+async def _events(
     store: Store,
-    pes: PesSettings,
-    task: Task,
-    group_by: Sequence[str],
-    pes_days: int,
-    events: list[tuple[Any, ...]],
-    states: dict[Any, Any],
-) -> list[dict[str, Any]]:
-    day = task.day
-    table: TableName = task.table
-    if table == "events":
-        names = EXPORT_COLUMNS["events"]
-        return [{"day": day, **dict(zip(names, r, strict=True))} for r in events]
-    if table == "streams":
-        col = EXPORT_COLUMNS["events"]
-        dev, stream, seq = col.index("device_id"), col.index("stream_id"), col.index("seq")
-        seqs = ((r[dev], r[stream], int(r[seq])) for r in events if r[stream] is not None)
-        return [{"day": day, **s.as_row()} for s in stream_days(seqs, states)]
-    if table == "pes":
-        return await _pes(store, pes, day, group_by, pes_days)
+    root: Path,
+    day: date,
+    todo: dict[TableName, Task],
+    states: dict[tuple[str, str], StreamState],
+) -> dict[TableName, int]:
+    """One pass over the day's raw events: their file (if due) and the sequence numbers the
+    per-day stream rows are made of (if due)."""
+    names = EXPORT_COLUMNS["events"]
+    dev, stream, seq = names.index("device_id"), names.index("stream_id"), names.index("seq")
+    seqs = DaySeqs()
+    part = (
+        parquet.PartWriter(parquet.partition(root, "events", day), parquet.schema("events", ()))
+        if "events" in todo
+        else None
+    )
+    try:
+        async for batch in store.day_rows("events", day):
+            for r in batch:
+                if r[stream] is not None:
+                    seqs.add(r[dev], r[stream], int(r[seq]))
+            if part is not None:
+                part.write([{"day": day, **dict(zip(names, r, strict=True))} for r in batch])
+    except BaseException:
+        if part is not None:
+            part.abort()
+        raise
+    out: dict[TableName, int] = {}
+    if part is not None:
+        out["events"] = part.commit()
+    if "streams" in todo:
+        rows = [{"day": day, **s.as_row()} for s in stream_days(seqs.received(), states)]
+        path = parquet.partition(root, "streams", day)
+        out["streams"] = parquet.write_rows(path, parquet.schema("streams", ()), rows)
+    return out
+
+
+async def _rollup(store: Store, root: Path, day: date, table: ExportTable) -> int:
     names = EXPORT_COLUMNS[table]
-    return [
-        {"day": day, **dict(zip(names, r, strict=True))} for r in await store.day_rows(table, day)
-    ]
+    part = parquet.PartWriter(parquet.partition(root, table, day), parquet.schema(table, ()))
+    try:
+        async for batch in store.day_rows(table, day):
+            part.write([{"day": day, **dict(zip(names, r, strict=True))} for r in batch])
+    except BaseException:
+        part.abort()
+        raise
+    return part.commit()
 
 
 async def _pes(

@@ -72,28 +72,46 @@ def stream_states(rows: Iterable[StreamRow]) -> dict[tuple[str, str], StreamStat
     return out
 
 
+class DaySeqs:
+    """The sequence numbers one day's events carry, per (device, stream), kept as ranges: events
+    come by device and time, so mostly in sequence order and a stream's day is a few ranges,
+    whatever its number of events."""
+
+    def __init__(self) -> None:
+        self._ranges: dict[tuple[str, str], list[Range]] = {}
+
+    def add(self, device: str, stream: str, seq: int) -> None:
+        ranges = self._ranges.setdefault((device, stream), [])
+        if ranges and ranges[-1][0] <= seq <= ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], seq))
+        else:
+            ranges.append((seq, seq))
+            if len(ranges) > 64:  # out of order: keep the list short
+                ranges[:] = merge(ranges)
+
+    def received(self) -> dict[tuple[str, str], list[Range]]:
+        return {key: merge(r) for key, r in self._ranges.items()}
+
+
 def stream_days(
-    seqs: Iterable[tuple[str, str, int]], states: dict[tuple[str, str], StreamState]
+    received: dict[tuple[str, str], list[Range]], states: dict[tuple[str, str], StreamState]
 ) -> list[StreamDay]:
-    """One day's rows from its events' (device, stream, seq), by device and stream."""
-    per: dict[tuple[str, str], list[int]] = {}
-    for device, stream, seq in seqs:
-        per.setdefault((device, stream), []).append(seq)
+    """One day's rows from the ranges its events carry (`DaySeqs.received`), by key."""
     out = []
-    for key in sorted(per):
-        got = merge((s, s) for s in per[key])
+    for key in sorted(received):
+        got = received[key]
         first, last = got[0][0], got[-1][1]
         st = states.get(key, StreamState([], [], []))
         lo = _previous_received(st.received, first) + 1
         out.append(
             StreamDay(
                 *key,
-                events=len(set(per[key])),
+                events=count(got),
                 first_seq=first,
                 last_seq=last,
                 received=got,
                 gaps=_clip(st.gaps, lo, last),
-                dropped=[(a, b, r) for a, b, r in _clip_drops(st.dropped, lo, last)],
+                dropped=_clip_drops(st.dropped, lo, last),
             )
         )
     return out

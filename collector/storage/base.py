@@ -9,7 +9,7 @@ errors into collector.errors at their own boundary.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date
@@ -132,9 +132,11 @@ class Store(Writer, Protocol):
         up), by day. Read from counter rows and the activity rollup, never the raw events."""
         ...
 
-    async def day_rows(self, table: ExportTable, day: date) -> list[tuple[Any, ...]]:
+    def day_rows(
+        self, table: ExportTable, day: date, batch: int = 5000
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
         """Every row of `table` on `day`, columns as storage.export.EXPORT_COLUMNS, in a stable
-        order."""
+        order, in lists of at most `batch` rows: memory stays bounded however large the day."""
         ...
 
     async def stream_rows(self) -> list[StreamRow]:

@@ -430,8 +430,17 @@ class PgStore:
         sql = export.day_marks_sql("to_char(day, 'YYYY-MM-DD')", "$1", "$2")
         return [(str(d), int(e), int(a)) for d, e, a in await self._fetch(sql, since, until)]
 
-    async def day_rows(self, table: export.ExportTable, day: date) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in await self._fetch(export.day_rows_sql(table, "$1"), day)]
+    async def day_rows(
+        self, table: export.ExportTable, day: date, batch: int = 5000
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        # A server-side cursor (in a read-only transaction: one snapshot for the whole day).
+        try:
+            async with self.pool.acquire() as con, con.transaction(readonly=True):
+                cur = await con.cursor(export.day_rows_sql(table, "$1"), day)
+                while rows := await cur.fetch(batch):
+                    yield [tuple(r) for r in rows]
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
 
     async def stream_rows(self) -> list[StreamRow]:
         rows = await self._fetch(export.STREAMS_SQL)

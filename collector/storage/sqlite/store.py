@@ -452,9 +452,16 @@ class SqliteStore:
         rows = await self._fetch(sql, (since.isoformat(), until.isoformat()) * 2)
         return [(str(d), int(e), int(a)) for d, e, a in rows]
 
-    async def day_rows(self, table: export.ExportTable, day: date) -> list[tuple[Any, ...]]:
-        rows = await self._fetch(export.day_rows_sql(table, "?"), (day.isoformat(),))
-        return [tuple(r) for r in rows]
+    async def day_rows(
+        self, table: export.ExportTable, day: date, batch: int = 5000
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        con = self._reader or self.db
+        try:
+            async with con.execute(export.day_rows_sql(table, "?"), (day.isoformat(),)) as cur:
+                while rows := await cur.fetchmany(batch):
+                    yield [tuple(r) for r in rows]
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
 
     async def stream_rows(self) -> list[StreamRow]:
         rows = await self._fetch(export.STREAMS_SQL, ())

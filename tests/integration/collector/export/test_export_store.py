@@ -88,3 +88,14 @@ async def test_export_round_trip_incremental_and_late_events(store: Store, tmp_p
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["tables"]["events"]["2026-03-13"]["rows"] == 5
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+async def test_day_rows_come_in_bounded_batches_in_a_stable_order(store: Store) -> None:
+    await store.write([stream_batch("d2", 1, 6, []), stream_batch("d1", 1, 5, [])], NOW)
+    sizes, seen = [], []
+    async for rows in store.day_rows("events", D14, batch=4):
+        sizes.append(len(rows))
+        seen += [(r[0], r[3]) for r in rows]  # device_id, seq
+    assert sizes == [4, 4, 3]
+    assert seen == [("d1", s) for s in range(1, 6)] + [("d2", s) for s in range(1, 7)]
+    assert [r async for r in store.day_rows("feature_day", D13)] == []
