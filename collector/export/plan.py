@@ -58,7 +58,10 @@ class Manifest:
             t: {d: {"fingerprint": w.fingerprint, "rows": w.rows} for d, w in sorted(days.items())}
             for t, days in sorted(self.tables.items())
         }
-        return json.dumps({"version": MANIFEST_VERSION, "tables": tables}, indent=1) + "\n"
+        # One line: `indent` would take json's pure-Python encoder, and the manifest is written
+        # after every day (its size grows with the days exported).
+        doc = {"version": MANIFEST_VERSION, "tables": tables}
+        return json.dumps(doc, separators=(",", ":")) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:

@@ -77,29 +77,35 @@ async def export_parquet(store: Store, pes: PesSettings, opts: ExportOptions) ->
     for t in tasks:
         by_day.setdefault(t.day, {})[t.table] = t
     for day, todo in sorted(by_day.items()):
-        written: dict[TableName, int] = {}
-        if "events" in todo or "streams" in todo:
-            written |= await _events(store, opts.target, day, todo, states)
-        for rollup in ROLLUPS:
-            if rollup in todo:
-                written[rollup] = await _rollup(store, opts.target, day, rollup)
-        if "pes" in todo:
-            rows = await _pes(store, pes, day, group_by, opts.pes_days)
-            schema = parquet.schema("pes", group_by)
-            written["pes"] = parquet.write_rows(
-                parquet.partition(opts.target, "pes", day), schema, rows
-            )
-        # The manifest follows the files: a file on disk that it does not list yet is simply
-        # written again by the next run.
-        for table, n in written.items():
-            manifest.put(table, day.isoformat(), Written(todo[table].fingerprint, n))
+        staged: dict[TableName, parquet.Staged] = {}
+        try:
+            if "events" in todo or "streams" in todo:
+                staged |= await _events(store, opts.target, day, todo, states)
+            for rollup in ROLLUPS:
+                if rollup in todo:
+                    staged[rollup] = await _rollup(store, opts.target, day, rollup)
+            if "pes" in todo:
+                rows = await _pes(store, pes, day, group_by, opts.pes_days)
+                path = parquet.partition(opts.target, "pes", day)
+                staged["pes"] = parquet.stage_rows(path, parquet.schema("pes", group_by), rows)
+            await parquet.publish(list(staged.values()))
+        except BaseException:  # leave no temporary file behind; the day is redone next run
+            for part in staged.values():
+                part.tmp.unlink(missing_ok=True)
+            raise
+        # The manifest follows the files (its fsync also commits their renames to the file
+        # system's journal): a file on disk it does not list yet is written again next run.
+        for table, part in staged.items():
+            manifest.put(table, day.isoformat(), Written(todo[table].fingerprint, part.rows))
             summary.written[table] = summary.written.get(table, 0) + 1
-            summary.rows[table] = summary.rows.get(table, 0) + n
+            summary.rows[table] = summary.rows.get(table, 0) + part.rows
         parquet.write_text(manifest_path, manifest.to_json())
         summary.days.append(day.isoformat())
     # The stream snapshot is current state, not a day: replaced whole by every run.
     snap = snapshot_rows(await store.stream_rows())
-    parquet.write_rows(opts.target / SNAPSHOT, parquet.snapshot_schema(), snap)
+    await parquet.publish(
+        [parquet.stage_rows(opts.target / SNAPSHOT, parquet.snapshot_schema(), snap)]
+    )
     summary.streams = len(snap)
     return summary
 
@@ -110,7 +116,7 @@ async def _events(
     day: date,
     todo: dict[TableName, Task],
     states: dict[tuple[str, str], StreamState],
-) -> dict[TableName, int]:
+) -> dict[TableName, parquet.Staged]:
     """One pass over the day's raw events: their file (if due) and the sequence numbers the
     per-day stream rows are made of (if due)."""
     names = EXPORT_COLUMNS["events"]
@@ -132,17 +138,17 @@ async def _events(
         if part is not None:
             part.abort()
         raise
-    out: dict[TableName, int] = {}
+    out: dict[TableName, parquet.Staged] = {}
     if part is not None:
-        out["events"] = part.commit()
+        out["events"] = part.close()
     if "streams" in todo:
         rows = [{"day": day, **s.as_row()} for s in stream_days(seqs.received(), states)]
         path = parquet.partition(root, "streams", day)
-        out["streams"] = parquet.write_rows(path, parquet.schema("streams", ()), rows)
+        out["streams"] = parquet.stage_rows(path, parquet.schema("streams", ()), rows)
     return out
 
 
-async def _rollup(store: Store, root: Path, day: date, table: ExportTable) -> int:
+async def _rollup(store: Store, root: Path, day: date, table: ExportTable) -> parquet.Staged:
     names = EXPORT_COLUMNS[table]
     part = parquet.PartWriter(parquet.partition(root, table, day), parquet.schema(table, ()))
     try:
@@ -151,7 +157,7 @@ async def _rollup(store: Store, root: Path, day: date, table: ExportTable) -> in
     except BaseException:
         part.abort()
         raise
-    return part.commit()
+    return part.close()
 
 
 async def _pes(
