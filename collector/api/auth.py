@@ -32,6 +32,7 @@ ACCOUNT_ROUTES: Final[dict[str, Literal["filter", "entity"]]] = {
     "/v1/overview": "filter",
     "/v1/health": "filter",
     "/v1/funnel": "filter",
+    "/v1/retention": "filter",
     "/v1/entity": "entity",
 }
 
