@@ -3,7 +3,7 @@ the partitions a run writes from the manifest of earlier runs, `streams` derives
 delivery, `parquet` writes files atomically (pyarrow, the optional `export` extra), `run`
 orchestrates one run. The CLI's `pes-collector export` calls `export_parquet`."""
 
-from collector.export.errors import ExportError, ExportUnavailable, ManifestError
+from collector.export.errors import ExportBusy, ExportError, ExportUnavailable, ManifestError
 from collector.export.parquet import INSTALL_HINT
 from collector.export.plan import TABLES, Manifest, Task, plan
 from collector.export.run import ExportOptions, ExportSummary, export_parquet
@@ -11,6 +11,7 @@ from collector.export.run import ExportOptions, ExportSummary, export_parquet
 __all__ = [
     "INSTALL_HINT",
     "TABLES",
+    "ExportBusy",
     "ExportError",
     "ExportOptions",
     "ExportSummary",

@@ -7,7 +7,7 @@ CollectorError
 """
 
 from collector.errors import CollectorError
-from shared.errors import PermanentError
+from shared.errors import PermanentError, RetryableError
 
 
 class ExportError(CollectorError):
@@ -20,3 +20,7 @@ class ExportUnavailable(ExportError, PermanentError):
 
 class ManifestError(ExportError, PermanentError):
     """The target directory's manifest cannot be read or belongs to something else."""
+
+
+class ExportBusy(ExportError, RetryableError):
+    """Another export holds the target folder: try again when it has finished."""

@@ -5,14 +5,17 @@ where it stopped and never lists a partition that is not on disk."""
 
 from __future__ import annotations
 
+import fcntl
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from collector.export import parquet
+from collector.export.errors import ExportBusy
 from collector.export.plan import Manifest, TableName, Task, Written, pes_reach, plan
 from collector.export.streams import (
     DaySeqs,
@@ -26,6 +29,7 @@ from collector.settings import PesSettings
 from collector.storage import EXPORT_COLUMNS, Entity, ExportTable, Store
 
 MANIFEST = "manifest.json"
+LOCK = ".export.lock"
 SNAPSHOT = Path("current") / "streams.parquet"
 ENTITIES: tuple[Entity, ...] = ("device", "account")
 ROLLUPS: tuple[ExportTable, ...] = ("activity_day", "feature_day", "session_day")
@@ -57,6 +61,30 @@ async def export_parquet(store: Store, pes: PesSettings, opts: ExportOptions) ->
     start = opts.start or EARLIEST
     group_by = make_query(pes, start=end, end=end, group_by=opts.group_by).group_by
     opts.target.mkdir(parents=True, exist_ok=True)
+    with _exclusive(opts.target):
+        return await _export(store, pes, opts, start, end, group_by)
+
+
+@contextmanager
+def _exclusive(target: Path) -> Iterator[None]:
+    """One export at a time per folder: two would each write a manifest missing the other's
+    days (harmless, but work done twice). The lock goes with the process."""
+    with (target / LOCK).open("a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ExportBusy(f"another export is writing to {target}") from None
+        yield
+
+
+async def _export(
+    store: Store,
+    pes: PesSettings,
+    opts: ExportOptions,
+    start: date,
+    end: date,
+    group_by: tuple[str, ...],
+) -> ExportSummary:
     manifest_path = opts.target / MANIFEST
     manifest = (
         Manifest.from_json(manifest_path.read_text(encoding="utf-8"))

@@ -21,7 +21,7 @@ FACES: dict[str, set[str]] = {
         "open_store", "sqlite_path",
     },
     "collector.export": {
-        "INSTALL_HINT", "TABLES", "ExportError", "ExportOptions", "ExportSummary",
+        "INSTALL_HINT", "TABLES", "ExportBusy", "ExportError", "ExportOptions", "ExportSummary",
         "ExportUnavailable", "Manifest", "ManifestError", "Task", "export_parquet", "plan",
     },
     "collector.storage.sqlite": {"SqliteStore"},

@@ -4,12 +4,15 @@ and per-day stream rows tell lost events from a quiet device."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from collector.export import ExportOptions, export_parquet
+import pytest
+
+from collector.export import ExportBusy, ExportOptions, export_parquet
 from collector.ingest.parse import parse_batch
 from collector.records import ParsedMessage
 from collector.settings import PesSettings
@@ -99,3 +102,18 @@ async def test_day_rows_come_in_bounded_batches_in_a_stable_order(store: Store) 
     assert sizes == [4, 4, 3]
     assert seen == [("d1", s) for s in range(1, 6)] + [("d2", s) for s in range(1, 7)]
     assert [r async for r in store.day_rows("feature_day", D13)] == []
+
+
+async def test_a_second_export_into_the_same_folder_waits_its_turn(
+    store: Store, tmp_path: Path
+) -> None:
+    await store.write([stream_batch("d1", 1, 3, [])], NOW)
+    out = tmp_path / "warehouse"
+    out.mkdir()
+    with (out / ".export.lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a running export holds it
+        with pytest.raises(ExportBusy, match="another export"):
+            await export_parquet(store, PES, ExportOptions(out, end=D14))
+    assert not (out / "manifest.json").exists()
+    done = await export_parquet(store, PES, ExportOptions(out, end=D14))  # released: runs
+    assert done.rows["events"] == 3
