@@ -1,11 +1,14 @@
-"""`pes-collector export` as a real process beside a real `pes-collector serve` on the same store:
+"""`pes-collector export` as a real process beside a real `pes-collector serve` on the same store
+(SQLite and PostgreSQL):
 DuckDB's counts of the files equal what the API reports; a missing pyarrow is a clear message."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,14 @@ import pytest
 from collector.cli.main import main
 from devkit.broker import free_port
 from tests.kits.export import warehouse
-from tests.kits.pes import api_get, start_collector, stop, wait_http, write_collector_config
+from tests.kits.pes import (
+    PgDatabase,
+    api_get,
+    start_collector,
+    stop,
+    wait_http,
+    write_collector_config,
+)
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -23,8 +33,31 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def test_export_matches_the_api_of_a_running_collector(tmp_path: Path, specs_dir: Path) -> None:
-    conf, http = write_collector_config(tmp_path, free_port(), extra="enabled = false")
+class _Database(PgDatabase):
+    """A throwaway PostgreSQL database for a synchronous test."""
+
+    def __enter__(self) -> PgDatabase:
+        return asyncio.run(self.__aenter__())
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run(self.__aexit__())
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/collector.db"
+    else:
+        with _Database() as db:
+            yield db.dsn
+
+
+def test_export_matches_the_api_of_a_running_collector(
+    tmp_path: Path, specs_dir: Path, storage_url: str
+) -> None:
+    conf, http = write_collector_config(
+        tmp_path, free_port(), extra="enabled = false", storage_url=storage_url
+    )
     loaded = cli("import", str(specs_dir / "pes-example-events.jsonl"), "--config", str(conf))
     assert loaded.returncode == 0, loaded.stderr
     proc = start_collector(conf, tmp_path / "collector.log")
