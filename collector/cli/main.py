@@ -69,9 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--stickiness", choices=["dau_mau", "dau_wau", "wau_mau"], default="dau_mau")
     rep.add_argument("--format", choices=["json", "table"], default="table")
     provision.add_parsers(sub)  # provision-device, provision-collector
-    cli_analytics.add_parsers(
-        sub
-    )  # pes, compare, trend, overview, health, funnel, retention, alerts
+    # pes, compare, trend, overview, health, funnel, retention, alerts
+    cli_analytics.add_parsers(sub)
     cli_releases.add_parsers(sub)  # releases
     cli_outcomes.add_parsers(sub)  # outcomes import, outcomes report
     cli_export.add_parsers(sub)  # export (Parquet for a warehouse)
