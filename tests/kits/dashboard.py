@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from playwright.sync_api import ConsoleMessage, Page
@@ -32,6 +33,7 @@ CORE = (
     '"lathe-9" = ["jog", "spindle"]\n'
 )
 START, END = "2026-01-22", "2026-02-20"  # random_fleet's 60 days start on 2026-01-01
+RANGE = f"start={START}&end={END}"
 AGENT_ID = "live-agent-1"
 HISTORY = 60
 OUTCOME_DAY = "2026-03-20"  # decision time: health over 2026-01-20..2026-02-18 (lead 30, L 30)
@@ -191,3 +193,39 @@ class Tab:
         path = ARTIFACTS / f"{name}.png"
         self.page.screenshot(path=path, full_page=True)
         return path
+
+
+# ---------------------------------------------------------------- reading pages back
+
+
+def values(page: Page, selector: str, attr: str = "data-v") -> list[str]:
+    return page.eval_on_selector_all(selector, f"els => els.map(e => e.getAttribute('{attr}'))")
+
+
+def num(text: str | None) -> float | None:
+    return None if text is None or text == "" else float(text)
+
+
+def close(a: float | None, b: float | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and abs(a - b) < 1e-9)
+
+
+def marks(page: Page, scope: str, series: str) -> dict[str, float | None]:
+    """x -> plotted value of the chart marks of one series inside `scope`."""
+    found = page.eval_on_selector_all(
+        f"{scope} .mark[data-series='{series}']",
+        "els => els.map(e => [e.getAttribute('data-x'), e.getAttribute('data-v')])",
+    )
+    return {x: num(v) for x, v in found}
+
+
+def url_has(page: Page, **params: str) -> None:
+    """Wait until the address bar's query has these values (pushState fires no load event)."""
+    for k, v in params.items():
+        page.wait_for_function(
+            "([k, v]) => new URLSearchParams(location.search).get(k) === v", arg=[k, v]
+        )
+
+
+def query(page: Page) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(page.url).query, keep_blank_values=True)

@@ -1,8 +1,9 @@
 // Accounts and devices: who is at risk, who is a product-qualified lead, and one entity's
-// health and daily activity (?id=...).
+// health and daily activity (?id=...), and whether health predicts renewals (outcomes.js).
 import { api, esc, fmt, kpi, table, view } from "./lib.js";
 import { PALETTE, barChart, dayColumns } from "./charts.js";
 import { ranges } from "./overview.js";
+import { outcomesCard } from "./outcomes.js";
 
 const LIST = 25;
 const CAP = 5000;  // enough to count; a fleet with more at risk shows "5,000+"
@@ -17,10 +18,11 @@ export default {
     delete q.group_by;
     const id = view.get("id");
     const ent = q.entity === "account" ? "account" : "device";
-    const [risk, pql, detail] = await Promise.all([
+    const [risk, pql, detail, outcomes] = await Promise.all([
       api("health", { ...q, list: "at_risk", limit: CAP }),
       api("health", { ...q, list: "pql", limit: CAP }),
       id ? api("entity", { id, entity: ent, start, end, device_type: q.device_type, firmware_version: q.firmware_version }) : null,
+      api("outcomes/report", { entity: ent, device_type: q.device_type, firmware_version: q.firmware_version }),
     ]);
     if (stale()) return;
     main.innerHTML = `
@@ -32,7 +34,8 @@ export default {
           <p class="sub">health below the threshold, or dropped (active before, not in ${start} to ${end}); lowest first${risk.length > LIST ? `, first ${LIST}` : ""}</p><div class="body"></div></section>
         <section class="panel" id="pql"><h2>Product-qualified leads <span class="pill good" data-v="${pql.length}">${count(pql)}</span></h2>
           <p class="sub">top quartile of active ${ent}s by health; highest first${pql.length > LIST ? `, first ${LIST}` : ""}</p><div class="body"></div></section>
-      </div>`;
+      </div>
+      <section class="panel" id="outcomes"></section>`;
     main.querySelector("#find").addEventListener("submit", e => { e.preventDefault(); view.update({ id: e.target.elements.id.value.trim() || null }); });
     main.querySelector("#close")?.addEventListener("click", () => view.update({ id: null }));
     const open = r => view.update({ id: r.entity });
@@ -49,6 +52,7 @@ export default {
     if (!risk.length) main.querySelector("#at-risk .body").innerHTML = `<p class="empty">Nobody at risk in this period.</p>`;
     if (!pql.length) main.querySelector("#pql .body").innerHTML = `<p class="empty">No active ${ent}s in this period.</p>`;
     if (detail) renderEntity(main.querySelector("#entity"), detail);
+    outcomesCard(main.querySelector("#outcomes"), outcomes, { ent, filtered: Boolean(q.device_type || q.firmware_version) });
   },
 };
 

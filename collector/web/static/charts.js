@@ -25,8 +25,9 @@ export function legend(items) {
 
 const empty = msg => `<p class="empty">${esc(msg)}</p>`;
 
-// series: [{name, key, color, points: [{x: "YYYY-MM-DD", y}]}]
-export function lineChart(series, { yMax, yFmt, emptyText = "No data in this range." } = {}) {
+// series: [{name, key, color, points: [{x: "YYYY-MM-DD", y}]}]; markers: [{x: "YYYY-MM-DD", label}]
+// drawn as dashed vertical lines (those outside the x range are left out).
+export function lineChart(series, { yMax, yFmt, markers = [], emptyText = "No data in this range." } = {}) {
   const pts = series.flatMap(s => s.points.filter(p => p.y !== null && p.y !== undefined));
   if (!pts.length) return empty(emptyText);
   const xs = series.flatMap(s => s.points.map(p => dayNum(p.x)));
@@ -44,7 +45,13 @@ export function lineChart(series, { yMax, yFmt, emptyText = "No data in this ran
     const dots = ok.map(p => `<circle class="mark" r="${ok.length > 40 ? 1.6 : 3}" cx="${x(p.x).toFixed(1)}" cy="${y(p.y).toFixed(1)}" fill="${s.color}" data-series="${esc(s.key ?? s.name)}" data-x="${p.x}" data-v="${raw(p.y)}"><title>${esc(s.name)} ${short(p.x)}: ${fmt(p.y)}</title></circle>`).join("");
     return `<g class="series" data-series="${esc(s.key ?? s.name)}"><path d="${path}" fill="none" stroke="${s.color}" stroke-width="2"/>${dots}</g>`;
   }).join("");
-  return `<svg class="chart line" viewBox="0 0 ${W} ${H}" role="img">${yAxis(0, top, y, yFmt)}${labels}${lines}</svg>` +
+  let lastText = -Infinity;  // a marker too close to the previous one keeps its line, not its text
+  const rules = markers.filter(m => dayNum(m.x) >= x0 && dayNum(m.x) <= x1).map(m => {
+    const at = x(m.x), text = at - lastText > 70 ? `<text x="${(at + 3).toFixed(1)}" y="${M.t + 8}">${esc(m.short || m.label)}</text>` : "";
+    if (text) lastText = at;
+    return `<g class="vmark" data-x="${m.x}" data-label="${esc(m.label)}"><line x1="${at.toFixed(1)}" x2="${at.toFixed(1)}" y1="${M.t}" y2="${H - M.b}" stroke="#64748b" stroke-dasharray="3 3"/>${text}<title>${esc(m.label)}</title></g>`;
+  }).join("");
+  return `<svg class="chart line" viewBox="0 0 ${W} ${H}" role="img">${yAxis(0, top, y, yFmt)}${labels}${rules}${lines}</svg>` +
     legend(series.map(s => [s.name, s.color]));
 }
 

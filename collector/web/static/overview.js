@@ -3,6 +3,7 @@ import { api, addDays, daysBetween, esc, fmt, iso, kpi, segName, table, view } f
 import { PALETTE, barChart, lifecycleChart, lineChart } from "./charts.js";
 
 const TREND_LINES = 6;  // the PES trend draws the most active segments only, to stay legible
+const TREND_METRICS = [["pes", "PES"], ["adoption", "Adoption"], ["stickiness", "Stickiness"], ["growth", "Growth"]];
 
 // The PES period is the chosen range (default: the 30 days to today); charts over time show
 // at least the 12 weeks ending with it, so a short period still has a history around it.
@@ -21,12 +22,14 @@ export default {
     const q = view.query();
     const { start, end, chartStart } = ranges();
     const whole = { ...q, start, end, group_by: "" };
-    const [fleetRow, rows, wide, feats, trend] = await Promise.all([
+    const [fleetRow, rows, wide, feats, trend, roll] = await Promise.all([
       api("pes", whole),
       api("pes", { ...q, start, end }),
       api("overview", { ...whole, start: chartStart }),
       api("overview", { ...whole, table: "features" }),
       api("trend", { ...q, start: chartStart, end }),
+      // Only the versions' first days are wanted (they span all history): one day of rollout.
+      api("rollout", { start: end, end, device_type: q.device_type }).catch(err => ({ versions: [], err })),
     ]);
     if (stale()) return;
     const f = fleetRow[0];
@@ -48,19 +51,22 @@ export default {
       </section>
       <div class="grid">
         <section class="panel" id="chart-active"><h2>Active ${ent}</h2><p class="sub">DAU, WAU and MAU per day, ${chartStart} to ${end}</p><div class="body"></div></section>
-        <section class="panel" id="chart-trend"><h2>PES trend</h2><p class="sub">per calendar week${rows.length > 1 ? ", per segment" : ""}</p><div class="body"></div></section>
+        <section class="panel" id="chart-trend"><h2>${metricTitle()} trend <select id="trend-metric" aria-label="trend metric">${TREND_METRICS.map(([k, t]) => `<option value="${k}" ${k === trendMetric() ? "selected" : ""}>${t}</option>`).join("")}</select></h2>
+          <p class="sub">per calendar week${rows.length > 1 ? ", per segment" : ""}; dashed: the day a version was first seen${roll.err ? ` (not available: ${esc(roll.err.message)})` : ""}</p><div class="body"></div></section>
         <section class="panel" id="chart-features"><h2>Adoption per core feature</h2><p class="sub">share of active ${ent} that used each core feature, ${start} to ${end}</p><div class="body"></div></section>
         <section class="panel" id="chart-lifecycle"><h2>New and recovered vs dropped</h2><p class="sub">per calendar week, with the quick ratio</p><div class="body"></div></section>
       </div>`;
 
     renderTable(main, rows);
+    main.querySelector("#trend-metric").addEventListener("change", e => view.update({ trend: e.target.value === "pes" ? null : e.target.value }));
+    const markers = versionMarkers(roll.versions, q.firmware_version);
     const series = wide.series;
     main.querySelector("#chart-active .body").innerHTML = lineChart([
       { name: "MAU", key: "mau", color: PALETTE[3], points: series.map(r => ({ x: r.day, y: r.mau })) },
       { name: "WAU", key: "wau", color: PALETTE[1], points: series.map(r => ({ x: r.day, y: r.wau })) },
       { name: "DAU", key: "dau", color: PALETTE[0], points: series.map(r => ({ x: r.day, y: r.dau })) },
-    ]);
-    main.querySelector("#chart-trend .body").innerHTML = trendChart(trend, rows);
+    ], { markers });
+    main.querySelector("#chart-trend .body").innerHTML = trendChart(trend, rows, markers);
     main.querySelector("#chart-features .body").innerHTML = barChart(
       feats.filter(r => r.adoption !== null).sort((a, b) => b.adoption - a.adoption)
         .map(r => ({ label: r.feature, v: r.adoption * 100, note: `${fmt(r.users)} of ${fmt(r.eligible)}` })),
@@ -108,7 +114,22 @@ function renderTable(main, rows) {
   });
 }
 
-function trendChart(trend, rows) {
+const trendMetric = () => (TREND_METRICS.some(([k]) => k === view.get("trend")) ? view.get("trend") : "pes");
+const metricTitle = () => TREND_METRICS.find(([k]) => k === trendMetric())[1];
+
+// One marker per day on which versions were first seen (all of them, or the filtered firmware).
+export function versionMarkers(versions, firmware) {
+  const byDay = new Map();
+  for (const v of versions) {
+    if (firmware && v.firmware !== firmware) continue;
+    if (!byDay.has(v.first_day)) byDay.set(v.first_day, []);
+    byDay.get(v.first_day).push(`${v.device_type} ${v.firmware}`);
+  }
+  return [...byDay].sort().map(([x, names]) => ({ x, label: `first seen ${x}: ${names.sort().join(", ")}`, short: names.length > 1 ? `${names.length} versions` : names[0] }));
+}
+
+function trendChart(trend, rows, markers) {
+  const metric = trendMetric();
   const gb = view.groupBy();
   const top = [...rows].sort((a, b) => b.active - a.active).slice(0, TREND_LINES).map(r => segName(r, gb));
   const bySeg = new Map();
@@ -116,10 +137,10 @@ function trendChart(trend, rows) {
     const name = segName(r, gb);
     if (!top.includes(name)) continue;
     if (!bySeg.has(name)) bySeg.set(name, []);
-    bySeg.get(name).push({ x: r.period_start, y: r.pes });
+    bySeg.get(name).push({ x: r.period_start, y: r[metric] });
   }
   const series = top.filter(n => bySeg.has(n)).map((name, i) => ({ name, key: name, color: PALETTE[i % PALETTE.length], points: bySeg.get(name) }));
   const note = rows.length > TREND_LINES ? `<p class="sub">The ${TREND_LINES} most active of ${rows.length} segments.</p>` : "";
-  return lineChart(series, { yMax: 100 }) + note;
+  return lineChart(series, { yMax: 100, markers }) + note;
 }
 

@@ -1,4 +1,4 @@
-"""One collector and one browser per module (both take seconds to start)."""
+"""One collector and one browser for all the dashboard tests (both take seconds to start)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ if not os.access(CHROMIUM, os.X_OK):  # scripts/bootstrap.sh installs it
     pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)", allow_module_level=True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Collector]:
     yield from start_fleet(tmp_path_factory.mktemp("dashboard"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     pw: Playwright
     with sync_playwright() as pw:
