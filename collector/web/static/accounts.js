@@ -26,7 +26,7 @@ export default {
     ]);
     if (stale()) return;
     main.innerHTML = `
-      <form id="find" class="toolbar"><label>Find a ${ent}: <input name="id" value="${esc(id)}" placeholder="${ent} id" size="28"></label><button class="small">Show</button>
+      <form id="find" class="toolbar"><label>Find ${ent === "account" ? "an" : "a"} ${ent}: <input name="id" value="${esc(id)}" placeholder="${ent} id" size="28"></label><button class="small">Show</button>
         ${id ? `<button type="button" id="close" class="ghost small">Close</button>` : ""}</form>
       ${detail ? `<section class="panel" id="entity" data-entity="${esc(id)}"></section>` : ""}
       <div class="two">
@@ -41,6 +41,7 @@ export default {
     const open = r => view.update({ id: r.entity });
     const cols = [
       { k: "entity", label: ent, txt: true },
+      ...(ent === "device" ? [{ k: "account_id", label: "account", txt: true }] : []),
       { k: "health", label: "health", fmt: v => `${fmt(v)}<span class="bar" style="width:${(v ?? 0) * 0.6}px;background:${v < 30 ? "var(--red)" : "var(--teal)"}"></span>` },
       { k: "change", label: "change", fmt: v => (v === null || v === undefined ? "–" : `${v > 0 ? "+" : ""}${fmt(v)}`) },
       { k: "active_days", label: "active days" },
@@ -66,7 +67,7 @@ function renderEntity(host, d) {
   const comp = h ? [["frequency", h.frequency], ["breadth", h.breadth], ["key actions", h.key_actions], ["depth", h.depth]] : [];
   host.innerHTML = `
     <h2>${esc(d.entity)} ${esc(d.id)}</h2>
-    <p class="sub">${d.start} to ${d.end}${d.configurations.length ? ` · ${d.configurations.map(c => esc(`${c.device_type} ${c.firmware_version}`)).join(", ")}` : ""}</p>
+    <p class="sub">${d.start} to ${d.end}${h?.account_id ? ` · account ${h.account_id.split(",").map(a => `<a href="#" class="to-account" data-account="${esc(a)}">${esc(a)}</a>`).join(", ")}` : ""}${d.configurations.length ? ` · ${d.configurations.map(c => esc(`${c.device_type} ${c.firmware_version}`)).join(", ")}` : ""}</p>
     ${h ? "" : `<p class="empty">No activity for this ${esc(d.entity)} in this period or the one before.</p>`}
     <div class="cards">
       ${kpi("Health", fmt(h?.health), { v: h?.health, key: "health", main: true, note: h?.health_prev === null || h?.health_prev === undefined ? "no previous period" : `previous ${fmt(h.health_prev)}` })}
@@ -79,6 +80,7 @@ function renderEntity(host, d) {
         <h2 style="margin-top:1rem">Feature uses</h2>${barChart(Object.entries(perFeature).sort((a, b) => b[1] - a[1]).map(([label, v]) => ({ label, v })), { series: "feature_uses", color: PALETTE[3], emptyText: "No feature uses in this period." })}</div>
       <div><h2>Activity per day</h2><p class="sub">feature uses per day; grey: not active</p>${dayColumns(uses, { key: "total", series: "uses" })}</div>
     </div>`;
+  host.querySelectorAll(".to-account").forEach(a => a.addEventListener("click", e => { e.preventDefault(); view.update({ entity: "account", id: a.dataset.account }); }));
 }
 
 const count = rows => (rows.length >= CAP ? `${fmt(CAP)}+` : fmt(rows.length));

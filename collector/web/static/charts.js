@@ -14,7 +14,7 @@ const ticks = (lo, hi, n = 5) => Array.from({ length: n + 1 }, (_, i) => lo + ((
 const dayNum = s => Date.parse(`${s}T00:00:00Z`) / 86400000;
 const short = s => new Date(`${s}T00:00:00Z`).toLocaleDateString("en-GB", { day: "numeric", month: "short", timeZone: "UTC" });
 
-function yAxis(lo, hi, y, fmtTick = v => fmt(v, 0)) {
+function yAxis(lo, hi, y, fmtTick = v => fmt(v, hi - lo < 5 ? 1 : 0)) {  // no "1, 1, 1, 0" ticks
   return `<g class="grid">${ticks(lo, hi).map(t => `<line x1="${M.l}" x2="${W - M.r}" y1="${y(t)}" y2="${y(t)}"/>
     <text x="${M.l - 6}" y="${y(t) + 4}" text-anchor="end">${fmtTick(t)}</text>`).join("")}</g>`;
 }
@@ -27,9 +27,10 @@ const empty = msg => `<p class="empty">${esc(msg)}</p>`;
 
 // series: [{name, key, color, points: [{x: "YYYY-MM-DD", y}]}]; markers: [{x: "YYYY-MM-DD", label}]
 // drawn as dashed vertical lines (those outside the x range are left out).
-export function lineChart(series, { yMax, yFmt, markers = [], emptyText = "No data in this range." } = {}) {
+// emptyWhenZero: a chart of counts that are all 0 says so instead of drawing a flat line.
+export function lineChart(series, { yMax, yFmt, markers = [], emptyWhenZero = false, emptyText = "No data in this range." } = {}) {
   const pts = series.flatMap(s => s.points.filter(p => p.y !== null && p.y !== undefined));
-  if (!pts.length) return empty(emptyText);
+  if (!pts.length || (emptyWhenZero && pts.every(p => p.y === 0))) return empty(emptyText);
   const xs = series.flatMap(s => s.points.map(p => dayNum(p.x)));
   const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
   const top = yMax ?? niceMax(Math.max(...pts.map(p => p.y)));

@@ -83,9 +83,19 @@ export function el(html) {
   return t.content.firstElementChild;
 }
 
-export function kpi(label, value, { v, note = "", main = false, key = "" } = {}) {
+// A headline card; with `prev` (an object, possibly empty) it also shows the change against the
+// previous period: "+3.2 vs previous", or why there is none.
+export function kpi(label, value, { v, note = "", main = false, key = "", prev, digits = 1 } = {}) {
   return `<div class="card kpi${main ? " main" : ""}" data-k="${esc(key || label)}" data-v="${esc(raw(v))}">
-    <div class="label">${esc(label)}</div><div class="value">${value}</div><div class="note">${note}</div></div>`;
+    <div class="label">${esc(label)}</div><div class="value">${value}</div>${prev ? delta(v, prev.v, digits) : ""}<div class="note">${note}</div></div>`;
+}
+
+function delta(v, before, digits) {
+  const none = x => x === null || x === undefined;
+  if (none(v) || none(before)) return `<div class="delta" data-prev="${esc(raw(before))}">${none(before) ? "no previous value" : "&nbsp;"}</div>`;
+  const d = v - before, dir = Math.abs(d) < 1e-9 ? "flat" : d > 0 ? "up" : "down";
+  const text = dir === "flat" ? "no change" : `${d > 0 ? "▲ +" : "▼ "}${fmt(d, digits)}`;
+  return `<div class="delta ${dir}" data-prev="${esc(raw(before))}" title="previous period: ${esc(fmt(before, digits))}">${text} vs previous</div>`;
 }
 
 export function errorBox(err) {

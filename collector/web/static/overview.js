@@ -22,8 +22,10 @@ export default {
     const q = view.query();
     const { start, end, chartStart } = ranges();
     const whole = { ...q, start, end, group_by: "" };
-    const [fleetRow, rows, wide, feats, trend, roll] = await Promise.all([
+    const length = daysBetween(start, end) + 1;  // the previous period: as long, just before
+    const [fleetRow, prevRow, rows, wide, feats, trend, roll] = await Promise.all([
       api("pes", whole),
+      api("pes", { ...whole, start: addDays(start, -length), end: addDays(start, -1) }),
       api("pes", { ...q, start, end }),
       api("overview", { ...whole, start: chartStart }),
       api("overview", { ...whole, table: "features" }),
@@ -32,16 +34,17 @@ export default {
       api("rollout", { start: end, end, device_type: q.device_type }).catch(err => ({ versions: [], err })),
     ]);
     if (stale()) return;
-    const f = fleetRow[0];
+    const f = fleetRow[0], before = prevRow[0] || {};
+    const prev = k => ({ v: before[k] });
     const ent = q.entity === "account" ? "accounts" : "devices";
     main.innerHTML = `
       <section id="headline" class="cards">
-        ${kpi("PES", fmt(f?.pes), { v: f?.pes, main: true, key: "pes", note: `${start} to ${end}` })}
-        ${kpi("Adoption", fmt(f?.adoption), { v: f?.adoption, key: "adoption", note: "core features used" })}
-        ${kpi("Stickiness", fmt(f?.stickiness), { v: f?.stickiness, key: "stickiness", note: (q.stickiness || "dau_mau").replace("_", "/").toUpperCase() })}
-        ${kpi("Growth", fmt(f?.growth), { v: f?.growth, key: "growth", note: `new ${fmt(f?.new)} · recovered ${fmt(f?.recovered)} · dropped ${fmt(f?.dropped)}` })}
-        ${kpi(`Active ${ent}`, fmt(f?.active), { v: f?.active, key: "active", note: f?.low_sample ? "low sample" : "in the period" })}
-        ${kpi("Quick ratio", fmt(f?.quick_ratio, 2), { v: f?.quick_ratio, key: "quick_ratio", note: "(new + recovered) / dropped" })}
+        ${kpi("PES", fmt(f?.pes), { v: f?.pes, main: true, key: "pes", prev: prev("pes"), note: `${start} to ${end}` })}
+        ${kpi("Adoption", fmt(f?.adoption), { v: f?.adoption, key: "adoption", prev: prev("adoption"), note: "core features used" })}
+        ${kpi("Stickiness", fmt(f?.stickiness), { v: f?.stickiness, key: "stickiness", prev: prev("stickiness"), note: (q.stickiness || "dau_mau").replace("_", "/").toUpperCase() })}
+        ${kpi("Growth", fmt(f?.growth), { v: f?.growth, key: "growth", prev: prev("growth"), note: `new ${fmt(f?.new)} · recovered ${fmt(f?.recovered)} · dropped ${fmt(f?.dropped)}` })}
+        ${kpi(`Active ${ent}`, fmt(f?.active), { v: f?.active, key: "active", prev: prev("active"), digits: 0, note: f?.low_sample ? "low sample" : "in the period" })}
+        ${kpi("Quick ratio", fmt(f?.quick_ratio, 2), { v: f?.quick_ratio, key: "quick_ratio", prev: prev("quick_ratio"), digits: 2, note: "(new + recovered) / dropped" })}
       </section>
       <section class="panel" id="pes-table">
         <h2>PES by ${esc(segLabel(view.groupBy()))}</h2>
@@ -53,7 +56,7 @@ export default {
         <section class="panel" id="chart-active"><h2>Active ${ent}</h2><p class="sub">DAU, WAU and MAU per day, ${chartStart} to ${end}</p><div class="body"></div></section>
         <section class="panel" id="chart-trend"><h2>${metricTitle()} trend <select id="trend-metric" aria-label="trend metric">${TREND_METRICS.map(([k, t]) => `<option value="${k}" ${k === trendMetric() ? "selected" : ""}>${t}</option>`).join("")}</select></h2>
           <p class="sub">per calendar week${rows.length > 1 ? ", per segment" : ""}; dashed: the day a version was first seen${roll.err ? ` (not available: ${esc(roll.err.message)})` : ""}</p><div class="body"></div></section>
-        <section class="panel" id="chart-features"><h2>Adoption per core feature</h2><p class="sub">share of active ${ent} that used each core feature, ${start} to ${end}</p><div class="body"></div></section>
+        <section class="panel" id="chart-features"><h2>Adoption per core feature</h2><p class="sub">share of the active ${ent} with the feature in their core set that used it, ${start} to ${end}</p><div class="body"></div></section>
         <section class="panel" id="chart-lifecycle"><h2>New and recovered vs dropped</h2><p class="sub">per calendar week, with the quick ratio</p><div class="body"></div></section>
       </div>`;
 
@@ -65,7 +68,7 @@ export default {
       { name: "MAU", key: "mau", color: PALETTE[3], points: series.map(r => ({ x: r.day, y: r.mau })) },
       { name: "WAU", key: "wau", color: PALETTE[1], points: series.map(r => ({ x: r.day, y: r.wau })) },
       { name: "DAU", key: "dau", color: PALETTE[0], points: series.map(r => ({ x: r.day, y: r.dau })) },
-    ], { markers });
+    ], { markers, emptyWhenZero: true, emptyText: `No active ${ent} in this range.` });
     main.querySelector("#chart-trend .body").innerHTML = trendChart(trend, rows, markers);
     main.querySelector("#chart-features .body").innerHTML = barChart(
       feats.filter(r => r.adoption !== null).sort((a, b) => b.adoption - a.adoption)
