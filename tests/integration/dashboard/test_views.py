@@ -47,10 +47,10 @@ def test_feature_adoption_counts_only_types_with_the_feature(collector: Collecto
         r["device_type"]: r["active"]
         for r in collector.api("pes", start=START, end=END, group_by="device_type")
     }
-    active = {f["feature"]: f["active"] for f in feats}
+    eligible = {f["feature"]: f["eligible"] for f in feats}
     # jog and spindle are lathe-9's core features only, the others press-x's (tests/kits).
-    assert active["jog"] == active["spindle"] == types["lathe-9"]
-    assert active["calibrate"] == active["export"] == types["press-x"]
+    assert eligible["jog"] == eligible["spindle"] == types["lathe-9"]
+    assert eligible["calibrate"] == eligible["export"] == types["press-x"]
 
 
 def test_compare_defaults_to_two_versions_of_one_device_type(
