@@ -175,7 +175,7 @@ async def overview_tables(
     return await off_loop(compute)
 
 
-def device_accounts(cube: Cube, lo: int, hi: int) -> dict[str, str]:
+def _device_accounts(cube: Cube, lo: int, hi: int) -> dict[str, str]:
     """Per device, the account(s) of its activity in days [lo, hi] (ordinals; several are
     comma-joined, sorted: a device that moved between accounts)."""
     seen = any_between(cube, cube.words, lo, hi)
@@ -219,7 +219,7 @@ async def health_rows(
                               health_params(settings), uses, sessions)
     )  # fmt: skip
     if q.entity == "device":
-        accounts = device_accounts(cube, q.start.toordinal() - params.length, q.end.toordinal())
+        accounts = _device_accounts(cube, q.start.toordinal() - params.length, q.end.toordinal())
         rows = [{**r, "account_id": accounts.get(r["entity"])} for r in rows]
     if which == "at_risk":
         return sorted((r for r in rows if r["at_risk"]), key=lambda r: (r["health"], r["entity"]))
