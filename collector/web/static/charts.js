@@ -154,3 +154,23 @@ export function rateLine(points) {
   return `<svg class="chart rate" viewBox="0 0 ${W} ${h}" role="img">${grid}<path d="${path}" fill="none" stroke="${PALETTE[0]}" stroke-width="2"/>${dots}
     <text x="${M.l}" y="${h - 8}">${Math.round(span)} s ago</text><text x="${W - M.r}" y="${h - 8}" text-anchor="end">now</text></svg>`;
 }
+
+// Curves over a whole-number x (weeks after a cohort's), y in percent, each point with a 95%
+// interval drawn as a shaded band. series: [{name, key, color, points: [{x, y, lo, hi}]}]
+export function curveChart(series, { xLabel = "week", emptyText = "No data." } = {}) {
+  const pts = series.flatMap(s => s.points);
+  if (!pts.length) return empty(emptyText);
+  const xMax = Math.max(1, ...pts.map(p => p.x));
+  const x = k => M.l + (k / xMax) * (W - M.l - M.r);
+  const y = v => H - M.b - (v / 100) * (H - M.t - M.b);
+  const every = Math.ceil((xMax + 1) / 13);
+  const labels = Array.from({ length: xMax + 1 }, (_, k) => k).filter(k => k % every === 0)
+    .map(k => `<text x="${x(k).toFixed(1)}" y="${H - 8}" text-anchor="middle">${xLabel} ${k}</text>`).join("");
+  const curves = series.map(s => {
+    const band = s.points.map(p => `${x(p.x).toFixed(1)},${y(p.hi).toFixed(1)}`).concat([...s.points].reverse().map(p => `${x(p.x).toFixed(1)},${y(p.lo).toFixed(1)}`)).join(" ");
+    const path = s.points.map((p, i) => `${i ? "L" : "M"}${x(p.x).toFixed(1)},${y(p.y).toFixed(1)}`).join("");
+    const dots = s.points.map(p => `<circle class="mark" r="3" cx="${x(p.x).toFixed(1)}" cy="${y(p.y).toFixed(1)}" fill="${s.color}" data-series="${esc(s.key ?? s.name)}" data-x="${p.x}" data-v="${raw(p.y)}" data-lo="${raw(p.lo)}" data-hi="${raw(p.hi)}"><title>${esc(s.name)}, ${xLabel} ${p.x}: ${fmt(p.y)}% [${fmt(p.lo)}, ${fmt(p.hi)}]${p.note ? ` · ${esc(p.note)}` : ""}</title></circle>`).join("");
+    return `<g class="series" data-series="${esc(s.key ?? s.name)}"><polygon points="${band}" fill="${s.color}" opacity=".12"/><path d="${path}" fill="none" stroke="${s.color}" stroke-width="2"/>${dots}</g>`;
+  }).join("");
+  return `<svg class="chart curves" viewBox="0 0 ${W} ${H}" role="img">${yAxis(0, 100, y)}${labels}${curves}</svg>` + legend(series.map(s => [s.name, s.color]));
+}

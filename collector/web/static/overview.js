@@ -1,6 +1,7 @@
 // Overview: headline PES and components, the PES table per segment, and four charts.
 import { api, addDays, daysBetween, esc, fmt, iso, kpi, segName, table, view } from "./lib.js";
 import { PALETTE, barChart, lifecycleChart, lineChart } from "./charts.js";
+import { retentionPanel } from "./retention.js";
 
 const TREND_LINES = 6;  // the PES trend draws the most active segments only, to stay legible
 const TREND_METRICS = [["pes", "PES"], ["adoption", "Adoption"], ["stickiness", "Stickiness"], ["growth", "Growth"]];
@@ -23,7 +24,7 @@ export default {
     const { start, end, chartStart } = ranges();
     const whole = { ...q, start, end, group_by: "" };
     const length = daysBetween(start, end) + 1;  // the previous period: as long, just before
-    const [fleetRow, prevRow, rows, wide, feats, trend, roll] = await Promise.all([
+    const [fleetRow, prevRow, rows, wide, feats, trend, roll, retention] = await Promise.all([
       api("pes", whole),
       api("pes", { ...whole, start: addDays(start, -length), end: addDays(start, -1) }),
       api("pes", { ...q, start, end }),
@@ -32,6 +33,7 @@ export default {
       api("trend", { ...q, start: chartStart, end }),
       // Only the versions' first days are wanted (they span all history): one day of rollout.
       api("rollout", { start: end, end, device_type: q.device_type }).catch(err => ({ versions: [], err })),
+      api("retention", { ...q, start: chartStart, end }),
     ]);
     if (stale()) return;
     const f = fleetRow[0], before = prevRow[0] || {};
@@ -58,7 +60,9 @@ export default {
           <p class="sub">per calendar week${rows.length > 1 ? ", per segment" : ""}; dashed: the day a version was first seen${roll.err ? ` (not available: ${esc(roll.err.message)})` : ""}</p><div class="body"></div></section>
         <section class="panel" id="chart-features"><h2>Adoption per core feature</h2><p class="sub">share of the active ${ent} with the feature in their core set that used it, ${start} to ${end}</p><div class="body"></div></section>
         <section class="panel" id="chart-lifecycle"><h2>New and recovered vs dropped</h2><p class="sub">per calendar week, with the quick ratio</p><div class="body"></div></section>
-      </div>`;
+      </div>
+      <section class="panel" id="chart-retention"><h2>Retention by weekly cohort</h2>
+        <p class="sub">${ent} first active in a week from ${chartStart} to ${end}, and the share of them active k weeks later; lines pool the cohorts per ${esc(segLabel(view.groupBy()))} (band: 95% interval)</p><div class="body"></div></section>`;
 
     renderTable(main, rows);
     main.querySelector("#trend-metric").addEventListener("change", e => view.update({ trend: e.target.value === "pes" ? null : e.target.value }));
@@ -76,6 +80,7 @@ export default {
       { max: 100, unit: "%", series: "adoption", emptyText: "No core features configured or used in this period." },
     );
     main.querySelector("#chart-lifecycle .body").innerHTML = lifecycleChart(wide.lifecycle);
+    retentionPanel(main.querySelector("#chart-retention .body"), retention, view.groupBy(), ent);
   },
 };
 

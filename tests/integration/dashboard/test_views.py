@@ -164,3 +164,38 @@ def test_the_layout_holds_at_800_px(browser: Any, collector: Collector, path: st
     context.close()
     assert width <= 800 and cut == 0, (width, cut)
     assert not tab.problems, tab.problems
+
+
+def test_overview_retention_curves_and_cohort_grid(tab: Tab, collector: Collector) -> None:
+    page = tab.open(f"/?{RANGE}&group_by=device_type")
+    rows = collector.api("retention", start="2025-11-29", end=END, group_by="device_type")
+    pooled = [r for r in rows if r["cohort"] == "all"]
+    groups = {r["device_type"] for r in pooled}
+    assert groups == {"press-x", "lathe-9"}
+    for g in groups:
+        found = page.eval_on_selector_all(
+            f"#chart-retention .mark[data-series='{g}']",
+            "els => els.map(e => ['x', 'v', 'lo', 'hi'].map(k => e.getAttribute('data-' + k)))",
+        )
+        want = sorted((r for r in pooled if r["device_type"] == g), key=lambda r: r["week"])
+        assert len(found) == len(want) > 1
+        for (x, v, lo, hi), r in zip(found, want, strict=True):
+            assert int(x) == r["week"] and close(num(v), 100 * r["rate"])
+            assert close(num(lo), 100 * r["rate_ci"][0]) and close(num(hi), 100 * r["rate_ci"][1])
+    # The grid shows the largest group's cohorts.
+    size = {r["device_type"]: r["entities"] for r in pooled if r["week"] == 0}
+    largest = max(size, key=lambda g: size[g])
+    assert page.get_attribute("#chart-retention table.cohorts", "data-group") == largest
+    mine = [r for r in rows if r["cohort"] != "all" and r["device_type"] == largest]
+    assert values(page, "#chart-retention tr[data-cohort]", "data-cohort") == sorted(
+        {r["cohort"] for r in mine}
+    )
+    for r in mine:
+        cell = f"#chart-retention tr[data-cohort='{r['cohort']}'] td[data-k='w{r['week']}']"
+        assert close(num(page.get_attribute(cell, "data-v")), r["rate"])
+    tab.shot("overview-retention")
+
+    page = tab.open("/?start=2025-10-01&end=2025-10-31")
+    assert page.inner_text("#chart-retention .empty") == (
+        "No new devices in this range, so no cohorts."
+    )
