@@ -56,7 +56,10 @@ def _api_baseline(base: str, start: str, end: str, chart_start: str, prev_start:
         ("overview", {**whole, "start": chart_start}),
         ("overview", {**whole, "table": "features"}),
         ("trend", {"start": chart_start, "end": end}),
-        ("retention", {"start": chart_start, "end": end}),
+        (
+            "retention",
+            {"start": chart_start, "end": end, "group_by": "device_type,firmware_version"},
+        ),
     ]
     t0 = time.perf_counter()
     with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120) as client:
