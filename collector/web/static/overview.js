@@ -1,6 +1,6 @@
 // Overview: headline PES and components, the PES table per segment, and four charts.
 import { api, addDays, daysBetween, esc, fmt, iso, kpi, segName, table, view } from "./lib.js";
-import { PALETTE, barChart, lifecycleChart, lineChart } from "./charts.js";
+import { PALETTE, barChart, legendToggles, lifecycleChart, lineChart } from "./charts.js";
 import { retentionPanel } from "./retention.js";
 
 const TREND_LINES = 6;  // the PES trend draws the most active segments only, to stay legible
@@ -81,6 +81,7 @@ export default {
     );
     main.querySelector("#chart-lifecycle .body").innerHTML = lifecycleChart(wide.lifecycle);
     retentionPanel(main.querySelector("#chart-retention .body"), retention, view.groupBy(), ent);
+    legendToggles(main);
   },
 };
 

@@ -3,7 +3,7 @@
 // (difference-in-differences, GET /v1/releases); and the rollout of one device type's versions
 // (GET /v1/rollout). The verdict of a cell uses `significant_holm`.
 import { api, addDays, esc, fmt, iso, view } from "./lib.js";
-import { PALETTE, lineChart } from "./charts.js";
+import { PALETTE, legendToggles, lineChart } from "./charts.js";
 
 // [key, title, scale for display, unit]: shares are shown in percent, their changes in points.
 export const METRICS = [
@@ -143,4 +143,5 @@ function drawRollout(host, roll, filterType, releases) {
     ${lineChart(rolloutSeries(roll.days, type), { yMax: 100, emptyText: type ? `No active ${type} devices in this period.` : "No devices in this period." })}
     ${versions.length ? `<table class="data versions"><thead><tr><th class="txt">version</th><th class="txt">first seen</th><th class="txt">last seen</th></tr></thead><tbody>${versions.map(v => `<tr data-version="${esc(v.firmware)}"><td class="txt">${esc(v.firmware)}</td><td class="txt" data-k="first_day">${v.first_day}</td><td class="txt" data-k="last_day">${v.last_day}</td></tr>`).join("")}</tbody></table>` : ""}`;
   host.querySelector("#rollout-type")?.addEventListener("change", e => view.update({ rollout: e.target.value }));
+  legendToggles(host);
 }

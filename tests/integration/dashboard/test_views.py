@@ -199,3 +199,26 @@ def test_overview_retention_curves_and_cohort_grid(tab: Tab, collector: Collecto
     assert page.inner_text("#chart-retention .empty") == (
         "No new devices in this range, so no cohorts."
     )
+
+
+def test_trend_legend_hides_and_shows_a_series(tab: Tab, collector: Collector) -> None:
+    page = tab.open(f"/?{RANGE}")
+    item = page.locator("#chart-trend .legend .toggle").first
+    key = item.get_attribute("data-series")
+    mark = page.locator(f".mark[data-series='{key}']")
+    series = page.locator("#chart-trend g.series").filter(has=mark)
+    assert series.count() == 1 and series.is_visible()
+    item.click()
+    assert not series.is_visible() and "off" in (item.get_attribute("class") or "")
+    item.click()
+    assert series.is_visible()
+
+
+def test_lifecycle_clips_an_outlier_and_labels_it(tab: Tab, collector: Collector) -> None:
+    page = tab.open(f"/?{RANGE}")
+    wide = collector.api("overview", start="2025-11-29", end=END, group_by="")
+    ratios = sorted((r["quick_ratio"] for r in wide["lifecycle"] if r["quick_ratio"]), reverse=True)
+    assert len(ratios) > 2 and ratios[0] > 2 * ratios[1]  # the start of history: all new
+    clipped = "#chart-lifecycle text.clipped"
+    labels = page.eval_on_selector_all(clipped, "els => els.map(e => e.textContent)")
+    assert any(abs(float(t.replace(",", "")) - ratios[0]) < 0.006 for t in labels), labels
