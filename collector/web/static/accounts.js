@@ -1,6 +1,6 @@
 // Accounts and devices: who is at risk, who is a product-qualified lead, and one entity's
 // health and daily activity (?id=...), and whether health predicts renewals (outcomes.js).
-import { api, esc, fmt, kpi, table, view } from "./lib.js";
+import { api, esc, fmt, kpi, score, table, view } from "./lib.js";
 import { PALETTE, barChart, dayColumns } from "./charts.js";
 import { ranges } from "./overview.js";
 import { outcomesCard } from "./outcomes.js";
@@ -42,8 +42,8 @@ export default {
     const cols = [
       { k: "entity", label: ent, txt: true },
       ...(ent === "device" ? [{ k: "account_id", label: "account", txt: true }] : []),
-      { k: "health", label: "health", fmt: v => `${fmt(v)}<span class="bar" style="width:${(v ?? 0) * 0.6}px;background:${v < 30 ? "var(--red)" : "var(--teal)"}"></span>` },
-      { k: "change", label: "change", fmt: v => (v === null || v === undefined ? "–" : `${v > 0 ? "+" : ""}${fmt(v)}`) },
+      { k: "health", label: "health", fmt: v => `${score(v)}<span class="bar" style="width:${(v ?? 0) * 0.6}px;background:${v < 30 ? "var(--red)" : "var(--teal)"}"></span>` },
+      { k: "change", label: "change", fmt: v => (v === null || v === undefined ? "–" : `${v > 0 ? "+" : ""}${score(v)}`) },
       { k: "active_days", label: "active days" },
       { k: "reasons", label: "why", txt: true, v: r => (r.reasons || []).join(","), fmt: v => (v ? v.split(",").map(x => `<span class="pill bad">${esc(x)}</span>`).join("") : "") },
     ];
@@ -70,7 +70,7 @@ function renderEntity(host, d) {
     <p class="sub">${d.start} to ${d.end}${h?.account_id ? ` · account ${h.account_id.split(",").map(a => `<a href="#" class="to-account" data-account="${esc(a)}">${esc(a)}</a>`).join(", ")}` : ""}${d.configurations.length ? ` · ${d.configurations.map(c => esc(`${c.device_type} ${c.firmware_version}`)).join(", ")}` : ""}</p>
     ${h ? "" : `<p class="empty">No activity for this ${esc(d.entity)} in this period or the one before.</p>`}
     <div class="cards">
-      ${kpi("Health", fmt(h?.health), { v: h?.health, key: "health", main: true, note: h?.health_prev === null || h?.health_prev === undefined ? "no previous period" : `previous ${fmt(h.health_prev)}` })}
+      ${kpi("Health", score(h?.health), { v: h?.health, key: "health", main: true, note: h?.health_prev === null || h?.health_prev === undefined ? "no previous period" : `previous ${score(h.health_prev)}` })}
       ${kpi("Active days", fmt(activeDays), { v: activeDays, key: "active_days", note: `of ${d.days.length}` })}
       ${kpi("Sessions", fmt(sessions), { v: sessions, key: "sessions", note: h ? `${fmt(h.mean_session_minutes)} min on average` : "" })}
       ${kpi("Status", h ? (h.at_risk ? "at risk" : h.pql ? "PQL" : "ok") : "–", { v: h ? (h.at_risk ? "at_risk" : h.pql ? "pql" : "ok") : "", key: "status", note: (h?.reasons || []).join(", ") })}

@@ -84,11 +84,11 @@ export function lineChart(series, { yMax, yFmt, markers = [], emptyWhenZero = fa
 export function barChart(bars, { max, unit = "", color = PALETTE[1], series = "bar", emptyText = "No data." } = {}) {
   if (!bars.length) return empty(emptyText);
   const top = max ?? niceMax(Math.max(...bars.map(b => b.v || 0)));
-  const row = 24, lw = 150, h = bars.length * row + 8;
+  const row = 24, lw = 150, h = bars.length * row + 8, digits = unit === "%" ? 1 : undefined;
   const x = v => lw + (v / top) * (W - lw - 60);
   const marks = bars.map((b, i) => `<g><text class="label" x="${lw - 8}" y="${i * row + 17}" text-anchor="end">${esc(b.label)}</text>
-    <rect class="mark" x="${lw}" y="${i * row + 5}" width="${Math.max(0, x(b.v || 0) - lw).toFixed(1)}" height="${row - 8}" rx="2" fill="${b.color || color}" data-series="${esc(series)}" data-x="${esc(b.label)}" data-v="${raw(b.v)}"><title>${esc(b.label)}: ${fmt(b.v)}${unit}</title></rect>
-    <text x="${x(b.v || 0) + 6}" y="${i * row + 17}">${fmt(b.v)}${unit}${b.note ? ` · ${esc(b.note)}` : ""}</text></g>`).join("");
+    <rect class="mark" x="${lw}" y="${i * row + 5}" width="${Math.max(0, x(b.v || 0) - lw).toFixed(1)}" height="${row - 8}" rx="2" fill="${b.color || color}" data-series="${esc(series)}" data-x="${esc(b.label)}" data-v="${raw(b.v)}"><title>${esc(b.label)}: ${fmt(b.v, digits)}${unit}</title></rect>
+    <text x="${x(b.v || 0) + 6}" y="${i * row + 17}">${fmt(b.v, digits)}${unit}${b.note ? ` · ${esc(b.note)}` : ""}</text></g>`).join("");
   return `<svg class="chart bars" viewBox="0 0 ${W} ${h}" role="img">${marks}</svg>`;
 }
 

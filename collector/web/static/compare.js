@@ -1,7 +1,7 @@
 // Compare: two to six configurations side by side, each metric with its 95% bootstrap interval
 // drawn as an error bar, a one-line verdict per metric, and the deltas to the baseline with
 // theirs. A rejected configuration or date is shown under the form, which stays as typed.
-import { ApiError, api, esc, fmt, segName, view } from "./lib.js";
+import { ApiError, api, esc, fmt, score, segName, view } from "./lib.js";
 import { PALETTE, errorBars } from "./charts.js";
 import { ranges } from "./overview.js";
 
@@ -75,9 +75,9 @@ export default {
     const deltas = rows.filter(r => r.config !== baseline).map(r => `
       <tr data-config="${r.config}" data-metric="${r.metric}">
         <td class="txt">${esc(label(r))}</td><td class="txt">${r.metric}</td>
-        <td data-k="base" data-v="${base(r.metric)?.value ?? ""}">${fmt(base(r.metric)?.value)}</td>
-        <td data-k="value" data-v="${r.value ?? ""}">${fmt(r.value)}</td><td>[${fmt(r.ci_low)}, ${fmt(r.ci_high)}]</td>
-        <td data-k="delta" data-v="${r.delta ?? ""}">${r.delta > 0 ? "+" : ""}${fmt(r.delta)}</td><td>[${fmt(r.delta_low)}, ${fmt(r.delta_high)}]</td>
+        <td data-k="base" data-v="${base(r.metric)?.value ?? ""}">${score(base(r.metric)?.value)}</td>
+        <td data-k="value" data-v="${r.value ?? ""}">${score(r.value)}</td><td>[${score(r.ci_low)}, ${score(r.ci_high)}]</td>
+        <td data-k="delta" data-v="${r.delta ?? ""}">${r.delta > 0 ? "+" : ""}${score(r.delta)}</td><td>[${score(r.delta_low)}, ${score(r.delta_high)}]</td>
         <td class="txt">${r.significant_holm ? `<span class="pill ${r.delta > 0 ? "good" : "bad"}">significant</span>` : r.significant ? `<span class="pill">significant before correction</span>` : `<span class="pill">within noise</span>`}${r.low_sample ? `<span class="lowmark">low sample</span>` : ""}</td>
         <td>${fmt(r.active)}</td></tr>`).join("");
     result.innerHTML = `<div class="four">${panels}</div>
@@ -116,9 +116,9 @@ export function verdict(r, base, title, ent) {
   if (base && !base.entities) return `The baseline ${base.config} matches no ${ent} in this period.`;
   if (r.delta === null || r.delta === undefined) return `${who}: no ${title} to compare.`;
   const dir = r.delta > 0 ? "raises" : r.delta < 0 ? "lowers" : "leaves";
-  const by = r.delta === 0 ? "unchanged" : `by ${fmt(Math.abs(r.delta))} points`;
+  const by = r.delta === 0 ? "unchanged" : `by ${score(Math.abs(r.delta))} points`;
   const sig = r.significant_holm ? "significant" : r.significant ? "significant before Holm's correction only" : "within noise";
-  return `${who} ${dir} ${title} ${by} (${fmt(r.delta_low)} to ${fmt(r.delta_high)}) against ${base?.config ?? "the baseline"}, ${sig}.`;
+  return `${who} ${dir} ${title} ${by} (${score(r.delta_low)} to ${score(r.delta_high)}) against ${base?.config ?? "the baseline"}, ${sig}.`;
 }
 
 const pretty = d => d.replaceAll("device_type:", "").replaceAll("firmware_version:", "fw ").replaceAll(",", " ");

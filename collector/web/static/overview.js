@@ -1,5 +1,5 @@
 // Overview: headline PES and components, the PES table per segment, and four charts.
-import { api, addDays, daysBetween, esc, fmt, iso, kpi, segName, table, view } from "./lib.js";
+import { api, addDays, daysBetween, esc, fmt, iso, kpi, score, segName, table, view } from "./lib.js";
 import { PALETTE, barChart, legendToggles, lifecycleChart, lineChart } from "./charts.js";
 import { retentionPanel } from "./retention.js";
 
@@ -41,10 +41,10 @@ export default {
     const ent = q.entity === "account" ? "accounts" : "devices";
     main.innerHTML = `
       <section id="headline" class="cards">
-        ${kpi("PES", fmt(f?.pes), { v: f?.pes, main: true, key: "pes", prev: prev("pes"), note: `${start} to ${end}` })}
-        ${kpi("Adoption", fmt(f?.adoption), { v: f?.adoption, key: "adoption", prev: prev("adoption"), note: "core features used" })}
-        ${kpi("Stickiness", fmt(f?.stickiness), { v: f?.stickiness, key: "stickiness", prev: prev("stickiness"), note: (q.stickiness || "dau_mau").replace("_", "/").toUpperCase() })}
-        ${kpi("Growth", fmt(f?.growth), { v: f?.growth, key: "growth", prev: prev("growth"), note: `new ${fmt(f?.new)} · recovered ${fmt(f?.recovered)} · dropped ${fmt(f?.dropped)}` })}
+        ${kpi("PES", score(f?.pes), { v: f?.pes, main: true, key: "pes", prev: prev("pes"), note: `${start} to ${end}` })}
+        ${kpi("Adoption", score(f?.adoption), { v: f?.adoption, key: "adoption", prev: prev("adoption"), note: "core features used" })}
+        ${kpi("Stickiness", score(f?.stickiness), { v: f?.stickiness, key: "stickiness", prev: prev("stickiness"), note: (q.stickiness || "dau_mau").replace("_", "/").toUpperCase() })}
+        ${kpi("Growth", score(f?.growth), { v: f?.growth, key: "growth", prev: prev("growth"), note: `new ${fmt(f?.new)} · recovered ${fmt(f?.recovered)} · dropped ${fmt(f?.dropped)}` })}
         ${kpi(`Active ${ent}`, fmt(f?.active), { v: f?.active, key: "active", prev: prev("active"), digits: 0, note: f?.low_sample ? "low sample" : "in the period" })}
         ${kpi("Quick ratio", fmt(f?.quick_ratio, 2), { v: f?.quick_ratio, key: "quick_ratio", prev: prev("quick_ratio"), digits: 2, note: "(new + recovered) / dropped" })}
       </section>
@@ -98,8 +98,8 @@ function renderTable(main, rows) {
   const cols = [
     { k: "pick", label: "", txt: true, v: () => null, fmt: (_, r) => `<input type="checkbox" aria-label="select" data-config="${esc(key(r))}">` },
     ...gb.map(k => ({ k, label: k.replace("label:", "").replaceAll("_", " "), txt: true, fmt: (v, r) => esc(v ?? "(none)") + (k === gb[gb.length - 1] && r.low_sample ? `<span class="lowmark" title="fewer active entities than the low-sample threshold">low sample</span>` : "") })),
-    { k: "pes", label: "PES", fmt: v => `${fmt(v)}<span class="bar" style="width:${Math.max(0, v ?? 0) * 0.8}px"></span>` },
-    { k: "adoption", label: "adoption" }, { k: "stickiness", label: "stickiness" }, { k: "growth", label: "growth" },
+    { k: "pes", label: "PES", fmt: v => `${score(v)}<span class="bar" style="width:${Math.max(0, v ?? 0) * 0.8}px"></span>` },
+    { k: "adoption", label: "adoption", fmt: score }, { k: "stickiness", label: "stickiness", fmt: score }, { k: "growth", label: "growth", fmt: score },
     { k: "active", label: "active" }, { k: "new", label: "new" }, { k: "recovered", label: "recovered" },
     { k: "dropped", label: "dropped" }, { k: "quick_ratio", label: "quick ratio", fmt: v => fmt(v, 2) },
     { k: "dau", label: "DAU" }, { k: "mau", label: "MAU" },

@@ -5,6 +5,7 @@ their account, empty periods, and the layout at 800 px wide."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -25,6 +26,7 @@ from tests.kits.dashboard import (
 )
 
 PREVIOUS = ("2025-12-23", "2026-01-21")  # the 30 days before START
+NONE = "\u2013"  # the dashboard's mark for "no value" (an en dash)
 
 
 def test_headline_cards_show_the_change_against_the_previous_period(
@@ -222,3 +224,20 @@ def test_lifecycle_clips_an_outlier_and_labels_it(tab: Tab, collector: Collector
     clipped = "#chart-lifecycle text.clipped"
     labels = page.eval_on_selector_all(clipped, "els => els.map(e => e.textContent)")
     assert any(abs(float(t.replace(",", "")) - ratios[0]) < 0.006 for t in labels), labels
+
+
+def test_one_number_format_per_kind(tab: Tab, collector: Collector) -> None:
+    """Scores with one decimal (100.0 too), ratios with two, counts whole; NONE where empty."""
+    page = tab.open(f"/?{RANGE}")
+    texts: dict[str, list[str]] = {}
+    for key in ("pes", "adoption", "stickiness", "growth", "quick_ratio", "active"):
+        texts[key] = page.eval_on_selector_all(
+            f"#pes-rows td[data-k='{key}']", "els => els.map(e => e.textContent.trim())"
+        )
+    assert "100.0" in texts["adoption"] + texts["growth"]  # the fixture has whole-number scores
+    for key, pattern in [("pes", r"\d+\.\d"), ("adoption", r"\d+\.\d"), ("growth", r"\d+\.\d"),
+                         ("stickiness", r"\d+\.\d"), ("quick_ratio", r"\d+\.\d\d"),
+                         ("active", r"\d+")]:  # fmt: skip
+        assert all(re.fullmatch(pattern, t) or t == NONE for t in texts[key]), (key, texts[key])
+    headline = page.inner_text("#headline [data-k='quick_ratio'] .value")
+    assert re.fullmatch(r"\d+\.\d\d", headline) or headline == NONE, headline
