@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 from collector.analytics.compare import Config, compare
 from collector.analytics.cube import (
     aggregate,
+    any_between,
     feature_counts,
     fleet_features,
     members,
@@ -174,6 +175,18 @@ async def overview_tables(
     return await off_loop(compute)
 
 
+def _device_accounts(cube: Cube, lo: int, hi: int) -> dict[str, str]:
+    """Per device, the account(s) of its activity in days [lo, hi] (ordinals; several are
+    comma-joined, sorted: a device that moved between accounts)."""
+    seen = any_between(cube, cube.words, lo, hi)
+    devices, accounts = cube.codes["device_id"][seen], cube.codes["account_id"][seen]
+    pairs = set(zip(devices.tolist(), accounts.tolist(), strict=True))
+    out: dict[str, set[str]] = {}
+    for d, a in pairs:
+        out.setdefault(cube.vocab["device_id"][d], set()).add(cube.vocab["account_id"][a])
+    return {d: ",".join(sorted(a)) for d, a in out.items()}
+
+
 def health_params(settings: PesSettings) -> HealthParams:
     h = settings.health
     return HealthParams(
@@ -205,6 +218,9 @@ async def health_rows(
         lambda: entity_health(cube, members(cube, (), q.entity), params,
                               health_params(settings), uses, sessions)
     )  # fmt: skip
+    if q.entity == "device":
+        accounts = _device_accounts(cube, q.start.toordinal() - params.length, q.end.toordinal())
+        rows = [{**r, "account_id": accounts.get(r["entity"])} for r in rows]
     if which == "at_risk":
         return sorted((r for r in rows if r["at_risk"]), key=lambda r: (r["health"], r["entity"]))
     if which == "pql":

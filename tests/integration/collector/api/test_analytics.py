@@ -12,7 +12,7 @@ import random
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from collector.settings import load_settings
 from collector.storage import open_store
 from tests.kits.analytics import (
     Event,
+    activity_of,
     random_fleet,
     reference_funnel,
     reference_health,
@@ -186,6 +187,16 @@ async def test_trend_overview_health_funnel_match_reference(
     assert [r["entity"] for r in health] == sorted(want_h)
     for r in health:
         assert math.isclose(r["health"], want_h[r["entity"]]["health"], abs_tol=1e-9)
+    # A device's row names the account(s) of its activity in P and the period before.
+    since = START - timedelta(days=(END - START).days + 1)
+    owners: dict[str, set[str]] = {}
+    for a in activity_of(events):
+        if since <= a["day"] <= END:
+            owners.setdefault(a["device_id"], set()).add(a["account_id"])
+    devices = await get(client, "/v1/health", **q)
+    assert devices and all(
+        r["account_id"] == ",".join(sorted(owners[r["entity"]])) for r in devices
+    )
     at_risk = await get(client, "/v1/health", **q, entity="account", list="at_risk")
     assert {r["entity"] for r in at_risk} == {
         e for e, w in want_h.items() if w["health"] < 30 or w["dropped"]
