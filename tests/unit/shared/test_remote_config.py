@@ -29,7 +29,8 @@ from tests.kits.agent import agent_settings
 FIELD_TYPES = {f.name: f.type for f in msgspec.structs.fields(AgentSettings)}
 EDGES: list[Any] = [
     None, True, False, 0, 1, -1, 2, 0.0, 0.5, 1.0, 1.5, -0.5, 1e-300, 1e300, 7, 5000,
-    L.MAX_EVENTS_PER_BATCH, L.MAX_EVENTS_PER_BATCH + 1, 2**63, 2**64 - 1, 2**64, 2**70, -(2**63) - 1, "on", "off", "On", "", "1",
+    L.MAX_EVENTS_PER_BATCH, L.MAX_EVENTS_PER_BATCH + 1, 2**63, 2**64 - 1, 2**64, 2**70,
+    -(2**63) - 1, "on", "off", "On", "", "1",
     [], {}, [1],
 ]  # fmt: skip
 
