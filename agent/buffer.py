@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -146,7 +145,7 @@ class Buffer:
         with transaction(conn):
             for statement in _SCHEMA:
                 conn.execute(statement)
-            stream_id = f"s-{secrets.token_hex(12)}"
+            stream_id = f"s-{os.urandom(12).hex()}"
             conn.execute("INSERT OR IGNORE INTO meta VALUES('schema', ?)", (SCHEMA_VERSION,))
             conn.execute("INSERT OR IGNORE INTO meta VALUES('stream_id', ?)", (stream_id,))
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
