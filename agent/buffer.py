@@ -38,7 +38,7 @@ BUSY_TIMEOUT_MS = 5000
 # Bytes an event costs in a batch beyond its stored body: `"seq":N,` and the list comma.
 SEQ_OVERHEAD_BYTES = 24
 Overflow = Literal["drop_oldest", "reject_new"]
-CACHE_KIB = 1024  # page cache per connection (SQLite's default is 2 MiB): the gateway's RAM
+CACHE_KIB = 256  # page cache (SQLite's default: 2 MiB); appends and sequential reads need little
 
 _SCHEMA = (
     # AUTOINCREMENT: a seq is never reused, even after every row has been acked and deleted.
