@@ -40,7 +40,9 @@ def import_without_tls() -> None:
         if name in sys.modules:
             continue  # already imported by someone: leave it as it is
         held[name] = None if name in ABSENT else types.ModuleType(name, "held back")
-        sys.modules[name] = held[name]
+        # None in sys.modules is the documented way to make an import raise ImportError;
+        # typeshed types the dict's values as modules only.
+        sys.modules[name] = held[name]  # type: ignore[assignment]
     try:
         import asyncio  # noqa: F401
 
