@@ -234,7 +234,18 @@ async def run(settings: CollectorSettings, args: argparse.Namespace) -> int:
             else:
                 print(show_table(current))
             return 0
-        before = next((r.message for r in current if r.topic == topic), None)
+        found = next((r for r in current if r.topic == topic), None)
+        if (
+            found is not None
+            and found.message is None
+            and verb == "set"
+            and (args.version is None or not args.replace)
+        ):
+            raise ConfigError(
+                f"the current message on {topic} is invalid ({found.error}): its agents keep "
+                "their previous values; replace it with --replace --version V"
+            )
+        before = found.message if found else None
         if verb == "clear":
             await client.publish(topic, b"", retain=True, timeout=READ_TIMEOUT_S)
             out: dict[str, Any] = {"level": level, "target": target or None, "topic": topic,

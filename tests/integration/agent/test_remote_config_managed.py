@@ -203,6 +203,15 @@ async def test_collector_configures_a_real_agent_through_the_acl(env: Env) -> No
         row = refused()
         assert row is not None and "buffer_path" in row["config_error"]
         assert row["config_version"] == "fleet=2;device=1"
+
+        # The CLI shows it as invalid and will not merge into it; --replace --version does.
+        assert "INVALID: buffer_path" in env.cli("show", "--device", DEVICE).stdout
+        done = env.cli("set", "--device", DEVICE, "collection=on")
+        assert done.returncode == 2 and "--replace --version" in done.stderr, done.stderr
+        published(env.cli("set", "--device", DEVICE, "--replace", "--version", "10",
+                          "status_interval_s=1"))  # fmt: skip
+        await until(lambda: env.status(DEVICE).get("config_version") == "fleet=2;device=10"
+                    and not env.status(DEVICE).get("config_error"), "replaced")  # fmt: skip
     finally:
         agent.terminate()
         code = await asyncio.to_thread(agent.wait, 30)
