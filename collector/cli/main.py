@@ -1,4 +1,4 @@
-"""`pes-collector`: serve, import, report."""
+"""`pes-collector`: serve, import, report, analytics, provisioning, agents' configuration."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from collector.cli import agents as cli_agents
 from collector.cli import analytics as cli_analytics
 from collector.cli import export as cli_export
 from collector.cli import outcomes as cli_outcomes
@@ -74,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_releases.add_parsers(sub)  # releases
     cli_outcomes.add_parsers(sub)  # outcomes import, outcomes report
     cli_export.add_parsers(sub)  # export (Parquet for a warehouse)
+    cli_agents.add_parsers(sub)  # agents config set|show|clear
     return p
 
 
@@ -92,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(import_file(settings, Path(args.file)))
         if args.cmd == cli_export.COMMAND:
             return asyncio.run(cli_export.run(settings, args))
+        if args.cmd == cli_agents.COMMAND:
+            return asyncio.run(cli_agents.run(settings, args))
         if args.cmd == cli_outcomes.COMMAND:
             return asyncio.run(cli_outcomes.run(settings, args))
         if args.cmd in cli_analytics.COMMANDS:

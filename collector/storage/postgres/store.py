@@ -515,7 +515,8 @@ class PgStore:
         """Device counts, backlog and the devices worth a look (storage/fleet.py)."""
         row = (await self._fetch(fleet.summary_sql("postgresql"), now_ms))[0]
         worst = await self._fetch(fleet.attention_sql("postgresql"), now_ms, limit)
-        return fleet.summary_dict(tuple(row), [tuple(r) for r in worst])
+        configs = await self._fetch(fleet.configs_sql("postgresql"), fleet.CONFIGS_LIMIT)
+        return fleet.summary_dict(tuple(row), [tuple(r) for r in worst], configs)
 
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         try:

@@ -547,7 +547,8 @@ class SqliteStore:
         """Device counts, backlog and the devices worth a look (storage/fleet.py)."""
         row = (await self._fetch(fleet.summary_sql("sqlite"), (now_ms,)))[0]
         worst = await self._fetch(fleet.attention_sql("sqlite"), (now_ms, limit))
-        return fleet.summary_dict(row, worst)
+        configs = await self._fetch(fleet.configs_sql("sqlite"), (fleet.CONFIGS_LIMIT,))
+        return fleet.summary_dict(row, worst, configs)
 
     async def _fetch(
         self, sql: str, params: Sequence[Any], *, writer: bool = False

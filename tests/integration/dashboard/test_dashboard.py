@@ -197,6 +197,9 @@ def test_fleet_shows_devices_backlog_loss_quarantine_and_ingest(
     listed = values(page, "#attention tbody tr", "data-device")
     assert listed and AGENT_ID not in listed
     assert len(listed) == min(20, f["devices"] - 1)
+    # The remote configuration each listed device runs: none was published, so "local".
+    cells = page.query_selector_all("#attention tbody td[data-k='config_version']")
+    assert cells and {c.inner_text() for c in cells} == {"local"}
     # The page refreshes itself; from the second sample on it shows this collector's rate.
     page.wait_for_selector("#fleet-kpis [data-k='rate']:not([data-v=''])", timeout=20_000)
     assert num(page.get_attribute("#fleet-kpis [data-k='rate']", "data-v")) is not None
