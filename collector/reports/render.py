@@ -249,7 +249,10 @@ _HEALTH_COLUMNS = [
 def health_table(rows: Sequence[dict[str, Any]]) -> str:
     """/v1/health rows for a terminal: scores in points, signals as percents, the at-risk
     reasons as words."""
-    return to_table(rows, columns=_HEALTH_COLUMNS, empty="(no entities in this period)")
+    columns = _HEALTH_COLUMNS
+    if any("account_id" in r for r in rows):  # device rows name their account
+        columns = [columns[0], Column("account_id", "account"), *columns[1:]]
+    return to_table(rows, columns=columns, empty="(no entities in this period)")
 
 
 _RETENTION_KEYS = {"cohort", "week", "entities", "retained", "rate", "rate_ci"}

@@ -107,6 +107,9 @@ def test_health_table_words_the_reasons() -> None:
         "low", "health,", "health", "falling", "no",
     ]  # fmt: skip
     assert health_table([]) == "(no entities in this period)"
+    with_account = health_table([{**row, "account_id": "acme"}]).splitlines()
+    assert with_account[0].split()[:3] == ["entity", "account", "health"]
+    assert with_account[2].split()[:2] == ["dev0", "acme"]
 
 
 def test_pes_table_has_one_number_format() -> None:
