@@ -107,19 +107,24 @@ def _parts(st: PeriodStats, rows: npt.NDArray[np.int64], unit: npt.NDArray[np.in
     cols = [st.share * st.has_core, st.has_core, st.new | st.recovered, st.dropped]
     for k, col in enumerate(cols):
         vectors[k] = np.bincount(unit, weights=col[rows], minlength=units)
-    # Per unit and day: a segmented sum over the members sorted by unit. reduceat gives an
-    # empty segment the next member's value, so units without members are zeroed after it.
-    starts = np.searchsorted(unit, np.arange(units))
-    empty = np.bincount(unit, minlength=units) == 0
     length = st.num.shape[1]
     days = np.zeros((2 * length, units), np.float32)
-    if len(rows):
-        safe = np.minimum(starts, len(rows) - 1)
-        for k, src in enumerate((st.num, st.den)):
-            sums = np.add.reduceat(src[rows], safe, axis=0, dtype=np.int32)
-            sums[empty] = 0
-            days[k * length : (k + 1) * length] = sums.T
+    for k, src in enumerate((st.num, st.den)):
+        days[k * length : (k + 1) * length] = unit_sums(src[rows], unit, units).T
     return _Parts(vectors, days)
+
+
+def unit_sums(x: Bools, unit: npt.NDArray[np.int64], units: int) -> npt.NDArray[np.int32]:
+    """(units, columns): the rows of x summed per unit, for rows sorted by unit (unit[i] the
+    unit of row i); zero for a unit without rows. A segmented sum (reduceat) over x with a zero
+    row appended, so that the last unit's segment ends at the end; reduceat gives an empty
+    segment the next row instead of zero, hence the mask."""
+    padded = np.zeros((len(x) + 1, x.shape[1]), x.dtype)
+    padded[:-1] = x
+    starts = np.searchsorted(unit, np.arange(units))
+    sums = np.add.reduceat(padded, starts, axis=0, dtype=np.int32)
+    sums[np.bincount(unit, minlength=units) == 0] = 0
+    return sums
 
 
 def _metrics(p: _Parts, w: F32, weights: tuple[float, float, float]) -> dict[str, F64]:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from collector.analytics.compare import METRICS, _units, compare, parse_config
+from collector.analytics.compare import METRICS, _units, compare, parse_config, unit_sums
 from collector.analytics.cube import needed_range
 from collector.analytics.params import PesParams
 from collector.analytics.state import Cube, Snapshot
@@ -115,3 +115,16 @@ def test_units_deal_entities_into_buckets_of_equal_size() -> None:
     assert (_units(7, 100, np.random.default_rng(3))[0] == np.arange(7)).all()
     with pytest.raises(ValueError, match="buckets"):
         _units(10, 0, np.random.default_rng(3))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_unit_sums_by_brute_force(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    units = 12
+    for rows in (0, 1, 5, 40):
+        # Units drawn from the middle only: empty units first, between and last.
+        unit = np.sort(rng.integers(2, units - 2, rows)).astype(np.int64)
+        x = rng.random((rows, 7)) < 0.5
+        want = np.zeros((units, 7), np.int64)
+        np.add.at(want, unit, x)
+        assert (unit_sums(x, unit, units) == want).all(), (rows, unit)
