@@ -30,7 +30,7 @@ from collector.storage.base import (
     SessionTuple,
     WriteCounts,
 )
-from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow
+from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow, rows_from_hex
 from collector.storage.plan import RunsAccess, WritePlan, plan_write
 from collector.storage.runbook import RunChanges, UsesRow, group_runs
 from collector.storage.runs import Key, Run, Stamp
@@ -338,19 +338,24 @@ class SqliteStore:
         """Bitmap rows changed since `cursor` (every row for NO_CURSOR) and the cursor to pass
         next time. One writer at a time and versions that only grow make this exact."""
         act_v, feat_v = cursor
+        # Packed by SQLite into one string per table: the driver's per-value cost (~0.6 us)
+        # times millions of values was most of a cold start (docs/performance.md).
         act = await self._fetch(
-            "SELECT combo, block, bits, version FROM activity_bits WHERE version > ?", (act_v,)
+            "SELECT group_concat(printf('%016x%016x%016x', combo, block, bits), ''), "
+            "max(version) FROM activity_bits WHERE version > ?",
+            (act_v,),
         )
         feats = await self._fetch(
-            "SELECT combo, feature, block, bits, version FROM feature_bits WHERE version > ?",
+            "SELECT group_concat(printf('%016x%016x%016x%016x', combo, feature, block, bits), "
+            "''), max(version) FROM feature_bits WHERE version > ?",
             (feat_v,),
         )
         return Changes(
-            activity=[(r[0], r[1], r[2]) for r in act],
-            feature_bits=[(r[0], r[1], r[2], r[3]) for r in feats],
+            activity=rows_from_hex(act[0][0], 3),
+            feature_bits=rows_from_hex(feats[0][0], 4),
             cursor=(
-                max((r[3] for r in act), default=act_v),
-                max((r[4] for r in feats), default=feat_v),
+                act_v if act[0][1] is None else int(act[0][1]),
+                feat_v if feats[0][1] is None else int(feats[0][1]),
             ),
         )
 
