@@ -98,14 +98,19 @@ async def import_history(fleet: Fleet, work: Path, conf: Path) -> tuple[int, flo
         raise RuntimeError("no pipe to the import")  # asked for above; tells mypy
     lines = 0
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
-    with (work / "history.jsonl").open("w") as keep:
-        for chunk in history_lines(fleet, now_ms):
-            keep.write(chunk)
-            lines += chunk.count("\n")
-            proc.stdin.write(chunk.encode())
-            await proc.stdin.drain()
-    proc.stdin.close()
-    out, err = await proc.communicate()
+    try:
+        with (work / "history.jsonl").open("w") as keep:
+            for chunk in history_lines(fleet, now_ms):
+                keep.write(chunk)
+                lines += chunk.count("\n")
+                proc.stdin.write(chunk.encode())
+                await proc.stdin.drain()
+        proc.stdin.close()
+        out, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:  # Ctrl-C (cancelled) or a failure: no import left behind
+            proc.kill()
+            await proc.wait()
     if proc.returncode != 0:
         raise SystemExit(f"collector import failed: {err.decode(errors='replace')}")
     summary = json.loads(out)
@@ -169,12 +174,23 @@ async def main_async(args: argparse.Namespace) -> int:
             print(f"collector  {base} (log: {work / 'collector.log'})")
             backfilled: asyncio.Future[tuple[int, float]] = loop.create_future()
             live_done: asyncio.Future[LiveStats] = loop.create_future()
-            live_seconds = 0.0 if args.exit else args.serve_seconds
+            serving = asyncio.Event()  # the tables are printed: live traffic may begin
+            live_seconds = args.serve_seconds
             task = asyncio.create_task(
-                run_fleet(fleet, work, broker.port, stop, backfilled, args.live_rate,
+                run_fleet(fleet, work, broker.port, stop, serving, backfilled, args.live_rate,
                           live_seconds, live_done)
             )  # fmt: skip
-            await load_fleet(fleet, work, conf, task, backfilled)
+            loading = asyncio.create_task(load_fleet(fleet, work, conf, task, backfilled))
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait([loading, stopping], return_when=asyncio.FIRST_COMPLETED)
+            if not loading.done():  # Ctrl-C while loading: stop now, not after the import
+                loading.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loading
+                await task
+                return 130
+            stopping.cancel()
+            await loading
             async with httpx.AsyncClient(
                 base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120
             ) as api:
@@ -184,6 +200,7 @@ async def main_async(args: argparse.Namespace) -> int:
             print_guide(base, TOKEN)
             print(f"\ndemo ready in {time.monotonic() - t_start:.0f} s", flush=True)
             if not args.exit:
+                serving.set()
                 until = "" if args.serve_seconds is None else f" for {args.serve_seconds:g} s"
                 print(
                     f"\nThe live fleet keeps working as its profiles say{until} "

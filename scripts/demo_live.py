@@ -70,14 +70,15 @@ async def run_fleet(
     work: Path,
     mqtt_port: int,
     stop: asyncio.Event,
+    serving: asyncio.Event,
     backfilled: asyncio.Future[tuple[int, float]],
     live_rate: float,
     live_seconds: float | None,
     live_done: asyncio.Future[LiveStats],
 ) -> None:
-    """Backfill, report through `backfilled`; then live sessions (`live_rate` a second) for
-    `live_seconds` (None: until `stop`), flushed and reported through `live_done`; then idle
-    until `stop`."""
+    """Backfill, report through `backfilled`; once `serving` is set, live sessions (`live_rate`
+    a second) for `live_seconds` (None: until `stop`), flushed and reported through
+    `live_done`; then idle until `stop`."""
     rng = random.Random(len(fleet.agents))
     plans = {d.id: d.plan(fleet.origin, fleet.days + FUTURE_DAYS) for d in fleet.agents}
     async with contextlib.AsyncExitStack() as stack:
@@ -92,6 +93,10 @@ async def run_fleet(
                   "the tables below are partial", file=sys.stderr)  # fmt: skip
         backfilled.set_result((sum(counts), time.monotonic() - t0))
         stats = LiveStats()
+        waiters = [asyncio.create_task(e.wait()) for e in (stop, serving)]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for w in waiters:
+            w.cancel()
         deadline = None if live_seconds is None else time.monotonic() + live_seconds
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             await _live_session(agents, plans, fleet, rng, stats)
