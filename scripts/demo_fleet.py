@@ -188,7 +188,7 @@ def _accounts(rng: random.Random, n: int) -> list[Account]:
             f for t in TYPES for f in t.core[1:] if rng.random() < 0.15 + 0.8 * z
         }
         fate = "churned" if i in churned else "fading" if i in fading else "steady"
-        out.append(Account(name, z, _weekdays(2 + round(z * 5)), frozenset(enabled),
+        out.append(Account(name, z, _weekdays(min(7, 2 + round(z * 6))), frozenset(enabled),
                            5 + 30 * z, REGIONS[i % 3], fate))  # fmt: skip
     return out
 

@@ -18,10 +18,11 @@ import contextlib
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 from agent.agent import Agent
 from agent.settings import AgentSettings, MqttSettings
@@ -34,6 +35,12 @@ FUTURE_DAYS = 60  # how far past today the live fleet can follow its plans
 class LiveStats:
     sessions: int = 0
     events: int = 0
+
+
+class Recorder(Protocol):
+    """What live traffic needs of an agent (agent.agent.Agent; a fake in unit tests)."""
+
+    async def record_many(self, events: Sequence[Mapping[str, Any]]) -> list[str]: ...
 
 
 def agent_settings(work: Path, dev: Device, mqtt_port: int) -> AgentSettings:
@@ -99,7 +106,7 @@ async def run_fleet(
             w.cancel()
         deadline = None if live_seconds is None else time.monotonic() + live_seconds
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-            await _live_session(agents, plans, fleet, rng, stats)
+            await live_session(agents, plans, fleet, rng, stats)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=rng.expovariate(live_rate))
         await _flush(agents)
@@ -111,15 +118,16 @@ async def _flush(agents: Sequence[tuple[Agent, Device]]) -> bool:
     return all(await asyncio.gather(*(a.flush(timeout=120) for a, _ in agents)))
 
 
-async def _live_session(
-    agents: Sequence[tuple[Agent, Device]],
-    plans: dict[str, list[Session | None]],
+async def live_session(
+    agents: Sequence[tuple[Recorder, Device]],
+    plans: Mapping[str, Sequence[Session | None]],
     fleet: Fleet,
     rng: random.Random,
     stats: LiveStats,
+    now: int | None = None,
 ) -> None:
     """One more session of a device the plan uses today, with today's planned features."""
-    now = _now_ms()
+    now = _now_ms() if now is None else now
     day = (now - fleet.day_start_ms(0)) // 86_400_000
     today = [(a, d, plans[d.id][day]) for a, d in agents if day < len(plans[d.id])]
     using = [(a, d, s) for a, d, s in today if s is not None]

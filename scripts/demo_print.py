@@ -123,7 +123,7 @@ What to look at (the dashboard: {base}/?token={token}):
   Compare             {base}/compare?{compare}
       lathe-9 1.6 scores a higher PES than 1.5 here, because the engaged customers upgraded
       first: comparing segments misleads ...
-  Releases            {base}/releases
+  Releases            {base}/releases   (the table: {base}/v1/releases?format=csv)
       ... which the release table settles: press-x 2.2 helps, lathe-9 1.6 broke probing (a core
       feature), weld-7 3.3 changed nothing, each against the devices that stayed behind.
   Accounts & devices  {base}/accounts?entity=account
