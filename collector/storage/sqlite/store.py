@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import sqlite3
@@ -56,9 +57,21 @@ INSERT INTO events (device_id, event_id, stream_id, seq, kind, feature, session_
     received_ms)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
-_INSERT_IMPORTED = (
-    _INSERT_EVENT + " ON CONFLICT (device_id, event_id) WHERE stream_id IS NULL DO NOTHING"
-)
+# Imported events (no stream) go in as multi-row INSERTs: one statement per chunk instead of a
+# thread round trip per event through aiosqlite; RETURNING names the rows that were new.
+_IMPORT_ROWS = 1000  # 18 variables a row, under SQLite's 32,766 per statement
+_IMPORT_VALUES = "(" + ", ".join(["?"] * 18) + ")"
+
+
+@functools.lru_cache(maxsize=4)
+def _insert_imported_sql(rows: int) -> str:
+    head = _INSERT_EVENT.rsplit("VALUES", 1)[0]
+    return (
+        f"{head}VALUES {', '.join([_IMPORT_VALUES] * rows)}\n"
+        "ON CONFLICT (device_id, event_id) WHERE stream_id IS NULL DO NOTHING\n"
+        "RETURNING device_id, event_id"
+    )
+
 _UPSERT_STATUS = """
 INSERT INTO devices (device_id, status, status_ms) VALUES (?, ?, ?)
 ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, status_ms = excluded.status_ms
@@ -289,12 +302,19 @@ class SqliteStore:
     async def _insert_imported(
         self, events: Sequence[EventRow], received_ms: int
     ) -> list[EventRow]:
-        """Events with no stream (imports): the partial unique index decides, one at a time."""
+        """Events with no stream (imports): the partial unique index decides; of copies of one
+        event in the batch the first is stored, as if they were inserted one by one."""
         new = []
-        for ev in events:
-            cur = await self.db.execute(_INSERT_IMPORTED, _event_params(ev, received_ms))
-            if cur.rowcount == 1:
-                new.append(ev)
+        for i in range(0, len(events), _IMPORT_ROWS):
+            chunk = events[i : i + _IMPORT_ROWS]
+            params = [p for ev in chunk for p in _event_params(ev, received_ms)]
+            async with self.db.execute(_insert_imported_sql(len(chunk)), params) as cur:
+                stored = {(str(r[0]), str(r[1])) for r in await cur.fetchall()}
+            for ev in chunk:
+                key = (ev.device_id, ev.event_id)
+                if key in stored:
+                    stored.discard(key)  # a later copy in this chunk was not inserted
+                    new.append(ev)
         return new
 
     async def activity(
