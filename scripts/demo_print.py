@@ -12,16 +12,13 @@ from typing import Any
 
 import httpx
 
-from collector.reports import outcome_band_rows, pes_table, to_table
-from collector.reports.releases import release_csv_rows
+from collector.reports import band_table, pes_table, release_table
 from scripts.demo_fleet import RELEASES
 
 PES_VIEWS = (
     ("device_type,firmware_version", "PES, last 30 days, by configuration (devices):"),
     ("device_type", "PES, last 30 days, by device type (devices):"),
 )
-RELEASE_COLUMNS = ("device_type", "from", "to", "metric", "measurable", "pre_mean", "post_mean",
-                   "change", "control_change", "did", "did_ci", "significant_holm")  # fmt: skip
 
 
 async def _get(api: httpx.AsyncClient, path: str, keep: Path | None = None, **params: str) -> Any:
@@ -71,8 +68,7 @@ async def print_releases(api: httpx.AsyncClient, keep: Path) -> None:
         "\nRelease impact, last 90 days: each upgraded device against itself 14 days before "
         "and after,\nand against the devices that stayed (did = difference-in-differences):\n"
     )
-    flat = [{k: r[k] for k in RELEASE_COLUMNS} for r in release_csv_rows(rows)]
-    print(to_table(flat, empty="(no firmware changes in this period)"))
+    print(release_table(rows))
     print()
     for (dtype, old, new), (said, why) in release_verdicts(rows).items():
         meant = RELEASES.get((dtype, old, new), ("?", None))[0]
@@ -83,7 +79,7 @@ async def print_releases(api: httpx.AsyncClient, keep: Path) -> None:
 async def print_outcomes(api: httpx.AsyncClient, keep: Path) -> None:
     result = await _get(api, "/v1/outcomes/report", keep / "outcomes.json")
     print("\nDoes account health predict renewals? Health 30 days before each renewal decision:\n")
-    print(to_table(outcome_band_rows(result), empty="(no outcomes)"))
+    print(band_table(result["bands"]))
     top, w = result["top_quartile"], result["weights"]
 
     def pct(v: float | None) -> str:

@@ -22,9 +22,11 @@ from collector.reports.query import (
     result_row,
 )
 from collector.reports.render import (
+    band_table,
     compare_table,
     health_table,
     pes_table,
+    release_table,
     retention_table,
     to_csv,
     to_table,
@@ -48,6 +50,7 @@ __all__ = [
     "OutcomeLineError",
     "OutcomeQuery",
     "PesQuery",
+    "band_table",
     "compare_rows",
     "compare_table",
     "funnel_rows",
@@ -64,6 +67,7 @@ __all__ = [
     "parse_weights",
     "pes_rows",
     "pes_table",
+    "release_table",
     "result_row",
     "retention_rows",
     "retention_table",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -277,3 +277,64 @@ def retention_table(rows: Sequence[dict[str, Any]]) -> str:
     columns += [Column("cohort"), Column("size", right=True)]
     columns += [Column(f"w{k}", right=True, fmt=lambda v: v or "") for k in sorted(weeks)]
     return to_table(list(grid.values()), columns=columns)
+
+
+def _measure(v: Any, *, sign: bool = False) -> str:
+    """A release metric (a share, or uses a day): three decimals."""
+    if v is None:
+        return "-"
+    return f"{v:+.3f}" if sign else f"{v:.3f}"
+
+
+def _measure_ci(v: Any) -> str:
+    return "-" if not v else f"{_measure(v[0], sign=True)} to {_measure(v[1], sign=True)}"
+
+
+_RELEASE_COLUMNS = [
+    Column("device_type", "device type"),
+    Column("from"),
+    Column("to"),
+    Column("metric"),
+    Column("measurable", "measured", True),
+    Column("pending", right=True),
+    Column("pre_mean", "before", True, _measure),
+    Column("post_mean", "after", True, _measure),
+    Column("change", right=True, fmt=lambda v: _measure(v, sign=True)),
+    Column("control_change", "control", True, lambda v: _measure(v, sign=True)),
+    Column("did", "diff-in-diff", True, lambda v: _measure(v, sign=True)),
+    Column("did_ci", "95% interval", True, _measure_ci),
+    Column("significant_holm", "Holm", fmt=lambda v: "yes" if v else "no" if v is False else "-"),
+]
+
+
+def release_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """/v1/releases rows for a terminal: means to 0.001, differences signed, the
+    difference-in-differences with its interval and whether it survives Holm's correction."""
+    return to_table(
+        [dict(r) for r in rows],
+        columns=_RELEASE_COLUMNS,
+        empty="(no firmware changes in this period)",
+    )
+
+
+def _band(v: dict[str, Any]) -> str:
+    return f"{v['lo']:g}-{v['hi']:g}"
+
+
+def band_table(bands: Sequence[dict[str, Any]]) -> str:
+    """The outcomes report's bands for a terminal: health band, outcomes, retained, and the
+    retention rate with its 95% Wilson interval, as percents."""
+    rows = [
+        {"band": _band(b), "n": b["n"], "retained": b["retained"], "rate": b["rate"],
+         "ci": b["rate_ci"]}
+        for b in bands
+    ]  # fmt: skip
+    columns = [
+        Column("band", "health"),
+        Column("n", "outcomes", True),
+        Column("retained", right=True),
+        Column("rate", "rate", True, _percent),
+        Column("ci", "95% interval", True,
+               lambda v: "-" if not v else f"{_percent(v[0])} to {_percent(v[1])}"),
+    ]  # fmt: skip
+    return to_table(rows, columns=columns, empty="(no outcomes)")

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from collector.reports import outcome_band_rows, pes_table, to_table
+from collector.reports import band_table, pes_table
 from scripts.demo_fleet import RELEASES
 from scripts.demo_print import PES_VIEWS
 from tests.kits.pes import REPO
@@ -119,8 +119,7 @@ def test_the_serving_demo_still_answers_what_it_printed(tmp_path: Path) -> None:
             printed = json.loads((kept / name).read_text())
             assert _get(base, printed) == printed["answer"]
         bands = json.loads((kept / "outcomes.json").read_text())["answer"]
-        band_table = to_table(outcome_band_rows(bands), empty="(no outcomes)")
-        assert band_table in "\n".join(demo.lines)
+        assert band_table(bands["bands"]) in "\n".join(demo.lines)
         assert bands["auc"] > 0.7  # engaged accounts renew more often, and health shows it
         stats = httpx.get(f"{base}/v1/stats", headers={"Authorization": f"Bearer {TOKEN}"})
         imported = int(demo.wait_for("           import: ", 1).split()[1])

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collector.reports.render import (
+    band_table,
     compare_table,
     flatten,
     health_table,
     pes_table,
+    release_table,
     to_csv,
     to_table,
 )
@@ -121,3 +123,28 @@ def test_pes_table_has_one_number_format() -> None:
         "press-x", "12", "7.2", "100.0", "3.0", "50.0", "2", "0", "3", "0.67", "*",
     ]  # fmt: skip
     assert lines.splitlines()[3].split()[-1] == "-"  # no quick ratio, not low sample
+
+
+def test_release_and_band_tables() -> None:
+    row = {
+        "device_type": "press-x", "from": "2.1", "to": "2.2", "metric": "breadth",
+        "transitions": 12, "measurable": 10, "pending": 2, "confounded": 0, "inactive": 0,
+        "no_control": 0, "pre_mean": 0.5, "post_mean": 0.625, "change": 0.125,
+        "change_ci": [0.1, 0.15], "control_change": -0.01, "did": 0.135,
+        "did_ci": [0.0504, 0.2], "significant": True, "significant_holm": True,
+    }  # fmt: skip
+    lines = release_table([row, {**row, "did": None, "did_ci": None,
+                                 "significant_holm": None}]).splitlines()  # fmt: skip
+    assert lines[2].split() == [
+        "press-x", "2.1", "2.2", "breadth", "10", "2", "0.500", "0.625", "+0.125", "-0.010",
+        "+0.135", "+0.050", "to", "+0.200", "yes",
+    ]  # fmt: skip
+    assert lines[3].split()[-3:] == ["-", "-", "-"]
+    assert release_table([]) == "(no firmware changes in this period)"
+    bands = [
+        {"lo": 0, "hi": 30, "n": 6, "retained": 1, "rate": 1 / 6, "rate_ci": [0.03, 0.5642]},
+        {"lo": 70, "hi": 100, "n": 0, "retained": 0, "rate": None, "rate_ci": None},
+    ]
+    text = band_table(bands).splitlines()
+    assert text[2].split() == ["0-30", "6", "1", "16.7%", "3.0%", "to", "56.4%"]
+    assert text[3].split() == ["70-100", "0", "0", "-", "-"]
