@@ -7,12 +7,14 @@ import compare from "./compare.js";
 import accounts from "./accounts.js";
 import releases from "./releases.js";
 import fleet from "./fleet.js";
+import { chartTips } from "./charts.js";
 
 const PAGES = { "/": overview, "/compare": compare, "/releases": releases, "/accounts": accounts, "/fleet": fleet };
 const form = document.getElementById("filters");
 const main = document.getElementById("main");
 const banner = document.getElementById("banner");
 let generation = 0, cleanup = null;
+const hideTip = chartTips();
 
 // ?token=... (the demo's link) is stored in this browser and removed from the address bar.
 const first = new URLSearchParams(location.search);
@@ -59,6 +61,7 @@ async function render() {
   form.hidden = page.filters.length === 0;
   fillForm(page);
   if (cleanup) { cleanup(); cleanup = null; }
+  hideTip();
   document.body.dataset.state = "loading";
   document.body.dataset.page = page.name;
   document.title = `${page.title} · PES Telemetry`;
