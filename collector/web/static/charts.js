@@ -68,7 +68,7 @@ export function lineChart(series, { yMax, yFmt, markers = [], emptyWhenZero = fa
   const lines = series.map(s => {
     const ok = s.points.filter(p => p.y !== null && p.y !== undefined);
     const path = ok.map((p, i) => `${i ? "L" : "M"}${x(p.x).toFixed(1)},${y(p.y).toFixed(1)}`).join("");
-    const dots = ok.map(p => `<circle class="mark" r="${ok.length > 40 ? 1.6 : 3}" cx="${x(p.x).toFixed(1)}" cy="${y(p.y).toFixed(1)}" fill="${s.color}" data-series="${esc(s.key ?? s.name)}" data-x="${p.x}" data-v="${raw(p.y)}" aria-label="${esc(s.name)} ${short(p.x)}: ${fmt(p.y)}"></circle>`).join("");
+    const dots = ok.map(p => `<circle class="mark" r="${ok.length > 40 ? 1.6 : 3}" cx="${x(p.x).toFixed(1)}" cy="${y(p.y).toFixed(1)}" fill="${s.color}" data-series="${esc(s.key ?? s.name)}" data-x="${p.x}" data-v="${raw(p.y)}" aria-label="${esc(s.name)}, ${short(p.x)}: ${fmt(p.y)}"></circle>`).join("");
     return `<g class="series" data-series="${esc(s.key ?? s.name)}"><path d="${path}" fill="none" stroke="${s.color}" stroke-width="2"/>${dots}</g>`;
   }).join("");
   let lastText = -Infinity;  // a marker too close to the previous one keeps its line, not its text

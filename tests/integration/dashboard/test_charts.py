@@ -53,7 +53,7 @@ def test_a_hovered_mark_shows_the_api_value(tab: Tab, collector: Collector) -> N
     row = next(r for r in wide if r["day"] >= "2026-02-10" and r["dau"] < r["wau"])
     tip = _hover(page, f"#chart-active .mark[data-series='dau'][data-x='{row['day']}']")
     assert (tip["series"], tip["x"], float(tip["v"])) == ("dau", row["day"], row["dau"])
-    assert tip["text"] == f"DAU {_short(row['day'])}: {row['dau']:,}"
+    assert tip["text"] == f"DAU, {_short(row['day'])}: {row['dau']:,}"
     tab.shot("overview-tooltip")
 
     # The PES trend of the most active segment: the value to the formatter's one decimal.
@@ -69,7 +69,7 @@ def test_a_hovered_mark_shows_the_api_value(tab: Tab, collector: Collector) -> N
     ]
     week = trend[len(trend) // 2]
     tip = _hover(page, f"#chart-trend .mark[data-series='{seg}'][data-x='{week['period_start']}']")
-    assert tip["text"].startswith(f"{seg} {_short(week['period_start'])}: ")
+    assert tip["text"].startswith(f"{seg}, {_short(week['period_start'])}: ")
     assert abs(_number(tip["text"]) - week["pes"]) <= 0.05 + 1e-9
     assert float(tip["v"]) == week["pes"]
 
@@ -110,7 +110,7 @@ def test_the_arrow_keys_step_through_a_chart(tab: Tab, collector: Collector) -> 
     page.keyboard.press("ArrowDown")  # across the series, same day
     tip = _tip(page)
     assert (tip["series"], tip["x"], float(tip["v"])) == ("wau", wide[2]["day"], wide[2]["wau"])
-    assert tip["text"] == f"WAU {_short(wide[2]['day'])}: {wide[2]['wau']:,}"
+    assert tip["text"] == f"WAU, {_short(wide[2]['day'])}: {wide[2]['wau']:,}"
     page.keyboard.press("Escape")
     page.wait_for_selector(".tip", state="hidden")
 
