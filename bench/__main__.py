@@ -6,7 +6,8 @@ figure of bench.core.REQUIRED; `scale` (docs/scaling.md), `growth` (10k -> 100k 
 devices), `dashboard` (the Overview's load time in Chromium), `releases` (the release-impact
 engine, 10k and 100k devices x 90 days) and `outcomes` (the outcomes report for 10,000
 accounts) and `export` (the warehouse export) run only when named. Budgets
-and measured run times: docs/performance.md.
+and measured run times: docs/performance.md. (`python -m bench.chart_options` is a separate,
+one-off comparison of the dashboard's charts with charting libraries fetched for the run.)
 
 `--smoke` runs every suite (named ones, or all of them) at toy sizes, a few seconds each:
 `scripts/test` runs it so that a suite broken by a code change fails CI instead of rotting."""

@@ -14,7 +14,7 @@ const form = document.getElementById("filters");
 const main = document.getElementById("main");
 const banner = document.getElementById("banner");
 let generation = 0, cleanup = null;
-const hideTip = chartTips();
+chartTips();
 
 // ?token=... (the demo's link) is stored in this browser and removed from the address bar.
 const first = new URLSearchParams(location.search);
@@ -61,7 +61,6 @@ async function render() {
   form.hidden = page.filters.length === 0;
   fillForm(page);
   if (cleanup) { cleanup(); cleanup = null; }
-  hideTip();
   document.body.dataset.state = "loading";
   document.body.dataset.page = page.name;
   document.title = `${page.title} · PES Telemetry`;

@@ -259,5 +259,6 @@ export function chartTips(doc = document) {
   });
   doc.addEventListener("focusout", e => { if (e.target.closest?.("svg.chart") && cur) show(null); });
   addEventListener("scroll", () => cur && show(null), { passive: true });
-  return () => show(null);  // for a page that redraws its charts
+  // A page that redraws (Fleet every 5 s, any navigation) takes the hovered mark away: so does the tip.
+  new MutationObserver(() => cur && !cur.isConnected && show(null)).observe(doc.body, { childList: true, subtree: true });
 }

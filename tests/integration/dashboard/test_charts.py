@@ -152,3 +152,11 @@ def test_the_tooltip_stays_on_screen_at_800_px(browser: Any, collector: Collecto
     tab.shot("overview-800-tooltip")
     context.close()
     assert not tab.problems, tab.problems
+
+
+def test_a_redrawn_chart_takes_its_tooltip_away(tab: Tab, collector: Collector) -> None:
+    page = tab.open("/fleet")  # redraws itself every 5 s
+    online = collector.api("fleet")["online"]
+    tip = _hover(page, "#agents .mark[data-series='online']")
+    assert tip["text"] == f"online: {online:,}" and float(tip["v"]) == online
+    page.wait_for_selector(".tip", state="hidden", timeout=15_000)  # the pointer did not move
