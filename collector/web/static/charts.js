@@ -86,7 +86,8 @@ export function barChart(bars, { max, unit = "", color = PALETTE[1], series = "b
   if (!bars.length) return empty(emptyText);
   const top = max ?? niceMax(Math.max(...bars.map(b => b.v || 0)));
   const row = 24, lw = 150, h = bars.length * row + 8, digits = unit === "%" ? 1 : undefined;
-  const x = v => lw + (v / top) * (W - lw - 60);
+  const room = bars.some(b => b.note) ? 130 : 60;  // right of the longest bar: its value (and note)
+  const x = v => lw + (v / top) * (W - lw - room);
   const marks = bars.map((b, i) => `<g><text class="label" x="${lw - 8}" y="${i * row + 17}" text-anchor="end">${esc(b.label)}</text>
     <rect class="mark" x="${lw}" y="${i * row + 5}" width="${Math.max(0, x(b.v || 0) - lw).toFixed(1)}" height="${row - 8}" rx="2" fill="${b.color || color}" data-series="${esc(series)}" data-x="${esc(b.label)}" data-v="${raw(b.v)}" aria-label="${esc(b.label)}: ${fmt(b.v, digits)}${unit}"></rect>
     <text x="${x(b.v || 0) + 6}" y="${i * row + 17}">${fmt(b.v, digits)}${unit}${b.note ? ` · ${esc(b.note)}` : ""}</text></g>`).join("");
