@@ -92,6 +92,40 @@ def _get(base: str, kept: dict[str, Any]) -> Any:
     return r.json()
 
 
+PAGES = {  # what the demo's guide points at
+    "overview": "/",
+    "overview-firmware": "/?group_by=device_type,firmware_version",
+    "compare": "/compare",
+    "releases": "/releases",
+    "accounts": "/accounts?entity=account",
+    "fleet": "/fleet",
+}
+
+
+def _screenshots(base: str) -> None:
+    """Every page of the serving demo, as a user opens it from the printed link, saved to
+    test-artifacts/demo/ (after the numbers were checked, so they show what was printed)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.kits.dashboard import CHROMIUM, Tab
+
+    out = REPO / "test-artifacts" / "demo"
+    out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            tab = Tab(page, base)
+            page.goto(f"{base}/fleet?token={TOKEN}")
+            tab.ready()
+            for name, path in PAGES.items():
+                tab.open(path)
+                page.screenshot(path=out / f"{name}.png", full_page=True)
+            assert not tab.problems, tab.problems
+        finally:
+            browser.close()
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(SERVE_SECONDS + 1200)
 def test_the_serving_demo_still_answers_what_it_printed(tmp_path: Path) -> None:
@@ -125,6 +159,7 @@ def test_the_serving_demo_still_answers_what_it_printed(tmp_path: Path) -> None:
         imported = int(demo.wait_for("           import: ", 1).split()[1])
         replayed = int(demo.wait_for("           agents: ", 1).split()[1])
         assert stats.json()["events"] == imported + replayed + events
+        _screenshots(base)
     finally:
         code = demo.stop()
     assert code == 0, "\n".join(demo.lines)
