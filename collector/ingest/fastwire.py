@@ -166,6 +166,7 @@ def _rows(b: Batch, device: str, received_ms: int, tz: ZoneInfo) -> list[EventRo
     first, last, stream, boot, sent_mono = b.first_seq, b.last_seq, b.stream_id, b.boot, b.sent_mono
     anchors = {a.boot: (a.mono, a.true_ms) for a in b.anchors}
     rows = RowMaker(tz)
+    days = rows.days
     out: list[EventRow] = []
     # Values already matched against their pattern in this batch (a batch's events mostly
     # share their kinds, names and ids).
@@ -193,7 +194,8 @@ def _rows(b: Batch, device: str, received_ms: int, tz: ZoneInfo) -> list[EventRo
         for ident in (ev.account_id, ev.session_id, ev.user_id, ev.boot):
             if ident is not None and ident not in ids and not _remember(ident, _ID, ids):
                 return None
-        if ev.props and not _props_ok(ev.props):
+        props = ev.props
+        if props and not _props_ok(props):
             return None
         fix = correct(
             wall_ms=ev.ts,
@@ -206,7 +208,18 @@ def _rows(b: Batch, device: str, received_ms: int, tz: ZoneInfo) -> list[EventRo
         )
         if fix is None:
             return None
-        out.append(rows.make(device, stream, ev, fix))
+        # RowMaker.make, inlined (a third of this loop's time was its calls).
+        ts_ms = fix.ts_ms
+        day = days.get(ts_ms // 900_000) or rows.day(ts_ms)
+        labels = ev.labels
+        out.append(
+            EventRow(
+                device, ev.id, stream, ev.seq, kind, feature, ev.session_id, ev.user_id,
+                ts_ms, ev.ts, fix.method, day, ev.device_type, ev.firmware_version,
+                ev.account_id, rows.labels(labels) if labels else "{}",
+                rows.props(props) if props else "{}",
+            )
+        )  # fmt: skip
     return out
 
 

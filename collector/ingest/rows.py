@@ -57,15 +57,15 @@ class RowMaker:
 
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
-        self._days: dict[int, str] = {}
+        self.days: dict[int, str] = {}  # quarter hour -> ISO date
         self._json: dict[tuple[tuple[str, Any], ...], str] = {}
 
     def day(self, ts_ms: int) -> str:
         # Every real zone offset is a multiple of 15 minutes, so a quarter hour has one date.
         q = ts_ms // 900_000
-        d = self._days.get(q)
+        d = self.days.get(q)
         if d is None:
-            d = self._days[q] = day_of(ts_ms, self.tz)
+            d = self.days[q] = day_of(ts_ms, self.tz)
         return d
 
     def labels(self, obj: dict[str, str]) -> str:
