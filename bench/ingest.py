@@ -19,6 +19,7 @@ import asyncpg
 
 from bench import loadgen
 from bench.core import Figure, Size
+from bench.triggers import trigger_cost
 from collector.ingest.loop import IngestLoop
 from collector.ingest.parse import parse_batch
 from collector.records import ParsedMessage, StatusRow
@@ -190,6 +191,12 @@ async def run(size: Size) -> list[Figure]:
     figures.append(Figure("ingest_parse_eps", fast, "events/CPU-s", baseline=slow,
                           note="parse_batch alone; " + old))  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="pes-bench-") as tmp:
+        devices = size.pick(2_000, 1_000, 50)
+        on, off = await trigger_cost(Path(tmp), devices, 30)
+        figures.append(Figure("ingest_sqlite_trigger_us", on, "us CPU per new device-day",
+                              baseline=off, note=f"SqliteStore.write, {devices} devices x 30 "
+                              "days, every event a new device-day; baseline: rollup "
+                              "triggers dropped"))  # fmt: skip
         async with LocalBroker() as broker:
             async with NaiveSqlite(f"{tmp}/naive.db") as naive:
                 naive_eps = await _run_once(naive, broker.port, naive_shape)
