@@ -21,6 +21,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import msgspec
+from annotated_types import MaxLen
 from msgspec import Meta, Struct, field
 from pydantic import BaseModel
 
@@ -40,9 +41,8 @@ def _full(pattern: str) -> re.Pattern[str]:
 def _max_len(model: type[BaseModel], name: str) -> int:
     """A list field's max_length, read from the pydantic model (it is not in shared.limits)."""
     for meta in model.model_fields[name].metadata:
-        n = getattr(meta, "max_length", None)
-        if isinstance(n, int):
-            return n
+        if isinstance(meta, MaxLen):
+            return int(meta.max_length)
     raise LookupError(f"{model.__name__}.{name} has no max_length")
 
 
