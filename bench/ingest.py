@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiosqlite
 import asyncpg
 
 from bench import loadgen
 from bench.core import Figure, Size
+from bench.triggers import trigger_cost
 from collector.ingest.loop import IngestLoop
+from collector.ingest.parse import parse_batch
 from collector.records import ParsedMessage, StatusRow
 from collector.settings import load_settings
 from collector.storage import Store, WriteCounts, Writer, open_store
 from devkit.broker import LocalBroker
+from shared.topics import events_topic
 
 # the required figures (bench.core.REQUIRED) this suite always reports
 PRODUCES = ("ingest_sqlite_eps", "ingest_sqlite_vs_naive", "ingest_pg_eps", "ingest_pg_vs_naive")
@@ -116,10 +121,20 @@ async def _pg_db(name: str, create: bool) -> None:
         await con.close()
 
 
-async def _run_once(store: Writer, port: int, shape: tuple[int, int, int]) -> float:
+async def _run_once(
+    store: Writer, port: int, shape: tuple[int, int, int], *, fast_parse: bool = True
+) -> float:
+    return (await _measure(store, port, shape, fast_parse=fast_parse))[0]
+
+
+async def _measure(
+    store: Writer, port: int, shape: tuple[int, int, int], *, fast_parse: bool = True
+) -> tuple[float, float]:
+    """(events/s end to end, events per CPU-second of this process: the collector's ingest
+    loop and its database driver; the load generator and the broker are other processes)."""
     settings = load_settings(None, mqtt={"port": port}, ingest={"client_id": "bench-collector"})
     stop = asyncio.Event()
-    loop = IngestLoop(settings, store)
+    loop = IngestLoop(settings, store, fast_parse=fast_parse)
     task = asyncio.create_task(loop.run(stop))
     try:
         for _ in range(200):
@@ -127,12 +142,39 @@ async def _run_once(store: Writer, port: int, shape: tuple[int, int, int]) -> fl
                 break
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)  # the subscription goes out right after CONNACK
+        cpu0 = time.process_time()
         result = await loadgen.spawn(port, *shape)
+        cpu = time.process_time() - cpu0
         assert loop.counters.stored == result["events"], "bench lost or duplicated events"
-        return float(result["events"] / result["seconds"])
+        return float(result["events"] / result["seconds"]), result["events"] / cpu
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+def parse_stage(n_events: int, rounds: int = 3) -> tuple[float, float]:
+    """(events per CPU-second of `parse_batch` with its msgspec fast path, the same with the
+    pydantic path alone) on the load generator's batches, best of `rounds` alternated runs."""
+    size = 500 if n_events >= 500 else n_events
+    msgs = [
+        (events_topic(f"bench-{d:05d}"), payload, ctype)
+        for d in range(max(1, n_events // (size * 4)))
+        for payload, ctype in loadgen.make_batches(f"bench-{d:05d}", 4, size)
+    ]
+    events = len(msgs) * size
+    tz = ZoneInfo("UTC")
+    received = loadgen.NOW_MS + 60_000
+    best = {True: 0.0, False: 0.0}
+    for _ in range(rounds):
+        for fast in (False, True):
+            t0 = time.process_time()
+            stored = sum(
+                len(parse_batch(t, p, c, received, tz, fast=fast).events) for t, p, c in msgs
+            )
+            cpu = time.process_time() - t0
+            assert stored == events, "a bench batch was quarantined"
+            best[fast] = max(best[fast], events / max(cpu, 1e-9))
+    return best[True], best[False]
 
 
 async def run(size: Size) -> list[Figure]:
@@ -142,31 +184,59 @@ async def run(size: Size) -> list[Figure]:
     # The naive baselines are rates too, and slow: a quarter of the events in the full run.
     naive_shape = shape if quick else (shape[0], shape[1] // 4, shape[2])
     unit = f"events/s ({n // 1000}k events)"
+    cpu_unit = f"events/CPU-s ({n // 1000}k events)"
+    old = "baseline: the same run with the pydantic parse only (fast_parse=False)"
     figures = []
+    fast, slow = parse_stage(size.pick(100_000, 50_000, 2_000))
+    figures.append(Figure("ingest_parse_eps", fast, "events/CPU-s", baseline=slow,
+                          note="parse_batch alone; " + old))  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="pes-bench-") as tmp:
+        devices = size.pick(2_000, 1_000, 50)
+        on, off = await trigger_cost(Path(tmp), devices, 30)
+        figures.append(Figure("ingest_sqlite_trigger_us", on, "us CPU per new device-day",
+                              baseline=off, note=f"SqliteStore.write, {devices} devices x 30 "
+                              "days, every event a new device-day; baseline: rollup "
+                              "triggers dropped"))  # fmt: skip
         async with LocalBroker() as broker:
             async with NaiveSqlite(f"{tmp}/naive.db") as naive:
                 naive_eps = await _run_once(naive, broker.port, naive_shape)
+            async with open_store(f"sqlite:///{tmp}/old.db") as store:
+                old_eps, old_cpu = await _measure(store, broker.port, shape, fast_parse=False)
             async with open_store(f"sqlite:///{tmp}/c.db") as store:
-                eps = await _run_once(store, broker.port, shape)
+                eps, cpu = await _measure(store, broker.port, shape)
             figures.append(Figure("ingest_sqlite_eps", eps, unit, ">= 100000",
                                   baseline=naive_eps, note="500 events a batch"))  # fmt: skip
             figures.append(Figure("ingest_sqlite_vs_naive", eps / naive_eps, "x", ">= 3",
                                   note="baseline: naive INSERT per event"))  # fmt: skip
+            figures.append(Figure("ingest_sqlite_vs_pydantic", eps, unit, baseline=old_eps,
+                                  note=old))  # fmt: skip
+            figures.append(Figure("ingest_sqlite_cpu_eps", cpu, cpu_unit, baseline=old_cpu,
+                                  note="collector process CPU; " + old))  # fmt: skip
             name = f"pes_bench_{Path(tmp).name.replace('-', '_')}"
-            await _pg_db(name + "_n", True)
-            await _pg_db(name, True)
+            dbs = (name + "_n", name + "_o", name)
+            for db in dbs:
+                await _pg_db(db, True)
+            url = PG_ADMIN.rsplit("/", 1)[0]
             try:
-                async with NaivePg(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}_n") as pgn:
+                async with NaivePg(f"{url}/{name}_n") as pgn:
                     pg_naive = await _run_once(pgn, broker.port, naive_shape)
-                pg: Store = open_store(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
+                pg: Store = open_store(f"{url}/{name}_o")
                 async with pg:
-                    pg_eps = await _run_once(pg, broker.port, shape)
+                    pg_old, pg_old_cpu = await _measure(pg, broker.port, shape, fast_parse=False)
+                pg = open_store(f"{url}/{name}")
+                async with pg:
+                    pg_eps, pg_cpu = await _measure(pg, broker.port, shape)
             finally:
-                await _pg_db(name + "_n", False)
-                await _pg_db(name, False)
+                for db in dbs:
+                    await _pg_db(db, False)
             figures.append(Figure("ingest_pg_eps", pg_eps, unit, "", baseline=pg_naive,
                                   note="500 events a batch"))  # fmt: skip
             figures.append(Figure("ingest_pg_vs_naive", pg_eps / pg_naive, "x", ">= 3",
                                   note="baseline: naive INSERT per event"))  # fmt: skip
+            figures.append(Figure("ingest_pg_vs_pydantic", pg_eps, unit, baseline=pg_old,
+                                  note=old))  # fmt: skip
+            figures.append(Figure("ingest_pg_cpu_eps", pg_cpu, cpu_unit, ">= 100000",
+                                  baseline=pg_old_cpu,
+                                  note="collector process CPU (PostgreSQL's own not counted); "
+                                  + old))  # fmt: skip
     return figures

@@ -43,9 +43,13 @@ def now_ms() -> int:
 
 
 class IngestLoop:
-    def __init__(self, settings: CollectorSettings, store: Writer) -> None:
+    def __init__(
+        self, settings: CollectorSettings, store: Writer, *, fast_parse: bool = True
+    ) -> None:
         self.settings = settings
         self.store = store
+        # False: the pydantic path alone (same records, slower): the benchmarks' baseline.
+        self.fast_parse = fast_parse
         self.counters = IngestCounters()
         self.metrics = IngestMetrics()
         self.mqtt: MqttClient | None = None
@@ -130,7 +134,11 @@ class IngestLoop:
                 if (row := _parse_status(m)) is not None:
                     statuses.append(row)
             else:
-                units.append(parse_batch(m.topic, m.payload, m.content_type, received, tz))
+                units.append(
+                    parse_batch(
+                        m.topic, m.payload, m.content_type, received, tz, fast=self.fast_parse
+                    )
+                )
         return _Parsed(messages, units, statuses, received)
 
     async def _write_stage(

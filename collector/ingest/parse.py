@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from collector.ingest import fastwire
+from collector.ingest.rows import RowMaker
 from collector.records import AckTarget, EventRow, ParsedMessage, QuarantineRow
 from shared import clock, codec
 from shared import limits as L
@@ -35,14 +37,6 @@ from shared.topics import device_from_topic
 MAX_RAW_KEPT = 64 * 1024  # quarantine keeps at most this much of a raw payload
 
 
-def canonical(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def day_of(ts_ms: int, tz: ZoneInfo) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, tz).date().isoformat()
-
-
 def _reason(exc: ValidationError) -> tuple[str, str]:
     errs = exc.errors(include_url=False, include_input=False)
     first = errs[0] if errs else {"loc": (), "msg": str(exc)}
@@ -57,8 +51,17 @@ def _reason(exc: ValidationError) -> tuple[str, str]:
 
 
 def parse_batch(
-    topic: str, payload: bytes, content_type: str | None, received_ms: int, tz: ZoneInfo
+    topic: str,
+    payload: bytes,
+    content_type: str | None,
+    received_ms: int,
+    tz: ZoneInfo,
+    *,
+    fast: bool = True,
 ) -> ParsedMessage:
+    """The records of one MQTT message. `fast=False` skips the msgspec path (fastwire.py): the
+    records are the same either way (tests/unit/collector/ingest/test_fastwire_parity.py); the
+    benchmarks use it as their same-run baseline."""
     out = ParsedMessage()
     raw = payload[:MAX_RAW_KEPT]
     try:
@@ -71,8 +74,10 @@ def parse_batch(
     except InvalidPayload as exc:
         out.quarantined.append(QuarantineRow(topic, topic_device, exc.reason, exc.detail, raw))
         return out
+    if fast and (valid := fastwire.parse_valid(topic_device, data, received_ms, tz)) is not None:
+        return valid  # nothing to quarantine: msgspec's decoding was enough (fastwire.py)
     try:
-        # Fast path: one call parses and validates the whole batch (pydantic-core, in Rust).
+        # One call parses and validates the whole batch (pydantic-core, in Rust).
         batch = Batch.model_validate_json(data)
     except ValidationError:
         return _parse_slowly(out, topic, topic_device, data, raw, received_ms, tz)
@@ -262,7 +267,7 @@ def _accept_events(
     tz: ZoneInfo,
 ) -> None:
     anchors = {a.boot: (a.mono, a.true_ms) for a in header.anchors}
-    rows = _RowMaker(tz)
+    rows = RowMaker(tz)
     for ev in events:
         if not header.first_seq <= ev.seq <= header.last_seq:
             detail = f"seq {ev.seq} outside {header.first_seq}..{header.last_seq}"
@@ -286,46 +291,6 @@ def _accept_events(
             )
             continue
         out.events.append(rows.make(topic_device, header.stream_id, ev, fix))
-
-
-class _RowMaker:
-    """Builds EventRows, remembering the day of each quarter hour and the canonical JSON of
-    each label set within one batch: events of a batch mostly share both."""
-
-    def __init__(self, tz: ZoneInfo) -> None:
-        self.tz = tz
-        self._days: dict[int, str] = {}
-        self._json: dict[tuple[tuple[str, Any], ...], str] = {}
-
-    def day(self, ts_ms: int) -> str:
-        # Every real zone offset is a multiple of 15 minutes, so a quarter hour has one date.
-        q = ts_ms // 900_000
-        d = self._days.get(q)
-        if d is None:
-            d = self._days[q] = day_of(ts_ms, self.tz)
-        return d
-
-    def canonical(self, obj: dict[str, Any]) -> str:
-        if not obj:
-            return "{}"
-        key = tuple(obj.items())
-        try:
-            s = self._json.get(key)
-        except TypeError:  # unhashable value
-            return canonical(obj)
-        if s is None:
-            s = self._json[key] = canonical(obj)
-        return s
-
-    def make(
-        self, device_id: str, stream_id: str | None, ev: WireEvent, fix: clock.Correction
-    ) -> EventRow:
-        return EventRow(
-            device_id, ev.id, stream_id, ev.seq, ev.kind, ev.feature, ev.session_id,
-            ev.user_id, fix.ts_ms, ev.ts, fix.method, self.day(fix.ts_ms), ev.device_type,
-            ev.firmware_version, ev.account_id, self.canonical(ev.labels),
-            self.canonical(ev.props),
-        )  # fmt: skip
 
 
 def _raw_event(ev: WireEvent) -> bytes:
@@ -403,7 +368,7 @@ def parse_import_line(
         )
     # Imported history carries true UTC timestamps and no stream: nothing to correct or track.
     try:
-        row = _RowMaker(tz).make(imp.device_id, None, ev, clock.Correction(wall_ms, "wall"))
+        row = RowMaker(tz).make(imp.device_id, None, ev, clock.Correction(wall_ms, "wall"))
     except (ValueError, OverflowError) as exc:  # its date in `tz` is after the year 9999
         return QuarantineRow(source, imp.device_id, "invalid:ts", str(exc)[:200], raw)
     return row._replace(seq=None)

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from collector.errors import QueryError
-from collector.ingest.parse import canonical, parse_batch
+from collector.ingest.parse import parse_batch
+from collector.ingest.rows import canonical
 from collector.records import ParsedMessage
 from collector.storage import Store
 from tests.kits.hostile import AUTH, HOSTILE_KEY, HOSTILE_SITES, ApiHarness, db_snapshot
