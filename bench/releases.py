@@ -31,6 +31,7 @@ from collector.reports.releases import build_fleet
 from collector.storage import UsesRow
 from collector.storage.bitmaps import Changes
 from collector.storage.runs import Run
+from collector.storage.usecache import UseColumns
 
 DAY0 = date(2026, 1, 1)
 DAYS = 90
@@ -197,9 +198,9 @@ def _product_path(fleet: Fleet, params: ReleaseParams, runs: int, label: str, no
     snapshot, the runs and the uses; its report must equal the synthetic fleet's."""
     snapshot, runs_by_device, uses = product_inputs(fleet)
     lo, hi = params.start.toordinal() - 14, params.end.toordinal() + 14
-    built = build_fleet(snapshot, runs_by_device, uses, lo, hi)
+    built = build_fleet(snapshot, runs_by_device, UseColumns.of(uses), lo, hi)
     assert release_report(built, params) == release_report(fleet, params)
-    ms = _median_ms(lambda: build_fleet(snapshot, runs_by_device, uses, lo, hi), runs)
+    ms = _median_ms(lambda: build_fleet(snapshot, runs_by_device, UseColumns.of(uses), lo, hi), runs)
     note = f"warm; {note}; {len(uses):,} device-days of uses"
     return Figure(f"releases_build_fleet_{label}_ms", ms, "ms", note=note)
 

@@ -109,10 +109,26 @@ class Store(Writer, Protocol):
         ...
 
     async def feature_uses(
-        self, device_type: str | None, since: date, until: date
+        self,
+        device_type: str | None,
+        since: date,
+        until: date,
+        devices: Sequence[str] | None = None,
     ) -> list[UsesRow]:
         """feature_use events per (device, day ordinal) over [since, until], summed from the
-        feature_day rollup, of one device type or all."""
+        feature_day rollup, of one device type or all, of these devices or all."""
+        ...
+
+    async def events_seen(self) -> int:
+        """Every event stored so far (the device registry's counters summed). It never
+        decreases (retention leaves the counters) and every write that stores an event raises
+        it in the same transaction as the rollups: a cache built on rollups after reading it is
+        current for as long as it stays the same."""
+        ...
+
+    async def events_seen_by_device(self) -> dict[str, int]:
+        """Per device, its counter of `events_seen`: which devices stored events since a read."""
+        ...
 
     # -- outcomes (specs/outcomes.md) -----------------------------------------------------------
     async def put_outcomes(self, rows: Sequence[OutcomeTuple]) -> int:

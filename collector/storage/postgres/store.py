@@ -336,10 +336,27 @@ class PgStore:
         )
 
     async def feature_uses(
-        self, device_type: str | None, since: date, until: date
+        self,
+        device_type: str | None,
+        since: date,
+        until: date,
+        devices: Sequence[str] | None = None,
     ) -> list[UsesRow]:
-        rows = await self._fetch(runs_sql.FEATURE_USES, since, until, device_type)
+        if devices is None:
+            rows = await self._fetch(runs_sql.FEATURE_USES, since, until, device_type)
+        else:
+            rows = await self._fetch(
+                runs_sql.DEVICE_FEATURE_USES, since, until, device_type, list(devices)
+            )
         return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+    async def events_seen(self) -> int:
+        rows = await self._fetch("SELECT coalesce(sum(events), 0)::bigint FROM devices")
+        return int(rows[0][0])
+
+    async def events_seen_by_device(self) -> dict[str, int]:
+        rows = await self._fetch("SELECT device_id, events FROM devices")
+        return {str(r[0]): int(r[1]) for r in rows}
 
     async def put_outcomes(self, rows: Sequence[OutcomeTuple]) -> int:
         rows = last_per_key(rows)

@@ -378,12 +378,26 @@ class SqliteStore:
         )
 
     async def feature_uses(
-        self, device_type: str | None, since: date, until: date
+        self,
+        device_type: str | None,
+        since: date,
+        until: date,
+        devices: Sequence[str] | None = None,
     ) -> list[UsesRow]:
-        rows = await self._fetch(
-            runs_sql.FEATURE_USES, (since.isoformat(), until.isoformat(), device_type, device_type)
-        )
+        days = (since.isoformat(), until.isoformat(), device_type, device_type)
+        if devices is None:
+            rows = await self._fetch(runs_sql.FEATURE_USES, days)
+        else:
+            rows = await self._fetch(runs_sql.DEVICE_FEATURE_USES, (json.dumps(devices), *days))
         return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+    async def events_seen(self) -> int:
+        rows = await self._fetch("SELECT coalesce(sum(events), 0) FROM devices", ())
+        return int(rows[0][0])
+
+    async def events_seen_by_device(self) -> dict[str, int]:
+        rows = await self._fetch("SELECT device_id, events FROM devices", ())
+        return {str(r[0]): int(r[1]) for r in rows}
 
     async def put_outcomes(self, rows: Sequence[OutcomeTuple]) -> int:
         rows = last_per_key(rows)
