@@ -23,14 +23,13 @@ Reading of the contract where it leaves a choice (the rest is followed to the le
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, timedelta
-from typing import TypedDict, TypeVar
+from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from collector.analytics.releases import ReleaseParams, ReleaseRow
 from collector.analytics.releases_fleet import Bools, Fleet, Ints, or_rows
 from collector.analytics.releases_stats import (
     bootstrap_means,
@@ -48,59 +47,6 @@ METRICS = ("active_share", "breadth", "uses_per_day")
 DEFAULT_CORE_KEY = "*"
 MEASURABLE, PENDING, CONFOUNDED, INACTIVE = 0, 1, 2, 3
 _EMPTY, _MIXED = -1, -2  # day_config of a day without events / with events of two configs
-
-ReleaseRow = TypedDict(
-    "ReleaseRow",
-    {
-        "device_type": str,
-        "from": str,
-        "to": str,
-        "metric": str,
-        "transitions": int,
-        "measurable": int,
-        "pending": int,
-        "confounded": int,
-        "inactive": int,
-        "no_control": int,
-        "pre_mean": float | None,
-        "post_mean": float | None,
-        "change": float | None,
-        "change_ci": list[float] | None,
-        "control_change": float | None,
-        "did": float | None,
-        "did_ci": list[float] | None,
-        "significant": bool | None,
-        "significant_holm": bool | None,
-    },
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ReleaseParams:
-    start: date
-    end: date
-    as_of: date
-    window: int = 14
-    core_features: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    resamples: int = 1000
-    seed: int = 0
-    # Which rows make the answer (Holm's correction runs over these only); None: all.
-    device_type: str | None = None
-    metric: str | None = None
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.window <= 60:
-            raise ValueError("window must be 1 to 60 days")
-        if self.start > self.end:
-            raise ValueError("start is after end")
-        if self.resamples < 1:
-            raise ValueError("resamples must be at least 1")
-        if self.metric is not None and self.metric not in METRICS:
-            raise ValueError(f"metric must be one of {', '.join(METRICS)}")
-
-    @classmethod
-    def default(cls, today: date, window: int = 14) -> ReleaseParams:
-        return cls(today - timedelta(days=89), today, today - timedelta(days=1), window)
 
 
 @dataclass(frozen=True, slots=True)
