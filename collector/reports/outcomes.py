@@ -15,7 +15,6 @@ device type / firmware version.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -169,12 +168,6 @@ class _Sums(Generic[K]):
         return [(self.keys[c], totals[c].tolist()) for c in nonzero]
 
 
-@functools.lru_cache(maxsize=4096)
-def _ordinal(day: str) -> int:
-    """A rollup row's day as an ordinal; rows repeat few days, so the parse is cached."""
-    return date.fromisoformat(day).toordinal()
-
-
 async def _health_by_period(
     store: Store,
     snapshot: Snapshot,
@@ -194,19 +187,17 @@ async def _health_by_period(
     if not periods:
         return {}
     lo, hi = min(p[0] for p in periods), max(p[1] for p in periods)
+    # Per entity and day, the segments already summed by the store: a fraction of the rows of
+    # store.features / store.sessions, and days as ordinals (no date parsing).
     feats, sess = await asyncio.gather(
-        store.features(entity, lo, hi), store.sessions(entity, lo, hi)
+        store.entity_uses(entity, lo, hi), store.entity_sessions(entity, lo, hi)
     )
 
     def load() -> tuple[_Sums[tuple[str, str]], _Sums[str]]:
         uses: _Sums[tuple[str, str]] = _Sums(
-            [(_ordinal(r[4]), (r[0], r[5]), (float(r[6]),)) for r in feats],
-            1,
+            [(r[1], (r[0], r[2]), (float(r[3]),)) for r in feats], 1
         )
-        sessions: _Sums[str] = _Sums(
-            [(_ordinal(r[4]), r[0], (float(r[5]), float(r[6]))) for r in sess],
-            2,
-        )
+        sessions: _Sums[str] = _Sums([(r[1], r[0], (float(r[2]), r[3])) for r in sess], 2)
         return uses, sessions
 
     uses, sessions = await off_loop(load)

@@ -26,6 +26,10 @@ ActivityTuple = tuple[str, str, str, str, str]
 FeatureTuple = tuple[str, str, str, str, str, str, int]
 # (entity, device_type, firmware_version, labels_json, day, sessions, seconds)
 SessionTuple = tuple[str, str, str, str, str, int, float]
+# (entity, day ordinal, feature, uses): feature uses per entity-day, every segment summed
+EntityUsesTuple = tuple[str, int, str, int]
+# (entity, day ordinal, sessions, seconds): sessions ended per entity-day, segments summed
+EntitySessionsTuple = tuple[str, int, int, float]
 # Rollup columns a query may filter on (equality). Only these names ever reach SQL text.
 FILTER_COLUMNS = ("device_type", "firmware_version", "account_id", "device_id")
 Filters = Mapping[str, str]
@@ -90,6 +94,17 @@ class Store(Writer, Protocol):
         self, entity: Entity, since: date, until: date, filters: Filters | None = None
     ) -> list[SessionTuple]:
         """Sessions ended and their total seconds, per entity-day and segment attributes."""
+        ...
+
+    async def entity_uses(self, entity: Entity, since: date, until: date) -> list[EntityUsesTuple]:
+        """`features` summed over the segment attributes, days as ordinals: what a per-entity
+        health needs, in a fraction of the rows and columns."""
+        ...
+
+    async def entity_sessions(
+        self, entity: Entity, since: date, until: date
+    ) -> list[EntitySessionsTuple]:
+        """`sessions` summed over the segment attributes, days as ordinals."""
         ...
 
     async def analytics_changes(self, cursor: Cursor) -> Changes:

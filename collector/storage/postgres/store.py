@@ -22,6 +22,8 @@ from collector.storage.base import (
     ActivityTuple,
     AlertState,
     Entity,
+    EntitySessionsTuple,
+    EntityUsesTuple,
     FeatureTuple,
     Filters,
     OutcomeTuple,
@@ -287,6 +289,26 @@ class PgStore:
             since, until, *params,
         )  # fmt: skip
         return [(r[0], r[1], r[2], r[3], r[4], int(r[5]), float(r[6])) for r in rows]
+
+    async def entity_uses(self, entity: Entity, since: date, until: date) -> list[EntityUsesTuple]:
+        col = ENTITY_COLUMN[entity]
+        rows = await self._fetch(
+            f"SELECT {col}, {runs_sql.DAY_ORDINAL}, feature, sum(uses)::bigint "  # noqa: S608
+            "FROM feature_day WHERE day BETWEEN $1 AND $2 GROUP BY 1, 2, 3",
+            since, until,
+        )  # fmt: skip
+        return [(r[0], int(r[1]), r[2], int(r[3])) for r in rows]
+
+    async def entity_sessions(
+        self, entity: Entity, since: date, until: date
+    ) -> list[EntitySessionsTuple]:
+        col = ENTITY_COLUMN[entity]
+        rows = await self._fetch(
+            f"SELECT {col}, {runs_sql.DAY_ORDINAL}, sum(sessions)::bigint, sum(seconds) "  # noqa: S608
+            "FROM session_day WHERE day BETWEEN $1 AND $2 GROUP BY 1, 2",
+            since, until,
+        )  # fmt: skip
+        return [(r[0], int(r[1]), int(r[2]), float(r[3])) for r in rows]
 
     async def analytics_changes(self, cursor: Cursor) -> Changes:
         """As SqliteStore.analytics_changes; the cursor is the xmin of the previous read's

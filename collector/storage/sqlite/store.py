@@ -23,6 +23,8 @@ from collector.storage.base import (
     ActivityTuple,
     AlertState,
     Entity,
+    EntitySessionsTuple,
+    EntityUsesTuple,
     FeatureTuple,
     Filters,
     OutcomeTuple,
@@ -333,6 +335,26 @@ class SqliteStore:
         )
         rows = await self._fetch(sql, (since.isoformat(), until.isoformat(), *params))
         return [(r[0], r[1], r[2], r[3], r[4], int(r[5]), float(r[6])) for r in rows]
+
+    async def entity_uses(self, entity: Entity, since: date, until: date) -> list[EntityUsesTuple]:
+        col = ENTITY_COLUMN[entity]
+        sql = (
+            f"SELECT {col}, {runs_sql.DAY_ORDINAL}, feature, sum(uses) "  # noqa: S608
+            f"FROM feature_day WHERE day BETWEEN ? AND ? GROUP BY {col}, day, feature"
+        )
+        rows = await self._fetch(sql, (since.isoformat(), until.isoformat()))
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    async def entity_sessions(
+        self, entity: Entity, since: date, until: date
+    ) -> list[EntitySessionsTuple]:
+        col = ENTITY_COLUMN[entity]
+        sql = (
+            f"SELECT {col}, {runs_sql.DAY_ORDINAL}, sum(sessions), sum(seconds) "  # noqa: S608
+            f"FROM session_day WHERE day BETWEEN ? AND ? GROUP BY {col}, day"
+        )
+        rows = await self._fetch(sql, (since.isoformat(), until.isoformat()))
+        return [(r[0], r[1], int(r[2]), float(r[3])) for r in rows]
 
     async def analytics_changes(self, cursor: Cursor) -> Changes:
         """Bitmap rows changed since `cursor` (every row for NO_CURSOR) and the cursor to pass
