@@ -142,9 +142,14 @@ async def _active_filtered(
 K = TypeVar("K", str, tuple[str, str])
 
 
+def _entity(key: str | tuple[str, str]) -> str:
+    return key if isinstance(key, str) else key[0]
+
+
 class _Sums(Generic[K]):
     """Rollup rows as columns sorted by day, so that the totals per key over any day range are
-    one bincount: `keys[code]`, and per row its day ordinal, key code and values."""
+    one bincount: `keys[code]`, and per row its day ordinal, key code and values. A key is an
+    entity or (entity, feature)."""
 
     def __init__(self, rows: list[tuple[int, K, tuple[float, ...]]], width: int) -> None:
         codes: dict[K, int] = {}
@@ -154,9 +159,17 @@ class _Sums(Generic[K]):
         order = np.argsort(day, kind="stable")
         self.day, self.code, self.values = day[order], code[order], values[order]
         self.keys: list[K] = list(codes)
+        entities: dict[str, int] = {}
+        self.entity = np.fromiter(
+            (entities.setdefault(_entity(k), len(entities)) for k in self.keys),
+            np.int64,
+            len(self.keys),
+        )  # per key, its entity's code in `entities`
+        self.entities = entities
 
-    def between(self, a: int, b: int) -> list[tuple[K, list[float]]]:
-        """(key, totals) for every key with a non-zero total over days [a, b]."""
+    def between(self, a: int, b: int, wanted: set[str]) -> list[tuple[K, list[float]]]:
+        """(key, totals) for every key of a `wanted` entity with a non-zero total over days
+        [a, b], in key order (only those become Python objects: a period wants a few)."""
         i, j = np.searchsorted(self.day, a, "left"), np.searchsorted(self.day, b, "right")
         n = len(self.keys)
         cols = [
@@ -164,7 +177,9 @@ class _Sums(Generic[K]):
             for k in range(self.values.shape[1])
         ]
         totals = np.stack(cols, axis=1) if cols else np.zeros((n, 0))
-        nonzero = np.flatnonzero(totals.any(axis=1)).tolist()
+        codes = [self.entities[e] for e in wanted if e in self.entities]
+        mine = np.isin(self.entity, np.asarray(codes, np.int64))
+        nonzero = np.flatnonzero(totals.any(axis=1) & mine).tolist()
         return [(self.keys[c], totals[c].tolist()) for c in nonzero]
 
 
@@ -214,10 +229,8 @@ async def _health_by_period(
             a, b = params.start.toordinal(), params.end.toordinal()
             codes, names = cube.attr(column)
             keep = np.isin(codes, [k for k, name in enumerate(names) if name in wanted])
-            u: list[UseRow] = [
-                (e, a, f, int(n)) for (e, f), (n,) in uses.between(a, b) if e in wanted
-            ]
-            ss = [(e, a, int(c), sec) for e, (c, sec) in sessions.between(a, b) if e in wanted]
+            u: list[UseRow] = [(e, a, f, int(n)) for (e, f), (n,) in uses.between(a, b, wanted)]
+            ss = [(e, a, int(c), sec) for e, (c, sec) in sessions.between(a, b, wanted)]
             mem = members(cube, (), entity, keep)
             return {r["entity"]: r for r in entity_health(cube, mem, params, hp, u, ss)}
 
