@@ -14,13 +14,14 @@ device type / firmware version.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final, Generic, TypeVar, get_args
 
 import numpy as np
+import numpy.typing as npt
 
 from collector.analytics.cube import members
 from collector.analytics.health import UseRow, entity_health, health_range
@@ -45,6 +46,7 @@ from collector.reports.query import PesQuery
 from collector.reports.tables import current_snapshot, health_params, off_loop
 from collector.settings import PesSettings
 from collector.storage import Entity, OutcomeTuple, Store
+from collector.storage.base import EntitySessionsTuple, EntityUsesTuple
 
 MAX_LEAD_DAYS: Final = 365
 MAX_PERIOD_DAYS: Final = 365
@@ -151,13 +153,16 @@ class _Sums(Generic[K]):
     one bincount: `keys[code]`, and per row its day ordinal, key code and values. A key is an
     entity or (entity, feature)."""
 
-    def __init__(self, rows: list[tuple[int, K, tuple[float, ...]]], width: int) -> None:
+    def __init__(
+        self, day: Iterable[int], key: Iterable[K], values: npt.NDArray[np.float64]
+    ) -> None:
+        """Per row: its day, its key and its values (a row of `values`)."""
         codes: dict[K, int] = {}
-        day = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-        code = np.fromiter((codes.setdefault(r[1], len(codes)) for r in rows), np.int64, len(rows))
-        values = np.array([r[2] for r in rows], np.float64).reshape(len(rows), width)
-        order = np.argsort(day, kind="stable")
-        self.day, self.code, self.values = day[order], code[order], values[order]
+        n = len(values)
+        days = np.fromiter(day, np.int64, n)
+        code = np.fromiter((codes.setdefault(k, len(codes)) for k in key), np.int64, n)
+        order = np.argsort(days, kind="stable")
+        self.day, self.code, self.values = days[order], code[order], values[order]
         self.keys: list[K] = list(codes)
         entities: dict[str, int] = {}
         self.entity = np.fromiter(
@@ -183,6 +188,16 @@ class _Sums(Generic[K]):
         return [(self.keys[c], totals[c].tolist()) for c in nonzero]
 
 
+def _use_sums(rows: list[EntityUsesTuple]) -> _Sums[tuple[str, str]]:
+    values = np.fromiter((r[3] for r in rows), np.float64, len(rows)).reshape(-1, 1)
+    return _Sums((r[1] for r in rows), ((r[0], r[2]) for r in rows), values)
+
+
+def _session_sums(rows: list[EntitySessionsTuple]) -> _Sums[str]:
+    values = np.array([(r[2], r[3]) for r in rows], np.float64).reshape(-1, 2)
+    return _Sums((r[1] for r in rows), (r[0] for r in rows), values)
+
+
 async def _health_by_period(
     store: Store,
     snapshot: Snapshot,
@@ -203,19 +218,14 @@ async def _health_by_period(
         return {}
     lo, hi = min(p[0] for p in periods), max(p[1] for p in periods)
     # Per entity and day, the segments already summed by the store: a fraction of the rows of
-    # store.features / store.sessions, and days as ordinals (no date parsing).
-    feats, sess = await asyncio.gather(
-        store.entity_uses(entity, lo, hi), store.entity_sessions(entity, lo, hi)
-    )
-
-    def load() -> tuple[_Sums[tuple[str, str]], _Sums[str]]:
-        uses: _Sums[tuple[str, str]] = _Sums(
-            [(r[1], (r[0], r[2]), (float(r[3]),)) for r in feats], 1
-        )
-        sessions: _Sums[str] = _Sums([(r[1], r[0], (float(r[2]), r[3])) for r in sess], 2)
-        return uses, sessions
-
-    uses, sessions = await off_loop(load)
+    # store.features / store.sessions, and days as ordinals (no date parsing). One after the
+    # other, each turned into columns before the next read: the rows are most of the memory.
+    feats = await store.entity_uses(entity, lo, hi)
+    uses = await off_loop(functools.partial(_use_sums, feats))
+    del feats
+    sess = await store.entity_sessions(entity, lo, hi)
+    sessions = await off_loop(functools.partial(_session_sums, sess))
+    del sess
     hp = health_params(settings)
     out: dict[tuple[date, date], dict[str, dict[str, Any]]] = {}
     column = "device_id" if entity == "device" else "account_id"
