@@ -236,6 +236,8 @@ def _rows(
     rows: list[ReleaseRow] = []
     p_values: list[float | None] = []
     for names in sorted(releases):
+        if params.device_type not in (None, names[0]):
+            continue  # left out of the answer: no bootstrap (its draws are its own)
         t, f, g = releases[names]
         sel = inside & (table.device_type == t) & (table.from_fw == f) & (table.to_fw == g)
         status = table.status[sel]

@@ -465,3 +465,22 @@ def test_long_windows_and_wide_core_sets_match_the_reference(
         assert [g[k] for k in COUNTS] == [w[k] for k in COUNTS], _key(w)
         for k in VALUES:
             assert g[k] == pytest.approx(w[k], abs=1e-9), (_key(w), k)
+
+
+def test_a_device_type_filter_keeps_that_types_rows_and_intervals() -> None:
+    """Releases of other types are skipped before their bootstrap; the kept rows are those of
+    the whole answer (intervals included: each release draws its own resamples), only Holm's
+    family is smaller."""
+    fleet = fleet_from_events(to_events(_wide_fleet(3, 6)), D0.toordinal(), 60)
+    p = params(8, 45, 59, 7, resamples=200)
+    every = release_report(fleet, p)
+    for typ in ("x", "y"):
+        mine = release_report(fleet, ReleaseParams(**{**_fields_of(p), "device_type": typ}))
+        assert mine and {r["device_type"] for r in mine} == {typ}
+        want = [r for r in every if r["device_type"] == typ]
+        drop = "significant_holm"
+        assert [{**r, drop: None} for r in mine] == [{**r, drop: None} for r in want]
+
+
+def _fields_of(p: ReleaseParams) -> dict[str, Any]:
+    return {name: getattr(p, name) for name in ReleaseParams.__dataclass_fields__}
