@@ -21,7 +21,14 @@ from collector.reports.query import (
     parse_weights,
     result_row,
 )
-from collector.reports.render import pes_table, to_csv, to_table
+from collector.reports.render import (
+    compare_table,
+    health_table,
+    pes_table,
+    retention_table,
+    to_csv,
+    to_table,
+)
 from collector.reports.tables import (
     HealthList,
     compare_rows,
@@ -29,6 +36,7 @@ from collector.reports.tables import (
     health_rows,
     overview_tables,
     pes_rows,
+    retention_rows,
     trend_rows,
 )
 
@@ -41,8 +49,10 @@ __all__ = [
     "OutcomeQuery",
     "PesQuery",
     "compare_rows",
+    "compare_table",
     "funnel_rows",
     "health_rows",
+    "health_table",
     "import_outcomes",
     "make_outcome_query",
     "make_query",
@@ -55,6 +65,8 @@ __all__ = [
     "pes_rows",
     "pes_table",
     "result_row",
+    "retention_rows",
+    "retention_table",
     "to_csv",
     "to_table",
     "trend_rows",

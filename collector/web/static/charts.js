@@ -14,21 +14,47 @@ const ticks = (lo, hi, n = 5) => Array.from({ length: n + 1 }, (_, i) => lo + ((
 const dayNum = s => Date.parse(`${s}T00:00:00Z`) / 86400000;
 const short = s => new Date(`${s}T00:00:00Z`).toLocaleDateString("en-GB", { day: "numeric", month: "short", timeZone: "UTC" });
 
-function yAxis(lo, hi, y, fmtTick = v => fmt(v, 0)) {
+function yAxis(lo, hi, y, fmtTick = v => fmt(v, hi - lo < 5 ? 1 : 0)) {  // no "1, 1, 1, 0" ticks
   return `<g class="grid">${ticks(lo, hi).map(t => `<line x1="${M.l}" x2="${W - M.r}" y1="${y(t)}" y2="${y(t)}"/>
     <text x="${M.l - 6}" y="${y(t) + 4}" text-anchor="end">${fmtTick(t)}</text>`).join("")}</g>`;
 }
 
+// items: [name, color, key?]; an item with a key names a series that legendToggles can hide.
 export function legend(items) {
-  return `<div class="legend">${items.map(([name, color]) => `<span><i style="background:${color}"></i>${esc(name)}</span>`).join("")}</div>`;
+  return `<div class="legend">${items.map(([name, color, key]) => `<span${key === undefined ? "" : ` class="toggle" data-series="${esc(key)}" title="click: hide or show; hover: highlight"`}><i style="background:${color}"></i>${esc(name)}</span>`).join("")}</div>`;
+}
+
+// Legends drawn by lineChart / curveChart under `root`: hovering an item highlights its series,
+// clicking hides or shows it (not kept in the URL: a look, not a view).
+export function legendToggles(root) {
+  for (const item of root.querySelectorAll(".legend .toggle")) {
+    const svg = item.parentElement.previousElementSibling;
+    if (!svg) continue;
+    const mine = () => [...svg.querySelectorAll("g.series")].filter(g => g.dataset.series === item.dataset.series);
+    item.addEventListener("click", () => {
+      item.classList.toggle("off");
+      mine().forEach(g => g.classList.toggle("hidden", item.classList.contains("off")));
+    });
+    item.addEventListener("mouseenter", () => { svg.classList.add("focus"); mine().forEach(g => g.classList.add("hot")); });
+    item.addEventListener("mouseleave", () => { svg.classList.remove("focus"); mine().forEach(g => g.classList.remove("hot")); });
+  }
+}
+
+// The axis top ignores one outlier, e.g. the start of history when every entity is new: a
+// largest value more than twice the next is drawn clipped at the top, with its number.
+function robustMax(values) {
+  const s = values.filter(v => v !== null && v !== undefined).sort((a, b) => b - a);
+  return s.length > 2 && s[1] > 0 && s[0] > 2 * s[1] ? s[1] : s[0] ?? 0;
 }
 
 const empty = msg => `<p class="empty">${esc(msg)}</p>`;
 
-// series: [{name, key, color, points: [{x: "YYYY-MM-DD", y}]}]
-export function lineChart(series, { yMax, yFmt, emptyText = "No data in this range." } = {}) {
+// series: [{name, key, color, points: [{x: "YYYY-MM-DD", y}]}]; markers: [{x: "YYYY-MM-DD", label}]
+// drawn as dashed vertical lines (those outside the x range are left out).
+// emptyWhenZero: a chart of counts that are all 0 says so instead of drawing a flat line.
+export function lineChart(series, { yMax, yFmt, markers = [], emptyWhenZero = false, emptyText = "No data in this range." } = {}) {
   const pts = series.flatMap(s => s.points.filter(p => p.y !== null && p.y !== undefined));
-  if (!pts.length) return empty(emptyText);
+  if (!pts.length || (emptyWhenZero && pts.every(p => p.y === 0))) return empty(emptyText);
   const xs = series.flatMap(s => s.points.map(p => dayNum(p.x)));
   const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
   const top = yMax ?? niceMax(Math.max(...pts.map(p => p.y)));
@@ -44,19 +70,25 @@ export function lineChart(series, { yMax, yFmt, emptyText = "No data in this ran
     const dots = ok.map(p => `<circle class="mark" r="${ok.length > 40 ? 1.6 : 3}" cx="${x(p.x).toFixed(1)}" cy="${y(p.y).toFixed(1)}" fill="${s.color}" data-series="${esc(s.key ?? s.name)}" data-x="${p.x}" data-v="${raw(p.y)}"><title>${esc(s.name)} ${short(p.x)}: ${fmt(p.y)}</title></circle>`).join("");
     return `<g class="series" data-series="${esc(s.key ?? s.name)}"><path d="${path}" fill="none" stroke="${s.color}" stroke-width="2"/>${dots}</g>`;
   }).join("");
-  return `<svg class="chart line" viewBox="0 0 ${W} ${H}" role="img">${yAxis(0, top, y, yFmt)}${labels}${lines}</svg>` +
-    legend(series.map(s => [s.name, s.color]));
+  let lastText = -Infinity;  // a marker too close to the previous one keeps its line, not its text
+  const rules = markers.filter(m => dayNum(m.x) >= x0 && dayNum(m.x) <= x1).map(m => {
+    const at = x(m.x), text = at - lastText > 70 ? `<text x="${(at + 3).toFixed(1)}" y="${M.t + 8}">${esc(m.short || m.label)}</text>` : "";
+    if (text) lastText = at;
+    return `<g class="vmark" data-x="${m.x}" data-label="${esc(m.label)}"><line x1="${at.toFixed(1)}" x2="${at.toFixed(1)}" y1="${M.t}" y2="${H - M.b}" stroke="#64748b" stroke-dasharray="3 3"/>${text}<title>${esc(m.label)}</title></g>`;
+  }).join("");
+  return `<svg class="chart line" viewBox="0 0 ${W} ${H}" role="img">${yAxis(0, top, y, yFmt)}${labels}${rules}${lines}</svg>` +
+    legend(series.map(s => [s.name, s.color, s.key ?? s.name]));
 }
 
 // bars: [{label, v, note}] drawn horizontally against `max`.
 export function barChart(bars, { max, unit = "", color = PALETTE[1], series = "bar", emptyText = "No data." } = {}) {
   if (!bars.length) return empty(emptyText);
   const top = max ?? niceMax(Math.max(...bars.map(b => b.v || 0)));
-  const row = 24, lw = 150, h = bars.length * row + 8;
+  const row = 24, lw = 150, h = bars.length * row + 8, digits = unit === "%" ? 1 : undefined;
   const x = v => lw + (v / top) * (W - lw - 60);
   const marks = bars.map((b, i) => `<g><text class="label" x="${lw - 8}" y="${i * row + 17}" text-anchor="end">${esc(b.label)}</text>
-    <rect class="mark" x="${lw}" y="${i * row + 5}" width="${Math.max(0, x(b.v || 0) - lw).toFixed(1)}" height="${row - 8}" rx="2" fill="${b.color || color}" data-series="${esc(series)}" data-x="${esc(b.label)}" data-v="${raw(b.v)}"><title>${esc(b.label)}: ${fmt(b.v)}${unit}</title></rect>
-    <text x="${x(b.v || 0) + 6}" y="${i * row + 17}">${fmt(b.v)}${unit}${b.note ? ` · ${esc(b.note)}` : ""}</text></g>`).join("");
+    <rect class="mark" x="${lw}" y="${i * row + 5}" width="${Math.max(0, x(b.v || 0) - lw).toFixed(1)}" height="${row - 8}" rx="2" fill="${b.color || color}" data-series="${esc(series)}" data-x="${esc(b.label)}" data-v="${raw(b.v)}"><title>${esc(b.label)}: ${fmt(b.v, digits)}${unit}</title></rect>
+    <text x="${x(b.v || 0) + 6}" y="${i * row + 17}">${fmt(b.v, digits)}${unit}${b.note ? ` · ${esc(b.note)}` : ""}</text></g>`).join("");
   return `<svg class="chart bars" viewBox="0 0 ${W} ${h}" role="img">${marks}</svg>`;
 }
 
@@ -64,13 +96,13 @@ export function barChart(bars, { max, unit = "", color = PALETTE[1], series = "b
 // on its own axis (right).
 export function lifecycleChart(rows) {
   if (!rows.length) return empty("No periods in this range.");
-  const up = Math.max(1, ...rows.map(r => r.new + r.recovered)), down = Math.max(1, ...rows.map(r => r.dropped));
+  const up = Math.max(1, robustMax(rows.map(r => r.new + r.recovered))), down = Math.max(1, robustMax(rows.map(r => r.dropped)));
   const span = niceMax(Math.max(up, down));
   const mid = M.t + (H - M.t - M.b) / 2, half = (H - M.t - M.b) / 2;
-  const yv = v => mid - (v / span) * half;
+  const yv = v => mid - (Math.min(v, span) / span) * half;  // clipped at the axis' ends
   const qrs = rows.map(r => r.quick_ratio).filter(v => v !== null && v !== undefined);
-  const qTop = niceMax(Math.max(1, ...qrs));
-  const yq = v => H - M.b - (v / qTop) * (H - M.t - M.b);
+  const qTop = niceMax(Math.max(1, robustMax(qrs)));
+  const yq = v => H - M.b - (Math.min(v, qTop) / qTop) * (H - M.t - M.b);
   const step = (W - M.l - M.r - 30) / rows.length, bw = Math.min(34, step * 0.6);
   const cx = i => M.l + step * i + step / 2;
   const every = Math.ceil(rows.length / 7);  // labels that do not overlap
@@ -80,11 +112,14 @@ export function lifecycleChart(rows) {
     return rect("new", r.new, yv(r.new), yv(0) - yv(r.new), PALETTE[0]) +
       rect("recovered", r.recovered, yv(r.new + r.recovered), yv(0) - yv(r.recovered), PALETTE[1]) +
       rect("dropped", r.dropped, yv(0), yv(0) - yv(r.dropped) , PALETTE[4]) +
+      (r.new + r.recovered > span ? `<text class="clipped" x="${cx(i)}" y="${M.t - 2}" text-anchor="middle">↑${fmt(r.new + r.recovered)}</text>` : "") +
+      (r.dropped > span ? `<text class="clipped" x="${cx(i)}" y="${H - M.b - 2}" text-anchor="middle">↓${fmt(r.dropped)}</text>` : "") +
       (i % every ? "" : `<text x="${cx(i)}" y="${H - 8}" text-anchor="middle">${short(p)}</text>`);
   }).join("");
   const ok = rows.map((r, i) => [r, i]).filter(([r]) => r.quick_ratio !== null && r.quick_ratio !== undefined);
   const path = ok.map(([r, i], k) => `${k ? "L" : "M"}${cx(i).toFixed(1)},${yq(r.quick_ratio).toFixed(1)}`).join("");
-  const dots = ok.map(([r, i]) => `<circle class="mark" r="3.5" cx="${cx(i).toFixed(1)}" cy="${yq(r.quick_ratio).toFixed(1)}" fill="#0f172a" data-series="quick_ratio" data-x="${r.period_start}" data-v="${r.quick_ratio}"><title>quick ratio from ${r.period_start}: ${fmt(r.quick_ratio, 2)}</title></circle>`).join("");
+  const clippedQ = ok.filter(([r]) => r.quick_ratio > qTop).map(([r, i]) => `<text class="clipped" x="${cx(i) + 6}" y="${M.t + 4}">${fmt(r.quick_ratio, 2)}</text>`).join("");
+  const dots = clippedQ + ok.map(([r, i]) => `<circle class="mark" r="3.5" cx="${cx(i).toFixed(1)}" cy="${yq(r.quick_ratio).toFixed(1)}" fill="#0f172a" data-series="quick_ratio" data-x="${r.period_start}" data-v="${r.quick_ratio}"><title>quick ratio from ${r.period_start}: ${fmt(r.quick_ratio, 2)}</title></circle>`).join("");
   const right = ticks(0, qTop).map(t => `<text x="${W - M.r + 4}" y="${yq(t) + 4}">${fmt(t, 1)}</text>`).join("");
   const axis = [span, span / 2, 0, -span / 2, -span].map(t => `<line x1="${M.l}" x2="${W - M.r - 20}" y1="${yv(t)}" y2="${yv(t)}" stroke="${t === 0 ? "#94a3b8" : "#e2e8f0"}"/><text x="${M.l - 6}" y="${yv(t) + 4}" text-anchor="end">${fmt(Math.abs(t), 0)}</text>`).join("");
   return `<svg class="chart lifecycle" viewBox="0 0 ${W + 20} ${H}" role="img">${axis}${marks}<path d="${path}" fill="none" stroke="#0f172a" stroke-width="1.5" stroke-dasharray="4 3"/>${dots}${right}</svg>` +
@@ -145,4 +180,24 @@ export function rateLine(points) {
   const grid = ticks(0, top).map(t => `<line x1="${M.l}" x2="${W - M.r}" y1="${y(t)}" y2="${y(t)}" stroke="#e2e8f0"/><text x="${M.l - 6}" y="${y(t) + 4}" text-anchor="end">${fmt(t, 1)}</text>`).join("");
   return `<svg class="chart rate" viewBox="0 0 ${W} ${h}" role="img">${grid}<path d="${path}" fill="none" stroke="${PALETTE[0]}" stroke-width="2"/>${dots}
     <text x="${M.l}" y="${h - 8}">${Math.round(span)} s ago</text><text x="${W - M.r}" y="${h - 8}" text-anchor="end">now</text></svg>`;
+}
+
+// Curves over a whole-number x (weeks after a cohort's), y in percent, each point with a 95%
+// interval drawn as a shaded band. series: [{name, key, color, points: [{x, y, lo, hi}]}]
+export function curveChart(series, { xLabel = "week", emptyText = "No data." } = {}) {
+  const pts = series.flatMap(s => s.points);
+  if (!pts.length) return empty(emptyText);
+  const xMax = Math.max(1, ...pts.map(p => p.x));
+  const x = k => M.l + (k / xMax) * (W - M.l - M.r);
+  const y = v => H - M.b - (v / 100) * (H - M.t - M.b);
+  const every = Math.ceil((xMax + 1) / 13);
+  const labels = Array.from({ length: xMax + 1 }, (_, k) => k).filter(k => k % every === 0)
+    .map(k => `<text x="${x(k).toFixed(1)}" y="${H - 8}" text-anchor="middle">${xLabel} ${k}</text>`).join("");
+  const curves = series.map(s => {
+    const band = s.points.map(p => `${x(p.x).toFixed(1)},${y(p.hi).toFixed(1)}`).concat([...s.points].reverse().map(p => `${x(p.x).toFixed(1)},${y(p.lo).toFixed(1)}`)).join(" ");
+    const path = s.points.map((p, i) => `${i ? "L" : "M"}${x(p.x).toFixed(1)},${y(p.y).toFixed(1)}`).join("");
+    const dots = s.points.map(p => `<circle class="mark" r="3" cx="${x(p.x).toFixed(1)}" cy="${y(p.y).toFixed(1)}" fill="${s.color}" data-series="${esc(s.key ?? s.name)}" data-x="${p.x}" data-v="${raw(p.y)}" data-lo="${raw(p.lo)}" data-hi="${raw(p.hi)}"><title>${esc(s.name)}, ${xLabel} ${p.x}: ${fmt(p.y)}% [${fmt(p.lo)}, ${fmt(p.hi)}]${p.note ? ` · ${esc(p.note)}` : ""}</title></circle>`).join("");
+    return `<g class="series" data-series="${esc(s.key ?? s.name)}"><polygon points="${band}" fill="${s.color}" opacity=".12"/><path d="${path}" fill="none" stroke="${s.color}" stroke-width="2"/>${dots}</g>`;
+  }).join("");
+  return `<svg class="chart curves" viewBox="0 0 ${W} ${H}" role="img">${yAxis(0, 100, y)}${labels}${curves}</svg>` + legend(series.map(s => [s.name, s.color, s.key ?? s.name]));
 }
