@@ -242,7 +242,9 @@ class _Built:
     measured: dict[tuple[object, ...], Measured] = field(default_factory=dict)
 
 
-_KEEP_FLEETS = 4  # ranges of days per store (a report's and its rollout's, a few parameters)
+# Ranges of days kept per store: a report's and its rollout's. A Fleet of 100,000 devices x 128
+# days holds ~100 MB of use counts (the rollout's are zeros never touched), so few are kept.
+_KEEP_FLEETS = 2
 _KEEP_MEASURED = 8  # measurements per Fleet (parameters asked for)
 _FLEETS: weakref.WeakKeyDictionary[Store, dict[tuple[int, int, bool], _Built]] = (
     weakref.WeakKeyDictionary()
