@@ -74,6 +74,7 @@ def _insert_imported_sql(rows: int) -> str:
         "RETURNING device_id, event_id"
     )
 
+
 _UPSERT_STATUS = """
 INSERT INTO devices (device_id, status, status_ms) VALUES (?, ?, ?)
 ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, status_ms = excluded.status_ms
