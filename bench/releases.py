@@ -1,12 +1,15 @@
-"""Release impact engine (collector.analytics.releases) on a synthetic fleet held in memory.
+"""Release impact (collector.analytics.releases) on a synthetic fleet, engine and request.
 
 Suite `releases` (`python -m bench releases`, and in every `--smoke` run): builds fleets of
 10,000 and 100,000 devices over 90 days (three device types, 30% upgraded 1.0 -> 2.0 on a random
 day, 1% of those back to 1.0 later, activity and feature use drawn per device), directly as the
-arrays a storage layer hands over (releases_fleet.Fleet), then times `release_report` (W = 14,
-60-day report, 1,000 resamples) and `rollout`, warm: the median of 3 runs after one untimed run.
-The 100k figures carry the 10k ones as baseline, so the ratio is the growth. --quick: 1,000 and
-10,000 devices, 200 resamples; --smoke: toy sizes. No storage, no I/O: the pure engine only.
+arrays a storage layer hands over (releases_fleet.Fleet), then times, warm (the median of 3 runs
+after one untimed run), W = 14, a 60-day report, 1,000 resamples:
+- the pure engine: `release_report` with nothing kept, against the previous engine
+  (bench/releases_previous.py) on the same fleet in the same run; `report_rows` from a kept
+  measurement; `rollout` (baseline: the smallest fleet, so the ratio is the growth);
+- a request end to end from a SQLite store holding that fleet (bench/releases_store.py).
+--quick: 1,000 and 10,000 devices, 200 resamples; --smoke: toy sizes.
 `python -m bench.releases [--quick]` prints the same figures as a table.
 """
 
@@ -18,12 +21,20 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
 
+import bench.releases_previous as previous
 from bench.core import Figure, Size, render
-from collector.analytics.releases import ReleaseParams, release_report
+from bench.releases_store import request_figures, same_rows
+from collector.analytics.releases import (
+    ReleaseParams,
+    release_report,
+    report_rows,
+)
+from collector.analytics.releases import measure as measure_engine
 from collector.analytics.releases_fleet import Fleet
 from collector.analytics.releases_rollout import rollout
 from collector.analytics.state import CubeState, Snapshot
@@ -31,6 +42,7 @@ from collector.reports.releases import build_fleet
 from collector.storage import UsesRow
 from collector.storage.bitmaps import Changes
 from collector.storage.runs import Run
+from collector.storage.usecache import UseColumns
 
 DAY0 = date(2026, 1, 1)
 DAYS = 90
@@ -158,9 +170,9 @@ def _label(n: int) -> str:
     return f"{n // 1000}k" if n >= 1000 else str(n)
 
 
-def measure(size: Size) -> list[Figure]:
+def _params(size: Size) -> ReleaseParams:
     start = DAY0 + timedelta(days=15)
-    params = ReleaseParams(
+    return ReleaseParams(
         start,
         start + timedelta(days=59),
         DAY0 + timedelta(days=DAYS - 2),
@@ -168,27 +180,44 @@ def measure(size: Size) -> list[Figure]:
         core_features={"press-x": ["f0", "f1", "f2"]},  # the other types: the fallback
         resamples=size.pick(1000, 200, 50),
     )
+
+
+def _sizes(size: Size) -> list[int]:
+    return size.pick([10_000, 100_000], [1_000, 10_000], [200, 500])
+
+
+def measure(size: Size) -> list[Figure]:
+    """The pure engine: the report uncached (baseline: the previous engine, same fleet), the
+    report from a kept measurement (what a warm request computes), the rollout (baseline: the
+    smallest fleet, so the ratio is the growth)."""
+    params = _params(size)
     runs = size.pick(3, 1, 1)
     figures: list[Figure] = []
     first: dict[str, float] = {}
-    for n in size.pick([10_000, 100_000], [1_000, 10_000], [200, 500]):
+    for n in _sizes(size):
         fleet = synthetic_fleet(n)
         rows = release_report(fleet, params)
+        assert same_rows(rows, previous.release_report(fleet, params))
         measurable = sum(r["measurable"] for r in rows if r["metric"] == "breadth")
         note = f"{n:,} devices x {DAYS} days, {measurable:,} measurable"
         note += f", {params.resamples} resamples"
-        for what, fn in (
-            ("report", lambda f=fleet: release_report(f, params)),
-            ("rollout", lambda f=fleet: rollout(f, params.start, params.end)),
-        ):
-            ms = _median_ms(fn, runs)
-            figures.append(
-                Figure(f"releases_{what}_{_label(n)}_ms", ms, "ms", baseline=first.get(what),
-                       note=f"warm; {note}")
-            )  # fmt: skip
-            first.setdefault(what, ms)
+        label = _label(n)
+        kept = measure_engine(fleet, params)
+        before = _median_ms(partial(previous.release_report, fleet, params), runs)
+        now = _median_ms(partial(release_report, fleet, params), runs)
+        cached = _median_ms(partial(report_rows, fleet, params, kept), runs)
+        roll = _median_ms(partial(rollout, fleet, params.start, params.end), runs)
+        first.setdefault("rollout", roll)
+        figures += [
+            Figure(f"releases_report_{label}_ms", now, "ms", baseline=before,
+                   note=f"warm, nothing kept; baseline: the previous engine; {note}"),
+            Figure(f"releases_report_kept_{label}_ms", cached, "ms", baseline=now,
+                   note=f"from a kept measurement (bootstrap and rows); {note}"),
+            Figure(f"releases_rollout_{label}_ms", roll, "ms", baseline=first["rollout"],
+                   note=f"warm; baseline: the smallest fleet; {note}"),
+        ]  # fmt: skip
         if n <= size.pick(10_000, 10_000, 500):
-            figures.append(_product_path(fleet, params, runs, f"{_label(n)}", note))
+            figures.append(_product_path(fleet, params, runs, f"{label}", note))
     return figures
 
 
@@ -197,17 +226,24 @@ def _product_path(fleet: Fleet, params: ReleaseParams, runs: int, label: str, no
     snapshot, the runs and the uses; its report must equal the synthetic fleet's."""
     snapshot, runs_by_device, uses = product_inputs(fleet)
     lo, hi = params.start.toordinal() - 14, params.end.toordinal() + 14
-    built = build_fleet(snapshot, runs_by_device, uses, lo, hi)
-    assert release_report(built, params) == release_report(fleet, params)
-    ms = _median_ms(lambda: build_fleet(snapshot, runs_by_device, uses, lo, hi), runs)
+    built = build_fleet(snapshot, runs_by_device, UseColumns.of(uses), lo, hi)
+    assert same_rows(release_report(built, params), release_report(fleet, params), 0.0)
+    ms = _median_ms(
+        lambda: build_fleet(snapshot, runs_by_device, UseColumns.of(uses), lo, hi), runs
+    )
     note = f"warm; {note}; {len(uses):,} device-days of uses"
     return Figure(f"releases_build_fleet_{label}_ms", ms, "ms", note=note)
 
 
 async def run(size: Size) -> list[Figure]:
-    """The suite: the engine is CPU-bound numpy, so it runs in a worker thread."""
-    return await asyncio.to_thread(measure, size)
+    """The suite: the engine is CPU-bound numpy, so it runs in a worker thread; then a request
+    end to end from a SQLite store (bench/releases_store.py) at each size."""
+    figures = await asyncio.to_thread(measure, size)
+    for n in _sizes(size):
+        fleet = await asyncio.to_thread(synthetic_fleet, n)
+        figures += await request_figures(fleet, _params(size), _label(n))
+    return figures
 
 
 if __name__ == "__main__":
-    print(render(measure(Size.QUICK if "--quick" in sys.argv[1:] else Size.FULL)))
+    print(render(asyncio.run(run(Size.QUICK if "--quick" in sys.argv[1:] else Size.FULL))))

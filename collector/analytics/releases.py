@@ -23,12 +23,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TypedDict, TypeVar
+from typing import TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
-from collector.analytics.releases_fleet import Bools, Fleet, Ints, or_rows
+from collector.analytics.releases_fleet import Bools, Fleet, Ints
+from collector.analytics.releases_groups import Counts, Days, Measures, measure_group
 from collector.analytics.releases_stats import (
     bootstrap_means,
     bootstrap_p,
@@ -39,12 +40,10 @@ from collector.analytics.releases_stats import (
 )
 
 F64 = npt.NDArray[np.float64]
-T = TypeVar("T", bound=np.generic)
 _NONE = np.zeros(0, np.float64)
 METRICS = ("active_share", "breadth", "uses_per_day")
 DEFAULT_CORE_KEY = "*"
 MEASURABLE, PENDING, CONFOUNDED, INACTIVE = 0, 1, 2, 3
-_EMPTY, _MIXED = -1, -2  # day_config of a day without events / with events of two configs
 
 ReleaseRow = TypedDict(
     "ReleaseRow",
@@ -112,49 +111,13 @@ class TransitionTable:
     status: Ints  # MEASURABLE / PENDING / CONFOUNDED / INACTIVE; -1 outside [start, end]
 
 
-class _Days:
-    """The fleet's per-device arrays cut to the columns [lo, lo + n - 1], with prefix sums.
-
-    Prefix sums are day-major, (n + 1, rows): a window's sum is the difference of two
-    contiguous rows, one vector operation over every device."""
-
-    def __init__(self, fleet: Fleet, lo: int, n: int) -> None:
-        self.fleet, self.lo, self.n = fleet, lo, n
-        self.act = _prefix(or_rows(fleet.act_device, self.cut(fleet.act_days), len(fleet.devices)))
-        self.used = self.cut(fleet.use_days)
-
-    def cut(self, a: npt.NDArray[T]) -> npt.NDArray[T]:
-        out = np.zeros((a.shape[0], self.n), a.dtype)
-        s = max(self.lo, self.fleet.day0)
-        e = min(self.lo + self.n, self.fleet.day0 + self.fleet.n_days)
-        if s < e:
-            out[:, s - self.lo : e - self.lo] = a[:, s - self.fleet.day0 : e - self.fleet.day0]
-        return out
-
-    def count(self, cum: Ints, a: int, b: int) -> Ints:
-        """Per row: the sum over the days [a, b] (ordinals) of a _prefix array."""
-        out: Ints = cum[b - self.lo + 1] - cum[a - self.lo]
-        return out
-
-
-def _prefix(rows: npt.NDArray[np.generic], day_major: bool = False) -> Ints:
-    """(days + 1, rows) prefix sums over the days of a (rows, days) array (or (days, rows)).
-
-    One vector add per day: np.cumsum along axis 0 is several times slower on wide arrays."""
-    n_days = rows.shape[0] if day_major else rows.shape[1]
-    out = np.zeros((n_days + 1, rows.shape[1] if day_major else rows.shape[0]), np.int64)
-    for d in range(n_days):
-        np.add(out[d], rows[d] if day_major else rows[:, d], out=out[d + 1])
-    return out
-
-
-def _report_days(fleet: Fleet, params: ReleaseParams) -> _Days:
+def _report_days(fleet: Fleet, params: ReleaseParams) -> Days:
     lo = params.start.toordinal() - params.window
-    return _Days(fleet, lo, params.end.toordinal() + params.window - lo + 1)
+    return Days(fleet, lo, params.end.toordinal() + params.window - lo + 1)
 
 
 def core_sets(
-    fleet: Fleet, params: ReleaseParams, days: _Days | None = None
+    fleet: Fleet, params: ReleaseParams, days: Days | None = None
 ) -> dict[str, frozenset[str]]:
     """Core set per device type of the fleet (pes.md; the fallback over [start - W, end + W])."""
     days = days or _report_days(fleet, params)
@@ -170,8 +133,9 @@ def core_sets(
 
 
 def transition_table(
-    fleet: Fleet, params: ReleaseParams, active_cum: Ints, lo: int
+    fleet: Fleet, params: ReleaseParams, active_cum: Counts, lo: int
 ) -> TransitionTable:
+    """`active_cum`: (days + 1, devices) prefix sums of activity days from ordinal `lo`."""
     same = fleet.run_device[1:] == fleet.run_device[:-1]
     at = np.flatnonzero(same & (fleet.run_firmware[1:] != fleet.run_firmware[:-1])) + 1
     dev, day = fleet.run_device[at], fleet.run_first_day[at]
@@ -193,114 +157,53 @@ def transition_table(
     )
 
 
-def day_configs(fleet: Fleet, lo: int, n: int, devices: Ints) -> Ints:
-    """(n, len(devices)) config code (type * n_firmwares + firmware) of every event of each of
-    `devices` (sorted codes) on the day; _EMPTY without events, _MIXED with two configs. From the
-    runs: the days inside a run hold only its events (they are ordered between its ends)."""
-    keep = (fleet.run_last_day >= lo) & (fleet.run_first_day <= lo + n - 1)
-    keep &= np.isin(fleet.run_device, devices)
-    dev = np.searchsorted(devices, fleet.run_device[keep])
-    a = np.maximum(fleet.run_first_day[keep], lo) - lo
-    b = np.minimum(fleet.run_last_day[keep], lo + n - 1) - lo + 1
-    cfg = fleet.run_type[keep] * len(fleet.firmwares) + fleet.run_firmware[keep]
-    cover = np.zeros((n + 1, len(devices)), np.int64)
-    total = np.zeros((n + 1, len(devices)), np.int64)
-    np.add.at(cover, (a, dev), 1)
-    np.add.at(cover, (b, dev), -1)
-    np.add.at(total, (a, dev), cfg)
-    np.add.at(total, (b, dev), -cfg)
-    for d in range(1, n):  # running sums over the days, in place
-        cover[d] += cover[d - 1]
-        total[d] += total[d - 1]
-    cover, total = cover[:n], total[:n]
-    return np.where(cover == 0, _EMPTY, np.where(cover == 1, total, _MIXED))
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """Everything of a report that the bootstrap does not touch: the transitions with their
+    status and, per metric and transition, the values over pre and post and the control's
+    change. It depends on the Fleet and on `measure_key(params)` only, so a caller may keep it
+    for as long as it keeps the Fleet and answer later requests with `report_rows`."""
+
+    table: TransitionTable
+    values: Measures
 
 
-class _Group:
-    """The devices that can matter for the measurable transitions of one (type, from): those
-    with a run of that configuration in the report's days (a control has one: its activity in
-    pre is such an event) and the transitioning devices; their metrics and eligibility."""
-
-    def __init__(self, days: _Days, code: int, core: frozenset[str], movers: Ints) -> None:
-        fleet, n_fw = days.fleet, max(len(days.fleet.firmwares), 1)
-        runs = (fleet.run_type * n_fw + fleet.run_firmware == code) & (
-            fleet.run_last_day >= days.lo
-        )
-        runs &= fleet.run_first_day <= days.lo + days.n - 1
-        self.devices = np.union1d(fleet.run_device[runs], movers)
-        self.days = days
-        self.act = days.act[:, self.devices]
-        self.uses = _prefix(days.cut(fleet.uses[self.devices]))
-        cfg_day = day_configs(fleet, days.lo, days.n, self.devices)
-        self.bad = _prefix((cfg_day != code) & (cfg_day != _EMPTY), day_major=True)
-        self.core_size = len(core)
-        if core:
-            codes = [i for i, f in enumerate(fleet.features) if f in core]
-            rows = np.isin(fleet.use_feature, codes) & np.isin(fleet.use_device, self.devices)
-            pos = np.searchsorted(self.devices, fleet.use_device[rows])
-            keys = pos * max(len(fleet.features), 1) + fleet.use_feature[rows]
-            uniq, inv = np.unique(keys, return_inverse=True)
-            self.used = _prefix(or_rows(inv, days.used[rows], len(uniq)))
-            self.used_dev = uniq // max(len(fleet.features), 1)
-
-    def positions(self, devices: Ints) -> Ints:
-        return np.searchsorted(self.devices, devices)
-
-    def _breadth(self, a: int, b: int) -> F64:
-        hit = self.days.count(self.used, a, b) > 0
-        return np.bincount(self.used_dev, weights=hit, minlength=len(self.devices)) / self.core_size
-
-    def eligible(self, u: int, w: int) -> Bools:
-        """Controls of a change on day u: activity in pre, every event of [u-w, u+w] in config."""
-        quiet: Bools = self.days.count(self.bad, u - w, u + w) == 0
-        return quiet & (self.days.count(self.act, u - w, u - 1) > 0)
-
-    def windows(self, u: int, w: int) -> list[F64 | None]:
-        """Per metric, (2, devices): the values over pre and post of a change on day u."""
-        out: list[F64 | None] = []
-        for metric in METRICS:
-            if metric == "breadth":
-                pair = None
-                if self.core_size:
-                    pair = np.stack([self._breadth(u - w, u - 1), self._breadth(u + 1, u + w)])
-                out.append(pair)
-            else:
-                cum = self.act if metric == "active_share" else self.uses
-                pre = self.days.count(cum, u - w, u - 1)
-                post = self.days.count(cum, u + 1, u + w)
-                out.append(np.stack([pre, post]).astype(np.float64) / w)
-        return out
+def measure_key(params: ReleaseParams) -> tuple[object, ...]:
+    """The parameters a `Measured` depends on (not resamples, seed, device_type, metric)."""
+    core = tuple(sorted((k, tuple(sorted(v))) for k, v in params.core_features.items()))
+    return (params.start, params.end, params.as_of, params.window, core)
 
 
-def release_report(fleet: Fleet, params: ReleaseParams) -> list[ReleaseRow]:
-    """One row per release (device type, from, to) with a transition in [start, end] and metric,
-    sorted by device type, from, to and metric (METRICS order)."""
+def measure(fleet: Fleet, params: ReleaseParams) -> Measured:
     w = params.window
     days = _report_days(fleet, params)
     table = transition_table(fleet, params, days.act, days.lo)
     cores = core_sets(fleet, params, days)
     n_fw = max(len(fleet.firmwares), 1)
-    shape = (len(METRICS), len(table.day))
-    pre, post, ctrl = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
-    has_ctrl = np.zeros(len(table.day), np.bool_)
+    values = Measures.empty(len(METRICS), len(table.day))
     measurable = table.status == MEASURABLE
     cfg = table.device_type * n_fw + table.from_fw
+    features = {f: i for i, f in enumerate(fleet.features)}
     for code in np.unique(cfg[measurable]).tolist():
-        in_cfg = measurable & (cfg == code)
-        group = _Group(days, code, cores[fleet.types[code // n_fw]], table.device[in_cfg])
-        for u in np.unique(table.day[in_cfg]).tolist():
-            members = np.flatnonzero(in_cfg & (table.day == u))
-            dev = group.positions(table.device[members])
-            eligible = group.eligible(u, w)
-            eligible[dev] = False  # the transitioning devices (their `to` event is on day u)
-            has_ctrl[members] = found = bool(eligible.any())
-            for m, values in enumerate(group.windows(u, w)):
-                if values is None:
-                    continue
-                pre[m, members], post[m, members] = values[0, dev], values[1, dev]
-                if found:
-                    ctrl[m, members] = float(np.mean(values[1, eligible] - values[0, eligible]))
-    rows, p_values = _rows(fleet, params, table, pre, post, ctrl, has_ctrl)
+        idx = np.flatnonzero(measurable & (cfg == code))
+        core = cores[fleet.types[code // n_fw]]
+        core_codes = np.asarray(sorted(features[f] for f in core if f in features), np.int64)
+        measure_group(
+            days, code, core_codes, len(core), idx, table.device[idx], table.day[idx], w, values
+        )
+    return Measured(table, values)
+
+
+def release_report(fleet: Fleet, params: ReleaseParams) -> list[ReleaseRow]:
+    """One row per release (device type, from, to) with a transition in [start, end] and metric,
+    sorted by device type, from, to and metric (METRICS order)."""
+    return report_rows(fleet, params, measure(fleet, params))
+
+
+def report_rows(fleet: Fleet, params: ReleaseParams, measured: Measured) -> list[ReleaseRow]:
+    """The rows of `release_report` from a `measure` of the same Fleet and measure_key."""
+    v = measured.values
+    rows, p_values = _rows(fleet, params, measured.table, v.pre, v.post, v.ctrl, v.has_ctrl)
     keep = [
         i
         for i, r in enumerate(rows)
@@ -333,6 +236,8 @@ def _rows(
     rows: list[ReleaseRow] = []
     p_values: list[float | None] = []
     for names in sorted(releases):
+        if params.device_type not in (None, names[0]):
+            continue  # left out of the answer: no bootstrap (its draws are its own)
         t, f, g = releases[names]
         sel = inside & (table.device_type == t) & (table.from_fw == f) & (table.to_fw == g)
         status = table.status[sel]

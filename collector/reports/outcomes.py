@@ -14,7 +14,6 @@ device type / firmware version.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from datetime import date
 from typing import Any, Final, Generic, TypeVar, get_args
 
 import numpy as np
+import numpy.typing as npt
 
 from collector.analytics.cube import members
 from collector.analytics.health import UseRow, entity_health, health_range
@@ -46,6 +46,7 @@ from collector.reports.query import PesQuery
 from collector.reports.tables import current_snapshot, health_params, off_loop
 from collector.settings import PesSettings
 from collector.storage import Entity, OutcomeTuple, Store
+from collector.storage.base import EntitySessionsTuple, EntityUsesTuple
 
 MAX_LEAD_DAYS: Final = 365
 MAX_PERIOD_DAYS: Final = 365
@@ -143,21 +144,37 @@ async def _active_filtered(
 K = TypeVar("K", str, tuple[str, str])
 
 
+def _entity(key: str | tuple[str, str]) -> str:
+    return key if isinstance(key, str) else key[0]
+
+
 class _Sums(Generic[K]):
     """Rollup rows as columns sorted by day, so that the totals per key over any day range are
-    one bincount: `keys[code]`, and per row its day ordinal, key code and values."""
+    one bincount: `keys[code]`, and per row its day ordinal, key code and values. A key is an
+    entity or (entity, feature)."""
 
-    def __init__(self, rows: list[tuple[int, K, tuple[float, ...]]], width: int) -> None:
+    def __init__(
+        self, day: Iterable[int], key: Iterable[K], values: npt.NDArray[np.float64]
+    ) -> None:
+        """Per row: its day, its key and its values (a row of `values`)."""
         codes: dict[K, int] = {}
-        day = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-        code = np.fromiter((codes.setdefault(r[1], len(codes)) for r in rows), np.int64, len(rows))
-        values = np.array([r[2] for r in rows], np.float64).reshape(len(rows), width)
-        order = np.argsort(day, kind="stable")
-        self.day, self.code, self.values = day[order], code[order], values[order]
+        n = len(values)
+        days = np.fromiter(day, np.int64, n)
+        code = np.fromiter((codes.setdefault(k, len(codes)) for k in key), np.int64, n)
+        order = np.argsort(days, kind="stable")
+        self.day, self.code, self.values = days[order], code[order], values[order]
         self.keys: list[K] = list(codes)
+        entities: dict[str, int] = {}
+        self.entity = np.fromiter(
+            (entities.setdefault(_entity(k), len(entities)) for k in self.keys),
+            np.int64,
+            len(self.keys),
+        )  # per key, its entity's code in `entities`
+        self.entities = entities
 
-    def between(self, a: int, b: int) -> list[tuple[K, list[float]]]:
-        """(key, totals) for every key with a non-zero total over days [a, b]."""
+    def between(self, a: int, b: int, wanted: set[str]) -> list[tuple[K, list[float]]]:
+        """(key, totals) for every key of a `wanted` entity with a non-zero total over days
+        [a, b], in key order (only those become Python objects: a period wants a few)."""
         i, j = np.searchsorted(self.day, a, "left"), np.searchsorted(self.day, b, "right")
         n = len(self.keys)
         cols = [
@@ -165,14 +182,20 @@ class _Sums(Generic[K]):
             for k in range(self.values.shape[1])
         ]
         totals = np.stack(cols, axis=1) if cols else np.zeros((n, 0))
-        nonzero = np.flatnonzero(totals.any(axis=1)).tolist()
+        codes = [self.entities[e] for e in wanted if e in self.entities]
+        mine = np.isin(self.entity, np.asarray(codes, np.int64))
+        nonzero = np.flatnonzero(totals.any(axis=1) & mine).tolist()
         return [(self.keys[c], totals[c].tolist()) for c in nonzero]
 
 
-@functools.lru_cache(maxsize=4096)
-def _ordinal(day: str) -> int:
-    """A rollup row's day as an ordinal; rows repeat few days, so the parse is cached."""
-    return date.fromisoformat(day).toordinal()
+def _use_sums(rows: list[EntityUsesTuple]) -> _Sums[tuple[str, str]]:
+    values = np.fromiter((r[3] for r in rows), np.float64, len(rows)).reshape(-1, 1)
+    return _Sums((r[1] for r in rows), ((r[0], r[2]) for r in rows), values)
+
+
+def _session_sums(rows: list[EntitySessionsTuple]) -> _Sums[str]:
+    values = np.array([(r[2], r[3]) for r in rows], np.float64).reshape(-1, 2)
+    return _Sums((r[1] for r in rows), (r[0] for r in rows), values)
 
 
 async def _health_by_period(
@@ -194,22 +217,15 @@ async def _health_by_period(
     if not periods:
         return {}
     lo, hi = min(p[0] for p in periods), max(p[1] for p in periods)
-    feats, sess = await asyncio.gather(
-        store.features(entity, lo, hi), store.sessions(entity, lo, hi)
-    )
-
-    def load() -> tuple[_Sums[tuple[str, str]], _Sums[str]]:
-        uses: _Sums[tuple[str, str]] = _Sums(
-            [(_ordinal(r[4]), (r[0], r[5]), (float(r[6]),)) for r in feats],
-            1,
-        )
-        sessions: _Sums[str] = _Sums(
-            [(_ordinal(r[4]), r[0], (float(r[5]), float(r[6]))) for r in sess],
-            2,
-        )
-        return uses, sessions
-
-    uses, sessions = await off_loop(load)
+    # Per entity and day, the segments already summed by the store: a fraction of the rows of
+    # store.features / store.sessions, and days as ordinals (no date parsing). One after the
+    # other, each turned into columns before the next read: the rows are most of the memory.
+    feats = await store.entity_uses(entity, lo, hi)
+    uses = await off_loop(functools.partial(_use_sums, feats))
+    del feats
+    sess = await store.entity_sessions(entity, lo, hi)
+    sessions = await off_loop(functools.partial(_session_sums, sess))
+    del sess
     hp = health_params(settings)
     out: dict[tuple[date, date], dict[str, dict[str, Any]]] = {}
     column = "device_id" if entity == "device" else "account_id"
@@ -223,10 +239,8 @@ async def _health_by_period(
             a, b = params.start.toordinal(), params.end.toordinal()
             codes, names = cube.attr(column)
             keep = np.isin(codes, [k for k, name in enumerate(names) if name in wanted])
-            u: list[UseRow] = [
-                (e, a, f, int(n)) for (e, f), (n,) in uses.between(a, b) if e in wanted
-            ]
-            ss = [(e, a, int(c), sec) for e, (c, sec) in sessions.between(a, b) if e in wanted]
+            u: list[UseRow] = [(e, a, f, int(n)) for (e, f), (n,) in uses.between(a, b, wanted)]
+            ss = [(e, a, int(c), sec) for e, (c, sec) in sessions.between(a, b, wanted)]
             mem = members(cube, (), entity, keep)
             return {r["entity"]: r for r in entity_health(cube, mem, params, hp, u, ss)}
 

@@ -6,7 +6,15 @@ Where the Fleet comes from:
   devices whose runs changed are read again), like the analytics state of tables.py;
 - activity and feature-use day bits: the analytics snapshot (tables.current_snapshot), the
   combinations of one (device, type, firmware) / (device, type, feature) merged;
-- feature_use counts per device and day: `Store.feature_uses` over the report's days.
+- feature_use counts per device and day: `Store.feature_uses`, kept in memory per open store
+  as columns over a range of days; when `Store.events_seen` has moved, the devices whose
+  counters moved (`events_seen_by_device`) are read again, the others kept.
+
+What is kept between requests, per open store: the Fleet of a range of days and, per
+`measure_key`, the engine's `Measured` (everything but the bootstrap). Both are valid while
+`Store.events_seen`, read before anything else a build reads, stays the same: every write that
+stores an event raises it in the transaction that changes the rollups and the runs, so an answer
+never comes from data older than the last write committed before the request.
 """
 
 from __future__ import annotations
@@ -23,7 +31,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from collector.analytics.releases import METRICS, ReleaseParams, ReleaseRow, release_report
+from collector.analytics.releases import (
+    METRICS,
+    Measured,
+    ReleaseParams,
+    ReleaseRow,
+    measure,
+    measure_key,
+    report_rows,
+)
 from collector.analytics.releases_fleet import Fleet, or_rows
 from collector.analytics.releases_rollout import Rollout, rollout
 from collector.analytics.state import Snapshot
@@ -31,9 +47,10 @@ from collector.errors import QueryError
 from collector.reports.query import EARLIEST, LATEST, MAX_PERIOD_DAYS
 from collector.reports.tables import current_snapshot, off_loop
 from collector.settings import PesSettings
-from collector.storage import NO_RUNS_CURSOR, Store, UsesRow
+from collector.storage import NO_RUNS_CURSOR, Store
 from collector.storage.runbook import group_runs
 from collector.storage.runs import Run
+from collector.storage.usecache import UseColumns, current_uses
 
 Ints = npt.NDArray[np.int64]
 MAX_WINDOW = 60
@@ -171,11 +188,12 @@ def _merge(keys: Ints, rows: npt.NDArray[np.bool_]) -> tuple[Ints, npt.NDArray[n
 def build_fleet(
     snapshot: Snapshot,
     runs: Mapping[str, Sequence[Run]],
-    uses: Sequence[UsesRow],
+    uses: UseColumns | None,
     lo: int,
     hi: int,
 ) -> Fleet:
-    """The Fleet for days [lo, hi] (ordinals, widened to whole 64-day blocks)."""
+    """The Fleet for days [lo, hi] (ordinals, widened to whole 64-day blocks); no uses: all 0
+    (the rollout does not read them)."""
     cube = snapshot.view(lo, hi)
     dvoc, tvoc, fvoc = (cube.vocab[a] for a in ("device_id", "device_type", "firmware_version"))
     devices = tuple(sorted({*runs, *dvoc}))
@@ -196,12 +214,11 @@ def build_fleet(
         _unpack(cube.f_words),
     )
     counts = np.zeros((len(devices), cube.n_days), np.int64)
-    if uses:
-        u_dev = np.fromiter((dix.get(u[0], -1) for u in uses), np.int64, len(uses))
-        u_col = np.fromiter((u[1] for u in uses), np.int64, len(uses)) - cube.lo
-        u_n = np.fromiter((u[2] for u in uses), np.int64, len(uses))
+    if uses is not None and len(uses.device):
+        codes = np.fromiter((dix.get(d, -1) for d in uses.names), np.int64, len(uses.names))
+        u_dev, u_col = codes[uses.device], uses.day - cube.lo
         ok = (u_dev >= 0) & (u_col >= 0) & (u_col < cube.n_days)
-        np.add.at(counts, (u_dev[ok], u_col[ok]), u_n[ok])
+        counts[u_dev[ok], u_col[ok]] = uses.uses[ok]  # one row per (device, day)
     return Fleet(
         day0=cube.lo, n_days=cube.n_days, devices=devices, types=types, firmwares=fws,
         features=tuple(cube.features),
@@ -215,25 +232,66 @@ def build_fleet(
     )  # fmt: skip
 
 
-async def load_fleet(store: Store, lo: int, hi: int) -> Fleet:
+@dataclass(slots=True)
+class _Built:
+    """A Fleet of one range of days and the engine's measurements of it, valid while
+    `Store.events_seen` is `seen`."""
+
+    seen: int
+    fleet: Fleet
+    measured: dict[tuple[object, ...], Measured] = field(default_factory=dict)
+
+
+# Ranges of days kept per store: a report's and its rollout's. A Fleet of 100,000 devices x 128
+# days holds ~100 MB of use counts (the rollout's are zeros never touched), so few are kept.
+_KEEP_FLEETS = 2
+_KEEP_MEASURED = 8  # measurements per Fleet (parameters asked for)
+_FLEETS: weakref.WeakKeyDictionary[Store, dict[tuple[int, int, bool], _Built]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def load_fleet(store: Store, lo: int, hi: int, with_uses: bool = True) -> _Built:
+    """The Fleet of days [lo, hi], rebuilt only when an event was stored since the last build
+    (with_uses=False: feature_use counts left at 0, for the rollout)."""
+    seen = await store.events_seen()  # first: whatever is read after is at least this recent
+    cache = _FLEETS.get(store)
+    if cache is None:
+        cache = _FLEETS[store] = {}
+    built = cache.get((lo, hi, with_uses))
+    if built is not None and built.seen == seen:
+        return built
     snapshot = await current_snapshot(store)
     runs = await current_runs(store)
-    uses = await store.feature_uses(None, date.fromordinal(lo), date.fromordinal(hi))
-    return await off_loop(lambda: build_fleet(snapshot, runs, uses, lo, hi))
+    uses = await current_uses(store, lo, hi, seen) if with_uses else None
+    fleet = await off_loop(lambda: build_fleet(snapshot, runs, uses, lo, hi))
+    cache.pop((lo, hi, with_uses), None)
+    while len(cache) >= _KEEP_FLEETS:
+        cache.pop(next(iter(cache)))
+    built = cache[(lo, hi, with_uses)] = _Built(seen, fleet)
+    return built
 
 
 async def release_rows(store: Store, settings: PesSettings, q: ReleaseQuery) -> list[ReleaseRow]:
     """One row per release and metric (ROW_KEYS), as the API and the CLI answer."""
     params = q.params(settings)
-    fleet = await load_fleet(store, q.start.toordinal() - q.window, q.end.toordinal() + q.window)
-    return await off_loop(lambda: release_report(fleet, params))
+    built = await load_fleet(store, q.start.toordinal() - q.window, q.end.toordinal() + q.window)
+    key = measure_key(params)
+    measured = built.measured.get(key)
+    if measured is None:
+        measured = await off_loop(lambda: measure(built.fleet, params))
+        while len(built.measured) >= _KEEP_MEASURED:
+            built.measured.pop(next(iter(built.measured)))
+        built.measured[key] = measured
+    done = measured
+    return await off_loop(lambda: report_rows(built.fleet, params, done))
 
 
 async def rollout_table(store: Store, q: ReleaseQuery) -> Rollout:
     """Per day of [start, end] and device type the devices active on each version and their
     share; per version its first and last day (all stored history). Filtered by device type."""
-    fleet = await load_fleet(store, q.start.toordinal(), q.end.toordinal())
-    out = await off_loop(lambda: rollout(fleet, q.start, q.end))
+    built = await load_fleet(store, q.start.toordinal(), q.end.toordinal(), with_uses=False)
+    out = await off_loop(lambda: rollout(built.fleet, q.start, q.end))
     if q.device_type is not None:
         out = {
             "days": [r for r in out["days"] if r["device_type"] == q.device_type],

@@ -28,6 +28,10 @@ ActivityTuple = tuple[str, str, str, str, str]
 FeatureTuple = tuple[str, str, str, str, str, str, int]
 # (entity, device_type, firmware_version, labels_json, day, sessions, seconds)
 SessionTuple = tuple[str, str, str, str, str, int, float]
+# (entity, day ordinal, feature, uses): feature uses per entity-day, every segment summed
+EntityUsesTuple = tuple[str, int, str, int]
+# (entity, day ordinal, sessions, seconds): sessions ended per entity-day, segments summed
+EntitySessionsTuple = tuple[str, int, int, float]
 # Rollup columns a query may filter on (equality). Only these names ever reach SQL text.
 FILTER_COLUMNS = ("device_type", "firmware_version", "account_id", "device_id")
 Filters = Mapping[str, str]
@@ -94,6 +98,17 @@ class Store(Writer, Protocol):
         """Sessions ended and their total seconds, per entity-day and segment attributes."""
         ...
 
+    async def entity_uses(self, entity: Entity, since: date, until: date) -> list[EntityUsesTuple]:
+        """`features` summed over the segment attributes, days as ordinals: what a per-entity
+        health needs, in a fraction of the rows and columns."""
+        ...
+
+    async def entity_sessions(
+        self, entity: Entity, since: date, until: date
+    ) -> list[EntitySessionsTuple]:
+        """`sessions` summed over the segment attributes, days as ordinals."""
+        ...
+
     async def analytics_changes(self, cursor: Cursor) -> Changes:
         """Bitmap rows changed since `cursor` (every row for NO_CURSOR) and the cursor to pass
         next time; a row carries its full current value, so applying one twice is harmless."""
@@ -111,10 +126,26 @@ class Store(Writer, Protocol):
         ...
 
     async def feature_uses(
-        self, device_type: str | None, since: date, until: date
+        self,
+        device_type: str | None,
+        since: date,
+        until: date,
+        devices: Sequence[str] | None = None,
     ) -> list[UsesRow]:
         """feature_use events per (device, day ordinal) over [since, until], summed from the
-        feature_day rollup, of one device type or all."""
+        feature_day rollup, of one device type or all, of these devices or all."""
+        ...
+
+    async def events_seen(self) -> int:
+        """Every event stored so far (the device registry's counters summed). It never
+        decreases (retention leaves the counters) and every write that stores an event raises
+        it in the same transaction as the rollups: a cache built on rollups after reading it is
+        current for as long as it stays the same."""
+        ...
+
+    async def events_seen_by_device(self) -> dict[str, int]:
+        """Per device, its counter of `events_seen`: which devices stored events since a read."""
+        ...
 
     # -- outcomes (specs/outcomes.md) -----------------------------------------------------------
     async def put_outcomes(self, rows: Sequence[OutcomeTuple]) -> int:

@@ -40,6 +40,11 @@ FEATURE_USES = (
     "WHERE day BETWEEN $1 AND $2 AND ($3::text IS NULL OR device_type = $3) "
     "GROUP BY device_id, day"
 )
+DEVICE_FEATURE_USES = (
+    f"SELECT device_id, {DAY_ORDINAL}, sum(uses)::bigint FROM feature_day "  # noqa: S608
+    "WHERE device_id = ANY($4::text[]) AND day BETWEEN $1 AND $2 "
+    "AND ($3::text IS NULL OR device_type = $3) GROUP BY device_id, day"
+)
 
 
 async def lock_runs(con: Conn, devices: Sequence[str]) -> dict[str, tuple[Run, ...]]:

@@ -22,6 +22,8 @@ from collector.storage.base import (
     ActivityTuple,
     AlertState,
     Entity,
+    EntitySessionsTuple,
+    EntityUsesTuple,
     FeatureTuple,
     Filters,
     OutcomeTuple,
@@ -315,6 +317,26 @@ class PgStore:
         )  # fmt: skip
         return [(r[0], r[1], r[2], r[3], r[4], int(r[5]), float(r[6])) for r in rows]
 
+    async def entity_uses(self, entity: Entity, since: date, until: date) -> list[EntityUsesTuple]:
+        col = ENTITY_COLUMN[entity]
+        rows = await self._fetch(
+            f"SELECT {col}, {runs_sql.DAY_ORDINAL}, feature, sum(uses)::bigint "  # noqa: S608
+            "FROM feature_day WHERE day BETWEEN $1 AND $2 GROUP BY 1, 2, 3",
+            since, until,
+        )  # fmt: skip
+        return [(r[0], int(r[1]), r[2], int(r[3])) for r in rows]
+
+    async def entity_sessions(
+        self, entity: Entity, since: date, until: date
+    ) -> list[EntitySessionsTuple]:
+        col = ENTITY_COLUMN[entity]
+        rows = await self._fetch(
+            f"SELECT {col}, {runs_sql.DAY_ORDINAL}, sum(sessions)::bigint, sum(seconds) "  # noqa: S608
+            "FROM session_day WHERE day BETWEEN $1 AND $2 GROUP BY 1, 2",
+            since, until,
+        )  # fmt: skip
+        return [(r[0], int(r[1]), int(r[2]), float(r[3])) for r in rows]
+
     async def analytics_changes(self, cursor: Cursor) -> Changes:
         """As SqliteStore.analytics_changes; the cursor is the xmin of the previous read's
         snapshot and rows are read at `version >= xmin`, all in one snapshot."""
@@ -368,10 +390,27 @@ class PgStore:
         )
 
     async def feature_uses(
-        self, device_type: str | None, since: date, until: date
+        self,
+        device_type: str | None,
+        since: date,
+        until: date,
+        devices: Sequence[str] | None = None,
     ) -> list[UsesRow]:
-        rows = await self._fetch(runs_sql.FEATURE_USES, since, until, device_type)
+        if devices is None:
+            rows = await self._fetch(runs_sql.FEATURE_USES, since, until, device_type)
+        else:
+            rows = await self._fetch(
+                runs_sql.DEVICE_FEATURE_USES, since, until, device_type, list(devices)
+            )
         return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+    async def events_seen(self) -> int:
+        rows = await self._fetch("SELECT coalesce(sum(events), 0)::bigint FROM devices")
+        return int(rows[0][0])
+
+    async def events_seen_by_device(self) -> dict[str, int]:
+        rows = await self._fetch("SELECT device_id, events FROM devices")
+        return {str(r[0]): int(r[1]) for r in rows}
 
     async def put_outcomes(self, rows: Sequence[OutcomeTuple]) -> int:
         rows = last_per_key(rows)

@@ -33,6 +33,12 @@ FEATURE_USES = (
     f"SELECT device_id, {DAY_ORDINAL}, sum(uses) FROM feature_day "  # noqa: S608
     "WHERE day BETWEEN ? AND ? AND (? IS NULL OR device_type = ?) GROUP BY device_id, day"
 )
+# The same for a list of devices (a JSON array): the primary key's first column finds them.
+DEVICE_FEATURE_USES = (
+    f"SELECT device_id, {DAY_ORDINAL}, sum(uses) FROM feature_day "  # noqa: S608
+    "WHERE device_id IN (SELECT value FROM json_each(?)) AND day BETWEEN ? AND ? "
+    "AND (? IS NULL OR device_type = ?) GROUP BY device_id, day"
+)
 
 
 async def write_runs(db: aiosqlite.Connection, runs: dict[str, tuple[Run, ...]]) -> None:

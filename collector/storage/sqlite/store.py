@@ -24,6 +24,8 @@ from collector.storage.base import (
     ActivityTuple,
     AlertState,
     Entity,
+    EntitySessionsTuple,
+    EntityUsesTuple,
     FeatureTuple,
     Filters,
     OutcomeTuple,
@@ -355,6 +357,26 @@ class SqliteStore:
         rows = await self._fetch(sql, (since.isoformat(), until.isoformat(), *params))
         return [(r[0], r[1], r[2], r[3], r[4], int(r[5]), float(r[6])) for r in rows]
 
+    async def entity_uses(self, entity: Entity, since: date, until: date) -> list[EntityUsesTuple]:
+        col = ENTITY_COLUMN[entity]
+        sql = (
+            f"SELECT {col}, {runs_sql.DAY_ORDINAL}, feature, sum(uses) "  # noqa: S608
+            f"FROM feature_day WHERE day BETWEEN ? AND ? GROUP BY {col}, day, feature"
+        )
+        rows = await self._fetch(sql, (since.isoformat(), until.isoformat()))
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    async def entity_sessions(
+        self, entity: Entity, since: date, until: date
+    ) -> list[EntitySessionsTuple]:
+        col = ENTITY_COLUMN[entity]
+        sql = (
+            f"SELECT {col}, {runs_sql.DAY_ORDINAL}, sum(sessions), sum(seconds) "  # noqa: S608
+            f"FROM session_day WHERE day BETWEEN ? AND ? GROUP BY {col}, day"
+        )
+        rows = await self._fetch(sql, (since.isoformat(), until.isoformat()))
+        return [(r[0], r[1], int(r[2]), float(r[3])) for r in rows]
+
     async def analytics_changes(self, cursor: Cursor) -> Changes:
         """Bitmap rows changed since `cursor` (every row for NO_CURSOR) and the cursor to pass
         next time. One writer at a time and versions that only grow make this exact."""
@@ -404,12 +426,26 @@ class SqliteStore:
         )
 
     async def feature_uses(
-        self, device_type: str | None, since: date, until: date
+        self,
+        device_type: str | None,
+        since: date,
+        until: date,
+        devices: Sequence[str] | None = None,
     ) -> list[UsesRow]:
-        rows = await self._fetch(
-            runs_sql.FEATURE_USES, (since.isoformat(), until.isoformat(), device_type, device_type)
-        )
+        days = (since.isoformat(), until.isoformat(), device_type, device_type)
+        if devices is None:
+            rows = await self._fetch(runs_sql.FEATURE_USES, days)
+        else:
+            rows = await self._fetch(runs_sql.DEVICE_FEATURE_USES, (json.dumps(devices), *days))
         return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+    async def events_seen(self) -> int:
+        rows = await self._fetch("SELECT coalesce(sum(events), 0) FROM devices", ())
+        return int(rows[0][0])
+
+    async def events_seen_by_device(self) -> dict[str, int]:
+        rows = await self._fetch("SELECT device_id, events FROM devices", ())
+        return {str(r[0]): int(r[1]) for r in rows}
 
     async def put_outcomes(self, rows: Sequence[OutcomeTuple]) -> int:
         rows = last_per_key(rows)

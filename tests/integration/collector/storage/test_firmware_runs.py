@@ -172,6 +172,24 @@ async def test_feature_uses_sums_feature_day(store: Store) -> None:
     assert got == [("a", D.toordinal(), 3), ("b", day2.toordinal(), 1)]
     assert await store.feature_uses("lathe-9", D, day2) == [("b", day2.toordinal(), 1)]
     assert await store.feature_uses(None, day2, day2) == [("b", day2.toordinal(), 1)]
+    assert await store.feature_uses(None, D, day2, ["b", "zz"]) == [("b", day2.toordinal(), 1)]
+    assert await store.feature_uses(None, D, day2, []) == []
+
+
+async def test_events_seen_counts_every_stored_event(store: Store) -> None:
+    """The change detector of the caches built on rollups (storage/usecache.py): it grows with
+    every stored event, per device, and not with a duplicate or a status."""
+    assert (await store.events_seen(), await store.events_seen_by_device()) == (0, {})
+    first = [ev("a", D, "1.0", 0, "feature_use", "jog"), ev("b", D, "1.0", 0)]
+    await store.write([import_unit(first)], 0)
+    assert await store.events_seen() == 2
+    await store.write([import_unit(first)], 0)  # the same events again: duplicates
+    await store.save_status("c", {"state": "online"}, 0)
+    assert await store.events_seen() == 2
+    late = ev("a", D, "1.0", 1, "feature_use", "jog")  # same day and feature: only a count moves
+    await store.write([import_unit([late])], 0)
+    assert await store.events_seen() == 3
+    assert await store.events_seen_by_device() == {"a": 2, "b": 1, "c": 0}
 
 
 async def test_concurrent_writers_keep_the_runs_exact(store: Store) -> None:

@@ -11,6 +11,7 @@ import pytest
 from collector.errors import StoreError
 from collector.reports import OutcomeLineError, import_outcomes
 from collector.storage import Store
+from tests.kits.releases import ev, import_unit
 
 D1, D2 = date(2026, 6, 30), date(2026, 7, 1)
 GOOD = [
@@ -85,3 +86,27 @@ async def test_a_large_import_is_one_transaction(store: Store) -> None:
     elapsed = time.perf_counter() - t0
     assert len(await store.outcomes("account")) == len(rows)
     assert elapsed < 60, elapsed
+
+
+async def test_entity_rollups_sum_the_segments(store: Store) -> None:
+    """What the outcomes report reads: feature uses and sessions per entity and day (ordinal),
+    summed over device type, firmware and labels, equal to the per-segment rollups summed."""
+    a, b = (
+        ev("d1", D1, "1.0", 0, "feature_use", "jog"),
+        ev("d1", D1, "2.0", 1, "feature_use", "jog"),
+    )
+    c = ev("d2", D1, "1.0", 0, "feature_use", "jog", typ="lathe-9")  # same account "acct"
+    d = ev("d2", D2, "1.0", 1, "session_end", typ="lathe-9")
+    e = ev("d2", D2, "1.0", 2, "feature_use", "calibrate", typ="lathe-9")
+    await store.write([import_unit([a, b, c, d, e])], 0)
+    o1, o2 = D1.toordinal(), D2.toordinal()
+    assert sorted(await store.entity_uses("account", D1, D2)) == [
+        ("acct", o1, "jog", 3), ("acct", o2, "calibrate", 1)
+    ]  # fmt: skip
+    assert sorted(await store.entity_uses("device", D1, D1)) == [
+        ("d1", o1, "jog", 2), ("d2", o1, "jog", 1)
+    ]  # fmt: skip
+    assert await store.entity_sessions("account", D1, D2) == [("acct", o2, 1, 0.0)]
+    assert await store.entity_sessions("device", D1, D1) == []
+    per_segment = await store.features("account", D1, D2)
+    assert sum(r[6] for r in per_segment) == 4 and len(per_segment) == 4  # vs 2 rows above

@@ -420,3 +420,67 @@ def test_rollout_by_hand() -> None:
         ("x", "2.0", "2026-03-02", "2026-03-02"),
         ("y", "3.0", "2026-03-04", "2026-03-04"),
     ]  # fmt: skip
+
+
+def _wide_fleet(seed: int, n_features: int) -> list[dict[str, Any]]:
+    """Devices over 60 days: half upgrade 1.0 -> 2.0 on a random day, a few go back; each
+    active day uses a random handful of `n_features` features."""
+    rng = random.Random(seed)
+    log = Log()
+    for k in range(14):
+        dev, typ = f"d{k:02d}", ("x", "y")[k % 3 == 0]
+        up = rng.randrange(20, 40) if k % 2 else 99
+        down = up + rng.randrange(3, 30) if rng.random() < 0.3 else 99
+        for d in range(60):
+            if rng.random() < 0.3:
+                continue
+            fw = "2.0" if up <= d < down else "1.0"
+            log.add(dev, d, fw, "session_start", typ=typ)
+            for f in rng.sample(range(n_features), rng.randrange(0, 5)):
+                log.add(dev, d, fw, "feature_use", f"f{f}", typ=typ)
+    return log.raw
+
+
+@pytest.mark.parametrize(
+    ("window", "n_features", "core"),
+    [
+        (7, 6, {}),  # fallback core sets
+        (13, 12, {"x": [f"f{i}" for i in range(11)] + ["never-used"]}),  # 16-bit masks
+        (16, 9, {"*": [f"f{i}" for i in range(9)]}),  # a power of two
+        (21, 70, {}),  # more than 64 core features: two mask words
+    ],
+)
+def test_long_windows_and_wide_core_sets_match_the_reference(
+    window: int, n_features: int, core: dict[str, list[str]]
+) -> None:
+    """The vectorised measurement at windows and core sets the property test does not reach
+    (its windows are 1-4 days, its core sets up to 3 features)."""
+    raw = _wide_fleet(window, n_features)
+    p = params(window + 1, 59 - window, 59, window, core_features=core, resamples=50)
+    got = release_report(fleet_from_events(to_events(raw), D0.toordinal(), 60), p)
+    want = reference_rows(raw, p.start, p.end, p.as_of, p.window, core)
+    assert [_key(r) for r in got] == [_key(r) for r in want]
+    assert sum(r["measurable"] for r in want) > 0
+    for g, w in zip([dict(r) for r in got], want, strict=True):
+        assert [g[k] for k in COUNTS] == [w[k] for k in COUNTS], _key(w)
+        for k in VALUES:
+            assert g[k] == pytest.approx(w[k], abs=1e-9), (_key(w), k)
+
+
+def test_a_device_type_filter_keeps_that_types_rows_and_intervals() -> None:
+    """Releases of other types are skipped before their bootstrap; the kept rows are those of
+    the whole answer (intervals included: each release draws its own resamples), only Holm's
+    family is smaller."""
+    fleet = fleet_from_events(to_events(_wide_fleet(3, 6)), D0.toordinal(), 60)
+    p = params(8, 45, 59, 7, resamples=200)
+    every = release_report(fleet, p)
+    for typ in ("x", "y"):
+        mine = release_report(fleet, ReleaseParams(**{**_fields_of(p), "device_type": typ}))
+        assert mine and {r["device_type"] for r in mine} == {typ}
+        want = [r for r in every if r["device_type"] == typ]
+        drop = "significant_holm"
+        assert [{**r, drop: None} for r in mine] == [{**r, drop: None} for r in want]
+
+
+def _fields_of(p: ReleaseParams) -> dict[str, Any]:
+    return {name: getattr(p, name) for name in ReleaseParams.__dataclass_fields__}

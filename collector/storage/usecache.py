@@ -1,0 +1,113 @@
+"""feature_use counts per (device, day) held in memory per open store, refreshed by device.
+
+The release engine reads these counts for every report (millions of rows at fleet scale: the
+`feature_day` rollup summed per device and day). They are kept as columns over a range of days;
+a request first reads `Store.events_seen` (one number): unchanged, the columns are current;
+moved, it reads `Store.events_seen_by_device` and reads again the counts of the devices whose
+counter moved, keeping the others. A device's counter moves with every event it stores, in the
+transaction that changes its rollups, and the counters are read before the counts, so a device
+whose counts changed is always among those read again. Columns are replaced, never changed in
+place: a request keeps the ones it took while later refreshes run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import numpy.typing as npt
+
+from collector.storage.base import Store
+from collector.storage.runbook import UsesRow
+
+Ints = npt.NDArray[np.int64]
+_NONE = np.zeros(0, np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class UseColumns:
+    """Rows (device code, day ordinal, feature_use events), one per device and day; `names`
+    maps a device code to its id (codes are never reused; names only grow)."""
+
+    names: Sequence[str]
+    device: Ints
+    day: Ints
+    uses: Ints
+
+    @classmethod
+    def of(cls, rows: Sequence[UsesRow], names: list[str] | None = None) -> UseColumns:
+        """Columns of store rows; device codes appended to `names` (a new list if None)."""
+        names = [] if names is None else names
+        index = {d: i for i, d in enumerate(names)}
+        codes = []
+        for r in rows:
+            code = index.get(r[0])
+            if code is None:
+                code = index[r[0]] = len(names)
+                names.append(r[0])
+            codes.append(code)
+        return cls(
+            names,
+            np.asarray(codes, np.int64).reshape(len(rows)),
+            np.fromiter((r[1] for r in rows), np.int64, len(rows)),
+            np.fromiter((r[2] for r in rows), np.int64, len(rows)),
+        )
+
+
+@dataclass(slots=True)
+class _State:
+    lo: int = 0
+    hi: int = -1  # empty range: nothing loaded yet
+    seen: int = -1  # Store.events_seen when `counters` were read
+    counters: dict[str, int] = field(default_factory=dict)
+    columns: UseColumns = field(default_factory=lambda: UseColumns([], _NONE, _NONE, _NONE))
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+_STATES: weakref.WeakKeyDictionary[Store, _State] = weakref.WeakKeyDictionary()
+
+
+async def current_uses(store: Store, lo: int, hi: int, seen: int | None = None) -> UseColumns:
+    """The counts of days [lo, hi] (ordinals; the columns may hold more days), up to date as of
+    `seen` (a Store.events_seen the caller just read; read here if None)."""
+    state = _STATES.get(store)
+    if state is None:
+        state = _STATES[store] = _State()
+    async with state.lock:
+        seen = await store.events_seen() if seen is None else seen
+        covered = state.lo <= lo and hi <= state.hi
+        if covered and seen == state.seen:
+            return state.columns
+        counters = await store.events_seen_by_device()
+        if not covered:  # another range: read it whole
+            rows = await store.feature_uses(None, date.fromordinal(lo), date.fromordinal(hi))
+            state.columns, state.lo, state.hi = UseColumns.of(rows), lo, hi
+        else:
+            old = state.counters
+            changed = sorted(d for d, n in counters.items() if old.get(d) != n)
+            if changed:
+                rows = await store.feature_uses(
+                    None, date.fromordinal(state.lo), date.fromordinal(state.hi), changed
+                )
+                state.columns = _replace(state.columns, changed, rows)
+        state.counters, state.seen = counters, sum(counters.values())
+        return state.columns
+
+
+def _replace(cols: UseColumns, devices: Sequence[str], rows: Sequence[UsesRow]) -> UseColumns:
+    """`cols` with every row of `devices` replaced by `rows`."""
+    names = list(cols.names)
+    fresh = UseColumns.of(rows, names)
+    index = {d: i for i, d in enumerate(names)}
+    gone = np.asarray([index[d] for d in devices if d in index], np.int64)
+    keep = ~np.isin(cols.device, gone)
+    return UseColumns(
+        names,
+        np.concatenate([cols.device[keep], fresh.device]),
+        np.concatenate([cols.day[keep], fresh.day]),
+        np.concatenate([cols.uses[keep], fresh.uses]),
+    )
