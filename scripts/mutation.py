@@ -230,18 +230,48 @@ def run_module(name: str, jobs: int, keep: bool, show: bool, equivalent: dict[st
         prefixes = tuple(s.removesuffix(".py").replace("/", ".") + "." for s in module.sources)
         mine = frozenset(n for n in equivalent if n.startswith(prefixes))
         score = Score(name, statuses, mine, time.monotonic() - started)
-        if show:
-            for mutant in score.missed:
-                diff = subprocess.run(
-                    ["mutmut", "show", mutant], cwd=scratch, env=env, capture_output=True, text=True
-                ).stdout
-                print(f"--- {mutant} ({statuses[mutant]})\n{diff}")
+        if show and score.missed:
+            _show(scratch, env, score)
         return score
     finally:
         if keep:
             print(f"mutation: {name}: scratch copy kept in {scratch}", file=sys.stderr)
         else:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+# One interpreter for all of a module's diffs (`mutmut show` takes seconds per mutant). The diff
+# helper is mutmut's own (3.8's module layout; hence the upper bound in pyproject).
+_DIFFS = """
+import sys
+from mutmut.mutation.diff_apply import find_mutant, get_diff_for_mutant
+for name in sys.argv[1:]:
+    print("\\0" + name)
+    print(get_diff_for_mutant(name, path=find_mutant(name).path))
+"""
+
+
+def _show(scratch: Path, env: dict[str, str], score: Score) -> None:
+    """The changed lines of each missed mutant."""
+    out = subprocess.run(
+        [sys.executable, "-c", _DIFFS, *score.missed],
+        cwd=scratch,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        print(f"mutation: cannot show the diffs: {out.stderr[-500:]}", file=sys.stderr)
+        return
+    for chunk in out.stdout.split("\0")[1:]:
+        name, _, diff = chunk.partition("\n")
+        changed = [
+            line
+            for line in diff.splitlines()
+            if line[:1] in "-+" and not line.startswith(("---", "+++"))
+        ]
+        print(f"--- {name} ({score.statuses[name]})")
+        print("\n".join(changed))
 
 
 def _table(scores: list[Score]) -> str:
