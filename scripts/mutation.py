@@ -49,7 +49,10 @@ MODULES: dict[str, Module] = {
     ),
     "releases_stats": Module(
         ("collector/analytics/releases_stats.py",),
-        (f"{U}/collector/analytics/test_releases.py",),
+        (
+            f"{U}/collector/analytics/test_releases_stats.py",
+            f"{U}/collector/analytics/test_releases.py",
+        ),
     ),
     "outcomes_stats": Module(
         ("collector/analytics/outcomes_stats.py",),
