@@ -1,4 +1,6 @@
 import gzip
+import random
+import string
 
 import pytest
 
@@ -49,3 +51,41 @@ def test_garbage_gets_a_reason(payload: bytes, reason: str) -> None:
 def test_deep_nesting_is_a_bad_json_not_a_crash() -> None:
     with pytest.raises(InvalidPayload):
         codec.decode(b"[" * 100_000 + b"]" * 100_000)
+
+
+def test_json_is_compact_utf8() -> None:
+    # The agent's and collector's byte counts (batch size limits) assume this form.
+    assert codec.dumps({"a": [1, 2], "b": "é✓"}) == '{"a":[1,2],"b":"é✓"}'.encode()
+
+
+def test_gzip_only_above_1_kib_and_only_when_it_saves_a_fifth() -> None:
+    at_limit = b"[" + b"0," * 510 + b"10]"  # 1,024 bytes of very compressible JSON
+    assert len(at_limit) == codec.COMPRESS_ABOVE
+    assert codec.pack(at_limit) == (at_limit, codec.CONTENT_JSON)
+    above = b"[" + b"0," * 512 + b"1]"
+    packed, ctype = codec.pack(above)
+    assert ctype == codec.CONTENT_GZIP_JSON and codec.inflate(packed, ctype) == above
+    assert codec.pack(above, compress=False) == (above, codec.CONTENT_JSON)
+    # Random digits compress to about half: gzipped. Random text of 90 printable characters
+    # to about 85%: less than a fifth saved, so sent as it is.
+    rng = random.Random(1)
+    digits = ("[" + ",".join(str(rng.randrange(10)) for _ in range(2000)) + "]").encode()
+    assert codec.pack(digits)[1] == codec.CONTENT_GZIP_JSON
+    alphabet = [c for c in string.printable[:94] if c not in '"\\']
+    text = ('"' + "".join(rng.choice(alphabet) for _ in range(3000)) + '"').encode()
+    assert 0.8 < len(gzip.compress(text, 5, mtime=0)) / len(text) < 0.9
+    assert codec.pack(text) == (text, codec.CONTENT_JSON)
+
+
+def test_gzip_output_is_deterministic() -> None:
+    # mtime=0: the same document gives the same bytes (resends are byte-identical).
+    doc = {"events": [{"kind": "x", "n": i} for i in range(300)]}
+    assert codec.encode(doc) == codec.encode(doc)
+    assert codec.encode(doc)[0][4:8] == b"\0\0\0\0"  # gzip's MTIME field
+
+
+def test_payload_size_limit_is_inclusive() -> None:
+    at_limit = b'"' + b"x" * (L.MAX_PAYLOAD_BYTES - 2) + b'"'
+    assert codec.decode(at_limit) == "x" * (L.MAX_PAYLOAD_BYTES - 2)
+    with pytest.raises(InvalidPayload, match=f"{L.MAX_PAYLOAD_BYTES + 1} bytes"):
+        codec.decode(at_limit + b" ")
