@@ -51,15 +51,23 @@ def test_means_of_two_values_follow_the_binomial() -> None:
     assert shares == pytest.approx([0.25, 0.5, 0.25], abs=0.018)
 
 
-def test_the_draws_do_not_depend_on_the_chunking(monkeypatch: pytest.MonkeyPatch) -> None:
-    values = np.arange(50, dtype=np.float64) ** 1.5
-    whole = bootstrap_means(values, 37, np.random.default_rng(4))
+def _plain_means(table: np.ndarray, resamples: int, seed: int) -> list[list[float]]:
+    """The bootstrap written plainly: all draws at once, the same for every row."""
+    idx = np.random.default_rng(seed).integers(0, table.shape[1], size=(resamples, table.shape[1]))
+    return [table[r][idx].mean(axis=1).tolist() for r in range(table.shape[0])]
+
+
+def test_the_means_are_the_plain_bootstrap_whatever_the_chunking(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Chunking bounds memory only: the draws, and so the means, are those of the plain form.
+    values = np.stack([np.arange(50, dtype=np.float64) ** 1.5, np.arange(50) % 7 * 1.0])
+    want = _plain_means(values, 37, 4)
+    assert bootstrap_means(values, 37, np.random.default_rng(4)).tolist() == want
     module = sys.modules[bootstrap_means.__module__]
-    monkeypatch.setattr(module, "_CHUNK_VALUES", 3 * 50 + 1)  # 3 resamples per chunk
-    chunked = bootstrap_means(values, 37, np.random.default_rng(4))
-    assert chunked.tolist() == whole.tolist()
-    monkeypatch.setattr(module, "_CHUNK_VALUES", 1)  # fewer values than one resample: 1 each
-    assert bootstrap_means(values, 37, np.random.default_rng(4)).tolist() == whole.tolist()
+    for chunk in (3 * 50 + 1, 1):  # 3 resamples per chunk; fewer values than one resample
+        monkeypatch.setattr(module, "_CHUNK_VALUES", chunk)
+        assert bootstrap_means(values, 37, np.random.default_rng(4)).tolist() == want
 
 
 def test_percentile_interval_is_the_2_5th_to_97_5th_percentile() -> None:
