@@ -323,3 +323,36 @@ def test_one_device_per_configuration_gives_point_intervals() -> None:
             assert r["delta_low"] == pytest.approx(r["delta"]), metric
             assert r["delta_high"] == pytest.approx(r["delta"]), metric
     assert rows[("b", "adoption")]["delta"] == pytest.approx(50)
+
+
+def test_configuration_text_by_hand() -> None:
+    # A value may hold colons (only the first one splits); empty parts are skipped anywhere.
+    c = parse_config("a", "device_id:gw:1,,firmware_version:2.1,")
+    assert c.conditions == (("device_id", "gw:1"), ("firmware_version", "2.1"))
+    with pytest.raises(ValueError, match=r"configuration b is empty"):
+        parse_config("b", " , ")
+    # The error names the configuration, quotes at most 80 characters of it, and says what
+    # is allowed.
+    text = "colour:" + "r" * 200
+    with pytest.raises(ValueError) as err:
+        parse_config("c", text)
+    message = str(err.value)
+    assert message.startswith(f"configuration c={text[:80]!r}: use attribute:value pairs")
+    assert "r" * 81 not in message
+    assert "device_type, firmware_version, account_id, device_id or label:<key>" in message
+
+
+def test_unknown_baseline_is_named() -> None:
+    cube = state_from_events(steady("2.0", 2, range(40))).view(*needed_range(P))
+    with pytest.raises(ValueError, match=r"baseline 'z' is not one of the configurations"):
+        compare(cube, [parse_config("a", "firmware_version:2.0")], P, "device", baseline="z")
+
+
+def test_low_sample_is_fewer_active_entities_than_the_threshold() -> None:
+    events = steady("2.0", 5, range(40)) + steady("2.1", 4, range(40))
+    configs = [parse_config("a", "firmware_version:2.0"), parse_config("b", "firmware_version:2.1")]
+    params = PesParams(P.start, P.end, core_features={"*": ["a"]}, low_sample_threshold=5)
+    cube = state_from_events(events).view(*needed_range(params))
+    rows = compare(cube, configs, params, "device", baseline="a", resamples=20)
+    flags = {(r["config"], r["active"], r["low_sample"]) for r in rows}
+    assert flags == {("a", 5, False), ("b", 4, True)}
