@@ -1,6 +1,8 @@
 import gzip
 import random
 import string
+import tracemalloc
+import zlib
 
 import pytest
 
@@ -89,3 +91,40 @@ def test_payload_size_limit_is_inclusive() -> None:
     assert codec.decode(at_limit) == "x" * (L.MAX_PAYLOAD_BYTES - 2)
     with pytest.raises(InvalidPayload, match=f"{L.MAX_PAYLOAD_BYTES + 1} bytes"):
         codec.decode(at_limit + b" ")
+
+
+def test_gzip_saving_exactly_a_fifth_is_used() -> None:
+    # "At least a fifth": 1,220 bytes of random text (67 symbols) gzip to exactly 976.
+    rng = random.Random(97)
+    n, k = rng.choice(range(1100, 1600, 5)), rng.randrange(40, 93)
+    alphabet = [c for c in string.printable[:94] if c not in '"\\'][:k]
+    raw = ('"' + "".join(rng.choice(alphabet) for _ in range(n - 2)) + '"').encode()
+    assert (len(raw), len(gzip.compress(raw, 5, mtime=0))) == (1220, 976)
+    assert codec.pack(raw)[1] == codec.CONTENT_GZIP_JSON
+
+
+def test_encode_without_compression_is_plain_json() -> None:
+    doc = {"events": [{"kind": "feature_use", "feature": "calibrate"}] * 200}
+    assert codec.encode(doc, compress=False) == (codec.dumps(doc), codec.CONTENT_JSON)
+
+
+def test_only_gzip_is_inflated_not_a_bare_zlib_stream() -> None:
+    # The content type says gzip: a zlib (RFC 1950) stream is not that, and is refused.
+    with pytest.raises(InvalidPayload) as err:
+        codec.decode(zlib.compress(b'{"a":1}'), codec.CONTENT_GZIP_JSON)
+    assert err.value.reason == "bad_gzip" and "decompress" in err.value.detail
+
+
+def test_a_gzip_bomb_is_refused_with_the_limit_and_inflated_only_to_it() -> None:
+    bomb = gzip.compress(b"0" * (L.MAX_DECOMPRESSED_BYTES * 4))
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidPayload) as err:
+            codec.decode(bomb, codec.CONTENT_GZIP_JSON)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert err.value.detail == f"inflates beyond {L.MAX_DECOMPRESSED_BYTES} bytes"
+    # At most the limit (plus one byte) is inflated, not the bomb's 16 MiB (zlib's growing
+    # output buffer peaks at about twice what it returns).
+    assert peak < 3 * L.MAX_DECOMPRESSED_BYTES
