@@ -8,7 +8,7 @@ import json
 import math
 from datetime import date
 from itertools import pairwise, product
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -493,3 +493,18 @@ def test_newcombe_uses_the_given_z_for_both_groups() -> None:
     assert got == pytest.approx(want, abs=1e-12)
     wide = newcombe(9, 10, 3, 10) or (0.0, 0.0)
     assert got is not None and wide[0] < got[0] and got[1] < wide[1]
+
+
+def test_auc_takes_0_1_flags_as_well_as_booleans() -> None:
+    scores = [0.3, 0.9, 0.1, 0.7, 0.7]
+    flags = [0, 1, 0, 1, 0]
+    assert auc(scores, flags) == auc(scores, [bool(f) for f in flags]) == pytest.approx(5.5 / 6)
+
+
+@pytest.mark.parametrize(
+    ("scores", "positive"),
+    [([1.0, 2.0], [True]), ([[1.0, 2.0]], [[True, False]]), (1.0, True)],
+)
+def test_auc_refuses_arrays_of_other_lengths_or_shapes(scores: Any, positive: Any) -> None:
+    with pytest.raises(ValueError, match="scores and positive must be 1-D arrays of one length"):
+        auc(scores, positive)
