@@ -356,3 +356,18 @@ def test_low_sample_is_fewer_active_entities_than_the_threshold() -> None:
     rows = compare(cube, configs, params, "device", baseline="a", resamples=20)
     flags = {(r["config"], r["active"], r["low_sample"]) for r in rows}
     assert flags == {("a", 5, False), ("b", 4, True)}
+
+
+def test_entities_dropped_before_the_stickiness_window_still_count_for_growth() -> None:
+    # DAU/WAU: a device last active 10 days before P has no stickiness denominator in P, but
+    # it is dropped, and growth counts it in every resample that draws it.
+    params = PesParams(P.start, P.end, stickiness="dau_wau", core_features={"*": ["a"]})
+    events = steady("2.0", 6, range(40))  # active throughout
+    events += steady("2.0x", 6, range(14, 17))  # only 2026-02-24..26, then gone
+    events = [e | {"firmware_version": "2.0"} for e in events]
+    cube = state_from_events(events).view(*needed_range(params))
+    rows = compare(cube, [parse_config("a", "firmware_version:2.0")], params, "device",
+                   baseline="a", resamples=200)  # fmt: skip
+    growth = next(r for r in rows if r["metric"] == "growth")
+    assert growth["value"] == 0  # nobody new or recovered, six dropped
+    assert (growth["ci_low"], growth["ci_high"]) == (0, 0)
