@@ -72,7 +72,11 @@ MODULES: dict[str, Module] = {
     # Streams and their dedup.
     "streams": Module(
         ("collector/storage/streams.py",),
-        (f"{U}/collector/storage/test_streams.py", f"{U}/collector/storage/test_stream_dedup.py"),
+        (
+            f"{U}/collector/storage/test_streams.py",
+            f"{U}/collector/storage/test_stream_dedup.py",
+            f"{U}/collector/storage/test_stream_book.py",
+        ),
     ),
     # Ingest parsing and the quarantine reasons.
     "parse": Module(
