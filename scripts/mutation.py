@@ -193,6 +193,9 @@ def _configure(scratch: Path, module: Module) -> None:
         f"also_copy = {_toml_list(ALSO_COPY)}\n"
         f"pytest_add_cli_args_test_selection = {_toml_list(module.tests)}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n'
+        # A mutant that loops forever is stopped after 6x its tests' CPU time (mutmut's default,
+        # 30x, let one hang an hour on a loaded machine).
+        "timeout_multiplier = 3.0\n"
     )
     with (scratch / "pyproject.toml").open("a") as f:
         f.write(config)
