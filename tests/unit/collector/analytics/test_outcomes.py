@@ -506,5 +506,5 @@ def test_auc_takes_0_1_flags_as_well_as_booleans() -> None:
     [([1.0, 2.0], [True]), ([[1.0, 2.0]], [[True, False]]), (1.0, True)],
 )
 def test_auc_refuses_arrays_of_other_lengths_or_shapes(scores: Any, positive: Any) -> None:
-    with pytest.raises(ValueError, match="^scores and positive must be 1-D arrays of one length$"):
+    with pytest.raises(ValueError, match=r"^scores and positive must be 1-D arrays of one length$"):
         auc(scores, positive)
