@@ -86,3 +86,26 @@ def test_recent_ids_remember_the_last_half_capacity() -> None:
     assert not ids.seen(RecentIds.key(events[0]))
     # The key is the (device, event id) pair: the same id from another device is new.
     assert not ids.seen(RecentIds.key(_event(22, device="gw-2")))
+
+
+def test_recent_ids_start_empty_and_stay_within_capacity() -> None:
+    assert not RecentIds().seen(RecentIds.key(_event(1)))
+    for capacity in (2, 3, 10):
+        ids = RecentIds(capacity=capacity)
+        events = [_event(i) for i in range(50)]
+        ids.add(events)
+        remembered = sum(ids.seen(RecentIds.key(e)) for e in events)
+        assert capacity // 2 <= remembered <= capacity, capacity
+
+
+def test_a_drop_range_is_kept_once_and_ranges_are_capped() -> None:
+    book = StreamBook()
+    book.accept(_unit(1, 1, drops=[(5, 6, "buffer_full")]), 0)
+    book.accept(_unit(1, 1, drops=[(5, 6, "buffer_full"), (5, 6, "expired")]), 1)
+    (row,) = book.rows()
+    assert json.loads(row[3]) == [[5, 6, "buffer_full"], [5, 6, "expired"]]
+    # At most MAX_DROP_RANGES (1000) distinct ranges per stream; the rest show up as gaps.
+    many = [(10 + 2 * i, 10 + 2 * i, "buffer_full") for i in range(1001)]
+    book.accept(_unit(1, 1, drops=many), 2)
+    (row,) = book.rows()
+    assert len(json.loads(row[3])) == 1000
