@@ -92,7 +92,7 @@ def test_recent_ids_start_empty_and_stay_within_capacity() -> None:
     assert not RecentIds().seen(RecentIds.key(_event(1)))
     for capacity in (2, 3, 10):
         ids = RecentIds(capacity=capacity)
-        events = [_event(i) for i in range(50)]
+        events = [_event(i) for i in range(51)]  # odd: the current generation is not empty
         ids.add(events)
         remembered = sum(ids.seen(RecentIds.key(e)) for e in events)
         assert capacity // 2 <= remembered <= capacity, capacity
