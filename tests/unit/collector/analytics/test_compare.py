@@ -371,3 +371,20 @@ def test_entities_dropped_before_the_stickiness_window_still_count_for_growth() 
     growth = next(r for r in rows if r["metric"] == "growth")
     assert growth["value"] == 0  # nobody new or recovered, six dropped
     assert (growth["ci_low"], growth["ci_high"]) == (0, 0)
+
+
+def test_a_small_difference_whose_interval_excludes_zero_is_significant() -> None:
+    # One device per configuration: every interval is its point (see above). 101 of 200 core
+    # features against 100 of 200: adoption 50.5 against 50, a difference of half a point
+    # whose interval [0.5, 0.5] excludes 0.
+    features = [f"f{i}" for i in range(200)]
+    params = PesParams(P.start, P.end, core_features={"*": features})
+    day = date(2026, 3, 9)
+    events = [event("x", day, "feature_use", f, "2.1") for f in features[:101]]
+    events += [event("y", day, "feature_use", f, "2.0") for f in features[:100]]
+    cube = state_from_events(events).view(*needed_range(params))
+    configs = [parse_config("a", "firmware_version:2.0"), parse_config("b", "firmware_version:2.1")]
+    rows = compare(cube, configs, params, "device", baseline="a", resamples=100)
+    (r,) = [r for r in rows if r["config"] == "b" and r["metric"] == "adoption"]
+    assert r["delta_low"] == pytest.approx(0.5) and r["delta_high"] == pytest.approx(0.5)
+    assert r["significant"] is True
