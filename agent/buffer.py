@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -39,7 +38,7 @@ BUSY_TIMEOUT_MS = 5000
 # Bytes an event costs in a batch beyond its stored body: `"seq":N,` and the list comma.
 SEQ_OVERHEAD_BYTES = 24
 Overflow = Literal["drop_oldest", "reject_new"]
-CACHE_KIB = 1024  # page cache per connection (SQLite's default is 2 MiB): the gateway's RAM
+CACHE_KIB = 256  # page cache (SQLite's default: 2 MiB); appends and sequential reads need little
 
 _SCHEMA = (
     # AUTOINCREMENT: a seq is never reused, even after every row has been acked and deleted.
@@ -146,7 +145,7 @@ class Buffer:
         with transaction(conn):
             for statement in _SCHEMA:
                 conn.execute(statement)
-            stream_id = f"s-{secrets.token_hex(12)}"
+            stream_id = f"s-{os.urandom(12).hex()}"
             conn.execute("INSERT OR IGNORE INTO meta VALUES('schema', ?)", (SCHEMA_VERSION,))
             conn.execute("INSERT OR IGNORE INTO meta VALUES('stream_id', ?)", (stream_id,))
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())

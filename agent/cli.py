@@ -104,9 +104,12 @@ def _run(settings: AgentSettings, args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    # Imported here: `emit` and `status` need neither asyncio (which imports ssl) nor paho.
-    # `run` loads ssl even without TLS: asyncio and paho import it whenever it exists, and paho
-    # 2 fails at its first non-blocking read without it (tried: `except ssl.SSLWantReadError`).
+    # Imported here: `emit` and `status` need neither asyncio nor paho. Without TLS, `run`
+    # loads no OpenSSL either (agent/lean.py).
+    if not settings.mqtt.tls:
+        from agent.lean import import_without_tls
+
+        import_without_tls()
     import asyncio
 
     return asyncio.run(_serve(settings, max(0.0, args.drain_timeout)))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import secrets
 import threading
 import time
 
@@ -122,7 +121,7 @@ def boot_id() -> str:
             return value
     except (OSError, UnicodeDecodeError):
         pass
-    return f"proc-{os.getpid()}-{secrets.token_hex(8)}"
+    return f"proc-{os.getpid()}-{os.urandom(8).hex()}"
 
 
 def mono_ms() -> int:

@@ -5,8 +5,9 @@ Without suite names it runs the default suites (agent, ingest, e2e, query), whic
 figure of bench.core.REQUIRED; `scale` (docs/scaling.md), `growth` (10k -> 100k [-> 1M]
 devices), `dashboard` (the Overview's load time in Chromium), `releases` (the release-impact
 engine, 10k and 100k devices x 90 days) and `outcomes` (the outcomes report for 10,000
-accounts) run only when named. Budgets
-and measured run times: docs/performance.md.
+accounts) and `export` (the warehouse export) run only when named. Budgets
+and measured run times: docs/performance.md. (`python -m bench.chart_options` is a separate,
+one-off comparison of the dashboard's charts with charting libraries fetched for the run.)
 
 `--smoke` runs every suite (named ones, or all of them) at toy sizes, a few seconds each:
 `scripts/test` runs it so that a suite broken by a code change fails CI instead of rotting."""
@@ -34,6 +35,7 @@ SUITES = {
     "dashboard": "bench.dashboard",
     "releases": "bench.releases",
     "outcomes": "bench.outcomes",
+    "export": "bench.export",
 }
 DEFAULT = ("agent", "ingest", "e2e", "query")
 
@@ -80,7 +82,7 @@ def main() -> int:
     p.add_argument(
         "suites",
         nargs="*",
-        help=f"default {' '.join(DEFAULT)}; also: scale growth dashboard releases outcomes",
+        help=f"default {' '.join(DEFAULT)}; also: scale growth dashboard releases outcomes export",
     )
     return asyncio.run(main_async(p.parse_args()))
 

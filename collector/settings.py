@@ -24,6 +24,13 @@ from shared.topics import DEFAULT_SHARE_GROUP
 _Strict = ConfigDict(extra="forbid")
 
 
+# `serve --role`: "all" ingests and answers everything; "ingest" ingests and answers only the
+# operations routes and writes (no analytics state in memory); "api" answers the reads from a
+# store it never writes to, e.g. a PostgreSQL read replica (docs/scaling.md).
+Role = Literal["all", "ingest", "api"]
+ROLES: tuple[Role, ...] = ("all", "ingest", "api")
+
+
 class StorageSettings(BaseModel):
     model_config = _Strict
     url: str = "sqlite:///var/lib/pes/collector.db"
@@ -107,11 +114,49 @@ class IngestSettings(BaseModel):
     enabled: bool = True
 
 
+class ScopedToken(BaseModel):
+    """An API token with less than full access (docs/security.md): read-only (no write route),
+    limited to some accounts (only routes that can filter by account, and only those), or
+    both."""
+
+    model_config = _Strict
+    name: str = Field(min_length=1, max_length=100)  # for logs and problem details
+    token: str = Field(min_length=16, max_length=512)
+    read_only: bool = False
+    accounts: list[str] | None = Field(default=None, min_length=1, max_length=10_000)
+
+    @field_validator("accounts")
+    @classmethod
+    def _account_ids(cls, v: list[str] | None) -> list[str] | None:
+        for a in v or ():
+            if not 1 <= len(a) <= 64 or "\x00" in a:
+                raise ValueError(f"account id {a[:70]!r} must be 1 to 64 characters, no NUL")
+        return v
+
+
 class ApiSettings(BaseModel):
     model_config = _Strict
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    tokens: list[str] = Field(default_factory=list)
+    tokens: list[str] = Field(default_factory=list)  # full access
+    scoped_tokens: list[ScopedToken] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ApiSettings:
+        every = [*self.tokens, *(t.token for t in self.scoped_tokens)]
+        if any(not t.strip() or t != t.strip() for t in every):
+            raise ValueError("API tokens cannot be empty or start or end with spaces")
+        if len(set(every)) != len(every):
+            raise ValueError("each API token must be different (tokens and scoped_tokens)")
+        names = [t.name for t in self.scoped_tokens]
+        if len(set(names)) != len(names):
+            raise ValueError("each scoped token needs its own name")
+        return self
+
+    @property
+    def open(self) -> bool:
+        """No token configured: the API answers anyone (a warning at start-up)."""
+        return not self.tokens and not self.scoped_tokens
 
 
 class MetricsSettings(BaseModel):

@@ -1,7 +1,11 @@
-"""The demo: a private Mosquitto, a real collector process, a fleet of real agents (each with its
-own MQTT connection and SQLite buffer) that backfill weeks of history, then the PES comparison.
+"""The demo: a fleet of a few thousand devices with months of history (imported as JSON lines),
+customer outcomes, and a live fleet of real agents (each with its own MQTT connection and
+SQLite buffer) behind a private Mosquitto and a real collector process. It prints the PES
+table, the release impact and the health-vs-renewal bands, then serves the API and the
+dashboard while the agents keep working as their profiles say (docs/demo.md).
 
-    scripts/demo [--devices 100] [--days 75] [--port 8080] [--exit]
+    scripts/demo [--exit] [--serve-seconds S] [--live-rate R] [--port 8080] [--seed 2026]
+                 [--devices 2400] [--agents 100] [--accounts 80] [--days 90] [--work-dir DIR]
 """
 
 from __future__ import annotations
@@ -9,159 +13,73 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import random
+import json
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from agent.agent import Agent
-from agent.settings import AgentSettings, MqttSettings
-from collector.reports import pes_table
 from devkit.broker import LocalBroker, free_port
+from scripts.demo_fleet import (
+    CORE,
+    KEY_ACTIONS,
+    MIN_DAYS,
+    Fleet,
+    build_fleet,
+    history_lines,
+    write_outcomes,
+)
+from scripts.demo_live import LiveStats, run_fleet
+from scripts.demo_print import print_guide, print_outcomes, print_pes, print_releases
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "demo-token"
-DAY_MS = 86_400_000
-
-
-@dataclass(frozen=True)
-class Profile:
-    """How engaged devices of one configuration are: the differences the PES should reveal."""
-
-    device_type: str
-    firmware: str
-    p_active: float  # chance a device is used on a given day
-    features: dict[str, float]  # chance each feature is used in a session
-    p_churn: float  # chance a device stops being used before the last 30 days
-    p_new: float  # chance a device is installed during the last 30 days
-    p_pause: float  # chance a device pauses for the 30 days before and comes back
-
-
-PRESS_OLD = {"calibrate": 0.8, "export": 0.2, "recipes": 0.02}
-PRESS_NEW = {"calibrate": 0.8, "export": 0.5, "recipes": 0.5}
-LATHE_OLD = {"jog": 0.9, "spindle": 0.3, "probe": 0.01}
-LATHE_NEW = {"jog": 0.9, "spindle": 0.6, "probe": 0.3}
-PROFILES = [
-    Profile("press-x", "2.0", 0.45, PRESS_OLD, p_churn=0.25, p_new=0.05, p_pause=0.05),
-    Profile("press-x", "2.1", 0.70, PRESS_NEW, p_churn=0.05, p_new=0.25, p_pause=0.10),
-    Profile("lathe-9", "1.4", 0.35, LATHE_OLD, p_churn=0.30, p_new=0.05, p_pause=0.02),
-    Profile("lathe-9", "1.5", 0.55, LATHE_NEW, p_churn=0.10, p_new=0.15, p_pause=0.10),
-    Profile("lathe-9", "1.6-beta", 0.50, LATHE_NEW, p_churn=0.15, p_new=0.40, p_pause=0.0),
-]
-CORE = {"press-x": ["calibrate", "export", "recipes"], "lathe-9": ["jog", "spindle", "probe"]}
-ACCOUNTS = ["acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "tyrell"]
 
 
 def collector_config(work: Path, mqtt_port: int, http_port: int) -> Path:
-    core = "\n".join(f'"{k}" = {v!r}'.replace("'", '"') for k, v in CORE.items())
+    def table(d: dict[str, list[str]]) -> str:
+        return "\n".join(f'"{k}" = {json.dumps(v)}' for k, v in d.items())
+
     conf = work / "collector.toml"
     conf.write_text(
         f'[storage]\nurl = "sqlite:///{work}/collector.db"\n'
-        f'[pes]\ntimezone = "UTC"\n[pes.core_features]\n{core}\n'
+        f'[pes]\ntimezone = "UTC"\n[pes.core_features]\n{table(CORE)}\n'
+        # Key actions: the advanced feature of each type, 40 uses a month for full marks; an
+        # account falling 15 points since the previous period is at risk too.
+        f"[pes.health]\ntarget_uses_per_30_days = 40\nfalling_points = 15\n"
+        f"[pes.health.key_actions]\n{table(KEY_ACTIONS)}\n"
         f"[mqtt]\nport = {mqtt_port}\n"
         f'[api]\nhost = "127.0.0.1"\nport = {http_port}\ntokens = ["{TOKEN}"]\n'
     )
     return conf
 
 
-def agent_settings(work: Path, i: int, prof: Profile, mqtt_port: int) -> AgentSettings:
-    return AgentSettings(
-        device_id=f"{prof.device_type}-{i:03d}",
-        device_type=prof.device_type,
-        firmware_version=prof.firmware,
-        account_id=ACCOUNTS[i % len(ACCOUNTS)],
-        labels={"region": ["eu", "us", "apac"][i % 3]},
-        buffer_path=work / "agents" / f"{i:03d}.db",
-        mqtt=MqttSettings(port=mqtt_port),
-        linger_ms=50,
-        ack_timeout_s=5,
-    )
+async def cli(conf: Path, *args: str) -> str:
+    """A collector command (`python -m collector.cli ...`); its stdout, or exit with its error."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "collector.cli", *args, "--config", str(conf),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:  # Ctrl-C (cancelled) or a failure: nothing left behind
+            proc.kill()
+            await proc.wait()
+    if proc.returncode != 0:
+        raise SystemExit(f"collector {args[0]} failed: {err.decode(errors='replace')}")
+    return out.decode()
 
 
-async def backfill(agent: Agent, prof: Profile, rng: random.Random, days: int) -> int:
-    """Replay `days` of this device's history through the agent, with the true past timestamps."""
-    now = datetime.now(UTC)
-    now_ms = int(now.timestamp() * 1000)
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    period = days - 30  # day index where the last 30 days (the default PES period) begin
-    lifecycle = rng.choices(
-        ["churn", "new", "pause", "steady"],
-        [prof.p_churn, prof.p_new, prof.p_pause, 1 - prof.p_churn - prof.p_new - prof.p_pause],
-    )[0]
-    active_days = range(days)
-    if lifecycle == "churn":
-        active_days = range(rng.randrange(period // 2, period))
-    elif lifecycle == "new":
-        active_days = range(rng.randrange(period, days - 3), days)
-    n = 0
-    for d in active_days:
-        if lifecycle == "pause" and period - 30 <= d < period:
-            continue
-        if rng.random() >= prof.p_active:
-            continue
-        t = int((today - timedelta(days=days - 1 - d)).timestamp() * 1000) + rng.randrange(
-            7 * 3_600_000, 17 * 3_600_000
-        )
-        uses: list[tuple[str, int]] = []
-        minutes = 0
-        for feature, p in prof.features.items():
-            if rng.random() < p:
-                minutes += rng.randrange(2, 20)
-                uses.append((feature, minutes * 60_000))
-        span = (minutes + 1) * 60_000
-        # Today's session must not end in the future: the collector rightly quarantines events
-        # stamped more than 10 minutes ahead of its clock (clock_unknown).
-        t = min(t, now_ms - span)
-        session = f"s{d}-{rng.randrange(1_000_000)}"
-        day = [agent.record("session_start", session_id=session, ts_ms=t)]
-        for feature, offset in uses:
-            day.append(agent.record("feature_use", feature, session_id=session, ts_ms=t + offset))
-        duration = {"duration_s": span // 1000}
-        day.append(agent.record("session_end", session_id=session, ts_ms=t + span, props=duration))
-        await asyncio.gather(*day)  # one group commit for the day's events
-        n += len(day)
-    return n
-
-
-async def run_fleet(
-    work: Path,
-    mqtt_port: int,
-    devices: int,
-    days: int,
-    stop: asyncio.Event,
-    backfilled: asyncio.Future[tuple[int, float]],
-) -> None:
-    """Backfill, report through `backfilled`, then trickle live events until `stop`."""
-    rng = random.Random(2026)
-    async with contextlib.AsyncExitStack() as stack:
-        fleet = []
-        for i in range(devices):
-            prof = PROFILES[i % len(PROFILES)]
-            agent = await stack.enter_async_context(Agent(agent_settings(work, i, prof, mqtt_port)))
-            fleet.append((agent, prof, random.Random(rng.random())))
-        t0 = time.monotonic()
-        counts = await asyncio.gather(*(backfill(a, p, r, days) for a, p, r in fleet))
-        flushed = await asyncio.gather(*(a.flush(timeout=120) for a, _, _ in fleet))
-        if not all(flushed):
-            print("warning: some agents still hold unacknowledged events: "
-                  "the table below is partial", file=sys.stderr)  # fmt: skip
-        backfilled.set_result((sum(counts), time.monotonic() - t0))
-        while not stop.is_set():
-            agent, prof, r = fleet[rng.randrange(len(fleet))]
-            await agent.record("feature_use", r.choice(list(prof.features)))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=0.5)
-
-
-async def wait_http(url: str, proc: asyncio.subprocess.Process, timeout: float = 30) -> None:
+async def wait_http(url: str, proc: asyncio.subprocess.Process, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient() as client:
         while time.monotonic() < deadline:
@@ -174,64 +92,136 @@ async def wait_http(url: str, proc: asyncio.subprocess.Process, timeout: float =
     raise SystemExit(f"collector did not answer at {url}")
 
 
-async def show(http_port: int, group_by: str, title: str) -> None:
-    async with httpx.AsyncClient() as client:
-        r = await client.get(
-            f"http://127.0.0.1:{http_port}/v1/pes",
-            params={"group_by": group_by},
-            headers={"Authorization": f"Bearer {TOKEN}"},
-            timeout=60,
-        )
-    r.raise_for_status()
-    print(f"\n{title}\n")
-    print(pes_table(r.json(), [g for g in group_by.split(",") if g]))
+IMPORTERS = 2  # import processes side by side: one parses while the other holds the write lock
+
+
+def write_history(fleet: Fleet, paths: Sequence[Path], now_ms: int) -> int:
+    """The imported devices' history, a device's lines in one file of `paths` (round robin)."""
+    lines = 0
+    with contextlib.ExitStack() as stack:
+        files = [stack.enter_context(p.open("w")) for p in paths]
+        for i, chunk in enumerate(history_lines(fleet, now_ms)):
+            files[i % len(files)].write(chunk)
+            lines += chunk.count("\n")
+    return lines
+
+
+async def import_history(fleet: Fleet, work: Path, conf: Path) -> tuple[int, float]:
+    """The imported devices' history written to `history-*.jsonl` and loaded with
+    `collector.cli import`, in IMPORTERS processes side by side (about 20% sooner than one on
+    a busy 2-core machine: one parses and validates while the other writes); returns
+    (lines, seconds). Runs beside the live fleet's replay."""
+    t0 = time.monotonic()
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    paths = [work / f"history-{i}.jsonl" for i in range(IMPORTERS)]
+    lines = await asyncio.to_thread(write_history, fleet, paths, now_ms)
+    outs = await asyncio.gather(*(cli(conf, "import", str(p)) for p in paths))
+    stored = sum(json.loads(out)["stored"] for out in outs)
+    if stored != lines:
+        raise SystemExit(f"collector import stored {stored} of {lines} lines: {outs}")
+    return lines, time.monotonic() - t0
+
+
+async def start_collector(conf: Path, work: Path, base: str) -> asyncio.subprocess.Process:
+    with (work / "collector.log").open("ab") as log:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "collector.cli", "serve", "--config", str(conf),
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    await wait_http(f"{base}/healthz", proc)
+    return proc
+
+
+async def load_fleet(
+    fleet: Fleet, work: Path, conf: Path, task: asyncio.Task[None],
+    backfilled: asyncio.Future[tuple[int, float]],
+) -> None:  # fmt: skip
+    """The history import and the live fleet's replay, side by side; then the outcomes."""
+    print(f"history    {len(fleet.devices)} devices of {len(fleet.accounts)} accounts, "
+          f"{fleet.days} days, imported through collector.cli import ...")  # fmt: skip
+    print(f"live fleet {len(fleet.agents)} real agents replay their history through MQTT ...")
+    imported = asyncio.create_task(import_history(fleet, work, conf))
+    waiters: list[asyncio.Future[Any]] = [task, backfilled]
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    if not backfilled.done():
+        imported.cancel()
+        await task  # the fleet failed before finishing: show why
+    n, secs = backfilled.result()
+    print(f"           agents: {n} events recorded, delivered and acknowledged in {secs:.1f} s")
+    lines, secs = await imported
+    print(f"           import: {lines} events stored in {secs:.1f} s")
+    out = await cli(conf, "outcomes", "import", str(work / "outcomes.jsonl"))
+    print(f"outcomes   {json.loads(out)['stored']} renewal decisions imported (collector.cli "
+          "outcomes import)")  # fmt: skip
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    work = ROOT / ".demo"
+    t_start = time.monotonic()
+    work = Path(args.work_dir) if args.work_dir else ROOT / ".demo"
     shutil.rmtree(work, ignore_errors=True)
     (work / "agents").mkdir(parents=True)
     http_port = args.port if args.port and _port_free(args.port) else free_port()
+    base = f"http://127.0.0.1:{http_port}"
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    fleet = build_fleet(args.seed, args.devices, args.agents, args.accounts, args.days)
+    with (work / "outcomes.jsonl").open("w") as fh:
+        write_outcomes(fleet, fh, args.seed)
     async with LocalBroker() as broker:
         print(f"broker     mosquitto on 127.0.0.1:{broker.port} (private to this demo)")
         conf = collector_config(work, broker.port, http_port)
-        with (work / "collector.log").open("ab") as log:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "collector.cli", "serve", "--config", str(conf),
-                stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        proc = await start_collector(conf, work, base)
         try:
-            await wait_http(f"http://127.0.0.1:{http_port}/healthz", proc)
-            print(f"collector  http://127.0.0.1:{http_port} (log: {work / 'collector.log'})")
-            print(f"fleet      {args.devices} agents, {len(PROFILES)} configurations, "
-                  f"backfilling {args.days} days of history through MQTT ...")  # fmt: skip
+            print(f"collector  {base} (log: {work / 'collector.log'})")
             backfilled: asyncio.Future[tuple[int, float]] = loop.create_future()
-            fleet = asyncio.create_task(
-                run_fleet(work, broker.port, args.devices, args.days, stop, backfilled)
-            )
-            waiters: list[asyncio.Future[Any]] = [fleet, backfilled]
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            if not backfilled.done():
-                await fleet  # the fleet failed before finishing: show why
-            n, secs = backfilled.result()
-            print(f"           {n} events recorded, delivered and acknowledged in {secs:.1f} s")
-            await show(
-                http_port, "device_type,firmware_version", "PES, last 30 days, by configuration:"
-            )
-            await show(http_port, "device_type", "PES, last 30 days, by device type:")
-            url = f"http://127.0.0.1:{http_port}/?token={TOKEN}"
-            print(f"\nDashboard:  {url}")
-            print(f"API:        curl -H 'Authorization: Bearer {TOKEN}' "
-                  f"'http://127.0.0.1:{http_port}/v1/pes?group_by=firmware_version'")  # fmt: skip
+            live_done: asyncio.Future[LiveStats] = loop.create_future()
+            serving = asyncio.Event()  # the tables are printed: live traffic may begin
+            live_seconds = args.serve_seconds
+            task = asyncio.create_task(
+                run_fleet(fleet, work, broker.port, stop, serving, backfilled, args.live_rate,
+                          live_seconds, live_done)
+            )  # fmt: skip
+            loading = asyncio.create_task(load_fleet(fleet, work, conf, task, backfilled))
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait([loading, stopping], return_when=asyncio.FIRST_COMPLETED)
+            if not loading.done():  # Ctrl-C while loading: stop now, not after the import
+                loading.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loading
+                await task
+                return 130
+            stopping.cancel()
+            await loading
+            async with httpx.AsyncClient(
+                base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120
+            ) as api:
+                await print_pes(api, work / "printed")
+                await print_releases(api, work / "printed")
+                await print_outcomes(api, work / "printed")
+            print_guide(base, TOKEN)
+            print(f"\ndemo ready in {time.monotonic() - t_start:.0f} s", flush=True)
             if not args.exit:
-                print("\nThe fleet keeps sending live events. Ctrl-C to stop.")
+                serving.set()
+                until = "" if args.serve_seconds is None else f" for {args.serve_seconds:g} s"
+                print(
+                    f"\nThe live fleet keeps working as its profiles say{until} "
+                    f"(about {args.live_rate:g} sessions a second). Ctrl-C to stop.",
+                    flush=True,
+                )
+                waiters: list[asyncio.Future[Any]] = [task, live_done]
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                if live_done.done():
+                    s = live_done.result()
+                    print(
+                        f"live       {s.sessions} sessions, {s.events} events sent and "
+                        "acknowledged; still serving. Ctrl-C to stop.",
+                        flush=True,
+                    )
                 await stop.wait()
             stop.set()
-            await fleet
+            await task
         finally:
             if proc.returncode is None:
                 proc.terminate()
@@ -243,8 +233,6 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def _port_free(port: int) -> bool:
-    import socket
-
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))
@@ -254,13 +242,32 @@ def _port_free(port: int) -> bool:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(prog="scripts/demo", description=__doc__)
-    # paho watches sockets with select(), which stops at fd 1023: one process holds ~100 agents
-    p.add_argument("--devices", type=int, default=100)
-    p.add_argument("--days", type=int, default=75)
-    p.add_argument("--port", type=int, default=8080)
+    p = argparse.ArgumentParser(prog="scripts/demo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--exit", action="store_true", help="exit after the report (no live serving)")
-    return asyncio.run(main_async(p.parse_args()))
+    p.add_argument(
+        "--serve-seconds",
+        type=float,
+        default=None,
+        help="live traffic for this long, then serve without it (default: until Ctrl-C)",
+    )
+    p.add_argument("--live-rate", type=float, default=0.5, help="live sessions a second")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--devices", type=int, default=2400, help="devices with imported history")
+    # paho watches sockets with select(), which stops at fd 1023: one process holds ~100 agents
+    p.add_argument("--agents", type=int, default=100, help="live devices: real agents")
+    p.add_argument("--accounts", type=int, default=80)
+    p.add_argument("--days", type=int, default=90, help=f"days of history, at least {MIN_DAYS}")
+    p.add_argument("--work-dir", help="where the demo's files go (default: .demo, emptied)")
+    args = p.parse_args()
+    if args.days < MIN_DAYS:
+        p.error(f"--days must be at least {MIN_DAYS}")
+    if args.live_rate <= 0:
+        p.error("--live-rate must be positive")
+    if not 1 <= args.accounts <= 80:
+        p.error("--accounts must be 1 to 80")
+    return asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Sequence
@@ -173,6 +172,8 @@ class MqttClient:
         if s.username:
             c.username_pw_set(s.username, s.password.get_secret_value() if s.password else None)
         if s.tls:
+            import ssl  # only with TLS: the agent's process loads no OpenSSL without it
+
             c.tls_set(
                 ca_certs=s.ca_file,
                 certfile=s.cert_file,
@@ -204,7 +205,7 @@ class MqttClient:
                 props.ReceiveMaximum = self._receive_maximum
             try:
                 client.connect(s.host, s.port, keepalive=s.keepalive, properties=props)
-            except (OSError, ssl.SSLError, ValueError) as exc:
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
                 self.last_error = f"connect to {s.host}:{s.port} failed: {exc}"
                 log.warning("%s", self.last_error)
             else:

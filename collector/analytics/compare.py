@@ -15,6 +15,11 @@ exactly as for a segment (collector.analytics.cube), then a seeded bootstrap res
   sum(numerators) / sum(denominators) over the drawn entities, i.e. pes.md's formula applied to
   the resampled fleet, not a mean of per-entity ratios. Growth = 100 (new + recovered) /
   (new + recovered + dropped) over the drawn entities (50 when all three are zero).
+- Beyond BUCKETS entities, the unit drawn is a bucket of entities (a seeded random partition
+  into BUCKETS buckets of equal size): the bucket bootstrap of experimentation platforms,
+  whose cost does not grow with the fleet. Each bucket carries the sum of its entities'
+  contributions; an entity is in the same bucket for every configuration (still paired).
+  Point values never go through the resamples.
 - The 95% interval is the 2.5th..97.5th percentile of the resampled values (of a configuration,
   or of its difference to the baseline); resamples where a value is undefined are left out.
 """
@@ -37,7 +42,10 @@ from collector.analytics.state import Bools, Cube
 METRICS = ("pes", "adoption", "stickiness", "growth")
 ATTRS = ("device_type", "firmware_version", "account_id", "device_id")
 MAX_CONFIGS = 6
-_CHUNK = 50  # resamples per matrix product: bounds memory at 50 x entities weights
+_CHUNK = 50  # resamples per matrix product: bounds memory at 50 x units weights
+# Entities are resampled in this many buckets once a comparison has more entities than that
+# (docs/analytics.md, "Compare"): the bootstrap's cost stops growing with the fleet.
+BUCKETS = 2000
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
@@ -81,24 +89,42 @@ def config_mask(cube: Cube, config: Config) -> Bools:
 
 @dataclass(frozen=True, slots=True)
 class _Parts:
-    """One configuration's contributions over all drawn entities (zero where absent), stored
-    transposed: (features x entities) @ (entities x resamples) is the product shape BLAS runs
-    fast; the other orientation was 15 times slower here."""
+    """One configuration's contributions summed per resampled unit (a bucket of entities, or
+    one entity), zero where it has none, stored transposed: (features x units) @ (units x
+    resamples) is the product shape BLAS runs fast; the other orientation was 15 times slower
+    here."""
 
-    vectors: F32  # (4, entities): adoption share, has core features, new|recovered, dropped
-    days: F32  # (2L, entities): numerator windows, then denominator windows, per day of P
+    vectors: F32  # (4, units): adoption share, has core features, new|recovered, dropped
+    days: F32  # (2L, units): numerator windows, then denominator windows, per day of P
 
 
-def _parts(
-    st: PeriodStats, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64], n: int
-) -> _Parts:
-    vectors = np.zeros((4, n), np.float32)
-    vectors[:, cols] = np.stack(
-        [st.share * st.has_core, st.has_core, st.new | st.recovered, st.dropped]
-    )[:, rows]
-    days = np.zeros((2 * st.num.shape[1], n), np.float32)
-    days[:, cols] = np.concatenate([st.num[rows], st.den[rows]], axis=1).T
+def _parts(st: PeriodStats, rows: npt.NDArray[np.int64], unit: npt.NDArray[np.int64],
+           units: int) -> _Parts:  # fmt: skip
+    """Sums of the members `rows` of `st` per unit, member rows[i] belonging to unit[i]."""
+    order = np.argsort(unit, kind="stable")
+    rows, unit = rows[order], unit[order]
+    vectors = np.zeros((4, units), np.float32)
+    cols = [st.share * st.has_core, st.has_core, st.new | st.recovered, st.dropped]
+    for k, col in enumerate(cols):
+        vectors[k] = np.bincount(unit, weights=col[rows], minlength=units)
+    length = st.num.shape[1]
+    days = np.zeros((2 * length, units), np.float32)
+    for k, src in enumerate((st.num, st.den)):
+        days[k * length : (k + 1) * length] = unit_sums(src[rows], unit, units).T
     return _Parts(vectors, days)
+
+
+def unit_sums(x: Bools, unit: npt.NDArray[np.int64], units: int) -> npt.NDArray[np.int32]:
+    """(units, columns): the rows of x summed per unit, for rows sorted by unit (unit[i] the
+    unit of row i); zero for a unit without rows. A segmented sum (reduceat) over x with a zero
+    row appended, so that the last unit's segment ends at the end; reduceat gives an empty
+    segment the next row instead of zero, hence the mask."""
+    padded = np.zeros((len(x) + 1, x.shape[1]), x.dtype)
+    padded[:-1] = x
+    starts = np.searchsorted(unit, np.arange(units))
+    sums = np.add.reduceat(padded, starts, axis=0, dtype=np.int32)
+    sums[np.bincount(unit, minlength=units) == 0] = 0
+    return sums
 
 
 def _metrics(p: _Parts, w: F32, weights: tuple[float, float, float]) -> dict[str, F64]:
@@ -137,8 +163,11 @@ def compare(
     resamples: int = 1000,
     seed: int = 0,
     fleet: Mapping[str, set[str]] | None = None,
+    buckets: int | None = BUCKETS,
 ) -> list[dict[str, Any]]:
-    """One row per configuration and metric: value, 95% CI, delta to the baseline and its CI."""
+    """One row per configuration and metric: value, 95% CI, delta to the baseline and its CI.
+    `buckets`: resample that many buckets of entities when there are more entities than
+    that; None resamples single entities whatever their number (the exact bootstrap)."""
     if baseline not in {c.name for c in configs}:
         raise ValueError(f"baseline {baseline!r} is not one of the configurations")
     stats = [
@@ -150,23 +179,23 @@ def compare(
     live = [np.flatnonzero(st.active | st.in_prev | st.den.any(axis=1)) for st in stats]
     codes = [st.mem.entity_codes[rows] for st, rows in zip(stats, live, strict=True)]
     union = np.unique(np.concatenate(codes)) if codes else np.zeros(0, np.int64)
-    n = len(union)
+    rng = np.random.default_rng(seed)
+    unit_of, units = _units(len(union), buckets, rng)
     parts = [
-        _parts(st, rows, np.searchsorted(union, c), n)
+        _parts(st, rows, unit_of[np.searchsorted(union, c)], units)
         for st, rows, c in zip(stats, live, codes, strict=True)
     ]
-    rng = np.random.default_rng(seed)
     draws: list[list[dict[str, F64]]] = [[] for _ in configs]
     done = 0
     # One BLAS thread: these products take milliseconds, and on a busy 2-core machine
     # OpenBLAS's threads spin waiting for each other (8x slower measured, docs/performance.md).
     with threadpool_limits(limits=1, user_api="blas"):
-        while done < resamples and n:
+        while done < resamples and units:
             k = min(_CHUNK, resamples - done)
-            picks = rng.integers(0, n, size=(k, n), dtype=np.int32)
-            w = np.empty((k, n), np.float32)
-            for i in range(k):  # row by row: bincount of one resample's n draws
-                w[i] = np.bincount(picks[i], minlength=n)
+            picks = rng.integers(0, units, size=(k, units), dtype=np.int32)
+            w = np.empty((k, units), np.float32)
+            for i in range(k):  # row by row: bincount of one resample's draws
+                w[i] = np.bincount(picks[i], minlength=units)
             for c, p in enumerate(parts):
                 draws[c].append(_metrics(p, w, params.weights))
             done += k
@@ -216,6 +245,22 @@ def compare(
             )
     _holm(out, delta_draws)
     return out
+
+
+def _units(
+    n: int, buckets: int | None, rng: np.random.Generator
+) -> tuple[npt.NDArray[np.int64], int]:
+    """The resampled unit of each of n entities, and the number of units. Up to `buckets`
+    entities each is its own unit (the exact bootstrap, and no draw from rng, so its results
+    are those of the unbucketed version); beyond, a seeded random permutation deals the
+    entities into `buckets` buckets whose sizes differ by at most one. Membership is random,
+    not by id ranges: ids can follow registration order, which can follow engagement."""
+    if buckets is None or n <= buckets:
+        return np.arange(n, dtype=np.int64), n
+    if buckets < 1:
+        raise ValueError("buckets must be at least 1")
+    position = rng.permutation(n)
+    return position * buckets // n, buckets
 
 
 def _point(st: PeriodStats) -> dict[str, float | None]:

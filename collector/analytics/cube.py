@@ -330,6 +330,22 @@ def pes_of(
     return w_a * adoption + w_s * stickiness + w_g * growth
 
 
+def feature_counts(st: PeriodStats) -> tuple[list[list[int]], list[list[int]]]:
+    """Per segment and feature of `st.vocab`: (users, eligible). Eligible: active entities
+    whose core set C_e holds the feature; users: those of them that used it in P. A feature
+    counts only where it is core: `jog` is no press-x device's to adopt."""
+    starts = st.mem.starts
+    mine = st.types & st.active[:, None]
+    member_core = (mine.astype(np.int32) @ st.core.astype(np.int32)) > 0
+    users = np.zeros((len(starts), len(st.vocab)), np.int64)
+    eligible = np.zeros((len(starts), len(st.vocab)), np.int64)
+    for j in range(len(st.vocab)):
+        core_j = member_core[:, j]
+        eligible[:, j] = np.add.reduceat(core_j, starts, dtype=np.int64)
+        users[:, j] = np.add.reduceat(core_j & st.used[:, j], starts, dtype=np.int64)
+    return users.tolist(), eligible.tolist()
+
+
 def aggregate(st: PeriodStats) -> list[PesResult]:
     """One PesResult per segment with a member active in P or P' (like compute_pes). Sums per
     segment are np.add.reduceat over the members, which are sorted by segment."""
@@ -354,10 +370,7 @@ def aggregate(st: PeriodStats) -> list[PesResult]:
     seg_types = np.zeros((len(starts), st.types.shape[1]), np.bool_)
     for t in range(st.types.shape[1]):
         seg_types[:, t] = per_segment(st.types[:, t] & st.active) > 0
-    users_a = np.zeros((len(starts), len(st.vocab)), np.int64)
-    for j in range(len(st.vocab)):
-        users_a[:, j] = per_segment(st.used[:, j] & st.active)
-    users = users_a.tolist()
+    users, eligible = feature_counts(st)
     row_core = (seg_types.astype(np.int32) @ st.core.astype(np.int32)) > 0
     out: list[PesResult] = []
     for k, segment in enumerate(mem.segments):
@@ -389,7 +402,9 @@ def aggregate(st: PeriodStats) -> list[PesResult]:
                     for t in types
                 },
                 feature_adoption={
-                    f: users[k][j] / n_active for j, f in enumerate(st.vocab) if row_core[k, j]
+                    f: users[k][j] / eligible[k][j]
+                    for j, f in enumerate(st.vocab)
+                    if row_core[k, j]
                 },
                 low_sample=n_active < params.low_sample_threshold,
             )

@@ -83,7 +83,9 @@ class PesResult:
     wau: int
     mau: int
     core_features: dict[str, list[str]]  # device_type -> core set used for this row (sorted)
-    feature_adoption: dict[str, float]  # core feature -> share (0..1) of active(P) that used it
+    # core feature f -> share (0..1) of the entities active in P whose core set holds f that
+    # used f in P (docs/analytics.md)
+    feature_adoption: dict[str, float]
     low_sample: bool
 
 

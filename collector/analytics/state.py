@@ -198,6 +198,17 @@ EMPTY = Snapshot(0, _NO_WORDS, _NO_INTS, {a: _NO_INTS for a in ATTRS}, {a: [] fo
                  _NO_INTS, _NO_INTS, _NO_WORDS, [])  # fmt: skip
 
 
+_FEATURE_BITS = 32  # a feature row's key: row << 32 | feature code (both below 2**31)
+_FEATURE_MASK = (1 << _FEATURE_BITS) - 1
+
+
+def _columns(changes: Changes) -> tuple[Ints, Ints]:
+    """The changed rows as (n, 3) and (n, 4) int64 arrays, whichever form the store gave."""
+    act = np.asarray(changes.activity, np.int64).reshape(-1, 3)
+    fb = np.asarray(changes.feature_bits, np.int64).reshape(-1, 4)
+    return act, fb
+
+
 def _writable(a: Words, published: Words) -> Words:
     """`a`, or a copy of it when the published snapshot reads its memory (copy on write)."""
     return a.copy() if np.may_share_memory(a, published) else a
@@ -211,12 +222,15 @@ class CubeState:
         self.cursor = (-1, -1)
         self.block0 = 0
         self.rows: dict[int, int] = {}  # combination id -> row
+        self.row_of: Ints = np.zeros(0, np.int64)  # the same as an array (-1: none)
         self.vocabs = {a: _Vocab() for a in ATTRS}
         self.codes: list[list[int]] = [[] for _ in ATTRS]
         self.act: Words = np.zeros((0, 0), np.uint64)
         self.feature_ids: dict[int, int] = {}  # feature id -> code
         self.features = _Vocab()
-        self.f_rows: dict[tuple[int, int], int] = {}  # (row, feature code) -> feature row
+        # Sorted keys (row << _FEATURE_BITS | feature code) and the feature row of each.
+        self.f_keys: Ints = np.zeros(0, np.int64)
+        self.f_key_rows: Ints = np.zeros(0, np.int64)
         self.f_combo: list[int] = []
         self.f_feat: list[int] = []
         self.f_words: Words = np.zeros((0, 0), np.uint64)
@@ -224,17 +238,29 @@ class CubeState:
 
     def missing(self, changes: Changes) -> tuple[list[int], list[int]]:
         """Combination and feature ids the changes refer to that this state has not seen."""
-        combos = {r[0] for r in changes.activity} | {r[0] for r in changes.feature_bits}
-        feats = {r[1] for r in changes.feature_bits}
+        act, fb = _columns(changes)
+        combos = set(act[:, 0].tolist()).union(fb[:, 0].tolist())
+        feats = set(fb[:, 1].tolist())
         return sorted(combos - self.rows.keys()), sorted(feats - self.feature_ids.keys())
 
     def add_names(self, combos: Sequence[ComboRow], features: Sequence[FeatureNameRow]) -> None:
         """Names for `apply`; requests see them once `apply` publishes the next snapshot."""
+        added: list[int] = []
         for combo in combos:
             if combo[0] not in self.rows:
                 self.rows[combo[0]] = len(self.rows)
+                added.append(combo[0])
                 for k, value in enumerate(combo[1:]):
                     self.codes[k].append(self.vocabs[ATTRS[k]].code(value))
+        if added:  # ids are the stores' serial keys: dense, so an array indexed by id
+            ids = np.asarray(added, np.int64)
+            if ids.min() < 0:
+                raise ValueError("negative combination id")
+            if ids.max() >= len(self.row_of):
+                grown = np.full(max(int(ids.max()) + 1, 2 * len(self.row_of)), -1, np.int64)
+                grown[: len(self.row_of)] = self.row_of
+                self.row_of = grown
+            self.row_of[ids] = len(self.rows) - len(added) + np.arange(len(added))
         for fid, name in features:
             self.feature_ids[fid] = self.features.code(name)
 
@@ -253,32 +279,57 @@ class CubeState:
     def apply(self, changes: Changes) -> None:
         """Overwrite the rows that changed, then publish a new snapshot; names must have been
         added first (`missing`)."""
-        act = np.array(changes.activity, np.int64).reshape(-1, 3)
-        fb = np.array(changes.feature_bits, np.int64).reshape(-1, 4)
+        act, fb = _columns(changes)
         self._blocks(np.concatenate([act[:, 1], fb[:, 2]]))
         if self.act.shape[0] < len(self.rows):
             self.act = _grow(self.act, len(self.rows), self.act.shape[1], 0)
         if len(act):
-            rows = np.fromiter(map(self.rows.__getitem__, act[:, 0].tolist()), np.int64, len(act))
+            rows = self._rows_of(act[:, 0])
             self.act = _writable(self.act, self.snapshot.act)
             self.act[rows, act[:, 1] - self.block0] = act[:, 2].view(np.uint64)
         if len(fb):
-            combos = list(map(self.rows.__getitem__, fb[:, 0].tolist()))
-            feats = list(map(self.feature_ids.__getitem__, fb[:, 1].tolist()))
-            index = np.empty(len(fb), np.int64)
-            for k, key in enumerate(zip(combos, feats, strict=True)):
-                j = self.f_rows.get(key)
-                if j is None:
-                    j = self.f_rows[key] = len(self.f_combo)
-                    self.f_combo.append(key[0])
-                    self.f_feat.append(key[1])
-                index[k] = j
+            combos = self._rows_of(fb[:, 0])
+            feats = np.fromiter(
+                map(self.feature_ids.__getitem__, fb[:, 1].tolist()), np.int64, len(fb)
+            )
+            index = self._feature_rows(combos << _FEATURE_BITS | feats)
             if self.f_words.shape[0] < len(self.f_combo):
                 self.f_words = _grow(self.f_words, len(self.f_combo), self.act.shape[1], 0)
             self.f_words = _writable(self.f_words, self.snapshot.f_words)
             self.f_words[index, fb[:, 2] - self.block0] = fb[:, 3].view(np.uint64)
         self.cursor = changes.cursor
         self._publish(activity_changed=len(act) > 0)
+
+    def _rows_of(self, ids: Ints) -> Ints:
+        """The row of each combination id (all added by add_names)."""
+        if len(ids) and (ids.min() < 0 or ids.max() >= len(self.row_of)):
+            raise KeyError("combination ids without names: call add_names first")
+        rows = self.row_of[ids]
+        if (rows < 0).any():
+            raise KeyError("combination ids without names: call add_names first")
+        return rows
+
+    def _feature_rows(self, keys: Ints) -> Ints:
+        """The feature row of each key (row << _FEATURE_BITS | feature code), numbering new
+        keys in order of first appearance. A sorted array of the known keys and binary
+        search, no per-row Python: a cold start meets a key per (combination, feature),
+        millions of them at a million devices."""
+        known, rows = self.f_keys, self.f_key_rows
+        pos = np.minimum(np.searchsorted(known, keys), max(len(known) - 1, 0))
+        found = known[pos] == keys if len(known) else np.zeros(len(keys), np.bool_)
+        index = np.where(found, rows[pos] if len(known) else 0, -1)
+        new = ~found
+        if new.any():
+            fresh, first, inverse = np.unique(keys[new], return_index=True, return_inverse=True)
+            order = np.argsort(first, kind="stable")
+            number = np.empty(len(fresh), np.int64)
+            number[order] = len(self.f_combo) + np.arange(len(fresh))
+            index[new] = number[inverse]
+            self.f_combo.extend((fresh[order] >> _FEATURE_BITS).tolist())
+            self.f_feat.extend((fresh[order] & _FEATURE_MASK).tolist())
+            at = np.searchsorted(known, fresh)
+            self.f_keys, self.f_key_rows = np.insert(known, at, fresh), np.insert(rows, at, number)
+        return index
 
     def _publish(self, activity_changed: bool) -> None:
         """Swap in a snapshot of the tables as they are now. What did not change is taken

@@ -1,50 +1,37 @@
-"""`create_app`: the collector's HTTP API (FastAPI). Every `/v1` route needs a bearer token when
-tokens are configured; errors map to status codes in one place (api/problems.py: QueryError ->
-422, StoreUnavailable -> 503 with Retry-After), all as RFC 9457 problem details."""
+"""`create_app`: the collector's HTTP API (FastAPI). Every `/v1` route depends on one
+`TokenGuard` (api/auth.py: bearer tokens, read-only and account-scoped tokens); errors map to
+status codes in one place (api/problems.py: QueryError -> 422, StoreUnavailable -> 503 with
+Retry-After), all as RFC 9457 problem details."""
 
 from __future__ import annotations
 
-import hmac
-
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI
 
 from collector import __version__
 from collector.api import problems
+from collector.api.auth import TokenGuard
 from collector.api.routes import analytics, dashboard, fleet, ops, outcomes, releases
 from collector.api.state import AppState
 
 
 def create_app(state: AppState) -> FastAPI:
     app = FastAPI(title="PES Telemetry collector", version=__version__)
-    tokens = [t.encode() for t in state.settings.api.tokens]
-
-    def require_token(request: Request) -> None:
-        if tokens:
-            header = request.headers.get("authorization", "")
-            scheme, _, token = header.partition(" ")
-            ok = scheme.lower() == "bearer" and any(
-                hmac.compare_digest(token.encode(), t) for t in tokens
-            )
-            if not ok:
-                headers = {"WWW-Authenticate": "Bearer"}
-                raise HTTPException(401, "missing or invalid API token", headers)
-        # Every /v1 route: no stored text can hold NUL (PostgreSQL refuses it), so a filter
-        # holding one is refused, never answered with an empty result (security.md).
-        if any("\x00" in k or "\x00" in v for k, v in request.query_params.multi_items()):
-            raise HTTPException(422, "query parameters cannot contain NUL")
-
-    auth = Depends(require_token)
+    # The one place tokens are checked: authentication, read-only and account scopes.
+    auth = Depends(TokenGuard(state.settings.api))
 
     problems.install(app)  # every error as RFC 9457 problem details
 
     # /healthz, /readyz, /metrics, /v1/devices, /v1/stats
     ops.mount(app, state, auth)
-    # /v1/pes, /v1/compare, /v1/trend, /v1/overview, /v1/health, /v1/funnel, /v1/alerts
+    # /v1/outcomes (import; not under role api) and /v1/outcomes/report (not under role ingest)
+    app.include_router(outcomes.router(state, auth))
+    if not state.reads:  # role ingest: no analytics state in this process
+        return app
+    # /v1/pes, /v1/compare, /v1/trend, /v1/overview, /v1/health, /v1/funnel, /v1/retention,
+    # /v1/alerts
     app.include_router(analytics.router(state, auth))
     # /v1/releases, /v1/rollout: release impact (specs/releases.md)
     app.include_router(releases.router(state, auth))
-    # /v1/outcomes (import), /v1/outcomes/report
-    app.include_router(outcomes.router(state, auth))
     # /v1/fleet, /v1/entity: what only the dashboard's pages need
     app.include_router(fleet.router(state, auth))
     # The dashboard's pages and static assets (public: they hold no data)

@@ -15,12 +15,23 @@ from typing import Any
 from collector.analytics.compare import parse_config
 from collector.errors import QueryError
 from collector.jobs import run_claimed, run_forever
-from collector.reports import EARLIEST, PesQuery, make_query, to_csv, to_table
+from collector.reports import (
+    EARLIEST,
+    PesQuery,
+    compare_table,
+    health_table,
+    make_query,
+    parse_group_by,
+    pes_table,
+    retention_table,
+    to_csv,
+    to_table,
+)
 from collector.reports import tables as aq
 from collector.settings import CollectorSettings
 from collector.storage import open_store
 
-COMMANDS = ("pes", "compare", "trend", "overview", "health", "funnel", "alerts")
+COMMANDS = ("pes", "compare", "trend", "overview", "health", "funnel", "retention", "alerts")
 _CONFIGS = ("a", "b", "c", "d", "e", "f")
 
 
@@ -70,6 +81,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     fu = sub.add_parser("funnel", help="onboarding funnel of new entities")
     _common(fu)
     fu.add_argument("--days", type=int, default=14)
+    re_ = sub.add_parser("retention", help="weekly retention curves by cohort")
+    _common(re_)
+    re_.add_argument("--weeks", type=int, default=12, help="weeks after the cohort's (1-52)")
     al = sub.add_parser("alerts", help="evaluate alert rules on a schedule, send to the webhook")
     al.add_argument("--config")
     al.add_argument("--once", action="store_true", help="evaluate and deliver once, then exit")
@@ -149,13 +163,24 @@ async def run(settings: CollectorSettings, args: argparse.Namespace) -> int:
         elif args.cmd == "health":
             rows = await aq.health_rows(store, pes, _query(settings, args, 30, ""), args.list)
             rows = rows[: args.limit]
+        elif args.cmd == "retention":
+            rows = await aq.retention_rows(store, _query(settings, args, 84, ""), args.weeks)
         else:
             if not 1 <= args.days <= 365:
                 raise QueryError("--days must be 1 to 365")
             rows = await aq.funnel_rows(
                 store, pes, _query(settings, args, 30, None), args.days, today
             )
-    _print(rows, args.format)
+    if args.format == "table" and args.cmd == "pes":
+        print(pes_table(rows, parse_group_by(args.group_by)))
+    elif args.format == "table" and args.cmd == "compare":
+        print(compare_table(rows, args.baseline))
+    elif args.format == "table" and args.cmd == "health":
+        print(health_table(rows))
+    elif args.format == "table" and args.cmd == "retention":
+        print(retention_table(rows))
+    else:
+        _print(rows, args.format)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""`pes-collector`: serve, import, report."""
+"""`pes-collector`: serve, import, report, analytics, provisioning, agents' configuration."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from collector.cli import agents as cli_agents
 from collector.cli import analytics as cli_analytics
+from collector.cli import export as cli_export
 from collector.cli import outcomes as cli_outcomes
 from collector.cli import provision
 from collector.cli import releases as cli_releases
@@ -21,7 +23,7 @@ from collector.ingest import IngestLoop, now_ms, parse_import_line
 from collector.jobs import retention_loop
 from collector.records import ParsedMessage, QuarantineRow
 from collector.reports import make_query, pes_rows, pes_table
-from collector.settings import CollectorSettings, load_settings
+from collector.settings import ROLES, CollectorSettings, Role, load_settings
 from collector.storage import Store, open_store
 from shared.errors import ConfigError, PesError
 from shared.topics import DEFAULT_SHARE_GROUP
@@ -47,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--role",
+        choices=ROLES,
+        default="all",
+        help="all: ingest and every route; ingest: MQTT ingest, operations routes and writes; "
+        "api: the read routes only, from a store it never writes (e.g. a read replica)",
+    )
 
     imp = sub.add_parser("import", help="load events from a JSON-lines file")
     imp.add_argument("file")
@@ -61,9 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--stickiness", choices=["dau_mau", "dau_wau", "wau_mau"], default="dau_mau")
     rep.add_argument("--format", choices=["json", "table"], default="table")
     provision.add_parsers(sub)  # provision-device, provision-collector
-    cli_analytics.add_parsers(sub)  # pes, compare, trend, overview, health, funnel, alerts
+    # pes, compare, trend, overview, health, funnel, retention, alerts
+    cli_analytics.add_parsers(sub)
     cli_releases.add_parsers(sub)  # releases
     cli_outcomes.add_parsers(sub)  # outcomes import, outcomes report
+    cli_export.add_parsers(sub)  # export (Parquet for a warehouse)
+    cli_agents.add_parsers(sub)  # agents config set|show|clear
     return p
 
 
@@ -77,9 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         if args.cmd == "serve":
-            return asyncio.run(serve(settings, host=args.host, port=args.port))
+            return asyncio.run(serve(settings, host=args.host, port=args.port, role=args.role))
         if args.cmd == "import":
             return asyncio.run(import_file(settings, Path(args.file)))
+        if args.cmd == cli_export.COMMAND:
+            return asyncio.run(cli_export.run(settings, args))
+        if args.cmd == cli_agents.COMMAND:
+            return asyncio.run(cli_agents.run(settings, args))
         if args.cmd == cli_outcomes.COMMAND:
             return asyncio.run(cli_outcomes.run(settings, args))
         if args.cmd in cli_analytics.COMMANDS:
@@ -95,7 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-async def serve(settings: CollectorSettings, *, host: str | None, port: int | None) -> int:
+async def serve(
+    settings: CollectorSettings, *, host: str | None, port: int | None, role: Role = "all"
+) -> int:
     import uvicorn  # only the server needs it
 
     from collector.api import AppState, create_app
@@ -104,9 +122,10 @@ async def serve(settings: CollectorSettings, *, host: str | None, port: int | No
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    if not settings.api.tokens:
+    if settings.api.open:
         log.warning("no API tokens configured: the HTTP API is open to anyone who can reach it")
-    if settings.ingest.share_group == DEFAULT_SHARE_GROUP and settings.mqtt.username:
+    ingesting = role != "api" and settings.ingest.enabled
+    if ingesting and settings.ingest.share_group == DEFAULT_SHARE_GROUP and settings.mqtt.username:
         # Mosquitto does not restrict who joins a shared subscription (security.md): a device
         # that guesses the group takes a share of other devices' batches (resent, delayed).
         log.warning(
@@ -114,9 +133,10 @@ async def serve(settings: CollectorSettings, *, host: str | None, port: int | No
             "guess it and delay other devices' batches; set a random group name (deploy.md)",
             DEFAULT_SHARE_GROUP,
         )
-    async with open_store(settings.storage.url) as store:
-        ingest = IngestLoop(settings, store)
-        app = create_app(AppState(settings, store, ingest))
+    # Role api never writes: no migrations, no ingest, no retention (the primary's do that).
+    async with open_store(settings.storage.url, create=role != "api") as store:
+        ingest = IngestLoop(settings, store) if role != "api" else None
+        app = create_app(AppState(settings, store, ingest, role))
         config = uvicorn.Config(
             app,
             host=host or settings.api.host,
@@ -126,10 +146,12 @@ async def serve(settings: CollectorSettings, *, host: str | None, port: int | No
         )
         server = uvicorn.Server(config)
         tasks = [asyncio.create_task(server.serve(), name="http")]
-        if settings.ingest.enabled:
+        if ingest is not None and ingesting:
             tasks.append(asyncio.create_task(ingest.run_forever(stop), name="ingest"))
-        tasks.append(asyncio.create_task(retention_loop(settings, store, stop), name="retention"))
-        log.info("collector serving on http://%s:%s", config.host, config.port)
+        if role != "api":
+            retention = retention_loop(settings, store, stop)
+            tasks.append(asyncio.create_task(retention, name="retention"))
+        log.info("collector (role %s) serving on http://%s:%s", role, config.host, config.port)
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         stop.set()

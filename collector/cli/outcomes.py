@@ -12,6 +12,7 @@ from typing import Any
 
 from collector.reports import (
     OutcomeLineError,
+    band_table,
     import_outcomes,
     make_outcome_query,
     outcome_band_rows,
@@ -100,6 +101,6 @@ def _print(result: dict[str, Any], fmt: str) -> None:
         print(to_csv(bands), end="")
         return
     print("== bands")
-    print(to_table(bands))
+    print(band_table(result["bands"]))
     print("== summary")
     print(to_table(_summary(result)))

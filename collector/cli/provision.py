@@ -2,8 +2,11 @@
 
 Writes the Mosquitto password file (with `mosquitto_passwd -b` when it is installed, otherwise
 the same PBKDF2-SHA512 `$7$` lines Mosquitto 2.0 writes and reads) and makes sure the ACL file
-holds the lines that confine every device to `pes/v1/dev/<username>/` (deploy/mosquitto/pes.acl).
-Both are idempotent: running it again for a device replaces only that device's password.
+holds the lines that confine every device to `pes/v1/dev/<username>/` (deploy/mosquitto/pes.acl)
+and let it read its remote configuration: the fleet's, its own and, with `--device-type`, that
+type's (a `user <device_id>` section of its own). Only the collectors' login may write
+configuration. Both are idempotent: running it again for a device replaces only that device's
+password (and its type's line).
 
 The new password is printed once, on stdout (or inside an agent/collector TOML snippet); nothing
 else keeps it. Mosquitto rereads both files on `systemctl reload mosquitto` (SIGHUP).
@@ -30,6 +33,7 @@ from pathlib import Path
 from collector.errors import ConfigError
 from shared import limits as L
 from shared.errors import PesError
+from shared.topics import device_type_config_topic
 
 COMMANDS = ("provision-device", "provision-collector")
 COLLECTOR_USER = "pes-collector"
@@ -43,13 +47,23 @@ DEVICE_ACL = (
     "pattern write pes/v1/dev/%u/events",
     "pattern readwrite pes/v1/dev/%u/status",
     "pattern read pes/v1/dev/%u/ack",
+    # Remote configuration (shared/topics.py): its own and the fleet's, read only.
+    "pattern read pes/v1/dev/%u/config",
+    "pattern read pes/v1/config/fleet",
 )
 COLLECTOR_ACL = (
     "topic read pes/v1/dev/+/events",
     "topic read pes/v1/dev/+/status",
     "topic write pes/v1/dev/+/ack",
+    # Remote configuration: only the collectors write it (and read it back: agents config).
+    "topic readwrite pes/v1/dev/+/config",
+    "topic readwrite pes/v1/config/#",
 )
+# A device type's configuration is readable by the devices provisioned with that type: a
+# `user <device_id>` section of its own (the broker cannot know a device's type otherwise).
+TYPE_CONFIG_PREFIX = "topic read pes/v1/config/type/"
 _ID = re.compile(L.ID_PATTERN)
+_NAME = re.compile(L.NAME_PATTERN)
 
 
 # -- password file ---------------------------------------------------------------------------
@@ -168,6 +182,32 @@ def ensure_acl(acl_file: Path, *, device_patterns: bool, collector_user: str | N
     return [ln for ln in added if not ln.startswith("#")]
 
 
+def set_device_type_acl(acl_file: Path, device_id: str, device_type: str) -> list[str]:
+    """Let `device_id` read `device_type`'s configuration topic and no other type's: its own
+    `user` section holds exactly one such line (replaced when the type changes). Returns the
+    lines added (none when it was already so)."""
+    want = f"{TYPE_CONFIG_PREFIX}{device_type_config_topic(device_type).rsplit('/', 1)[1]}"
+    lines = acl_file.read_text(encoding="utf-8").splitlines()
+    out: list[str] = []
+    user: str | None = None
+    had = False
+    for raw in lines:
+        words = raw.split()
+        if words[:1] == ["user"]:
+            user = raw.strip()[len("user") :].strip()
+        elif user == device_id and " ".join(words).startswith(TYPE_CONFIG_PREFIX):
+            if " ".join(words) == want and not had:
+                had = True
+                out.append(raw)
+            continue  # another type's line (or a second copy): dropped
+        out.append(raw)
+    if had and len(out) == len(lines):
+        return []
+    added = [] if had else [f"user {device_id}", want]
+    _replace(acl_file, "".join(f"{ln}\n" for ln in [*out, *added]))
+    return added
+
+
 # -- files -----------------------------------------------------------------------------------
 def _create_private(path: Path) -> None:
     """Create `path` empty with mode 0640 (group mosquitto if it exists) unless it exists."""
@@ -276,7 +316,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     dev.add_argument("--host", default="mqtt.example.com", help="broker host, for the snippet")
     dev.add_argument("--port", type=int, default=8883, help="broker TLS port, for the snippet")
     dev.add_argument("--ca-file", default="/etc/pes/certs/ca.crt", help="for the snippet")
-    dev.add_argument("--device-type")
+    dev.add_argument(
+        "--device-type",
+        help="for the snippet, and the device may read this type's remote configuration",
+    )
     dev.add_argument("--firmware-version")
     dev.add_argument("--account-id")
     col = sub.add_parser(
@@ -309,6 +352,10 @@ def run(args: argparse.Namespace) -> int:
             device_patterns=device,
             collector_user=None if device else username,
         )
+        if device and args.device_type is not None:
+            if not _NAME.match(args.device_type):
+                raise ConfigError(f"--device-type {args.device_type[:80]!r}: not a valid name")
+            added += set_device_type_acl(args.acl, username, args.device_type)
     except (ConfigError, OSError) as exc:
         print(f"pes-collector: {exc}", file=sys.stderr)
         return 2

@@ -9,8 +9,8 @@ import argparse
 import json
 
 from collector.errors import QueryError
+from collector.reports import release_table
 from collector.reports import releases as rr
-from collector.reports import to_table
 from collector.settings import CollectorSettings
 from collector.storage import open_store
 
@@ -49,5 +49,5 @@ async def run(settings: CollectorSettings, args: argparse.Namespace) -> int:
     elif args.format == "csv":
         print(rr.release_csv(rows), end="")
     else:
-        print(to_table(rr.release_csv_rows(rows)))
+        print(release_table(rows))
     return 0

@@ -38,6 +38,17 @@ class SegmentScore:
     components: dict[str, float | None]
 
 
+@dataclass(frozen=True, slots=True)
+class OpsGauges:
+    """What an operator's alerts need beyond the counters (docs/operations.md)."""
+
+    ready: bool  # as GET /readyz: store readable, broker connected (or ingest disabled)
+    broker_connected: bool | None  # None: this collector does not ingest
+    silent_devices_24h: int  # no event for 24 h (or never), from the shared database
+    alerts_sent: int  # alert webhook deliveries, from the shared database
+    alert_webhook_failures: int  # deliveries that failed after their retries
+
+
 COMMIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
@@ -58,10 +69,12 @@ class IngestMetrics:
         counters: IngestCounters | None,
         store_stats: dict[str, Any],
         pes: Sequence[SegmentScore] = (),
+        ops: OpsGauges | None = None,
     ) -> bytes:
         self._snapshot.counters = counters
         self._snapshot.stats = store_stats
         self._snapshot.pes = pes
+        self._snapshot.ops = ops
         return generate_latest(self.registry)
 
 
@@ -70,8 +83,10 @@ class _Snapshot(Collector):
         self.counters: IngestCounters | None = None
         self.stats: dict[str, Any] = {}
         self.pes: Sequence[SegmentScore] = ()
+        self.ops: OpsGauges | None = None
 
     def collect(self) -> Iterable[Metric]:
+        yield from _ops(self.ops)
         c = self.counters
         if c is not None:
             for name, doc, value in (
@@ -120,6 +135,31 @@ class _Snapshot(Collector):
                         part.add_metric([row.segment, component], v)
             yield score
             yield part
+
+
+def _ops(o: OpsGauges | None) -> Iterable[Metric]:
+    if o is None:
+        return
+    yield GaugeMetricFamily(
+        "pes_collector_ready", "1 when GET /readyz would answer 200", value=float(o.ready)
+    )
+    if o.broker_connected is not None:
+        yield GaugeMetricFamily(
+            "pes_mqtt_connected", "1 while connected to the broker", value=float(o.broker_connected)
+        )
+    silent = GaugeMetricFamily(
+        "pes_db_devices_silent", "Devices without an event in the window", labels=["window"]
+    )
+    silent.add_metric(["24h"], o.silent_devices_24h)
+    yield silent
+    yield CounterMetricFamily(
+        "pes_alerts_sent", "Alert webhook deliveries (all alert jobs)", value=o.alerts_sent
+    )
+    yield CounterMetricFamily(
+        "pes_alert_webhook_failures",
+        "Alert webhook deliveries that failed after their retries (all alert jobs)",
+        value=o.alert_webhook_failures,
+    )
 
 
 @dataclass

@@ -195,6 +195,8 @@ async def run_once(
     cleared = [key for key in state if key not in current]
     if opened or cleared:
         await store.set_alert_state(opened, cleared)
+    if opened or failed:  # counted in the store: this process may be gone before a scrape
+        await store.count_alert_deliveries(len(opened), failed)
     return {
         "breaches": len(breaches),
         "sent": len(opened),

@@ -21,7 +21,16 @@ from collector.reports.query import (
     parse_weights,
     result_row,
 )
-from collector.reports.render import pes_table, to_csv, to_table
+from collector.reports.render import (
+    band_table,
+    compare_table,
+    health_table,
+    pes_table,
+    release_table,
+    retention_table,
+    to_csv,
+    to_table,
+)
 from collector.reports.tables import (
     HealthList,
     compare_rows,
@@ -29,6 +38,7 @@ from collector.reports.tables import (
     health_rows,
     overview_tables,
     pes_rows,
+    retention_rows,
     trend_rows,
 )
 
@@ -40,9 +50,12 @@ __all__ = [
     "OutcomeLineError",
     "OutcomeQuery",
     "PesQuery",
+    "band_table",
     "compare_rows",
+    "compare_table",
     "funnel_rows",
     "health_rows",
+    "health_table",
     "import_outcomes",
     "make_outcome_query",
     "make_query",
@@ -54,7 +67,10 @@ __all__ = [
     "parse_weights",
     "pes_rows",
     "pes_table",
+    "release_table",
     "result_row",
+    "retention_rows",
+    "retention_table",
     "to_csv",
     "to_table",
     "trend_rows",

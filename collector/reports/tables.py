@@ -14,6 +14,8 @@ from typing import Any, Literal, TypeVar
 from collector.analytics.compare import Config, compare
 from collector.analytics.cube import (
     aggregate,
+    any_between,
+    feature_counts,
     fleet_features,
     members,
     needed_range,
@@ -22,6 +24,7 @@ from collector.analytics.cube import (
 from collector.analytics.funnel import funnel, funnel_range
 from collector.analytics.health import HealthParams, entity_health, health_range
 from collector.analytics.overview import lifecycle_row, series
+from collector.analytics.retention import MAX_WEEKS, retention, retention_range
 from collector.analytics.state import Cube, CubeState, Snapshot
 from collector.analytics.trend import Interval, periods, trend, trend_range
 from collector.errors import QueryError
@@ -152,10 +155,15 @@ async def overview_tables(
              "mau": c[2], "dau_mau": c[0] / c[2] if c[2] else None}
             for d, k, c in series(mem, q.start, q.end)
         ]  # fmt: skip
+        stats = period_stats(cube, mem, params)
+        users, eligible = feature_counts(stats)
+        index = {s: k for k, s in enumerate(seg)}
+        col = {f: j for j, f in enumerate(stats.vocab)}
         feats = [
             {**_segment(q.group_by, r.segment), "feature": f, "adoption": share,
-             "users": round(share * r.active), "active": r.active}
-            for r in aggregate(period_stats(cube, mem, params))
+             "users": users[index[r.segment]][col[f]],
+             "eligible": eligible[index[r.segment]][col[f]], "active": r.active}
+            for r in aggregate(stats)
             for f, share in r.feature_adoption.items()
         ]  # fmt: skip
         cycle = [
@@ -165,6 +173,18 @@ async def overview_tables(
         return {"series": out_series, "features": feats, "lifecycle": cycle}
 
     return await off_loop(compute)
+
+
+def _device_accounts(cube: Cube, lo: int, hi: int) -> dict[str, str]:
+    """Per device, the account(s) of its activity in days [lo, hi] (ordinals; several are
+    comma-joined, sorted: a device that moved between accounts)."""
+    seen = any_between(cube, cube.words, lo, hi)
+    devices, accounts = cube.codes["device_id"][seen], cube.codes["account_id"][seen]
+    pairs = set(zip(devices.tolist(), accounts.tolist(), strict=True))
+    out: dict[str, set[str]] = {}
+    for d, a in pairs:
+        out.setdefault(cube.vocab["device_id"][d], set()).add(cube.vocab["account_id"][a])
+    return {d: ",".join(sorted(a)) for d, a in out.items()}
 
 
 def health_params(settings: PesSettings) -> HealthParams:
@@ -198,6 +218,9 @@ async def health_rows(
         lambda: entity_health(cube, members(cube, (), q.entity), params,
                               health_params(settings), uses, sessions)
     )  # fmt: skip
+    if q.entity == "device":
+        accounts = _device_accounts(cube, q.start.toordinal() - params.length, q.end.toordinal())
+        rows = [{**r, "account_id": accounts.get(r["entity"])} for r in rows]
     if which == "at_risk":
         return sorted((r for r in rows if r["at_risk"]), key=lambda r: (r["health"], r["entity"]))
     if which == "pql":
@@ -221,6 +244,16 @@ async def funnel_rows(
     return await off_loop(compute)
 
 
+async def retention_rows(store: Store, q: PesQuery, weeks: int) -> list[dict[str, Any]]:
+    """Weekly retention of the cohorts first active between q.start's week and q.end
+    (analytics/retention.py), per q.group_by."""
+    if not 1 <= weeks <= MAX_WEEKS:
+        raise QueryError(f"weeks must be 1 to {MAX_WEEKS}")
+    lo, hi = retention_range(q.start, q.end)
+    cube = await load_cube(store, lo, hi, q)
+    return await off_loop(lambda: retention(cube, q.group_by, q.entity, q.start, q.end, weeks))
+
+
 __all__ = [
     "HealthList",
     "compare_rows",
@@ -231,5 +264,6 @@ __all__ = [
     "load_cube",
     "overview_tables",
     "pes_rows",
+    "retention_rows",
     "trend_rows",
 ]

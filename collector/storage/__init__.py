@@ -17,10 +17,13 @@ from collector.storage.base import (
     Writer,
 )
 from collector.storage.bitmaps import NO_CURSOR, Changes, ComboRow, Cursor, FeatureNameRow
+from collector.storage.export import EXPORT_COLUMNS, DayMark, ExportTable
 from collector.storage.open import open_store, sqlite_path
 from collector.storage.runbook import NO_RUNS_CURSOR, RunChanges, RunRow, UsesRow
+from collector.storage.streams import StreamRow
 
 __all__ = [
+    "EXPORT_COLUMNS",
     "FILTER_COLUMNS",
     "NO_CURSOR",
     "NO_RUNS_CURSOR",
@@ -29,7 +32,9 @@ __all__ = [
     "Changes",
     "ComboRow",
     "Cursor",
+    "DayMark",
     "Entity",
+    "ExportTable",
     "FeatureNameRow",
     "FeatureTuple",
     "Filters",
@@ -39,6 +44,7 @@ __all__ = [
     "RunRow",
     "SessionTuple",
     "Store",
+    "StreamRow",
     "UsesRow",
     "WriteCounts",
     "Writer",

@@ -9,7 +9,7 @@ errors into collector.errors at their own boundary.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date
@@ -17,7 +17,9 @@ from typing import Any, Literal, Protocol
 
 from collector.records import ParsedMessage, StatusRow
 from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow
+from collector.storage.export import DayMark, ExportTable
 from collector.storage.runbook import RunChanges, UsesRow
+from collector.storage.streams import StreamRow
 
 Entity = Literal["device", "account"]
 # (entity, device_type, firmware_version, labels_json, day)
@@ -124,6 +126,23 @@ class Store(Writer, Protocol):
         """The stored outcomes of one kind of entity, by day then id."""
         ...
 
+    # -- the warehouse export (collector/export, storage/export.py) --------------------------
+    async def day_marks(self, since: date, until: date) -> list[DayMark]:
+        """Per day of [since, until] with data: (day, raw events held, activity events rolled
+        up), by day. Read from counter rows and the activity rollup, never the raw events."""
+        ...
+
+    def day_rows(
+        self, table: ExportTable, day: date, batch: int = 5000
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """Every row of `table` on `day`, columns as storage.export.EXPORT_COLUMNS, in a stable
+        order, in lists of at most `batch` rows: memory stays bounded however large the day."""
+        ...
+
+    async def stream_rows(self) -> list[StreamRow]:
+        """Every stream's row (storage/streams.py), by device and stream."""
+        ...
+
     # -- operations ---------------------------------------------------------------------------
     async def stats(self) -> dict[str, Any]:
         """Counts held now (events, devices, quarantined by reason, stream gaps and drops), from
@@ -137,6 +156,15 @@ class Store(Writer, Protocol):
     async def fleet(self, now_ms: int, limit: int) -> dict[str, Any]:
         """Device counts by agent state and recency, buffered backlog, and up to `limit`
         devices worth a look (storage/fleet.py)."""
+        ...
+
+    async def ops_gauges(self, now_ms: int) -> dict[str, int]:
+        """For /metrics: `silent_devices_24h` (no event for 24 h, or never), `alerts_sent` and
+        `alert_webhook_failures` (alert deliveries ever counted by `count_alert_deliveries`)."""
+        ...
+
+    async def count_alert_deliveries(self, sent: int, failed: int) -> None:
+        """Add one alert run's delivered and failed webhook calls to the stored counters."""
         ...
 
     async def alert_state(self) -> AlertState:

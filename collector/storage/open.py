@@ -20,8 +20,9 @@ def sqlite_path(url: str) -> str:
 
 def open_store(url: str, *, create: bool = True) -> Store:
     """A store for `url` (not yet opened: use `async with`). `create=False` is for commands
-    that only read: a SQLite file that does not exist is then a ConfigError on opening,
-    instead of a new empty store (PostgreSQL databases are never created here)."""
+    and processes that only read: a SQLite file that does not exist is then a ConfigError on
+    opening, instead of a new empty store; a PostgreSQL database (never created here) is not
+    migrated but must already hold the current schema, so a read replica works."""
     if url.startswith("sqlite:"):
         from collector.storage.sqlite import SqliteStore
 
@@ -29,5 +30,5 @@ def open_store(url: str, *, create: bool = True) -> Store:
     if url.startswith(("postgresql://", "postgres://")):
         from collector.storage.postgres import PgStore
 
-        return PgStore(url)
+        return PgStore(url, migrate=create)
     raise ConfigError(f"unsupported storage url {url!r}: use sqlite: or postgresql://")

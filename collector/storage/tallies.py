@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from collector.records import EventRow
+from collector.storage.fleet import SILENT_AFTER_MS
 
 SLOTS = 64  # also in pg_schema.py's migration 4
 DAY_MS = 86_400_000
@@ -78,3 +79,25 @@ def stats_dict(totals: Sequence[Any], reasons: Iterable[Sequence[Any]]) -> dict[
     out: dict[str, Any] = {k: int(v) for k, v in zip(keys, totals, strict=True)}
     out["quarantine_by_reason"] = {r[0]: int(r[1]) for r in reasons}
     return out
+
+
+# Operations gauges (collector /metrics): devices without an event for SILENT_AFTER_MS (never
+# sent one included, as on the Fleet page), and alert deliveries by outcome. Parameter: now_ms.
+def ops_sql(now: str) -> str:
+    return (
+        "SELECT (SELECT count(*) FROM devices WHERE coalesce(last_seen_ms, 0) < "  # noqa: S608
+        f"{now} - {SILENT_AFTER_MS}), "
+        "(SELECT coalesce(sum(n), 0) FROM alert_deliveries WHERE outcome = 'sent'), "
+        "(SELECT coalesce(sum(n), 0) FROM alert_deliveries WHERE outcome = 'failed')"
+    )
+
+
+def ops_dict(row: Sequence[Any]) -> dict[str, int]:
+    keys = ("silent_devices_24h", "alerts_sent", "alert_webhook_failures")
+    return {k: int(v) for k, v in zip(keys, row, strict=True)}
+
+
+ADD_ALERT_DELIVERIES = (
+    "INSERT INTO alert_deliveries VALUES ({0}, {1}) "
+    "ON CONFLICT (outcome) DO UPDATE SET n = alert_deliveries.n + excluded.n"
+)

@@ -221,6 +221,7 @@ def reference_pes(
         row_core: dict[str, list[str]] = {}
         all_core: set[str] = set()
         used_by: dict[str, set[str]] = {}
+        core_of: dict[str, set[str]] = {}
         for e in active_p:
             e_acts = [a for a in seg_acts if entity_of(a, entity) == e and start <= a["day"] <= end]
             c_e: set[str] = set()
@@ -228,6 +229,7 @@ def reference_pes(
                 c_e |= core_set(acts, params, t)
                 row_core[t] = sorted(core_set(acts, params, t))
             used_by[e] = {a["feature"] for a in e_acts if a["kind"] == "feature_use"}
+            core_of[e] = c_e
             all_core |= c_e
             if c_e:
                 shares.append(len(c_e & used_by[e]) / len(c_e))
@@ -275,7 +277,8 @@ def reference_pes(
                 mau=count_window(end, 30),
                 core_features=dict(sorted(row_core.items())),
                 feature_adoption={
-                    f: sum(f in used_by[e] for e in active_p) / len(active_p)
+                    f: sum(f in used_by[e] for e in active_p if f in core_of[e])
+                    / sum(f in core_of[e] for e in active_p)
                     for f in sorted(all_core)
                 },
                 low_sample=len(active_p) < params.low_sample_threshold,

@@ -49,10 +49,11 @@ def write_collector_config(
     return conf, http_port
 
 
-def start_collector(conf: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_collector(conf: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """`pes-collector serve --config conf`, more arguments after it (e.g. --role api)."""
     with log.open("ab") as fh:
         return subprocess.Popen(
-            [sys.executable, "-m", "collector.cli", "serve", "--config", str(conf)],
+            [sys.executable, "-m", "collector.cli", "serve", "--config", str(conf), *args],
             stdout=fh,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -195,12 +195,14 @@ def _segment_result(
     row_types: set[str] = set()
     row_core: set[str] = set()
     feature_users: Counter[str] = Counter()
+    feature_eligible: Counter[str] = Counter()
     for ent in active_p:
         types = frozenset(ent.types)
         row_types |= types
         core = cores.for_types(types)
         row_core |= core
-        feature_users.update(ent.used)
+        feature_users.update(core & ent.used)
+        feature_eligible.update(core)
         if core:
             adoption_sum += len(core & ent.used) / len(core)
             adoption_n += 1
@@ -228,7 +230,7 @@ def _segment_result(
         wau=wau,
         mau=mau,
         core_features={t: sorted(cores.for_type(t)) for t in sorted(row_types)},
-        feature_adoption={f: feature_users[f] / active for f in sorted(row_core)},
+        feature_adoption={f: feature_users[f] / feature_eligible[f] for f in sorted(row_core)},
         low_sample=active < params.low_sample_threshold,
     )
 

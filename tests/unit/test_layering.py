@@ -1,7 +1,8 @@
 """The import rules of docs/architecture.md, read from the source with `ast`: no import circle
 in agent/, collector/ or shared/, and inside the collector every import runs down the layers
 
-    errors | records -> settings | storage -> ingest | analytics -> reports -> jobs -> api -> cli
+    errors | records -> settings | storage -> ingest | analytics -> reports -> jobs | export
+    -> api -> cli
 
 (a package may import its own modules and any package on a lower layer, never one on its own
 layer or above). shared/ imports neither side; the agent never imports the collector."""
@@ -22,7 +23,7 @@ LAYERS = {
     "collector.settings": 1, "collector.storage": 1,
     "collector.ingest": 2, "collector.analytics": 2,
     "collector.reports": 3,
-    "collector.jobs": 4,
+    "collector.jobs": 4, "collector.export": 4,
     "collector.api": 5,
     "collector.cli": 6,  # `serve` runs the API
 }  # fmt: skip

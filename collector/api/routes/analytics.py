@@ -1,4 +1,5 @@
-"""The analytics routes under /v1: PES table, compare, trend, overview, health, funnel, alerts.
+"""The analytics routes under /v1: PES table, compare, trend, overview, health, funnel,
+retention, alerts.
 Every table is JSON by default and CSV with `?format=csv`. Mounted by `create_app`, which passes
 its token dependency so that every route here needs a token."""
 
@@ -187,6 +188,19 @@ def router(state: AppState, auth: DependsParam) -> APIRouter:
         feature within N days of their first activity, per segment."""
         rows = await aq.funnel_rows(state.store, settings.pes, q, days, today())
         return _table(rows, format, "funnel")
+
+    @api.get("/retention")
+    async def get_retention(
+        q: WholeWeeks,
+        weeks: Annotated[int, Query(ge=1, le=52, description="weeks after the cohort's")] = 12,
+        format: Format = "json",
+    ) -> Any:
+        """Weekly retention by cohort: entities first active in a week (Monday to Sunday)
+        between the week of `start` and `end` (default: the last 12 weeks), and the share of
+        them active in each later week that has ended, with 95% Wilson intervals, per
+        group_by (the segment an entity was first seen in; default the whole fleet). Rows
+        with cohort `all` pool the cohorts per week. See docs/analytics.md."""
+        return _table(await aq.retention_rows(state.store, q, weeks), format, "retention")
 
     @api.get("/alerts")
     async def get_alerts(format: Format = "json") -> Any:

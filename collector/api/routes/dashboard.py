@@ -1,6 +1,6 @@
 """The web dashboard's pages and static assets: public, they hold no data. Every page is the same
 one-page document, routed in the browser; what the pages show comes from the token-protected
-`/v1` routes (routes/analytics.py, routes/fleet.py)."""
+`/v1` routes (routes/analytics.py, routes/fleet.py, routes/releases.py, routes/outcomes.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 WEB = Path(__file__).resolve().parents[2] / "web"
-PAGES = ("/", "/compare", "/accounts", "/fleet")
+PAGES = ("/", "/compare", "/releases", "/accounts", "/fleet")
 
 
 def mount(app: FastAPI) -> None:

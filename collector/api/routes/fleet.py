@@ -32,7 +32,9 @@ def router(state: AppState, auth: DependsParam) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = ATTENTION_LIMIT,
     ) -> dict[str, Any]:
         """Devices online/offline (agent status) and silent (no event for 24 h), buffered
-        backlog, stream gaps and drops, quarantine by reason, and this process's ingest
+        backlog, stream gaps and drops, the remote configuration versions the agents applied
+        (`configs`; per device in `attention`, with a refusal's reason), quarantine by
+        reason, and this process's ingest
         counters and rate (events stored per second over the last samples; each call to this
         route takes a sample, so the rate appears from the second call)."""
         store = state.store

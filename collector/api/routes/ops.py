@@ -1,6 +1,7 @@
 """Operations routes: liveness, readiness, Prometheus metrics, the device registry, counts."""
 
 # No `from __future__ import annotations`: FastAPI must see the Annotated aliases as objects.
+import time
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -10,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 
 from collector.api.state import AppState
 from collector.errors import QueryError, StoreUnavailable
-from collector.ingest import IngestMetrics, SegmentScore
+from collector.ingest import IngestMetrics, OpsGauges, SegmentScore
 from collector.reports import make_query, pes_rows
 
 
@@ -21,22 +22,29 @@ def mount(app: FastAPI, state: AppState, auth: DependsParam) -> None:
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        mqtt = state.ingest.mqtt if state.ingest else None
-        broker = mqtt is not None and mqtt.connected.is_set()
-        body = {"store": "ok", "broker": "connected" if broker else "disconnected"}
+        body = {"store": "ok", "broker": "connected" if _broker(state) else "disconnected"}
         try:
             await state.store.stats()
         except StoreUnavailable as exc:
             body["store"] = str(exc)
-        ready = body["store"] == "ok" and (broker or not state.settings.ingest.enabled)
+        if not _ingesting(state):
+            body["broker"] = "not used"
+        ready = body["store"] == "ok" and _broker_ok(state)
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         ingest = state.ingest
         metrics = ingest.metrics if ingest else IngestMetrics()
-        stats = await state.store.stats()
-        body = metrics.render(ingest.counters if ingest else None, stats, await _engagement(state))
+        stats = await state.store.stats()  # StoreUnavailable: 503, the scrape fails
+        counts = await state.store.ops_gauges(int(time.time() * 1000))
+        ops = OpsGauges(
+            ready=_broker_ok(state),  # the store answered just now
+            broker_connected=_broker(state) if _ingesting(state) else None,
+            **counts,
+        )
+        engagement = await _engagement(state)
+        body = metrics.render(ingest.counters if ingest else None, stats, engagement, ops)
         return Response(body, media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/devices", dependencies=[auth])
@@ -50,6 +58,8 @@ def mount(app: FastAPI, state: AppState, auth: DependsParam) -> None:
     @app.get("/v1/stats", dependencies=[auth])
     async def get_stats() -> dict[str, Any]:
         out = await state.store.stats()
+        # silent_devices_24h, alerts_sent, alert_webhook_failures: as on /metrics
+        out.update(await state.store.ops_gauges(int(time.time() * 1000)))
         if state.ingest is not None:
             c = state.ingest.counters
             out["ingest"] = {
@@ -65,11 +75,25 @@ def mount(app: FastAPI, state: AppState, auth: DependsParam) -> None:
         return out
 
 
+def _broker(state: AppState) -> bool:
+    mqtt = state.ingest.mqtt if state.ingest else None
+    return mqtt is not None and mqtt.connected.is_set()
+
+
+def _ingesting(state: AppState) -> bool:
+    return state.settings.ingest.enabled and state.role != "api"
+
+
+def _broker_ok(state: AppState) -> bool:
+    """The broker part of readiness: connected, or not needed (no ingest in this process)."""
+    return _broker(state) or not _ingesting(state)
+
+
 async def _engagement(state: AppState) -> list[SegmentScore]:
     """The PES gauges: the `metrics.pes_segments` segments with the most active entities over
     the last `metrics.pes_period_days` (bounded cardinality); "all" names the whole fleet."""
     conf = state.settings.metrics
-    if not conf.pes_segments:
+    if not conf.pes_segments or not state.reads:  # role ingest holds no analytics state
         return []
     end = datetime.now(state.settings.pes.tz).date()
     try:

@@ -33,7 +33,6 @@ def _too_large() -> JSONResponse:
 def router(state: AppState, auth: DependsParam) -> APIRouter:
     api = APIRouter(prefix="/v1", dependencies=[auth], tags=["outcomes"])
 
-    @api.post("/outcomes")
     async def post_outcomes(request: Request) -> Any:
         """Outcomes as JSON lines, e.g. `{"account_id": "a-7", "outcome": "renewed", "date":
         "2026-06-30"}`; a bad line refuses the whole request (422, its line and reason)."""
@@ -53,7 +52,6 @@ def router(state: AppState, auth: DependsParam) -> APIRouter:
             )
         return {"stored": stored}
 
-    @api.get("/outcomes/report")
     async def get_outcomes_report(
         entity: Literal["account", "device"] = "account",
         lead: Annotated[int, Query(ge=0, le=MAX_LEAD_DAYS, description="days")] = 30,
@@ -85,4 +83,8 @@ def router(state: AppState, auth: DependsParam) -> APIRouter:
             return Response(to_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)
         return result
 
+    if state.writes:
+        api.post("/outcomes")(post_outcomes)
+    if state.reads:
+        api.get("/outcomes/report")(get_outcomes_report)
     return api

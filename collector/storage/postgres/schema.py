@@ -304,7 +304,20 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (entity, id, day)
     );
     """,
+    # 7: alert deliveries; see migration 7 in sqlite/schema.py.
+    """
+    CREATE TABLE alert_deliveries (
+        outcome text PRIMARY KEY CHECK (outcome IN ('sent', 'failed')), n bigint NOT NULL
+    );
+    """,
 ]
+
+
+async def schema_version(con: Conn) -> int | None:
+    """The schema's version without writing anything; None when there is no schema."""
+    if not await con.fetchval("SELECT to_regclass('schema_version') IS NOT NULL"):
+        return None
+    return int(await con.fetchval("SELECT coalesce(max(version), 0) FROM schema_version"))
 
 
 async def migrate(con: Conn) -> None:

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 import collector.storage.postgres.partitions as pg_partitions
-from collector.errors import StoreError, StoreUnavailable
+from collector.errors import ConfigError, StoreError, StoreUnavailable
 from collector.records import EventRow, ParsedMessage, StatusRow
-from collector.storage import fleet, tallies
+from collector.storage import export, fleet, tallies
 from collector.storage.base import (
     ActivityTuple,
     AlertState,
@@ -29,10 +29,10 @@ from collector.storage.base import (
     SessionTuple,
     WriteCounts,
 )
-from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow
+from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow, rows_from_bytes
 from collector.storage.plan import RunsAccess, WritePlan, plan_write
 from collector.storage.postgres import runs as runs_sql
-from collector.storage.postgres.schema import migrate
+from collector.storage.postgres.schema import MIGRATIONS, migrate, schema_version
 from collector.storage.runbook import RunChanges, UsesRow
 from collector.storage.runs import Key, Run, Stamp
 from collector.storage.sql import (
@@ -46,7 +46,7 @@ from collector.storage.sql import (
     last_per_key,
     status_columns,
 )
-from collector.storage.streams import DAY_MS, RecentIds, StreamBook, StreamKey
+from collector.storage.streams import DAY_MS, RecentIds, StreamBook, StreamKey, StreamRow
 
 if TYPE_CHECKING:
     from collector.storage.postgres.schema import Conn
@@ -115,9 +115,14 @@ _OUTCOME_CHUNK = 50_000
 
 
 class PgStore:
-    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 4) -> None:
+    def __init__(
+        self, dsn: str, *, min_size: int = 1, max_size: int = 4, migrate: bool = True
+    ) -> None:
         self.dsn = dsn
         self._sizes = (min_size, max_size)
+        # False for readers (read commands, `serve --role api` on a read replica): they check
+        # the schema is current instead of writing to it.
+        self._migrate_on_open = migrate
         self._pool: asyncpg.Pool | None = None
         self._recent = RecentIds()  # event ids stored lately (streams.RecentIds)
 
@@ -126,10 +131,16 @@ class PgStore:
             self._pool = await asyncpg.create_pool(
                 self.dsn, min_size=self._sizes[0], max_size=self._sizes[1], command_timeout=60
             )
-            await self._migrate()
+            if self._migrate_on_open:
+                await self._migrate()
+            else:
+                await self._check_schema()
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             await self.__aexit__()
             raise _translate(exc) from exc
+        except BaseException:
+            await self.__aexit__()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -146,6 +157,22 @@ class PgStore:
     async def _migrate(self) -> None:
         async with self.pool.acquire() as con:
             await migrate(con)
+
+    async def _check_schema(self) -> None:
+        async with self.pool.acquire() as con:
+            version = await schema_version(con)
+        if version is None:
+            raise ConfigError(
+                "no collector schema in this PostgreSQL database: a collector with role all "
+                "or ingest (or `pes-collector import`) creates it on the primary"
+            )
+        if version < len(MIGRATIONS):
+            raise ConfigError(
+                f"the database schema is v{version}, this collector needs v{len(MIGRATIONS)}: "
+                "start a collector with role all or ingest on the primary to migrate it first"
+            )
+        if version > len(MIGRATIONS):
+            raise StoreError(f"database schema v{version} is newer than this collector")
 
     async def write(
         self,
@@ -294,18 +321,23 @@ class PgStore:
         try:
             async with self.pool.acquire() as con, con.transaction(isolation="repeatable_read"):
                 xmin = await con.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
-                act = await con.fetch(
-                    "SELECT combo, block, bits FROM activity_bits WHERE version >= $1", cursor[0]
+                # Packed into one bytea per table: a Record per row cost more than the SQL.
+                act = await con.fetchval(
+                    "SELECT string_agg(int8send(combo::int8) || int8send(block::int8) || "
+                    "int8send(bits), ''::bytea) FROM activity_bits WHERE version >= $1",
+                    cursor[0],
                 )
-                feats = await con.fetch(
-                    "SELECT combo, feature, block, bits FROM feature_bits WHERE version >= $1",
+                feats = await con.fetchval(
+                    "SELECT string_agg(int8send(combo::int8) || int8send(feature::int8) || "
+                    "int8send(block::int8) || int8send(bits), ''::bytea) FROM feature_bits "
+                    "WHERE version >= $1",
                     cursor[1],
                 )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise _translate(exc) from exc
         return Changes(
-            activity=[(r[0], r[1], r[2]) for r in act],
-            feature_bits=[(r[0], r[1], r[2], r[3]) for r in feats],
+            activity=rows_from_bytes(act, 3),
+            feature_bits=rows_from_bytes(feats, 4),
             cursor=(int(xmin), int(xmin)),
         )
 
@@ -361,6 +393,18 @@ class PgStore:
         rows = await self._fetch("SELECT rule, subject, value FROM alert_state")
         return {(r[0], r[1]): r[2] for r in rows}
 
+    async def ops_gauges(self, now_ms: int) -> dict[str, int]:
+        row = (await self._fetch(tallies.ops_sql("$1::bigint"), now_ms))[0]
+        return tallies.ops_dict(tuple(row))
+
+    async def count_alert_deliveries(self, sent: int, failed: int) -> None:
+        rows = [(k, n) for k, n in (("sent", sent), ("failed", failed)) if n]
+        try:
+            async with self.pool.acquire() as con:
+                await con.executemany(tallies.ADD_ALERT_DELIVERIES.format("$1", "$2"), rows)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+
     async def set_alert_state(
         self,
         opened: Sequence[tuple[str, str, float | None, int]],
@@ -386,6 +430,26 @@ class PgStore:
         row = (await self._fetch(tallies.STATS_SQL))[0]
         rows = await self._fetch(tallies.REASONS_SQL)
         return tallies.stats_dict(tuple(row), [tuple(r) for r in rows])
+
+    async def day_marks(self, since: date, until: date) -> list[export.DayMark]:
+        sql = export.day_marks_sql("to_char(day, 'YYYY-MM-DD')", "$1", "$2")
+        return [(str(d), int(e), int(a)) for d, e, a in await self._fetch(sql, since, until)]
+
+    async def day_rows(
+        self, table: export.ExportTable, day: date, batch: int = 5000
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        # A server-side cursor (in a read-only transaction: one snapshot for the whole day).
+        try:
+            async with self.pool.acquire() as con, con.transaction(readonly=True):
+                cur = await con.cursor(export.day_rows_sql(table, "$1"), day)
+                while rows := await cur.fetch(batch):
+                    yield [tuple(r) for r in rows]
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+
+    async def stream_rows(self) -> list[StreamRow]:
+        rows = await self._fetch(export.STREAMS_SQL)
+        return [(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     async def save_status(self, device_id: str, status: dict[str, Any], received_ms: int) -> None:
         await self.write([], received_ms, [(device_id, status)])
@@ -456,7 +520,8 @@ class PgStore:
         """Device counts, backlog and the devices worth a look (storage/fleet.py)."""
         row = (await self._fetch(fleet.summary_sql("postgresql"), now_ms))[0]
         worst = await self._fetch(fleet.attention_sql("postgresql"), now_ms, limit)
-        return fleet.summary_dict(tuple(row), [tuple(r) for r in worst])
+        configs = await self._fetch(fleet.configs_sql("postgresql"), fleet.CONFIGS_LIMIT)
+        return fleet.summary_dict(tuple(row), [tuple(r) for r in worst], configs)
 
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         try:

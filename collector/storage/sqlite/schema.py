@@ -203,4 +203,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (entity, id, day)
     ) WITHOUT ROWID;
     """,
+    # 7: alert deliveries (collector/jobs/alerts.py) counted where every collector's /metrics
+    # can read them: the alerts job may run in a short-lived process nothing scrapes.
+    """
+    CREATE TABLE alert_deliveries (
+        outcome TEXT PRIMARY KEY CHECK (outcome IN ('sent', 'failed')), n INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import sqlite3
@@ -18,7 +19,7 @@ import aiosqlite
 
 from collector.errors import ConfigError, StoreError, StoreUnavailable
 from collector.records import EventRow, ParsedMessage, StatusRow
-from collector.storage import fleet, tallies
+from collector.storage import export, fleet, tallies
 from collector.storage.base import (
     ActivityTuple,
     AlertState,
@@ -30,7 +31,7 @@ from collector.storage.base import (
     SessionTuple,
     WriteCounts,
 )
-from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow
+from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow, rows_from_hex
 from collector.storage.plan import RunsAccess, WritePlan, plan_write
 from collector.storage.runbook import RunChanges, UsesRow, group_runs
 from collector.storage.runs import Key, Run, Stamp
@@ -48,7 +49,7 @@ from collector.storage.sql import (
 )
 from collector.storage.sqlite import runs as runs_sql
 from collector.storage.sqlite.schema import MIGRATIONS
-from collector.storage.streams import DAY_MS, RecentIds, StreamBook
+from collector.storage.streams import DAY_MS, RecentIds, StreamBook, StreamRow
 
 _INSERT_EVENT = """
 INSERT INTO events (device_id, event_id, stream_id, seq, kind, feature, session_id, user_id,
@@ -56,9 +57,22 @@ INSERT INTO events (device_id, event_id, stream_id, seq, kind, feature, session_
     received_ms)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
-_INSERT_IMPORTED = (
-    _INSERT_EVENT + " ON CONFLICT (device_id, event_id) WHERE stream_id IS NULL DO NOTHING"
-)
+# Imported events (no stream) go in as multi-row INSERTs: one statement per chunk instead of a
+# thread round trip per event through aiosqlite; RETURNING names the rows that were new.
+_IMPORT_ROWS = 1000  # 18 variables a row, under SQLite's 32,766 per statement
+_IMPORT_VALUES = "(" + ", ".join(["?"] * 18) + ")"
+
+
+@functools.lru_cache(maxsize=4)
+def _insert_imported_sql(rows: int) -> str:
+    head = _INSERT_EVENT.rsplit("VALUES", 1)[0]
+    return (
+        f"{head}VALUES {', '.join([_IMPORT_VALUES] * rows)}\n"
+        "ON CONFLICT (device_id, event_id) WHERE stream_id IS NULL DO NOTHING\n"
+        "RETURNING device_id, event_id"
+    )
+
+
 _UPSERT_STATUS = """
 INSERT INTO devices (device_id, status, status_ms) VALUES (?, ?, ?)
 ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, status_ms = excluded.status_ms
@@ -289,12 +303,19 @@ class SqliteStore:
     async def _insert_imported(
         self, events: Sequence[EventRow], received_ms: int
     ) -> list[EventRow]:
-        """Events with no stream (imports): the partial unique index decides, one at a time."""
+        """Events with no stream (imports): the partial unique index decides; of copies of one
+        event in the batch the first is stored, as if they were inserted one by one."""
         new = []
-        for ev in events:
-            cur = await self.db.execute(_INSERT_IMPORTED, _event_params(ev, received_ms))
-            if cur.rowcount == 1:
-                new.append(ev)
+        for i in range(0, len(events), _IMPORT_ROWS):
+            chunk = events[i : i + _IMPORT_ROWS]
+            params = [p for ev in chunk for p in _event_params(ev, received_ms)]
+            async with self.db.execute(_insert_imported_sql(len(chunk)), params) as cur:
+                stored = {(str(r[0]), str(r[1])) for r in await cur.fetchall()}
+            for ev in chunk:
+                key = (ev.device_id, ev.event_id)
+                if key in stored:
+                    stored.discard(key)  # a later copy in this chunk was not inserted
+                    new.append(ev)
         return new
 
     async def activity(
@@ -338,19 +359,24 @@ class SqliteStore:
         """Bitmap rows changed since `cursor` (every row for NO_CURSOR) and the cursor to pass
         next time. One writer at a time and versions that only grow make this exact."""
         act_v, feat_v = cursor
+        # Packed by SQLite into one string per table: the driver's per-value cost (~0.6 us)
+        # times millions of values was most of a cold start (docs/performance.md).
         act = await self._fetch(
-            "SELECT combo, block, bits, version FROM activity_bits WHERE version > ?", (act_v,)
+            "SELECT group_concat(printf('%016x%016x%016x', combo, block, bits), ''), "
+            "max(version) FROM activity_bits WHERE version > ?",
+            (act_v,),
         )
         feats = await self._fetch(
-            "SELECT combo, feature, block, bits, version FROM feature_bits WHERE version > ?",
+            "SELECT group_concat(printf('%016x%016x%016x%016x', combo, feature, block, bits), "
+            "''), max(version) FROM feature_bits WHERE version > ?",
             (feat_v,),
         )
         return Changes(
-            activity=[(r[0], r[1], r[2]) for r in act],
-            feature_bits=[(r[0], r[1], r[2], r[3]) for r in feats],
+            activity=rows_from_hex(act[0][0], 3),
+            feature_bits=rows_from_hex(feats[0][0], 4),
             cursor=(
-                max((r[3] for r in act), default=act_v),
-                max((r[4] for r in feats), default=feat_v),
+                act_v if act[0][1] is None else int(act[0][1]),
+                feat_v if feats[0][1] is None else int(feats[0][1]),
             ),
         )
 
@@ -409,6 +435,19 @@ class SqliteStore:
         rows = await self._fetch("SELECT rule, subject, value FROM alert_state", ())
         return {(r[0], r[1]): r[2] for r in rows}
 
+    async def ops_gauges(self, now_ms: int) -> dict[str, int]:
+        return tallies.ops_dict((await self._fetch(tallies.ops_sql("?"), (now_ms,)))[0])
+
+    async def count_alert_deliveries(self, sent: int, failed: int) -> None:
+        rows = [(k, n) for k, n in (("sent", sent), ("failed", failed)) if n]
+        async with self._writing:
+            try:
+                await self.db.executemany(tallies.ADD_ALERT_DELIVERIES.format("?", "?"), rows)
+                await self.db.commit()
+            except sqlite3.Error as exc:
+                await _rollback(self.db)
+                raise _translate(exc) from exc
+
     async def set_alert_state(
         self,
         opened: Sequence[tuple[str, str, float | None, int]],
@@ -433,6 +472,26 @@ class SqliteStore:
         stream rows: never a count of raw events."""
         row = (await self._fetch(tallies.STATS_SQL, ()))[0]
         return tallies.stats_dict(row, await self._fetch(tallies.REASONS_SQL, ()))
+
+    async def day_marks(self, since: date, until: date) -> list[export.DayMark]:
+        sql = export.day_marks_sql("day", "?", "?")
+        rows = await self._fetch(sql, (since.isoformat(), until.isoformat()) * 2)
+        return [(str(d), int(e), int(a)) for d, e, a in rows]
+
+    async def day_rows(
+        self, table: export.ExportTable, day: date, batch: int = 5000
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        con = self._reader or self.db
+        try:
+            async with con.execute(export.day_rows_sql(table, "?"), (day.isoformat(),)) as cur:
+                while rows := await cur.fetchmany(batch):
+                    yield [tuple(r) for r in rows]
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+
+    async def stream_rows(self) -> list[StreamRow]:
+        rows = await self._fetch(export.STREAMS_SQL, ())
+        return [(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     async def save_status(self, device_id: str, status: dict[str, Any], received_ms: int) -> None:
         await self.write([], received_ms, [(device_id, status)])
@@ -514,7 +573,8 @@ class SqliteStore:
         """Device counts, backlog and the devices worth a look (storage/fleet.py)."""
         row = (await self._fetch(fleet.summary_sql("sqlite"), (now_ms,)))[0]
         worst = await self._fetch(fleet.attention_sql("sqlite"), (now_ms, limit))
-        return fleet.summary_dict(row, worst)
+        configs = await self._fetch(fleet.configs_sql("sqlite"), (fleet.CONFIGS_LIMIT,))
+        return fleet.summary_dict(row, worst, configs)
 
     async def _fetch(
         self, sql: str, params: Sequence[Any], *, writer: bool = False

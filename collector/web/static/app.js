@@ -5,13 +5,16 @@ import { ApiError, FILTER_KEYS, DEFAULT_GROUP_BY, api, esc, token, view } from "
 import overview, { ranges } from "./overview.js";
 import compare from "./compare.js";
 import accounts from "./accounts.js";
+import releases from "./releases.js";
 import fleet from "./fleet.js";
+import { chartTips } from "./charts.js";
 
-const PAGES = { "/": overview, "/compare": compare, "/accounts": accounts, "/fleet": fleet };
+const PAGES = { "/": overview, "/compare": compare, "/releases": releases, "/accounts": accounts, "/fleet": fleet };
 const form = document.getElementById("filters");
 const main = document.getElementById("main");
 const banner = document.getElementById("banner");
 let generation = 0, cleanup = null;
+chartTips();
 
 // ?token=... (the demo's link) is stored in this browser and removed from the address bar.
 const first = new URLSearchParams(location.search);
@@ -21,11 +24,11 @@ if (first.get("token")) {
   history.replaceState(null, "", location.pathname + (first.toString() ? `?${first}` : ""));
 }
 
-function fillForm() {
-  const p = view.params();
+function fillForm(page) {
+  const p = view.params(), range = (page.range || ranges)();
   for (const k of FILTER_KEYS) {
     const input = form.elements[k];
-    if (k === "start" || k === "end") input.value = ranges()[k];  // the range in effect
+    if (k === "start" || k === "end") input.value = range[k];  // the range in effect
     else if (k === "group_by") input.value = p.has(k) ? p.get(k) : DEFAULT_GROUP_BY;
     else input.value = p.get(k) || (input.tagName === "SELECT" ? input.options[0].value : "");
     if (input.tagName === "SELECT" && input.value !== (p.get(k) ?? input.value)) {
@@ -56,7 +59,7 @@ async function render() {
     label.querySelectorAll("input,select").forEach(i => (i.disabled = !used));
   }
   form.hidden = page.filters.length === 0;
-  fillForm();
+  fillForm(page);
   if (cleanup) { cleanup(); cleanup = null; }
   document.body.dataset.state = "loading";
   document.body.dataset.page = page.name;

@@ -21,6 +21,8 @@ export default {
           { k: "firmware_version", label: "firmware", txt: true }, { k: "state", label: "agent", txt: true },
           { k: "buffer_depth", label: "buffered" }, { k: "gap_events", label: "gaps" }, { k: "dropped_events", label: "dropped" },
           { k: "last_seen_ms", label: "last event", fmt: v => (v ? ago(Date.now() - v) : "never") },
+          // Remote configuration the agent applied, or why it refused the latest (docs/agent.md).
+          { k: "config_version", label: "config", txt: true, fmt: (v, r) => esc(r.config_error ? `refused: ${r.config_error}` : v || "local") },
         ],
         rows: f.attention, sortParam: "fsort", defaultSort: "-buffer_depth",
         rowAttrs: r => `data-device="${esc(r.device_id)}"`,
@@ -64,7 +66,7 @@ function html(f) {
       <section class="panel" id="ingest"><h2>Ingest (this collector)</h2><p class="sub">events stored per second between refreshes of this page, the last 5 minutes</p>
         ${rateChart(ing)}</section>
     </div>
-    <section class="panel" id="attention"><h2>Devices to look at</h2><p class="sub">a buffer backlog, stream gaps or drops, or no event for 24 hours; the worst first</p><div class="body"></div></section>`;
+    <section class="panel" id="attention"><h2>Devices to look at</h2><p class="sub">a buffer backlog, stream gaps or drops, a refused remote configuration, or no event for 24 hours; the worst first</p><div class="body"></div></section>`;
 }
 
 function rateChart(ing) {

@@ -62,13 +62,19 @@ export const iso = d => d.toISOString().slice(0, 10);
 export const addDays = (s, n) => { const d = new Date(`${s}T00:00:00Z`); d.setUTCDate(d.getUTCDate() + n); return iso(d); };
 export const daysBetween = (a, b) => Math.round((new Date(`${b}T00:00:00Z`) - new Date(`${a}T00:00:00Z`)) / 86400000);
 
-export function fmt(v, digits = 1) {
+// The one number format: counts as whole numbers; with `digits` always that many decimals
+// (scores 0-100 one, ratios two, percents one: see score, ratio, pct), so 100 reads "100.0"
+// beside "96.4". Without `digits` a whole number stays whole, other numbers get one decimal.
+export function fmt(v, digits) {
   if (v === null || v === undefined || Number.isNaN(v)) return "–";
   if (typeof v !== "number") return String(v);
-  if (Number.isInteger(v)) return v.toLocaleString("en-US");
-  return v.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  if (digits === undefined && Number.isInteger(v)) return v.toLocaleString("en-US");
+  const d = digits ?? 1;
+  return v.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
 }
-export const pct = v => (v === null || v === undefined ? "–" : `${fmt(v * 100)}%`);
+export const score = v => fmt(v, 1);  // PES, its components, health: points 0-100
+export const ratio = v => fmt(v, 2);  // quick ratio, AUC
+export const pct = v => (v === null || v === undefined ? "–" : `${fmt(v * 100, 1)}%`);  // a share 0-1
 
 export function esc(s) {
   return String(s ?? "").replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
@@ -83,9 +89,19 @@ export function el(html) {
   return t.content.firstElementChild;
 }
 
-export function kpi(label, value, { v, note = "", main = false, key = "" } = {}) {
+// A headline card; with `prev` (an object, possibly empty) it also shows the change against the
+// previous period: "+3.2 vs previous", or why there is none.
+export function kpi(label, value, { v, note = "", main = false, key = "", prev, digits = 1 } = {}) {
   return `<div class="card kpi${main ? " main" : ""}" data-k="${esc(key || label)}" data-v="${esc(raw(v))}">
-    <div class="label">${esc(label)}</div><div class="value">${value}</div><div class="note">${note}</div></div>`;
+    <div class="label">${esc(label)}</div><div class="value">${value}</div>${prev ? delta(v, prev.v, digits) : ""}<div class="note">${note}</div></div>`;
+}
+
+function delta(v, before, digits) {
+  const none = x => x === null || x === undefined;
+  if (none(v) || none(before)) return `<div class="delta" data-prev="${esc(raw(before))}">${none(before) ? "no previous value" : "&nbsp;"}</div>`;
+  const d = v - before, dir = Math.abs(d) < 1e-9 ? "flat" : d > 0 ? "up" : "down";
+  const text = dir === "flat" ? "no change" : `${d > 0 ? "▲ +" : "▼ "}${fmt(d, digits)}`;
+  return `<div class="delta ${dir}" data-prev="${esc(raw(before))}" title="previous period: ${esc(fmt(before, digits))}">${text} vs previous</div>`;
 }
 
 export function errorBox(err) {

@@ -1,4 +1,6 @@
-"""One collector and one browser per module (both take seconds to start)."""
+"""One collector and one browser for the dashboard tests (both take seconds to start). Package
+scope: the browser (sync Playwright runs an event loop) is closed before other packages' asyncio
+tests run."""
 
 from __future__ import annotations
 
@@ -14,12 +16,12 @@ if not os.access(CHROMIUM, os.X_OK):  # scripts/bootstrap.sh installs it
     pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)", allow_module_level=True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Collector]:
     yield from start_fleet(tmp_path_factory.mktemp("dashboard"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     pw: Playwright
     with sync_playwright() as pw:

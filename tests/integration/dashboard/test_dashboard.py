@@ -6,48 +6,24 @@ page logs a console error or gets a failed request. Screenshots: test-artifacts/
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Page
 
-from tests.kits.dashboard import AGENT_ID, END, START, Collector, Tab
-
-RANGE = f"start={START}&end={END}"
-
-
-def values(page: Page, selector: str, attr: str = "data-v") -> list[str]:
-    return page.eval_on_selector_all(selector, f"els => els.map(e => e.getAttribute('{attr}'))")
-
-
-def num(text: str | None) -> float | None:
-    return None if text in (None, "") else float(text)  # type: ignore[arg-type]
-
-
-def close(a: float | None, b: float | None) -> bool:
-    return (a is None and b is None) or (a is not None and b is not None and abs(a - b) < 1e-9)
-
-
-def marks(page: Page, scope: str, series: str) -> dict[str, float | None]:
-    """x -> plotted value of the chart marks of one series inside `scope`."""
-    found = page.eval_on_selector_all(
-        f"{scope} .mark[data-series='{series}']",
-        "els => els.map(e => [e.getAttribute('data-x'), e.getAttribute('data-v')])",
-    )
-    return {x: num(v) for x, v in found}
-
-
-def url_has(page: Page, **params: str) -> None:
-    """Wait until the address bar's query has these values (pushState fires no load event)."""
-    for k, v in params.items():
-        page.wait_for_function(
-            "([k, v]) => new URLSearchParams(location.search).get(k) === v", arg=[k, v]
-        )
-
-
-def query(page: Page) -> dict[str, list[str]]:
-    return parse_qs(urlsplit(page.url).query, keep_blank_values=True)
+from tests.kits.dashboard import (
+    AGENT_ID,
+    END,
+    RANGE,
+    START,
+    Collector,
+    Tab,
+    close,
+    marks,
+    num,
+    query,
+    url_has,
+    values,
+)
 
 
 def test_overview_shows_the_api_numbers(tab: Tab, collector: Collector) -> None:
@@ -221,6 +197,9 @@ def test_fleet_shows_devices_backlog_loss_quarantine_and_ingest(
     listed = values(page, "#attention tbody tr", "data-device")
     assert listed and AGENT_ID not in listed
     assert len(listed) == min(20, f["devices"] - 1)
+    # The remote configuration each listed device runs: none was published, so "local".
+    cells = page.query_selector_all("#attention tbody td[data-k='config_version']")
+    assert cells and {c.inner_text() for c in cells} == {"local"}
     # The page refreshes itself; from the second sample on it shows this collector's rate.
     page.wait_for_selector("#fleet-kpis [data-k='rate']:not([data-v=''])", timeout=20_000)
     assert num(page.get_attribute("#fleet-kpis [data-k='rate']", "data-v")) is not None

@@ -48,6 +48,10 @@ def test_key_series_say_what_the_processes_did(stack: Stack) -> None:
     assert 0 <= value(stack, f"pes_ingest_lag_seconds{{{c}}}") < 60
     for gauge in ("pes_store_errors_total", "pes_stream_gap_events", "pes_stream_dropped_events"):
         assert value(stack, f"{gauge}{{{c}}}") == 0, gauge
+    assert value(stack, f"pes_collector_ready{{{c}}}") == 1
+    assert value(stack, f"pes_mqtt_connected{{{c}}}") == 1
+    assert value(stack, f'pes_db_devices_silent{{{c},window="24h"}}') == 0
+    assert value(stack, f"pes_alert_webhook_failures_total{{{c}}}") == 0
 
     live, stuck = 'device_id="gw-ops-live"', 'device_id="gw-ops-stuck"'
     assert value(stack, f'pes_agent_up{{job="pes-agent",{live}}}') == 1

@@ -1,6 +1,6 @@
 """The agent stays light: no web framework, no database driver, no prometheus-client, no
 pydantic; `import agent.cli` (what `pes-agent emit | status` load) not even asyncio or ssl; a
-running `pes-agent run` no pydantic either."""
+running `pes-agent run` no pydantic either, and without TLS no OpenSSL (agent/lean.py)."""
 
 import socket
 import subprocess
@@ -30,6 +30,29 @@ def test_the_running_agent_modules_load_no_pydantic() -> None:
     assert _loaded(code, [*HEAVY, "pydantic", "pydantic_core", "pydantic_settings"]) == "[]"
 
 
+OPENSSL = ["ssl", "_ssl", "_hashlib", "urllib.request", "http.client"]
+
+
+def test_the_run_path_without_tls_loads_no_openssl() -> None:
+    """What `pes-agent run` imports without TLS (agent/cli.py `_run`), in a fresh interpreter:
+    asyncio, paho and the agent's modules, and no ssl, _hashlib or urllib.request."""
+    code = (
+        "import sys, agent.cli\nfrom agent.lean import import_without_tls\n"
+        "import_without_tls()\nimport asyncio, paho.mqtt.client, agent.agent, agent.sock\n"
+        "assert 'asyncio' in sys.modules and 'paho.mqtt.client' in sys.modules"
+    )
+    assert _loaded(code, OPENSSL) == "[]"
+
+
+def test_held_back_modules_still_import_afterwards() -> None:
+    """Nothing is left blocked: code that really needs ssl (a library user's TLS) gets it."""
+    code = (
+        "import sys\nfrom agent.lean import import_without_tls\nimport_without_tls()\n"
+        "import ssl, hashlib, urllib.request\nassert hashlib.sha256(b'').hexdigest()"
+    )
+    assert _loaded(code, ["ssl", "urllib.request"]) == "['ssl', 'urllib.request']"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -37,8 +60,8 @@ def _free_port() -> int:
 
 
 def test_pes_agent_run_maps_no_pydantic(tmp_path: Path) -> None:
-    """A real `pes-agent run` (the broker is not there: it keeps retrying); what it has mapped.
-    (OpenSSL it has even without TLS: asyncio and paho import ssl; paho 2 fails without it.)"""
+    """A real `pes-agent run` (the broker is not there: it keeps retrying); what it has mapped:
+    without TLS neither pydantic nor OpenSSL's libraries."""
     conf = tmp_path / "agent.toml"
     conf.write_text(
         'device_id = "gw-light"\ndevice_type = "t"\nfirmware_version = "1"\n'
@@ -59,6 +82,7 @@ def test_pes_agent_run_maps_no_pydantic(tmp_path: Path) -> None:
         proc.wait(30)
         log.close()
     assert "pydantic_core" not in maps and "msgspec" in maps
+    assert "libssl" not in maps and "libcrypto" not in maps and "_ssl." not in maps
     assert proc.returncode == 0, (tmp_path / "agent.log").read_text()
 
 

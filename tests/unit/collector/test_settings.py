@@ -71,3 +71,29 @@ def test_alert_rules_from_toml(tmp_path: Path) -> None:
     conf.write_text('[[alerts.rules]]\nname = "r"\nkind = "entity"\nmetric = "pes"\nbelow = 1\n')
     with pytest.raises(ConfigError, match=r"alerts\.rules\.0"):
         load_settings(conf)
+
+
+def test_scoped_tokens_are_typed_and_checked_at_start_up(tmp_path: Path) -> None:
+    conf = tmp_path / "c.toml"
+    conf.write_text(
+        '[api]\ntokens = ["full-token"]\n'
+        '[[api.scoped_tokens]]\nname = "dealer"\ntoken = "0123456789abcdef"\n'
+        'read_only = true\naccounts = ["acme"]\n'
+    )
+    api = load_settings(conf).api
+    (t,) = api.scoped_tokens
+    assert (t.name, t.read_only, t.accounts, api.open) == ("dealer", True, ["acme"], False)
+    assert load_settings(None).api.open
+    scoped = {"name": "n", "token": "0123456789abcdef"}
+    bad = [
+        ({"scoped_tokens": [{**scoped, "token": "short"}]}, "at least 16"),
+        ({"scoped_tokens": [{**scoped, "accounts": []}]}, "at least 1"),
+        ({"scoped_tokens": [{**scoped, "accounts": ["x" * 65]}]}, "1 to 64"),
+        ({"scoped_tokens": [{**scoped, "nope": 1}]}, "Extra inputs"),
+        ({"tokens": ["0123456789abcdef"], "scoped_tokens": [scoped]}, "must be different"),
+        ({"scoped_tokens": [scoped, {**scoped, "token": "fedcba9876543210"}]}, "own name"),
+        ({"tokens": [" padded"]}, "spaces"),
+    ]
+    for api_conf, message in bad:
+        with pytest.raises(ConfigError, match=message):
+            load_settings(None, api=api_conf)

@@ -12,7 +12,7 @@ import random
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,14 @@ from collector.settings import load_settings
 from collector.storage import open_store
 from tests.kits.analytics import (
     Event,
+    activity_of,
     random_fleet,
     reference_funnel,
     reference_health,
     reference_pes,
     reference_series,
 )
+from tests.oracles.retention_reference import reference_retention
 
 CORE = {"press-x": ["calibrate", "export", "recipes"], "lathe-9": ["jog", "spindle"]}
 AUTH = {"Authorization": "Bearer t0k"}
@@ -44,6 +46,7 @@ PATHS = [
     "/v1/overview",
     "/v1/health",
     "/v1/funnel",
+    "/v1/retention",
     "/v1/alerts",
 ]
 
@@ -184,6 +187,16 @@ async def test_trend_overview_health_funnel_match_reference(
     assert [r["entity"] for r in health] == sorted(want_h)
     for r in health:
         assert math.isclose(r["health"], want_h[r["entity"]]["health"], abs_tol=1e-9)
+    # A device's row names the account(s) of its activity in P and the period before.
+    since = START - timedelta(days=(END - START).days + 1)
+    owners: dict[str, set[str]] = {}
+    for a in activity_of(events):
+        if since <= a["day"] <= END:
+            owners.setdefault(a["device_id"], set()).add(a["account_id"])
+    devices = await get(client, "/v1/health", **q)
+    assert devices and all(
+        r["account_id"] == ",".join(sorted(owners[r["entity"]])) for r in devices
+    )
     at_risk = await get(client, "/v1/health", **q, entity="account", list="at_risk")
     assert {r["entity"] for r in at_risk} == {
         e for e, w in want_h.items() if w["health"] < 30 or w["dropped"]
@@ -193,6 +206,18 @@ async def test_trend_overview_health_funnel_match_reference(
     assert {r["feature"]: (r["eligible"], r["used"]) for r in funnel} == reference_funnel(
         events, "device", P, 5
     )
+    # Cohorts from the start of history (2026-01-01): weeks of return, per first firmware.
+    retention = await get(client, "/v1/retention", start="2025-12-29", end=END.isoformat(),
+                          group_by="firmware_version", entity="account", weeks=4)  # fmt: skip
+    assert retention and any(r["week"] == 4 for r in retention)
+    want_r = reference_retention(
+        events, ("firmware_version",), "account", date(2025, 12, 29), END, 4
+    )
+    got_r = {
+        ((r["firmware_version"],), r["cohort"], r["week"]): (r["entities"], r["retained"])
+        for r in retention
+    }
+    assert got_r == want_r
 
 
 async def test_cli_prints_the_same_rows_as_the_api(
@@ -237,6 +262,11 @@ async def test_cli_prints_the_same_rows_as_the_api(
             {"entity": "account", "list": "pql"},
         ),
         (["funnel", "--days", "7"], "/v1/funnel", {"days": 7}),
+        (
+            ["retention", "--weeks", "3", "--group-by", "firmware_version"],
+            "/v1/retention",
+            {"weeks": 3, "group_by": "firmware_version"},
+        ),
     ]
     for args, path, params in cases:
         res = cli(*args, *dates, "--config", conf, "--format", "json")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 READ_COMMANDS = [["report"], ["pes"], ["trend"], ["overview"], ["health"], ["funnel"],
+                 ["retention"],
                  ["compare", "--a", "firmware_version:1", "--b", "firmware_version:2"]]  # fmt: skip
 
 

@@ -18,6 +18,8 @@ from collector.api import AppState, create_app
 from collector.jobs.alerts import evaluate, run_once
 from collector.settings import CollectorSettings, load_settings
 from collector.storage import open_store
+from devkit.broker import free_port
+from tests.kits.pes import start_collector, stop, wait_http, write_collector_config
 
 TODAY = date(2026, 3, 15)  # rules look at the 7 days ending yesterday: the worked example's P
 
@@ -128,6 +130,40 @@ async def test_failed_delivery_is_retried_at_the_next_evaluation(conf: Path, sto
         counts = await run_once(store, settings, client, today=TODAY, sleep=no_sleep)
     assert counts["failed"] == 1 and counts["sent"] == 2 and len(refused.bodies) == 3
     assert await store.alert_state() != {}
+    # Both runs counted in the store, for every collector's /metrics.
+    gauges = await store.ops_gauges(0)
+    assert (gauges["alert_webhook_failures"], gauges["alerts_sent"]) == (4, 2)
+
+
+def test_a_real_alerts_job_failing_its_webhook_shows_on_a_collectors_metrics(
+    tmp_path: Path, specs_dir: Path
+) -> None:
+    """`pes-collector alerts --once` is a short-lived process nobody scrapes: its failed
+    deliveries reach Prometheus through the store and a running `pes-collector serve`."""
+    hook = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens: connection refused
+    extra = (
+        f'enabled = false\n[alerts]\nwebhook_url = "{hook}"\nretries = 0\n'
+        '[[alerts.rules]]\nname = "any pes"\nbelow = 101\nperiod_days = 366\n'
+    )
+    conf, http = write_collector_config(tmp_path, free_port(), extra=extra)
+    cli = [sys.executable, "-m", "collector.cli"]
+    imported = subprocess.run([*cli, "import", str(specs_dir / "pes-example-events.jsonl"),
+                               "--config", str(conf)], capture_output=True, timeout=60)  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    run = subprocess.run([*cli, "alerts", "--once", "--config", str(conf)],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 1, run.stderr  # a delivery failed
+    failed = json.loads(run.stdout)["failed"]
+    assert failed >= 1
+    proc = start_collector(conf, tmp_path / "collector.log")
+    try:
+        wait_http(f"http://127.0.0.1:{http}/healthz", proc=proc)
+        metrics = httpx.get(f"http://127.0.0.1:{http}/metrics", timeout=30).text
+    finally:
+        assert stop(proc) == 0
+    assert f"pes_alert_webhook_failures_total {float(failed)}" in metrics.splitlines()
+    assert "pes_alerts_sent_total 0.0" in metrics.splitlines()
+    assert "pes_collector_ready 1.0" in metrics.splitlines()  # ingest off: ready without a broker
 
 
 async def test_alerts_endpoint_shows_breaches_and_delivery(conf: Path, store: Any) -> None:

@@ -143,3 +143,32 @@ async def test_retention_prunes_raw_events_but_keeps_rollups(store: Store) -> No
     assert [(r[0], r[6]) for r in feats] == [("d7", 4)]
     (c,) = await store.write([batch("d7", 1, 4)], NOW)  # a late resend is still a duplicate
     assert c.stored == 0
+
+
+async def test_imports_store_the_first_copy_of_each_event_across_chunks(store: Store) -> None:
+    """Imported events (no stream) across several insert chunks, with copies in one chunk, in
+    the next and in a later write: each stored once, and the write counts say which."""
+
+    def line(n: int, feature: str = "calibrate") -> str:
+        return json.dumps({
+            "id": f"0190a000-0000-7000-8000-{n:012d}", "device_id": f"d{n % 7}",
+            "kind": "feature_use", "feature": feature, "ts": "2026-03-14T08:00:00Z",
+            "device_type": "press-x", "firmware_version": "2.1", "account_id": "acme",
+        })  # fmt: skip
+
+    numbers = [*range(2500), 5, 999, 1000, 2499]  # copies inside a chunk and across chunks
+    unit = ParsedMessage()
+    for k, n in enumerate(numbers):
+        row = parse_import_line(line(n, "export" if k >= 2500 else "calibrate"), "t", NOW, UTC)
+        assert not hasattr(row, "reason")
+        unit.events.append(row)  # type: ignore[arg-type]
+    (c,) = await store.write([unit], NOW)
+    assert (c.stored, c.duplicates) == (2500, 4)
+    feats = await store.features("device", date(2026, 3, 14), date(2026, 3, 14))
+    assert {f[5] for f in feats} == {"calibrate"}  # the first copy won, not the later one
+    assert sum(f[6] for f in feats) == 2500
+    again = ParsedMessage()
+    again.events.extend(unit.events[2400:])
+    (c2,) = await store.write([again], NOW)
+    assert (c2.stored, c2.duplicates) == (0, 104)
+    assert (await store.stats())["events"] == 2500

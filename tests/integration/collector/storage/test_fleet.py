@@ -43,18 +43,35 @@ async def test_fleet_summary_and_attention_list(store: Store) -> None:
     await store.write([batch("quiet", 1, 3, NOW - 2 * DAY)], NOW - 2 * DAY)  # silent, no status
     await store.save_status("gone", status("gone", "offline"), NOW)  # never sent an event
     await store.write([batch("fine", 1, 2, NOW)], NOW)
-    await store.save_status("fine", status("fine", "online"), NOW)
+    await store.save_status("fine", status("fine", "online", config_version="fleet=2"), NOW)
+    # refused a newer device message: still runs fleet=2, and is worth a look
+    await store.write([batch("picky", 1, 1, NOW)], NOW)
+    picky = status("picky", "online", config_version="fleet=2",
+                   config_error="device: window: not a setting")  # fmt: skip
+    await store.save_status("picky", picky, NOW)
 
     f = await store.fleet(NOW, 20)  # type: ignore[attr-defined]
-    assert {k: v for k, v in f.items() if k != "attention"} == {
-        "devices": 4, "online": 2, "offline": 1, "no_status": 1,
-        "seen_24h": 2, "silent_24h": 2,
+    assert {k: v for k, v in f.items() if k not in ("attention", "configs")} == {
+        "devices": 5, "online": 3, "offline": 1, "no_status": 1,
+        "seen_24h": 3, "silent_24h": 2,
         "buffer_events": 7, "devices_with_backlog": 1, "oldest_buffered_s": 30.0,
     }  # fmt: skip
     worst = [
-        (d["device_id"], d["buffer_depth"], d["gap_events"], d["state"]) for d in f["attention"]
+        (d["device_id"], d["buffer_depth"], d["gap_events"], d["state"], d["config_error"])
+        for d in f["attention"]
     ]
-    assert worst == [("busy", 7, 2, "online"), ("gone", 0, 0, "offline"), ("quiet", 0, 0, None)]
+    assert worst == [
+        ("busy", 7, 2, "online", None),
+        ("gone", 0, 0, "offline", None),
+        ("quiet", 0, 0, None, None),
+        ("picky", 0, 0, "online", "device: window: not a setting"),
+    ]
+    assert f["attention"][-1]["config_version"] == "fleet=2"
+    # per applied version, devices with a status only (quiet has none)
+    assert f["configs"] == [
+        {"config_version": "fleet=2", "devices": 2, "refused": 1},
+        {"config_version": None, "devices": 2, "refused": 0},
+    ]
     assert len((await store.fleet(NOW, 1))["attention"]) == 1  # type: ignore[attr-defined]
 
     busy = next(d for d in await store.devices(10, 0) if d["device_id"] == "busy")

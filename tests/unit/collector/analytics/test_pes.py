@@ -281,6 +281,19 @@ def test_account_entity_unions_core_sets_of_its_device_types() -> None:
         "probe": 0.0,
         "spindle": 0.0,
     }
+    # Per feature, only entities whose core set holds it count: by device, jog is d2's alone
+    # (1 of 1), calibrate d1's alone; d1 (press-x) does not dilute jog to 1 of 2.
+    assert by_device.feature_adoption == {
+        "calibrate": 1.0,
+        "export": 1.0,
+        "jog": 1.0,
+        "probe": 0.0,
+        "spindle": 0.0,
+    }
+    events.append(ev("d3", 9, dtype="lathe-9"))  # a second lathe that used nothing
+    by_device = run(events, params, group_by=[], entity="device")[()]
+    assert by_device.feature_adoption["jog"] == 0.5
+    assert by_device.feature_adoption["calibrate"] == 1.0
 
 
 def test_default_core_set_and_fleet_fallback() -> None:
