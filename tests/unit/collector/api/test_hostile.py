@@ -65,6 +65,7 @@ EXPECTED_OPERATIONS = {
     "GET /v1/overview",
     "GET /v1/pes",
     "GET /v1/releases",
+    "GET /v1/retention",
     "GET /v1/rollout",
     "GET /v1/stats",
     "GET /v1/trend",
