@@ -7,6 +7,7 @@ import pytest
 from shared.errors import InvalidTopic
 from shared.topics import (
     ack_topic,
+    config_level_from_topic,
     device_config_topic,
     device_from_topic,
     device_type_config_topic,
@@ -69,3 +70,36 @@ def test_config_topics() -> None:
     # Device type names may hold / + # and spaces: percent-encoded into one topic level, so
     # a type can neither add levels nor act as a wildcard.
     assert device_type_config_topic("press x/2+#") == "pes/v1/config/type/press%20x%2F2%2B%23"
+
+
+@pytest.mark.parametrize(
+    ("topic", "want"),
+    [
+        ("pes/v1/config/fleet", ("fleet", "")),
+        ("pes/v1/config/type/press-x", ("type", "press-x")),
+        ("pes/v1/config/type/press%20x%2F2%2B%23", ("type", "press x/2+#")),  # decoded
+        ("pes/v1/dev/gw-1/config", ("device", "gw-1")),
+        # Not configuration topics:
+        ("pes/v1/config/fleet/x", None),
+        ("pes/v1/config/type/", None),  # no type
+        ("pes/v1/config/type/a/b", None),  # a type is one level
+        ("pes/v1/config/types/press-x", None),
+        ("pes/v1/config", None),
+        ("pes/v1/dev//config", None),  # no device
+        ("pes/v1/dev/gw-1/events", None),
+        ("pes/v1/dev/gw-1/config/x", None),
+        ("pes/v2/dev/gw-1/config", None),
+        ("xes/v1/dev/gw-1/config", None),
+        ("v1/dev/gw-1/config/x", None),  # five levels, wrong prefix
+        ("", None),
+    ],
+)
+def test_config_levels(topic: str, want: tuple[str, str] | None) -> None:
+    assert config_level_from_topic(topic) == want
+
+
+def test_config_topics_round_trip() -> None:
+    assert config_level_from_topic(fleet_config_topic()) == ("fleet", "")
+    for t in ("press-x", "a b/c+#%"):
+        assert config_level_from_topic(device_type_config_topic(t)) == ("type", t)
+    assert config_level_from_topic(device_config_topic("gw-9")) == ("device", "gw-9")
