@@ -45,7 +45,11 @@ MODULES: dict[str, Module] = {
     # Analytics statistics.
     "compare": Module(
         ("collector/analytics/compare.py",),
-        (f"{U}/collector/analytics/test_compare.py", f"{U}/collector/analytics/test_coverage.py"),
+        (
+            f"{U}/collector/analytics/test_compare.py",
+            f"{U}/collector/analytics/test_compare_buckets.py",
+            f"{U}/collector/analytics/test_coverage.py",
+        ),
     ),
     "releases_stats": Module(
         ("collector/analytics/releases_stats.py",),
