@@ -64,14 +64,28 @@ class FakeCollector:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        failure: BaseException | None = None
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            (result,) = await asyncio.gather(self._task, return_exceptions=True)
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                failure = result
         await self.mqtt.__aexit__(None, None, None)
+        if failure is not None:  # a check inside the serving task failed: that is the test's error
+            raise failure
+
+    def raise_if_failed(self) -> None:
+        """Re-raise what stopped the serving task (e.g. a failed assert on a batch), so a test
+        fails with it at once instead of timing out waiting for acks that never come."""
+        if self._task is not None and self._task.done() and not self._task.cancelled():
+            failure = self._task.exception()
+            if failure is not None:
+                raise failure
 
     async def wait_for(self, device_id: str, event_id: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while event_id not in self.events[device_id]:
+            self.raise_if_failed()
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"{event_id} of {device_id} never arrived")
@@ -82,6 +96,12 @@ class FakeCollector:
                 pass
 
     async def _serve(self) -> None:
+        try:
+            await self._serve_forever()
+        finally:
+            self.received.set()  # wake wait_for: it re-raises the failure (or sees cancellation)
+
+    async def _serve_forever(self) -> None:
         while True:
             msg = await self.mqtt.messages.get()
             device, _ = device_from_topic(msg.topic)

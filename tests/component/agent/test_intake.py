@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket as pysocket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,14 @@ async def talk(path: Path, payload: bytes, replies: int) -> list[dict[str, Any]]
     writer.close()
     await writer.wait_closed()
     return out
+
+
+async def until(cond: Callable[[], bool], timeout: float = 10) -> None:
+    """Wait for the condition itself, not for a guess at how long it takes."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
 
 
 def rows(path: Path) -> list[dict[str, Any]]:
@@ -169,7 +178,8 @@ async def test_automatic_sessions_time_out_and_close_on_shutdown(make_agent: Mak
     ids = [await agent.record("feature_use", f"f{i}", user_id="u1") for i in range(3)]
     await asyncio.sleep(0.05)
     await agent.record("feature_use", "other", user_id="u2")
-    await asyncio.sleep(1.0)  # both idle past the timeout: ended by the timer
+    assert agent.stats().sessions_open == 2
+    await until(lambda: agent.stats().sessions_open == 0)  # both idle: ended by the timer
     late = await agent.record("feature_use", "again", user_id="u1")  # a new session
     await agent.close()
     got = rows(agent.settings.buffer_path)
@@ -201,7 +211,7 @@ async def test_sessions_left_open_by_a_crash_are_closed_on_start(
     with Buffer(tmp_path / "b.db") as buf:  # what the crashed run had committed
         buf.set_meta(META_KEY, s.snapshot())
     agent = await make_agent()
-    await asyncio.sleep(0.2)
+    await until(lambda: any(r["kind"] == "session_end" for r in rows(tmp_path / "b.db")))
     (end,) = [r for r in rows(tmp_path / "b.db") if r["kind"] == "session_end"]
     assert end["session_id"] == start["session_id"] and end["user_id"] == "u7"
     assert end["props"]["duration_s"] == 4.5

@@ -69,6 +69,26 @@ async def until(cond: Callable[[], bool], timeout: float = 5) -> None:
         await asyncio.sleep(0.01)
 
 
+class Steps:
+    """Counts the publisher's completed steps (each looks for due resends, then for a batch to
+    send). Instead of a fixed sleep before asserting that nothing more was sent, a test waits
+    for a few more steps: whatever the publisher would have sent by then, it has sent."""
+
+    def __init__(self, pub: Publisher, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.done = 0
+        step = pub._step
+
+        async def counted() -> None:
+            await step()
+            self.done += 1
+
+        monkeypatch.setattr(pub, "_step", counted)
+
+    async def settle(self, more: int = 3) -> None:
+        target = self.done + more
+        await until(lambda: self.done >= target)
+
+
 Env = tuple[Buffer, FakeMqtt, Publisher]
 MakeEnv = Callable[..., Awaitable[Env]]
 
@@ -94,10 +114,13 @@ async def env(tmp_path: Path) -> AsyncIterator[MakeEnv]:
         buf.close()
 
 
-async def test_window_bounds_unacked_batches_and_acks_free_it(env: MakeEnv) -> None:
+async def test_window_bounds_unacked_batches_and_acks_free_it(
+    env: MakeEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
     buf, mqtt, pub = await env(5, window=2, batch_max_events=1)
+    steps = Steps(pub, monkeypatch)
     await until(lambda: len(mqtt.batches) == 2)
-    await asyncio.sleep(0.2)
+    await steps.settle()
     assert len(mqtt.batches) == 2 and pub.inflight == 2  # window full: nothing more
     await pub.on_ack(ack_payload(buf.stream_id, 1, 1), codec.CONTENT_JSON)
     await until(lambda: len(mqtt.batches) == 3)
@@ -114,15 +137,18 @@ async def test_publish_failures_are_retried_with_backoff(env: MakeEnv) -> None:
     assert [e.seq for e in mqtt.batches[0].events] == [1, 2, 3]
 
 
-async def test_reconnect_resends_from_the_first_unacked_seq(env: MakeEnv) -> None:
+async def test_reconnect_resends_from_the_first_unacked_seq(
+    env: MakeEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
     buf, mqtt, pub = await env(4, window=4, batch_max_events=2, ack_timeout_s=60)
+    steps = Steps(pub, monkeypatch)
     await until(lambda: len(mqtt.batches) == 2)
     await pub.on_ack(ack_payload(buf.stream_id, 3, 4), codec.CONTENT_JSON)  # out of order
     mqtt.reconnect()
     pub.poke()
     await until(lambda: len(mqtt.batches) == 3)
     assert [e.seq for e in mqtt.batches[2].events] == [1, 2]  # 3-4 were acked: not resent
-    await asyncio.sleep(0.2)
+    await steps.settle()
     assert len(mqtt.batches) == 3
 
 
@@ -171,7 +197,9 @@ async def test_drops_are_reported_until_a_batch_carrying_them_is_acked(tmp_path:
         buf.close()
 
 
-async def test_drops_alone_are_reported_by_an_empty_batch(tmp_path: Path) -> None:
+async def test_drops_alone_are_reported_by_an_empty_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     s = settings(tmp_path)
     buf = Buffer(s.buffer_path, max_bytes=1024 * 1024)
     buf.open()
@@ -180,6 +208,7 @@ async def test_drops_alone_are_reported_by_an_empty_batch(tmp_path: Path) -> Non
     buf.ack(1, buf.last_seq())  # everything left was acked: only the drop range is pending
     mqtt = FakeMqtt()
     pub = Publisher(buf, cast(MqttClient, mqtt), s, idle_poll_s=0.05)
+    steps = Steps(pub, monkeypatch)
     task = asyncio.create_task(pub.run())
     try:
         await until(lambda: len(mqtt.batches) == 1)
@@ -188,7 +217,7 @@ async def test_drops_alone_are_reported_by_an_empty_batch(tmp_path: Path) -> Non
         assert (b.first_seq, b.last_seq) == (b.drops[0].first_seq, b.drops[0].last_seq)
         await pub.on_ack(ack_payload(buf.stream_id, b.first_seq, b.last_seq), "")
         assert buf.pending_drops() == [] and pub.inflight == 0
-        await asyncio.sleep(0.2)
+        await steps.settle()
         assert len(mqtt.batches) == 1
     finally:
         pub.stop()
@@ -234,17 +263,6 @@ async def test_a_resend_that_fits_fewer_rows_leaves_none_behind(tmp_path: Path) 
         buf.close()
 
 
-async def test_resends_back_off_while_acks_keep_timing_out(env: MakeEnv) -> None:
-    # Waits of 0.1, then 0.1-0.2, 0.2-0.4, 0.4-0.8 s: within 1.5 s at most 4 resends (one per
-    # ack timeout would be 14), at least 2 even on a loaded machine.
-    _, mqtt, pub = await env(1, ack_timeout_s=0.1)
-    await until(lambda: len(mqtt.batches) == 1)
-    await asyncio.sleep(1.5)
-    assert 2 <= pub.stats.batches_resent <= 4
-    assert pub.resend_level == pub.stats.batches_resent
-    assert {b.first_seq for b in mqtt.batches} == {1}
-
-
 class FakeClock:
     """The publisher's clock (its deadlines), moved by the test: no timing on a busy machine."""
 
@@ -253,6 +271,28 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.t
+
+
+async def test_resends_back_off_while_acks_keep_timing_out(
+    env: MakeEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Waits of 0.1, then 0.1-0.2, 0.2-0.4, 0.4-0.8, 0.8-1.6 s: the 3rd resend at 0.4-0.7 s, the
+    # 4th at 0.8-1.5 s, the 5th not before 1.6 s (one per ack timeout would be 15 by then).
+    # Time is the fake clock's, moved 50 ms at a time: no timing on a busy machine.
+    _, mqtt, pub = await env(1, ack_timeout_s=0.1)
+    clock = FakeClock()
+    monkeypatch.setattr(pub, "_now", clock)  # before the publisher's first step
+    steps = Steps(pub, monkeypatch)
+    await until(lambda: len(mqtt.batches) == 1)
+    resent_at: dict[int, float] = {}
+    for tick in range(1, 32):  # to 1.55 s
+        clock.t = 1000.0 + tick * 0.05
+        await steps.settle(2)
+        resent_at.setdefault(pub.stats.batches_resent, tick * 0.05)
+    assert pub.stats.batches_resent == 4
+    assert 0.4 - 1e-9 <= resent_at[3] <= 0.75 and resent_at[4] >= 0.8 - 1e-9
+    assert pub.resend_level == pub.stats.batches_resent
+    assert {b.first_seq for b in mqtt.batches} == {1}
 
 
 async def resent_once(
@@ -281,7 +321,7 @@ async def test_new_batches_wait_at_the_links_level_until_acks_come_in_time(
     await until(lambda: [b.first_seq for b in mqtt.batches][-2:] == [3, 4])
     assert pub.resend_level == 2
     clock.t += 15  # past ack_timeout_s, within level 2's wait: 3 and 4 are not resent
-    await asyncio.sleep(0.2)
+    await Steps(pub, monkeypatch).settle()
     assert pub.stats.batches_resent == 4
     await pub.on_ack(ack_payload(buf.stream_id, 3, 3), ack)  # acked in time: one level down
     assert pub.resend_level == 1

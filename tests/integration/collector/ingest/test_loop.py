@@ -27,6 +27,16 @@ from shared.topics import ack_topic, events_topic, status_topic
 NOW = 1_773_480_000_000
 
 
+async def until_subscribed(client: MqttClient, topic: str, payload: bytes) -> None:
+    """Publish `payload` to `topic` until the broker's PUBACK says a subscription matched it:
+    the subscriptions sent after CONNACK are in place (rather than sleeping and hoping)."""
+    async with asyncio.timeout(10):
+        while True:
+            if await client.publish(topic, payload) != NO_MATCHING_SUBSCRIBERS:
+                return
+            await asyncio.sleep(0.01)  # the SUBSCRIBE is on its way: try again
+
+
 def batch(device: str, first: int, n: int, **over: Any) -> dict[str, Any]:
     events = [
         {"id": f"0190a000-0000-7000-8000-{first + i:012x}", "seq": first + i,
@@ -57,7 +67,11 @@ async def collector(tmp_path: Path, broker: LocalBroker) -> AsyncIterator[tuple[
                 if loop.mqtt is not None and loop.mqtt.connected.is_set():
                     break
                 await asyncio.sleep(0.05)
-            await asyncio.sleep(0.2)  # subscriptions are sent right after CONNACK
+            # The loop subscribes to events, then to statuses: once a status reaches it, both
+            # are in place. gw-0 at depth 0, as the tests themselves report it.
+            async with MqttClient(MqttSettings(port=broker.port), client_id="probe") as probe:
+                await probe.wait_connected(10)
+                await until_subscribed(probe, status_topic("gw-0"), _status("gw-0", 0))
             yield loop, store
         finally:
             stop.set()
@@ -70,12 +84,15 @@ async def device(port: int, device_id: str) -> AsyncIterator[tuple[MqttClient, a
     async with MqttClient(MqttSettings(port=port), client_id=device_id) as c:
         c.subscribe(ack_topic(device_id))
         await c.wait_connected(10)
-        await asyncio.sleep(0.1)
+        # An ack of a stream no device has, to itself: the pump drops it.
+        await until_subscribed(c, ack_topic(device_id), _ack_probe())
 
         async def pump() -> None:
             while True:
                 m = await c.messages.get()
-                await acks.put(Ack.model_validate(codec.decode(m.payload, m.content_type)))
+                ack = Ack.model_validate(codec.decode(m.payload, m.content_type))
+                if ack.stream_id != PROBE_STREAM:
+                    await acks.put(ack)
 
         task = asyncio.create_task(pump())
         try:
@@ -149,6 +166,15 @@ async def test_statuses_and_batches_share_commits_and_every_batch_is_acked(
     assert (await store.stats())["events"] == n * (n + 1) // 2
 
 
+PROBE_STREAM = "probe"
+
+
+def _ack_probe() -> bytes:
+    ack = Ack(stream_id=PROBE_STREAM, first_seq=1, last_seq=1, stored=0, duplicates=0,
+              quarantined=0, collector_ms=NOW)  # fmt: skip
+    return ack.model_dump_json().encode()
+
+
 def _status(device_id: str, depth: int) -> bytes:
     return (
         AgentStatus(device_id=device_id, state="online", buffer_depth=depth)
@@ -162,7 +188,8 @@ async def test_publish_many_reports_each_outcome(broker: LocalBroker) -> None:
         assert [type(r) for r in await c.publish_many([("a/b", b"1")])] == [PublishFailed]
         await c.wait_connected(10)
         c.subscribe("t/#")
-        await asyncio.sleep(0.2)
+        await until_subscribed(c, "t/probe", b"p")
+        assert (await asyncio.wait_for(c.messages.get(), 5)).topic == "t/probe"  # the match
         got = await c.publish_many([(f"t/{i}", b"x") for i in range(50)] + [("u/1", b"y")])
         assert got == [0] * 50 + [NO_MATCHING_SUBSCRIBERS]
         topics = sorted([(await asyncio.wait_for(c.messages.get(), 5)).topic for _ in range(50)])

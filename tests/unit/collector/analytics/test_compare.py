@@ -187,3 +187,204 @@ def test_holm_by_hand(below: tuple[int, ...], want: list[bool]) -> None:
     rows = [{"significant": False}]
     _holm(rows, [_draws(0)])
     assert rows[0]["significant_holm"] is False
+
+
+def churn_fleet(rng: random.Random, n: int, fw: str) -> list[Event]:
+    """Devices active throughout, only before P (dropped) or only in P (new): every metric,
+    growth included, has a spread."""
+    out = []
+    for k in range(n):
+        kind = rng.choice(["stable", "new", "dropped", "stable"])
+        days = {"stable": range(40), "new": range(26, 40), "dropped": range(26)}[kind]
+        for d in days:  # day 26 is P's first, 2026-03-08
+            day = date(2026, 2, 10) + timedelta(days=d)
+            if rng.random() < 0.6:
+                out.append(event(f"{fw}-{k}", day, "session_start", None, fw))
+                out += [
+                    event(f"{fw}-{k}", day, "feature_use", f, fw)
+                    for f in ("a", "b")
+                    if rng.random() < 0.3
+                ]
+    return out
+
+
+def test_every_interval_holds_its_point_value_and_stays_in_range() -> None:
+    # 120 devices with churn: each metric's resampling distribution is smooth and unskewed
+    # enough that its 95% interval holds the value it is the interval of, for the
+    # configurations and for their difference; every metric is a percentage.
+    rng = random.Random(5)
+    events = churn_fleet(rng, 60, "2.0") + churn_fleet(rng, 60, "2.1")
+    rows = run(events, "firmware_version:2.0", "firmware_version:2.1", resamples=300, seed=1)
+    for (config, metric), r in rows.items():
+        assert 0 <= r["ci_low"] <= r["value"] <= r["ci_high"] <= 100, (config, metric, r)
+        assert r["ci_high"] - r["ci_low"] > 1, (config, metric, r)  # real spread, not a point
+        if config == "b":
+            assert r["delta_low"] <= r["delta"] <= r["delta_high"], (metric, r)
+    for metric in ("pes", "adoption", "stickiness", "growth"):  # the rows say what they are
+        assert rows[("b", metric)]["definition"] == "firmware_version:2.1"
+
+
+def steady(fw: str, n: int, days: range) -> list[Event]:
+    return [
+        event(f"{fw}-{k}", date(2026, 2, 10) + timedelta(days=d), "session_start", None, fw)
+        for k in range(n)
+        for d in days
+    ]
+
+
+def test_growth_without_churn_is_50_and_without_drops_is_100_in_every_resample() -> None:
+    # specs/pes.md: growth is 50 when nobody is new, recovered or dropped; 100 when nobody
+    # dropped. Whatever is drawn, so are the interval's ends.
+    events = steady("2.0", 10, range(40)) + steady("2.1", 10, range(26, 40))
+    rows = run(events, "firmware_version:2.0", "firmware_version:2.1", resamples=100)
+    a, b = rows[("a", "growth")], rows[("b", "growth")]
+    assert (a["value"], a["ci_low"], a["ci_high"]) == (50, 50, 50)
+    assert (b["value"], b["ci_low"], b["ci_high"]) == (100, 100, 100)
+    assert (b["delta"], b["delta_low"], b["delta_high"]) == (50, 50, 50)
+
+
+def test_a_one_day_period_has_a_stickiness_interval() -> None:
+    # One day in P: the stickiness of a resample is that day's ratio (a mean over one day).
+    one_day = PesParams(date(2026, 3, 21), date(2026, 3, 21), core_features={"*": ["a", "b"]})
+    rng = random.Random(4)
+    events = fleet(rng, 30, "2.0", 0.6, 0.5) + fleet(rng, 30, "2.1", 0.6, 0.5)
+    cube = state_from_events(events).view(*needed_range(one_day))
+    configs = [parse_config("a", "firmware_version:2.0"), parse_config("b", "firmware_version:2.1")]
+    rows = compare(cube, configs, one_day, "device", baseline="a", resamples=200)
+    for r in rows:
+        if r["metric"] == "stickiness":
+            assert r["ci_low"] <= r["value"] <= r["ci_high"], r
+
+
+def test_configurations_nobody_matches_have_no_values() -> None:
+    events = steady("2.0", 3, range(40))
+    rows = run(events, "firmware_version:8.8", "firmware_version:9.9", resamples=50)
+    for r in rows.values():
+        assert r["value"] is r["ci_low"] is r["ci_high"] is r["delta"] is None, r
+        assert r["delta_low"] is r["delta_high"] is r["significant"] is None, r
+        assert (r["active"], r["entities"], r["low_sample"]) == (0, 0, True)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a resample that draws none of a configuration's entities counts as growth 50 "
+    "(_metrics applies 'new, recovered and dropped all zero -> 50') instead of being left out "
+    "as undefined, as the other metrics are and as compare._point does for the value: a "
+    "configuration nobody matches gets a growth interval [50, 50] with value None, and a small "
+    "configuration's growth interval is pulled towards 50 (one new device: [50, 100], not 100)",
+)
+def test_resamples_without_the_configuration_leave_growth_undefined() -> None:
+    events = steady("2.0", 10, range(40))
+    rows = run(events, "firmware_version:2.0", "firmware_version:9.9", resamples=50)
+    r = rows[("b", "growth")]
+    assert r["value"] is None
+    assert (r["ci_low"], r["ci_high"], r["delta_low"], r["delta_high"]) == (None,) * 4
+    # One device, new in P: growth 100 in every resample that draws it.
+    events = steady("2.0", 10, range(40)) + steady("2.1", 1, range(26, 40))
+    rows = run(events, "firmware_version:2.0", "firmware_version:2.1", resamples=200)
+    r = rows[("b", "growth")]
+    assert (r["value"], r["ci_low"], r["ci_high"]) == (100, 100, 100)
+
+
+def test_the_fleets_features_define_an_unconfigured_core_set() -> None:
+    # Without configured core features a device type's core set is the fleet's features in P
+    # (pes.md), which the report layer passes for the whole fleet: a configuration's adoption
+    # is over those, not over the features its own devices happened to use.
+    params = PesParams(date(2026, 3, 8), date(2026, 3, 21))
+    rng = random.Random(6)
+    events = fleet(rng, 20, "2.0", 0.5, 0.5) + fleet(rng, 20, "2.1", 0.5, 0.5)
+    cube = state_from_events(events).view(*needed_range(params))
+    configs = [parse_config("a", "firmware_version:2.0"), parse_config("b", "firmware_version:2.1")]
+
+    def adoption(fleet: dict[str, set[str]] | None) -> float:
+        rows = compare(cube, configs, params, "device", baseline="a", resamples=50, fleet=fleet)
+        return next(r["value"] for r in rows if r["config"] == "a" and r["metric"] == "adoption")
+
+    own = adoption(None)
+    wider = adoption({"press-x": {"a", "b", "c", "d"}})  # c, d: used elsewhere in the fleet
+    assert wider == pytest.approx(own / 2)
+
+
+def test_one_device_per_configuration_gives_point_intervals() -> None:
+    # Each configuration is one device: a resample that draws it has exactly its values (a
+    # count of draws scales numerator and denominator alike), one that does not is left out.
+    # So every interval, the difference's too, is the point itself.
+    days = [date(2026, 3, 8) + timedelta(days=k) for k in range(0, 14, 2)]
+    events = [event("x", d, "session_start", None, "2.0") for d in days]
+    events += [event("x", days[0], "feature_use", "a", "2.0")]  # adoption 50
+    events += [event("y", d, "session_start", None, "2.1") for d in days[:3]]
+    events += [event("y", d, "feature_use", f, "2.1") for d in days[:1] for f in ("a", "b")]
+    rows = run(events, "firmware_version:2.0", "firmware_version:2.1", resamples=200)
+    for (config, metric), r in rows.items():
+        if metric == "growth":  # see the xfail below: undrawn resamples count as growth 50
+            continue
+        assert r["ci_low"] == pytest.approx(r["value"]) == r["ci_high"], (config, metric)
+        if config == "b":
+            assert r["delta_low"] == pytest.approx(r["delta"]), metric
+            assert r["delta_high"] == pytest.approx(r["delta"]), metric
+    assert rows[("b", "adoption")]["delta"] == pytest.approx(50)
+
+
+def test_configuration_text_by_hand() -> None:
+    # A value may hold colons (only the first one splits); empty parts are skipped anywhere.
+    c = parse_config("a", "device_id:gw:1,,firmware_version:2.1,")
+    assert c.conditions == (("device_id", "gw:1"), ("firmware_version", "2.1"))
+    with pytest.raises(ValueError, match=r"configuration b is empty"):
+        parse_config("b", " , ")
+    # The error names the configuration, quotes at most 80 characters of it, and says what
+    # is allowed.
+    text = "colour:" + "r" * 200
+    with pytest.raises(ValueError) as err:
+        parse_config("c", text)
+    message = str(err.value)
+    assert message.startswith(f"configuration c={text[:80]!r}: use attribute:value pairs")
+    assert "r" * 81 not in message
+    assert "device_type, firmware_version, account_id, device_id or label:<key>" in message
+
+
+def test_unknown_baseline_is_named() -> None:
+    cube = state_from_events(steady("2.0", 2, range(40))).view(*needed_range(P))
+    with pytest.raises(ValueError, match=r"baseline 'z' is not one of the configurations"):
+        compare(cube, [parse_config("a", "firmware_version:2.0")], P, "device", baseline="z")
+
+
+def test_low_sample_is_fewer_active_entities_than_the_threshold() -> None:
+    events = steady("2.0", 5, range(40)) + steady("2.1", 4, range(40))
+    configs = [parse_config("a", "firmware_version:2.0"), parse_config("b", "firmware_version:2.1")]
+    params = PesParams(P.start, P.end, core_features={"*": ["a"]}, low_sample_threshold=5)
+    cube = state_from_events(events).view(*needed_range(params))
+    rows = compare(cube, configs, params, "device", baseline="a", resamples=20)
+    flags = {(r["config"], r["active"], r["low_sample"]) for r in rows}
+    assert flags == {("a", 5, False), ("b", 4, True)}
+
+
+def test_entities_dropped_before_the_stickiness_window_still_count_for_growth() -> None:
+    # DAU/WAU: a device last active 10 days before P has no stickiness denominator in P, but
+    # it is dropped, and growth counts it in every resample that draws it.
+    params = PesParams(P.start, P.end, stickiness="dau_wau", core_features={"*": ["a"]})
+    events = steady("2.0", 6, range(40))  # active throughout
+    events += steady("2.0x", 6, range(14, 17))  # only 2026-02-24..26, then gone
+    events = [e | {"firmware_version": "2.0"} for e in events]
+    cube = state_from_events(events).view(*needed_range(params))
+    rows = compare(cube, [parse_config("a", "firmware_version:2.0")], params, "device",
+                   baseline="a", resamples=200)  # fmt: skip
+    growth = next(r for r in rows if r["metric"] == "growth")
+    assert growth["value"] == 0  # nobody new or recovered, six dropped
+    assert (growth["ci_low"], growth["ci_high"]) == (0, 0)
+
+
+def test_a_small_difference_whose_interval_excludes_zero_is_significant() -> None:
+    # One device per configuration: every interval is its point (see above). 101 of 200 core
+    # features against 100 of 200: adoption 50.5 against 50, a difference of half a point
+    # whose interval [0.5, 0.5] excludes 0.
+    features = [f"f{i}" for i in range(200)]
+    params = PesParams(P.start, P.end, core_features={"*": features})
+    day = date(2026, 3, 9)
+    events = [event("x", day, "feature_use", f, "2.1") for f in features[:101]]
+    events += [event("y", day, "feature_use", f, "2.0") for f in features[:100]]
+    cube = state_from_events(events).view(*needed_range(params))
+    configs = [parse_config("a", "firmware_version:2.0"), parse_config("b", "firmware_version:2.1")]
+    rows = compare(cube, configs, params, "device", baseline="a", resamples=100)
+    (r,) = [r for r in rows if r["config"] == "b" and r["metric"] == "adoption"]
+    assert r["delta_low"] == pytest.approx(0.5) and r["delta_high"] == pytest.approx(0.5)
+    assert r["significant"] is True

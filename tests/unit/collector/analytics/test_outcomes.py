@@ -8,7 +8,7 @@ import json
 import math
 from datetime import date
 from itertools import pairwise, product
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -464,3 +464,47 @@ def test_tiny_reports_do_not_break_the_cross_validation() -> None:
         r = report([item(k, s) for k, s in rows])
         assert r["weights"]["cv_auc_configured"] == r["auc"]
         assert r["weights"]["cv_auc_suggested"] is not None
+
+
+def test_wilson_ends_are_exact_for_every_n() -> None:
+    # The formula gives 0 and 1 only up to rounding (e.g. 6e-18 for 0 of 7): the documented
+    # exact ends hold for every n.
+    for n in range(1, 200):
+        assert (wilson(0, n) or (1.0,))[0] == 0.0, n
+        assert (wilson(n, n) or (0.0, 0.0))[1] == 1.0, n
+    # One success is not zero: 1/10 -> centre 0.211013, half width 0.193137 (z = 1.96), the
+    # textbook (0.0179, 0.4042).
+    lo, hi = wilson(1, 10) or (math.nan, math.nan)
+    assert (lo, hi) == pytest.approx((0.0178762, 0.4041500), abs=1e-6)
+
+
+def test_wilson_refuses_counts_outside_0_to_n() -> None:
+    for k, n in ((3, 2), (-1, 5)):
+        with pytest.raises(ValueError, match=f"need 0 <= k <= n, got k={k} n={n}"):
+            wilson(k, n)
+
+
+def test_newcombe_uses_the_given_z_for_both_groups() -> None:
+    # z = 1 (about 68%): narrower than the default 95%, and built from the two z = 1 Wilson
+    # intervals exactly as the 95% one is.
+    (l1, u1), (l2, u2) = wilson(9, 10, 1.0) or (), wilson(3, 10, 1.0) or ()
+    want = (0.6 - math.hypot(0.9 - l1, u2 - 0.3), 0.6 + math.hypot(u1 - 0.9, 0.3 - l2))
+    got = newcombe(9, 10, 3, 10, 1.0)
+    assert got == pytest.approx(want, abs=1e-12)
+    wide = newcombe(9, 10, 3, 10) or (0.0, 0.0)
+    assert got is not None and wide[0] < got[0] and got[1] < wide[1]
+
+
+def test_auc_takes_0_1_flags_as_well_as_booleans() -> None:
+    scores = [0.3, 0.9, 0.1, 0.7, 0.7]
+    flags = [0, 1, 0, 1, 0]
+    assert auc(scores, flags) == auc(scores, [bool(f) for f in flags]) == pytest.approx(5.5 / 6)
+
+
+@pytest.mark.parametrize(
+    ("scores", "positive"),
+    [([1.0, 2.0], [True]), ([[1.0, 2.0]], [[True, False]]), (1.0, True)],
+)
+def test_auc_refuses_arrays_of_other_lengths_or_shapes(scores: Any, positive: Any) -> None:
+    with pytest.raises(ValueError, match=r"^scores and positive must be 1-D arrays of one length$"):
+        auc(scores, positive)

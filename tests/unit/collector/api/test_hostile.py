@@ -47,11 +47,35 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiHarness]:
         harness.close()
 
 
+# The API's operations, written out by hand rather than read back from the schema under test:
+# an endpoint that drops out of /openapi.json (e.g. include_in_schema=False) would silently stop
+# being fuzzed, and one added must be added here on purpose. The dashboard's HTML pages and
+# /metrics (Prometheus text) are deliberately outside the schema.
+EXPECTED_OPERATIONS = {
+    "GET /healthz",
+    "GET /readyz",
+    "GET /v1/alerts",
+    "GET /v1/compare",
+    "GET /v1/devices",
+    "GET /v1/entity",
+    "GET /v1/fleet",
+    "GET /v1/funnel",
+    "GET /v1/health",
+    "GET /v1/outcomes/report",
+    "GET /v1/overview",
+    "GET /v1/pes",
+    "GET /v1/releases",
+    "GET /v1/retention",
+    "GET /v1/rollout",
+    "GET /v1/stats",
+    "GET /v1/trend",
+    "POST /v1/outcomes",
+}
+
+
 def test_every_operation_is_fuzzed() -> None:
-    assert "GET /v1/pes" in OPERATIONS and "GET /v1/devices" in OPERATIONS
-    assert set(OPERATIONS) == {
-        f"{m.upper()} {p}" for p, ops in _SPEC_APP.openapi()["paths"].items() for m in ops
-    }
+    assert set(OPERATIONS) == EXPECTED_OPERATIONS
+    assert {label for label, _ in CASES} == EXPECTED_OPERATIONS
 
 
 def send(api: ApiHarness, kwargs: dict[str, Any]) -> httpx.Response:
