@@ -94,7 +94,8 @@ class _Parts:
     resamples) is the product shape BLAS runs fast; the other orientation was 15 times slower
     here."""
 
-    vectors: F32  # (4, units): adoption share, has core features, new|recovered, dropped
+    # (5, units): adoption share, has core features, new|recovered, dropped, active in P or P'
+    vectors: F32
     days: F32  # (2L, units): numerator windows, then denominator windows, per day of P
 
 
@@ -103,8 +104,9 @@ def _parts(st: PeriodStats, rows: npt.NDArray[np.int64], unit: npt.NDArray[np.in
     """Sums of the members `rows` of `st` per unit, member rows[i] belonging to unit[i]."""
     order = np.argsort(unit, kind="stable")
     rows, unit = rows[order], unit[order]
-    vectors = np.zeros((4, units), np.float32)
-    cols = [st.share * st.has_core, st.has_core, st.new | st.recovered, st.dropped]
+    vectors = np.zeros((5, units), np.float32)
+    cols = [st.share * st.has_core, st.has_core, st.new | st.recovered, st.dropped,
+            st.active | st.in_prev]  # fmt: skip
     for k, col in enumerate(cols):
         vectors[k] = np.bincount(unit, weights=col[rows], minlength=units)
     length = st.num.shape[1]
@@ -139,7 +141,11 @@ def _metrics(p: _Parts, w: F32, weights: tuple[float, float, float]) -> dict[str
         days = (den > 0).sum(axis=1)
         stick = np.where(days > 0, 100.0 * ratios.sum(axis=1) / np.maximum(days, 1), np.nan)
         total = vec[:, 2] + vec[:, 3]
-        growth = np.where(total > 0, 100.0 * vec[:, 2] / total, 50.0)
+        # Nothing moved: 50 (pes.md); but a resample that drew nobody of this configuration
+        # active in P or P' has no growth at all, as _point says for the value.
+        growth = np.where(
+            total > 0, 100.0 * vec[:, 2] / total, np.where(vec[:, 4] > 0, 50.0, np.nan)
+        )
     w_a, w_s, w_g = weights
     pes = w_a * adoption + w_s * stick + w_g * growth  # NaN propagates: PES undefined
     return {"pes": pes, "adoption": adoption, "stickiness": stick, "growth": growth}

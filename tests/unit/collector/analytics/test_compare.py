@@ -265,14 +265,6 @@ def test_configurations_nobody_matches_have_no_values() -> None:
         assert (r["active"], r["entities"], r["low_sample"]) == (0, 0, True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a resample that draws none of a configuration's entities counts as growth 50 "
-    "(_metrics applies 'new, recovered and dropped all zero -> 50') instead of being left out "
-    "as undefined, as the other metrics are and as compare._point does for the value: a "
-    "configuration nobody matches gets a growth interval [50, 50] with value None, and a small "
-    "configuration's growth interval is pulled towards 50 (one new device: [50, 100], not 100)",
-)
 def test_resamples_without_the_configuration_leave_growth_undefined() -> None:
     events = steady("2.0", 10, range(40))
     rows = run(events, "firmware_version:2.0", "firmware_version:9.9", resamples=50)
@@ -316,8 +308,6 @@ def test_one_device_per_configuration_gives_point_intervals() -> None:
     events += [event("y", d, "feature_use", f, "2.1") for d in days[:1] for f in ("a", "b")]
     rows = run(events, "firmware_version:2.0", "firmware_version:2.1", resamples=200)
     for (config, metric), r in rows.items():
-        if metric == "growth":  # see the xfail below: undrawn resamples count as growth 50
-            continue
         assert r["ci_low"] == pytest.approx(r["value"]) == r["ci_high"], (config, metric)
         if config == "b":
             assert r["delta_low"] == pytest.approx(r["delta"]), metric
