@@ -333,16 +333,37 @@ def pes_of(
 def feature_counts(st: PeriodStats) -> tuple[list[list[int]], list[list[int]]]:
     """Per segment and feature of `st.vocab`: (users, eligible). Eligible: active entities
     whose core set C_e holds the feature; users: those of them that used it in P. A feature
-    counts only where it is core: `jog` is no press-x device's to adopt."""
-    starts = st.mem.starts
+    counts only where it is core: `jog` is no press-x device's to adopt.
+
+    Most segments hold one device type (any group_by with device_type): there every active
+    member has the same C_e and the sums are per segment. Only segments mixing types (the whole
+    fleet, accounts) pay for a core set per member."""
+    starts, n_vocab = st.mem.starts, len(st.vocab)
     mine = st.types & st.active[:, None]
-    member_core = (mine.astype(np.int32) @ st.core.astype(np.int32)) > 0
-    users = np.zeros((len(starts), len(st.vocab)), np.int64)
-    eligible = np.zeros((len(starts), len(st.vocab)), np.int64)
-    for j in range(len(st.vocab)):
-        core_j = member_core[:, j]
-        eligible[:, j] = np.add.reduceat(core_j, starts, dtype=np.int64)
-        users[:, j] = np.add.reduceat(core_j & st.used[:, j], starts, dtype=np.int64)
+    seg_types = np.add.reduceat(mine, starts, axis=0, dtype=np.int64)  # active members per type
+    several = np.add.reduceat(mine.sum(axis=1) > 1, starts, dtype=np.int64)
+    pure = ((seg_types > 0).sum(axis=1) <= 1) & (several == 0)
+    n_active = np.add.reduceat(st.active, starts, dtype=np.int64)
+    core_of = st.core[seg_types.argmax(axis=1)] & (seg_types.max(axis=1) > 0)[:, None]
+    users = np.zeros((len(starts), n_vocab), np.int64)
+    for j in range(n_vocab) if pure.any() else ():
+        users[:, j] = np.add.reduceat(st.used[:, j] & st.active, starts, dtype=np.int64)
+    users *= core_of
+    eligible = n_active[:, None] * core_of
+    mixed = np.flatnonzero(~pure)
+    if len(mixed):
+        ends = np.append(starts[1:], len(st.active))
+        if len(mixed) == len(starts):  # e.g. the whole fleet: no copies
+            sub, part, used = starts, mine, st.used
+        else:
+            rows = np.concatenate([np.arange(starts[k], ends[k]) for k in mixed])
+            sub = np.concatenate([[0], np.cumsum(ends[mixed] - starts[mixed])[:-1]])
+            part, used = mine[rows], st.used[rows]
+        member_core = (part.astype(np.int32) @ st.core.astype(np.int32)) > 0
+        for j in range(n_vocab):
+            core_j = member_core[:, j]
+            eligible[mixed, j] = np.add.reduceat(core_j, sub, dtype=np.int64)
+            users[mixed, j] = np.add.reduceat(core_j & used[:, j], sub, dtype=np.int64)
     return users.tolist(), eligible.tolist()
 
 
