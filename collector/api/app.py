@@ -22,7 +22,8 @@ def create_app(state: AppState) -> FastAPI:
 
     problems.install(app)  # every error as RFC 9457 problem details
     # Dashboards poll JSON tables and load ~100 KB of scripts over links that may be slow;
-    # gzip shrinks the scripts 2.7x (96 -> 35 KB, docs/dashboard.md). Bodies under 1 KB (health checks, small answers) stay plain.
+    # gzip shrinks the scripts 2.7x (96 -> 35 KB, docs/dashboard.md). Bodies under 1 KB
+    # (health checks, small answers) stay plain.
     # Nothing secret is reflected into a compressed body (tokens travel in headers only).
     app.add_middleware(GZipMiddleware, minimum_size=1024)
 
