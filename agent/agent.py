@@ -28,7 +28,14 @@ from agent.errors import (
     CollectionOff,
     InvalidEvent,
 )
-from agent.events import EventFields, Factory, check_json_lines, check_python, to_body
+from agent.events import (
+    EventFields,
+    Factory,
+    check_json_lines,
+    check_python,
+    event_body,
+    to_body,
+)
 from agent.ids import mono_ms, uuid7_many
 from agent.metrics import MetricsServer
 from agent.publisher import IDLE_POLL_S, Publisher, PublisherStats
@@ -260,13 +267,25 @@ class Agent:
         if self.collection == "off":
             raise CollectionOff(COLLECTION_OFF)
         fields: dict[str, Any] = {"kind": kind}
-        for key, value in (
-            ("feature", feature), ("session_id", session_id), ("user_id", user_id),
-            ("ts", ts_ms), ("labels", labels), ("props", props), ("device_type", device_type),
-            ("firmware_version", firmware_version), ("account_id", account_id),
-        ):  # fmt: skip
-            if value is not None:
-                fields[key] = value
+        # One test per argument (most are None): cheaper than a loop over pairs, per call.
+        if feature is not None:
+            fields["feature"] = feature
+        if session_id is not None:
+            fields["session_id"] = session_id
+        if user_id is not None:
+            fields["user_id"] = user_id
+        if ts_ms is not None:
+            fields["ts"] = ts_ms
+        if labels is not None:
+            fields["labels"] = labels
+        if props is not None:
+            fields["props"] = props
+        if device_type is not None:
+            fields["device_type"] = device_type
+        if firmware_version is not None:
+            fields["firmware_version"] = firmware_version
+        if account_id is not None:
+            fields["account_id"] = account_id
         rows, event_id = self._rows(check_python(fields))
         stored = await self._writer.submit(rows)
         if stored < len(rows):
@@ -286,16 +305,17 @@ class Agent:
             raise CollectionOff(COLLECTION_OFF)
         ids = uuid7_many(len(events))
         docs = []
+        make = self._factory.make
         for i, (ev, event_id) in enumerate(zip(events, ids, strict=True)):
             try:  # everything checked before the sessions see any of it
-                docs.append(self._factory.build(check_python(ev), event_id))
+                docs.append(make(check_python(ev), event_id))
             except InvalidEvent as exc:
                 raise InvalidEvent(f"event {i}: {exc}") from exc
         futures, sizes = [], []
         for lo in range(0, len(docs), RECORD_MANY_SLICE):
             rows: list[Row] = []
-            for doc in docs[lo : lo + RECORD_MANY_SLICE]:
-                rows += self._doc_rows(doc)
+            for doc, tail in docs[lo : lo + RECORD_MANY_SLICE]:
+                rows += self._doc_rows(doc, tail)
             futures.append(self._writer.submit(rows))
             sizes.append(len(rows))
         stored = await asyncio.gather(*futures)
@@ -323,11 +343,12 @@ class Agent:
         return out
 
     def _rows(self, fields: EventFields, event_id: str | None = None) -> tuple[list[Row], str]:
-        doc = self._factory.build(fields, event_id)
-        return self._doc_rows(doc), doc["id"]
+        doc, tail = self._factory.make(fields, event_id)
+        return self._doc_rows(doc, tail), doc["id"]
 
-    def _doc_rows(self, doc: dict[str, Any]) -> list[Row]:
-        """The rows to write for an event: automatic session events first, then its own."""
+    def _doc_rows(self, doc: dict[str, Any], tail: bytes | None) -> list[Row]:
+        """The rows to write for an event (from Factory.make): automatic session events
+        first, then its own."""
         extra = self._sessions.on_event(doc)
         if self.sample_rate < 1 and doc["kind"] == "feature_use":
             if self._rng.random() >= self.sample_rate:  # sampled out: answered, not stored
@@ -336,9 +357,10 @@ class Agent:
                     self._session_wake.set()
                 return [_row(self._factory.internal(e)) for e in extra]
         if not extra:
-            return [(doc["id"], to_body(doc))]
+            return [(doc["id"], event_body(doc, tail))]
         self._session_wake.set()
-        return [*(_row(self._factory.internal(e)) for e in extra), (doc["id"], to_body(doc))]
+        own = (doc["id"], event_body(doc, tail))
+        return [*(_row(self._factory.internal(e)) for e in extra), own]
 
     def _submit_internal(self, events: list[dict[str, Any]]) -> None:
         assert self._writer is not None

@@ -29,7 +29,7 @@ from agent import drops as D
 from agent import room
 from agent.budget import Budget, Capped, row_bytes
 from agent.errors import AgentStopped, BufferCorrupt, BufferFull, BufferUnavailable
-from agent.sqlbits import bump, one, pages, transaction
+from agent.sqlbits import bump, insert_events, one, pages, transaction
 
 log = logging.getLogger(__name__)
 
@@ -243,16 +243,19 @@ class Buffer:
                     bump(conn, "rejected_total", len(rows) - stored)
             first = _next_seq(conn)
             try:
-                conn.executemany(
-                    "INSERT INTO events(seq, id, body) VALUES(?, ?, ?)",
-                    ((first + k, i, body) for k, (i, body) in enumerate(rows[:stored])),
-                )
+                # seq left to AUTOINCREMENT: it assigns max(largest ever, largest now) + 1, as
+                # _next_seq does, so the rows get first, first + 1, ... (checked below).
+                insert_events(conn, rows if stored == len(rows) else rows[:stored])
             except sqlite3.OperationalError as exc:
                 # max_page_count reached: the estimate was short. Roll back and try again with
                 # a larger margin (a real full disk fails the same way, then raises).
                 if "full" not in str(exc) or b is None or attempt == 2:
                     raise
                 raise _Retry() from exc
+            if stored and one(conn, "SELECT max(seq) FROM events")[0] != first + stored - 1:
+                # Cannot happen with AUTOINCREMENT; checked (one index lookup a commit) since
+                # the seqs reported to callers and acks rely on it.
+                raise BufferCorrupt(f"{self.path}: seqs not assigned from {first}")
             for key, value in (meta or {}).items():
                 conn.execute("INSERT OR REPLACE INTO meta VALUES(?, ?)", (key, value))
             return Appended(first if stored else 0, stored, dropped)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from typing import Any
+
+_INSERT_ONE = "INSERT INTO events(id, body) VALUES(?, ?)"
+# Multi-row statements in a few fixed sizes (each prepared once, in the statement cache).
+_INSERT_MANY = [(n, "INSERT INTO events(id, body) VALUES" + ",".join(["(?,?)"] * n))
+                for n in (128, 32, 8)]  # fmt: skip
 
 
 def one(conn: sqlite3.Connection, sql: str, args: Sequence[Any] = ()) -> Any:
@@ -47,3 +53,18 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
         if conn.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
             conn.execute("ROLLBACK")
         raise
+
+
+def insert_events(conn: sqlite3.Connection, rows: Sequence[tuple[str, str]]) -> None:
+    """INSERT (id, body) rows into events, in order, seq by AUTOINCREMENT.
+
+    Many rows per statement: executemany() steps once per row, and each step gives up the GIL
+    and waits to get it back (from a busy event loop); one statement of 128 rows steps once.
+    Half the CPU per row of executemany, and about half the time (docs/performance.md)."""
+    k, n = 0, len(rows)
+    for size, sql in _INSERT_MANY:
+        while n - k >= size:
+            conn.execute(sql, list(chain.from_iterable(rows[k : k + size])))
+            k += size
+    if k < n:
+        conn.executemany(_INSERT_ONE, rows[k:])
