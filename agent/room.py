@@ -16,7 +16,7 @@ from agent.budget import Budget, row_bytes
 from agent.errors import BufferFull
 from agent.sqlbits import bump, one, pages, transaction
 
-log = logging.getLogger("agent.buffer")  # the buffer's episodes, logged under its name
+log = logging.getLogger(__name__)
 
 
 def apply(conn: sqlite3.Connection, b: Budget, wal: str, full: str) -> None:
