@@ -35,6 +35,7 @@ from agent.events import (
     caller_fields,
     check_json_lines,
     check_python,
+    check_python_many,
     event_body,
     to_body,
 )
@@ -284,11 +285,12 @@ class Agent(Managed):
         if self.collection == "off":
             raise CollectionOff(COLLECTION_OFF)
         ids = uuid7_many(len(events))
+        checked = check_python_many(events)
         docs = []
         make = self._factory.make
-        for i, (ev, event_id) in enumerate(zip(events, ids, strict=True)):
+        for i, (fields, event_id) in enumerate(zip(checked, ids, strict=True)):
             try:  # everything checked before the sessions see any of it
-                docs.append(make(check_python(ev), event_id))
+                docs.append(make(fields, event_id))
             except InvalidEvent as exc:
                 raise InvalidEvent(f"event {i}: {exc}") from exc
         futures, sizes = [], []

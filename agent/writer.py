@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 
 from agent.buffer import Appended, Buffer
 from agent.errors import AgentStopped
@@ -89,7 +90,7 @@ class GroupWriter:
         elif len(rows) == 1:  # record(): one event, no session rows
             size = len(rows[0][0]) + len(rows[0][1])
         else:
-            size = sum(len(b) + len(i) for i, b in rows)
+            size = sum(map(len, chain.from_iterable(rows)))
         self._queue.append(_Submission(rows, size, fut))
         self.stats.pending += len(rows)
         self._wake.set()

@@ -119,3 +119,17 @@ def test_python_callers_non_finite_floats_are_refused(value: float) -> None:
         "ok": 1.5,
         "big": float(2**70),
     }
+
+
+def test_many_at_once_is_check_python_of_each() -> None:
+    from agent.events import check_python_many
+
+    rng = random.Random(3)
+    batch = [random_fields(rng) for _ in range(200)]
+    assert check_python_many(batch) == [check_python(f) for f in batch]
+    for bad, match in (({"kind": "feature_use", "feature": "f", "props": {"x": float("nan")}},
+                        r"event 7: .*props\.x"),
+                       ({"kind": "Not A Kind"}, "event 7: invalid event: kind"),
+                       ({"kind": "k", "ts": "1"}, "event 7: invalid event: ts")):  # fmt: skip
+        with pytest.raises(InvalidEvent, match=match):
+            check_python_many([*batch[:7], bad, *batch[7:]])
