@@ -18,7 +18,9 @@ Free pages (after acks) are reused by later inserts; `incremental_vacuum` (the f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -94,3 +96,12 @@ class Capped(Budget):
 
 def row_bytes(event_id: str, body: str) -> int:
     return len(event_id) + len(body.encode())
+
+
+def rows_bytes(rows: Sequence[tuple[str, str]]) -> int:
+    """sum(row_bytes(i, body) for i, body in rows), at C speed (two joins, no loop in Python):
+    it runs on the buffer's thread, holding the GIL, for every commit."""
+    return sum(map(len, map(_ID, rows))) + len("".join(map(_BODY, rows)).encode())
+
+
+_ID, _BODY = itemgetter(0), itemgetter(1)

@@ -26,7 +26,7 @@ from typing import Any, Literal, NamedTuple
 
 from agent import drops as D
 from agent import room
-from agent.budget import Budget, Capped, row_bytes
+from agent.budget import Budget, Capped, rows_bytes
 from agent.errors import AgentStopped, BufferCorrupt, BufferFull, BufferUnavailable
 from agent.sqlbits import bump, insert_events, one, pages, transaction
 from agent.stored import Oldest, init_schema, next_seq, oldest_of
@@ -195,7 +195,7 @@ class Buffer:
         with transaction(conn):
             stored, dropped = len(rows), 0
             if b is not None and rows:
-                nbytes = sum(row_bytes(i, body) for i, body in rows)
+                nbytes = rows_bytes(rows)
                 need = b.pages_for(nbytes, len(rows)) * (attempt + 1)
                 if self.min_free_bytes and self._disk_low(need * b.page_size):
                     b = Capped(b.total_bytes, b.page_size, cap_pages=pages(conn)[0])
@@ -206,24 +206,19 @@ class Buffer:
                     if stored < len(rows) and not partial:
                         stored = 0
                     bump(conn, "rejected_total", len(rows) - stored)
-            first = next_seq(conn)
             try:
-                # seq left to AUTOINCREMENT: it assigns max(largest ever, largest now) + 1, as
-                # _next_seq does, so the rows get first, first + 1, ... (checked below).
-                insert_events(conn, rows if stored == len(rows) else rows[:stored])
+                # seq by AUTOINCREMENT (max(largest ever, largest now) + 1, as next_seq says):
+                # consecutive within this transaction, which holds the write lock.
+                last = insert_events(conn, rows if stored == len(rows) else rows[:stored])
             except sqlite3.OperationalError as exc:
                 # max_page_count reached: the estimate was short. Roll back and try again with
                 # a larger margin (a real full disk fails the same way, then raises).
                 if "full" not in str(exc) or b is None or attempt == 2:
                     raise
                 raise _Retry() from exc
-            if stored and one(conn, "SELECT max(seq) FROM events")[0] != first + stored - 1:
-                # Cannot happen with AUTOINCREMENT; checked (one index lookup a commit) since
-                # the seqs reported to callers and acks rely on it.
-                raise BufferCorrupt(f"{self.path}: seqs not assigned from {first}")
             for key, value in (meta or {}).items():
                 conn.execute("INSERT OR REPLACE INTO meta VALUES(?, ?)", (key, value))
-            return Appended(first if stored else 0, stored, dropped)
+            return Appended(last - stored + 1 if stored else 0, stored, dropped)
 
     def _disk_low(self, need_bytes: int) -> bool:
         """Would `need_bytes` more (twice: the WAL first, then the database) leave less than
