@@ -24,3 +24,11 @@ def test_reported_seqs_are_the_stored_ones_for_every_statement_size(tmp_path: Pa
     with Buffer(tmp_path / "b.db") as buf:  # and after reopening
         assert buf.append_rows([("x", "{}")]).first_seq == len(seen) + 1
         assert buf.append_rows([]).first_seq == 0
+
+
+def test_rows_bytes_is_the_sum_of_row_bytes() -> None:
+    from agent.budget import row_bytes, rows_bytes
+
+    rows = [("a" * 36, '{"x":"ü€𝄞"}'), ("b", "c" * 300), ("", ""), ("ä", '{"k":1}')]
+    assert rows_bytes(rows) == sum(row_bytes(i, b) for i, b in rows)
+    assert rows_bytes([]) == 0
