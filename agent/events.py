@@ -136,7 +136,9 @@ class Factory:
         self.account_id = settings.account_id
         self.labels = dict(settings.labels)
         self._firmware = firmware if firmware is not None else firmware_of(settings)
-        self._tail: bytes | None = None  # the identity's JSON, made once (identity_tail)
+        # The identity's JSON, made once (identity_tail): device_type, account_id and labels
+        # are fixed for a Factory's life, firmware_version's setter makes it again.
+        self._tail: bytes | None = None
         self._boot = boot_id()
         self._clock = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
 
