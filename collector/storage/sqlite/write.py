@@ -145,10 +145,11 @@ async def _execute(db: aiosqlite.Connection, plan: WritePlan, received_ms: int) 
              for q in plan.quarantine],
         )  # fmt: skip
     if plan.stream_fresh:
-        # The rows as they are (EventRow's fields are the columns, in order) and received_ms,
-        # the same for all, as a literal: no parameter tuple built per event.
-        head = _INSERT_EVENT.rsplit("?", 1)[0]
-        await db.executemany(f"{head}{int(received_ms)})", plan.stream_fresh)
+        # Plain tuples: sqlite3 binds an exact tuple's items directly, an EventRow (a tuple
+        # subclass) through the sequence protocol, ~0.9 us more per event in the driver thread.
+        await db.executemany(
+            _INSERT_EVENT, [_event_params(ev, received_ms) for ev in plan.stream_fresh]
+        )
     if plan.streams:
         await db.executemany(_UPSERT_STREAM, plan.streams)
     deltas = plan.deltas
