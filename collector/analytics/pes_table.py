@@ -73,15 +73,34 @@ def pes_table(st: SegmentState, snap: Snapshot, params: PesParams) -> list[PesRe
     recovered = active & ~in_prev & (st.first < start - length)
     dropped = in_prev & ~active
 
-    # Device types of each member's activity in P, as a mask; C_e per distinct mask.
+    # C_e follows from the device types of the member's activity in P. Most members have one
+    # type in all their combinations; only the others need their combinations looked at.
     type_names = snap.vocab["device_type"]
     n_types = len(type_names)
-    in_p = bits_between(snap.act, wlo, start, end) & (group.combo_member >= 0)
-    tcode = snap.codes["device_type"]
-    bit = np.where(in_p, np.left_shift(np.uint64(1), tcode.astype(np.uint64)), np.uint64(0))
-    tmask = group.reduce(bit, np.bitwise_or)
-    present = [type_names[t] for t in np.flatnonzero(np.bincount(tcode[in_p],
-                                                                 minlength=n_types))]  # fmt: skip
+    cs = np.where(active & (group.mtype >= 0), group.mtype, -1)  # core-set id per member
+    present_codes = set(np.flatnonzero(np.bincount(cs[cs >= 0], minlength=n_types)).tolist())
+    set_types = np.eye(n_types, dtype=np.bool_)
+    mixed_rows = group.mixed_rows
+    if len(mixed_rows):
+        in_p = bits_between(snap.act[mixed_rows], wlo, start, end)
+        owner = group.combo_member[mixed_rows]
+        tcode = snap.codes["device_type"][mixed_rows]
+        present_codes.update(tcode[in_p].tolist())
+        tmask = np.zeros(n_mem, np.uint64)
+        np.bitwise_or.at(
+            tmask, owner[in_p], np.left_shift(np.uint64(1), tcode[in_p].astype(np.uint64))
+        )
+        single = (tmask != 0) & ((tmask & (tmask - np.uint64(1))) == 0)
+        mixed = np.flatnonzero((tmask != 0) & ~single & active)
+        one = np.flatnonzero(single & active)
+        cs[one] = np.log2(tmask[one].astype(np.float64)).astype(np.int64)
+        if len(mixed):
+            masks, which = np.unique(tmask[mixed], return_inverse=True)
+            cs[mixed] = n_types + which
+            bits = np.unpackbits(masks.astype("<u8").view(np.uint8).reshape(-1, 8), axis=1,
+                                 bitorder="little")[:, :n_types].astype(np.bool_)  # fmt: skip
+            set_types = np.concatenate([set_types, bits])
+    present = [type_names[t] for t in sorted(present_codes)]
     f_hit = bits_between(snap.f_words, wlo, start, end)
     fleet: dict[str, set[str]] = {}
     configured = params.core_features
@@ -93,22 +112,10 @@ def pes_table(st: SegmentState, snap: Snapshot, params: PesParams) -> list[PesRe
     core = np.zeros((n_types, len(vocab)), np.bool_)
     for t, names in cores.items():
         core[type_names.index(t), [v_index[f] for f in names]] = True
-    # Core-set id per member: its type when it has one, else one id per mixed mask.
-    single = (tmask != 0) & ((tmask & (tmask - np.uint64(1))) == 0)
-    cs = np.full(n_mem, -1, np.int64)
-    cs[single] = np.log2(tmask[single].astype(np.float64)).astype(np.int64)
-    mixed = np.flatnonzero((tmask != 0) & ~single)
-    set_types = np.eye(n_types, dtype=np.bool_)
-    if len(mixed):
-        masks, which = np.unique(tmask[mixed], return_inverse=True)
-        cs[mixed] = n_types + which
-        bits = np.unpackbits(masks.astype("<u8").view(np.uint8).reshape(-1, 8), axis=1,
-                             bitorder="little")[:, :n_types].astype(np.bool_)  # fmt: skip
-        set_types = np.concatenate([set_types, bits])
     set_core = (set_types.astype(np.int64) @ core.astype(np.int64)) > 0
     size = set_core.sum(axis=1)
     n_sets = len(set_types)
-    live = active & (cs >= 0)
+    live = cs >= 0  # active (with a device type in P)
     has_core = live & (size[np.maximum(cs, 0)] > 0)
     # Active members per (segment, core set): eligible counts, types shown per segment.
     per_set = np.bincount(seg[live] * n_sets + cs[live], minlength=n_seg * n_sets)
@@ -116,20 +123,18 @@ def pes_table(st: SegmentState, snap: Snapshot, params: PesParams) -> list[PesRe
     eligible = (per_set @ set_core.astype(np.int64)).tolist()
     seg_types = (per_set @ set_types.astype(np.int64)) > 0
     row_core = (seg_types.astype(np.int64) @ core.astype(np.int64)) > 0
-    # Features used in P: distinct (member, core feature) pairs of active members.
-    n_voc = len(vocab)
+    # Features used in P: the (member, feature) pairs hit, of active members, core for them.
+    n_voc = max(len(vocab), 1)
     to_vocab = np.array([v_index.get(f, -1) for f in snap.features] or [-1], np.int64)
-    rows = np.flatnonzero(f_hit & (st.f_member >= 0))
-    v_of = to_vocab[snap.f_feat[rows]] if len(rows) else np.zeros(0, np.int64)
-    m_of = st.f_member[rows]
-    ok = (v_of >= 0) & live[m_of]
-    used = np.zeros((n_mem, max(n_voc, 1)), np.bool_)
-    used[m_of[ok], v_of[ok]] = True
-    pm, pv = np.nonzero(used)
-    pc = set_core[cs[pm], pv] if len(pm) else np.zeros(0, np.bool_)
+    pairs = st.pairs
+    assert pairs is not None
+    pv, pm = to_vocab[pairs.feat], pairs.member
+    hit = np.flatnonzero(pairs.hit(f_hit) & (pv >= 0) & live[pm])
+    pm, pv = pm[hit], pv[hit]
+    pc = set_core[cs[pm], pv]
     pm, pv = pm[pc], pv[pc]
-    users = np.bincount(seg[pm] * max(n_voc, 1) + pv, minlength=n_seg * max(n_voc, 1))
-    users_l = users.reshape(n_seg, max(n_voc, 1)).tolist()
+    users = np.bincount(seg[pm] * n_voc + pv, minlength=n_seg * n_voc)
+    users_l = users.reshape(n_seg, n_voc).tolist()
     adopted = np.bincount(pm, minlength=n_mem)
     share = np.where(has_core, adopted / np.maximum(size[np.maximum(cs, 0)], 1), 0.0)
     shares = np.add.reduceat(share, starts).tolist() if n_mem else [0.0] * n_seg

@@ -21,9 +21,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
+from collector.analytics.feature_pairs import FeaturePairs, levels_of, reduce_levels
 from collector.analytics.params import MAU_DAYS, WAU_DAYS, Segment
-from collector.analytics.state import Cube, Ints, Snapshot, Words
+from collector.analytics.state import Cube, Ints, Snapshot, T, Words
 from collector.storage.bitmaps import BLOCK_DAYS
 
 WIDTHS = (1, WAU_DAYS, MAU_DAYS)  # the windows whose per-day counts are kept
@@ -84,13 +86,12 @@ class Grouping:
     entity_codes: Ints  # per member
     combo_member: Ints  # per combination of the snapshot: its member, -1 when filtered out
     levels: list[tuple[Ints, Ints]]  # (members, their k-th combination) for k = 0, 1, ...
+    mtype: Ints  # per member: the device type code of all its combinations, -1 when several
+    mixed_rows: Ints  # the combinations of the members with several device types
 
-    def reduce(self, values: Words, op: np.ufunc) -> Words:
+    def reduce(self, values: npt.NDArray[T], op: np.ufunc) -> npt.NDArray[T]:
         """Per member: op (bitwise_or, minimum) over its combinations' rows of `values`."""
-        out = values[self.levels[0][1]]
-        for mem, rows in self.levels[1:]:
-            out[mem] = op(out[mem], values[rows])
-        return out
+        return reduce_levels(self.levels, values, op)
 
 
 def grouping(snap: Snapshot, group_by: Sequence[str], entity: str, filters: Mapping[str, str]
@@ -120,13 +121,11 @@ def grouping(snap: Snapshot, group_by: Sequence[str], entity: str, filters: Mapp
     pairs, member_of_row = np.unique(pair, return_inverse=True)
     combo_member = np.full(n, -1, np.int64)
     combo_member[rows] = member_of_row
-    order = np.argsort(member_of_row, kind="stable")
-    by_member = member_of_row[order]
-    rank = np.arange(len(order)) - np.searchsorted(by_member, by_member)
-    levels = []
-    for k in range(int(rank.max()) + 1 if len(rank) else 0):
-        at = rank == k
-        levels.append((by_member[at], rows[order[at]]))
+    levels = [(own, rows[at]) for own, at in levels_of(member_of_row)]
+    types = snap.codes["device_type"]
+    lo = reduce_levels(levels, types, np.minimum)
+    hi = reduce_levels(levels, types, np.maximum)
+    mtype = np.where(lo == hi, lo, -1)
     seg = pairs // n_ent
     return Grouping(
         segments=segments,
@@ -134,7 +133,9 @@ def grouping(snap: Snapshot, group_by: Sequence[str], entity: str, filters: Mapp
         starts=np.searchsorted(seg, np.arange(len(segments))).astype(np.int64),
         entity_codes=pairs % n_ent,
         combo_member=combo_member,
-        levels=levels or [(np.zeros(0, np.int64), np.zeros(0, np.int64))],
+        levels=levels,
+        mtype=mtype,
+        mixed_rows=rows[mtype[member_of_row] < 0],
     )
 
 
@@ -151,6 +152,7 @@ class SegmentState:
     words: Words = field(default_factory=lambda: np.zeros((0, 0), np.uint64))
     first: Ints = field(default_factory=lambda: np.zeros(0, np.int64))
     f_member: Ints = field(default_factory=lambda: np.zeros(0, np.int64))
+    pairs: FeaturePairs | None = None  # distinct (member, feature) pairs of the feature rows
     # width -> (segments, 64 * (blocks + 1)) counts; day column 0 is the snapshot's block0;
     # one block more than the words, where the windows of the last days spill over.
     counts: dict[int, Ints] = field(default_factory=dict)
@@ -188,7 +190,7 @@ class SegmentState:
         if snap.first is not old.first:
             self.first = group.reduce(snap.first.view(np.uint64), np.minimum).view(np.int64)
         if snap.f_combo is not old.f_combo:
-            self.f_member = group.combo_member[snap.f_combo]
+            self._feature_pairs(snap)
         self.snap = snap
 
     def _rebuild(self, snap: Snapshot) -> None:
@@ -196,10 +198,24 @@ class SegmentState:
         self.words = group.reduce(snap.act, np.bitwise_or)
         # int64 first days are >= 0 (ordinals) or int64 max: their uint64 order is the same.
         self.first = group.reduce(snap.first.view(np.uint64), np.minimum).view(np.int64)
-        self.f_member = group.combo_member[snap.f_combo]
+        self.pairs = None
+        self._feature_pairs(snap)
         self.counts = self._counts(self.words, group.seg)
         self.snap = snap
         self.rebuilds += 1
+
+    def _feature_pairs(self, snap: Snapshot) -> None:
+        """Members of the feature rows and their (member, feature) pairs: appended to when
+        only new feature rows came (the state appends them), else rebuilt."""
+        assert self.group is not None
+        old = len(self.f_member)
+        if self.pairs is not None and len(snap.f_combo) >= old:
+            new = self.group.combo_member[snap.f_combo[old:]]
+            self.f_member = np.concatenate([self.f_member, new])
+            if self.pairs.extend(self.f_member, snap.f_feat):
+                return
+        self.f_member = self.group.combo_member[snap.f_combo]
+        self.pairs = FeaturePairs(self.f_member, snap.f_feat)
 
     def _counts(self, words: Words, seg: Ints) -> dict[int, Ints]:
         return {w: self._counts_of(words, seg, w) for w in WIDTHS}

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from collector.analytics.cube import aggregate, members, needed_range, period_stats
+from collector.analytics.feature_pairs import REBUILD_ABOVE, FeaturePairs
 from collector.analytics.params import PesParams, PesResult
 from collector.analytics.pes_table import pes_table, trend_tables
 from collector.analytics.segments import SegmentState, SegmentStates, day_counts, window_words
@@ -229,3 +230,28 @@ def test_empty_and_filtered_out_states_give_no_rows() -> None:
     snap = state_from_events(random_fleet(random.Random(2))).snapshot
     assert table(snap, params, (), "device", {"device_type": "nothing"}) == []
     assert params.end - params.start == timedelta(days=27)
+
+
+def test_feature_pairs_appended_equal_a_rebuild() -> None:
+    """Rows appended in pieces (new pairs, more rows of known pairs, rows outside the grouping)
+    give the pairs, and the pairs hit, of one build over all rows."""
+    rng = np.random.default_rng(5)
+    member = rng.integers(-1, 40, 600)
+    feat = rng.integers(0, 6, 600)
+    kept = FeaturePairs(member[:100], feat[:100])
+    for end in (101, 150, 151, 400, 600):
+        assert kept.extend(member[:end], feat[:end])
+    fresh = FeaturePairs(member, feat)
+
+    def pairs(p: FeaturePairs) -> set[tuple[int, int]]:
+        return set(zip(p.member.tolist(), p.feat.tolist(), strict=True))
+
+    assert pairs(kept) == pairs(fresh) == {(m, f) for m, f in zip(member, feat) if m >= 0}
+    for _ in range(5):
+        row_hit = rng.random(600) < 0.2
+        got = {(m, f) for m, f, h in zip(kept.member, kept.feat, kept.hit(row_hit)) if h}
+        want = {(m, f) for m, f, h in zip(member, feat, row_hit) if h and m >= 0}
+        assert got == want
+    assert not FeaturePairs(member[:0], feat[:0]).extend(
+        np.zeros(REBUILD_ABOVE + 1, np.int64), np.zeros(REBUILD_ABOVE + 1, np.int64)
+    )
