@@ -246,11 +246,15 @@ def test_feature_pairs_appended_equal_a_rebuild() -> None:
     def pairs(p: FeaturePairs) -> set[tuple[int, int]]:
         return set(zip(p.member.tolist(), p.feat.tolist(), strict=True))
 
-    assert pairs(kept) == pairs(fresh) == {(m, f) for m, f in zip(member, feat) if m >= 0}
+    assert (
+        pairs(kept) == pairs(fresh) == {(m, f) for m, f in zip(member, feat, strict=True) if m >= 0}
+    )
     for _ in range(5):
         row_hit = rng.random(600) < 0.2
-        got = {(m, f) for m, f, h in zip(kept.member, kept.feat, kept.hit(row_hit)) if h}
-        want = {(m, f) for m, f, h in zip(member, feat, row_hit) if h and m >= 0}
+        got = {
+            (m, f) for m, f, h in zip(kept.member, kept.feat, kept.hit(row_hit), strict=True) if h
+        }
+        want = {(m, f) for m, f, h in zip(member, feat, row_hit, strict=True) if h and m >= 0}
         assert got == want
     assert not FeaturePairs(member[:0], feat[:0]).extend(
         np.zeros(REBUILD_ABOVE + 1, np.int64), np.zeros(REBUILD_ABOVE + 1, np.int64)
