@@ -29,8 +29,19 @@ from collector.analytics.params import (
     segment_sort_key,
 )
 from collector.analytics.segments import SegmentState
-from collector.analytics.state import Bools, Snapshot
+from collector.analytics.state import Bools, Ints, Snapshot, Words
 from collector.analytics.trend import for_period
+from collector.storage.bitmaps import BLOCK_DAYS
+
+
+class Memo:
+    """What one request computes once for all its periods, which lie in [lo, hi] (ordinals):
+    per core vocabulary, the candidate (member, feature) pairs (see _candidates)."""
+
+    def __init__(self, lo: int, hi: int) -> None:
+        self.lo, self.hi = lo, hi
+        self.pairs: dict[tuple[str, ...], tuple[Ints, Ints, Words, int]] = {}
+
 
 MAX_TYPES = 63  # a member's device types fit in one uint64 mask
 
@@ -52,9 +63,39 @@ def _fleet(st: SegmentState, snap: Snapshot, f_hit: Bools) -> dict[str, set[str]
     return out
 
 
-def pes_table(st: SegmentState, snap: Snapshot, params: PesParams) -> list[PesResult]:
+def _candidates(
+    st: SegmentState, snap: Snapshot, vocab: list[str], memo: Memo
+) -> tuple[Ints, Ints, Words, int]:
+    """The (member, feature) pairs whose feature is in `vocab`: members, vocabulary index and
+    the days of use (OR over the pair's feature rows). The same for every period of a trend
+    whose core sets agree, so kept in the request's memo. Only the blocks of the memo's days
+    are gathered; the last item is the ordinal of their first day."""
+    key = tuple(vocab)
+    got = memo.pairs.get(key)
+    if got is None:
+        pairs = st.pairs
+        assert pairs is not None
+        v_index = {f: k for k, f in enumerate(vocab)}
+        to_vocab = np.array([v_index.get(f, -1) for f in snap.features] or [-1], np.int64)
+        pv = to_vocab[pairs.feat] if len(pairs) else np.zeros(0, np.int64)
+        cand = np.flatnonzero(pv >= 0)
+        b0 = max(memo.lo // BLOCK_DAYS - snap.block0, 0)
+        b1 = min(memo.hi // BLOCK_DAYS - snap.block0, snap.f_words.shape[1] - 1)
+        words = pairs.words(snap.f_words[:, b0 : max(b1 + 1, b0)], cand)
+        got = memo.pairs[key] = (pairs.member[cand], pv[cand], words, st.wlo + b0 * BLOCK_DAYS)
+    return got
+
+
+def pes_table(
+    st: SegmentState, snap: Snapshot, params: PesParams, memo: Memo | None = None
+) -> list[PesResult]:
     """One PesResult per segment with a member active in P or P', in segment order. `st` must
-    be up to date with `snap` (SegmentState.update, under its lock)."""
+    be up to date with `snap` (SegmentState.update, under its lock). `memo`: what one request
+    computes once for several periods (trend_tables)."""
+    start, end = params.start.toordinal(), params.end.toordinal()
+    memo = Memo(start, end) if memo is None else memo
+    if not memo.lo <= start <= end <= memo.hi:
+        raise ValueError("the period lies outside the request's memo")
     group = st.group
     if group is None or st.snap is not snap:
         raise ValueError("the segment state is not at this snapshot")
@@ -64,8 +105,14 @@ def pes_table(st: SegmentState, snap: Snapshot, params: PesParams) -> list[PesRe
     words, wlo, seg, starts = st.words, st.wlo, group.seg, group.starts
     n_seg, n_mem = len(group.segments), len(words)
 
+    ends = np.append(starts[1:], n_mem).tolist()
+
     def per_segment(x: Bools) -> list[int]:
-        return np.add.reduceat(x, starts, dtype=np.int64).tolist() if n_mem else [0] * n_seg
+        if n_seg <= 64:  # count_nonzero over a bool slice is far cheaper than a cast + sum
+            return [
+                int(np.count_nonzero(x[a:b])) for a, b in zip(starts.tolist(), ends, strict=True)
+            ]
+        return [int(c) for c in np.add.reduceat(x, starts, dtype=np.int64)]
 
     active = bits_between(words, wlo, start, end)
     in_prev = bits_between(words, wlo, start - length, start - 1)
@@ -101,11 +148,10 @@ def pes_table(st: SegmentState, snap: Snapshot, params: PesParams) -> list[PesRe
                                  bitorder="little")[:, :n_types].astype(np.bool_)  # fmt: skip
             set_types = np.concatenate([set_types, bits])
     present = [type_names[t] for t in sorted(present_codes)]
-    f_hit = bits_between(snap.f_words, wlo, start, end)
     fleet: dict[str, set[str]] = {}
     configured = params.core_features
     if DEFAULT_CORE_KEY not in configured and any(t not in configured for t in present):
-        fleet = _fleet(st, snap, f_hit)
+        fleet = _fleet(st, snap, bits_between(snap.f_words, wlo, start, end))
     cores = core_sets(params, present, fleet)
     vocab = sorted(set().union(*cores.values())) if cores else []
     v_index = {f: k for k, f in enumerate(vocab)}
@@ -125,11 +171,8 @@ def pes_table(st: SegmentState, snap: Snapshot, params: PesParams) -> list[PesRe
     row_core = (seg_types.astype(np.int64) @ core.astype(np.int64)) > 0
     # Features used in P: the (member, feature) pairs hit, of active members, core for them.
     n_voc = max(len(vocab), 1)
-    to_vocab = np.array([v_index.get(f, -1) for f in snap.features] or [-1], np.int64)
-    pairs = st.pairs
-    assert pairs is not None
-    pv, pm = to_vocab[pairs.feat], pairs.member
-    hit = np.flatnonzero(pairs.hit(f_hit) & (pv >= 0) & live[pm])
+    pm, pv, p_words, p_lo = _candidates(st, snap, vocab, memo)
+    hit = np.flatnonzero(bits_between(p_words, p_lo, start, end) & live[pm])
     pm, pv = pm[hit], pv[hit]
     pc = set_core[cs[pm], pv]
     pm, pv = pm[pc], pv[pc]
@@ -194,6 +237,7 @@ def trend_tables(
 ) -> list[tuple[date, date, PesResult]]:
     """trend.trend from the segment state: its day counts serve every period."""
     out: list[tuple[date, date, PesResult]] = []
+    memo = Memo(min(a.toordinal() for a, _ in spans), max(b.toordinal() for _, b in spans))
     for a, b in spans:
-        out += [(a, b, r) for r in pes_table(st, snap, for_period(template, a, b))]
+        out += [(a, b, r) for r in pes_table(st, snap, for_period(template, a, b), memo)]
     return out
