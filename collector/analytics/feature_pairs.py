@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from collector.analytics.state import Bools, Ints, T, Words
+from collector.analytics.state import Bools, Ints, T
 
 _SHIFT = 32  # a pair's key: member << 32 | feature code (feature codes stay below 2**31)
 _MASK = (1 << _SHIFT) - 1
@@ -66,14 +66,14 @@ class FeaturePairs:
             out[own] |= row_hit[rows]
         return out
 
-    def words(self, f_words: Words, pairs: Ints) -> Words:
-        """Per pair of `pairs`: the OR of its feature rows' words."""
-        out = f_words[self.levels[0][1][pairs]]
+    def sublevels(self, pairs: Ints) -> list[tuple[Ints, Ints]]:
+        """The merge plan of the pairs `pairs` alone, owners numbered by position in it."""
+        out = [(np.arange(len(pairs), dtype=np.int64), self.levels[0][1][pairs])]
         at = np.full(len(self), -1, np.int64)
         at[pairs] = np.arange(len(pairs))
         for own, rows in self.levels[1:]:
             sel = np.flatnonzero(at[own] >= 0)
-            out[at[own[sel]]] |= f_words[rows[sel]]
+            out.append((at[own[sel]], rows[sel]))
         return out
 
     def extend(self, f_member: Ints, f_feat: Ints) -> bool:

@@ -28,19 +28,19 @@ from collector.analytics.params import (
     PesResult,
     segment_sort_key,
 )
+from collector.analytics.pes_pairs import Candidates
 from collector.analytics.segments import SegmentState
-from collector.analytics.state import Bools, Ints, Snapshot, Words
+from collector.analytics.state import Bools, Snapshot
 from collector.analytics.trend import for_period
-from collector.storage.bitmaps import BLOCK_DAYS
 
 
 class Memo:
-    """What one request computes once for all its periods, which lie in [lo, hi] (ordinals):
-    per core vocabulary, the candidate (member, feature) pairs (see _candidates)."""
+    """What one request prepares once for all its periods, which lie in [lo, hi] (ordinals):
+    the adoption candidates of each core configuration."""
 
-    def __init__(self, lo: int, hi: int) -> None:
-        self.lo, self.hi = lo, hi
-        self.pairs: dict[tuple[str, ...], tuple[Ints, Ints, Words, int]] = {}
+    def __init__(self, lo: int, hi: int, gather: bool) -> None:
+        self.lo, self.hi, self.gather = lo, hi, gather
+        self.candidates: dict[tuple[tuple[str, ...], bytes], Candidates] = {}
 
 
 MAX_TYPES = 63  # a member's device types fit in one uint64 mask
@@ -63,29 +63,6 @@ def _fleet(st: SegmentState, snap: Snapshot, f_hit: Bools) -> dict[str, set[str]
     return out
 
 
-def _candidates(
-    st: SegmentState, snap: Snapshot, vocab: list[str], memo: Memo
-) -> tuple[Ints, Ints, Words, int]:
-    """The (member, feature) pairs whose feature is in `vocab`: members, vocabulary index and
-    the days of use (OR over the pair's feature rows). The same for every period of a trend
-    whose core sets agree, so kept in the request's memo. Only the blocks of the memo's days
-    are gathered; the last item is the ordinal of their first day."""
-    key = tuple(vocab)
-    got = memo.pairs.get(key)
-    if got is None:
-        pairs = st.pairs
-        assert pairs is not None
-        v_index = {f: k for k, f in enumerate(vocab)}
-        to_vocab = np.array([v_index.get(f, -1) for f in snap.features] or [-1], np.int64)
-        pv = to_vocab[pairs.feat] if len(pairs) else np.zeros(0, np.int64)
-        cand = np.flatnonzero(pv >= 0)
-        b0 = max(memo.lo // BLOCK_DAYS - snap.block0, 0)
-        b1 = min(memo.hi // BLOCK_DAYS - snap.block0, snap.f_words.shape[1] - 1)
-        words = pairs.words(snap.f_words[:, b0 : max(b1 + 1, b0)], cand)
-        got = memo.pairs[key] = (pairs.member[cand], pv[cand], words, st.wlo + b0 * BLOCK_DAYS)
-    return got
-
-
 def pes_table(
     st: SegmentState, snap: Snapshot, params: PesParams, memo: Memo | None = None
 ) -> list[PesResult]:
@@ -93,7 +70,7 @@ def pes_table(
     be up to date with `snap` (SegmentState.update, under its lock). `memo`: what one request
     computes once for several periods (trend_tables)."""
     start, end = params.start.toordinal(), params.end.toordinal()
-    memo = Memo(start, end) if memo is None else memo
+    memo = Memo(start, end, gather=False) if memo is None else memo
     if not memo.lo <= start <= end <= memo.hi:
         raise ValueError("the period lies outside the request's memo")
     group = st.group
@@ -171,14 +148,13 @@ def pes_table(
     row_core = (seg_types.astype(np.int64) @ core.astype(np.int64)) > 0
     # Features used in P: the (member, feature) pairs hit, of active members, core for them.
     n_voc = max(len(vocab), 1)
-    pm, pv, p_words, p_lo = _candidates(st, snap, vocab, memo)
-    hit = np.flatnonzero(bits_between(p_words, p_lo, start, end) & live[pm])
-    pm, pv = pm[hit], pv[hit]
-    pc = set_core[cs[pm], pv]
-    pm, pv = pm[pc], pv[pc]
-    users = np.bincount(seg[pm] * n_voc + pv, minlength=n_seg * n_voc)
+    key = (tuple(vocab), core.tobytes())
+    cands = memo.candidates.get(key)
+    if cands is None:
+        span = (memo.lo, memo.hi) if memo.gather else None
+        cands = memo.candidates[key] = Candidates(st, snap, vocab, core, span)
+    users, adopted = cands.used(st, snap, (start, end), cs, set_core)
     users_l = users.reshape(n_seg, n_voc).tolist()
-    adopted = np.bincount(pm, minlength=n_mem)
     share = np.where(has_core, adopted / np.maximum(size[np.maximum(cs, 0)], 1), 0.0)
     shares = np.add.reduceat(share, starts).tolist() if n_mem else [0.0] * n_seg
 
@@ -237,7 +213,8 @@ def trend_tables(
 ) -> list[tuple[date, date, PesResult]]:
     """trend.trend from the segment state: its day counts serve every period."""
     out: list[tuple[date, date, PesResult]] = []
-    memo = Memo(min(a.toordinal() for a, _ in spans), max(b.toordinal() for _, b in spans))
+    lo, hi = min(a.toordinal() for a, _ in spans), max(b.toordinal() for _, b in spans)
+    memo = Memo(lo, hi, gather=len(spans) > 1)
     for a, b in spans:
         out += [(a, b, r) for r in pes_table(st, snap, for_period(template, a, b), memo)]
     return out

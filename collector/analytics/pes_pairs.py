@@ -1,0 +1,100 @@
+"""Feature adoption's (member, feature) pairs for one core configuration, prepared once per
+request: which pairs can count, the members' segment and vocabulary index of each, and (for a
+trend) their days of use, so that each period is a mask operation, a gather and two bincounts.
+
+A pair counts in P when its member is active in P, used the feature in P, and the feature is
+in the member's core set C_e. Most members have one device type in all their combinations
+(Grouping.mtype): their C_e is their type's core set whatever the period, so the pairs outside
+it are dropped here once. Members with several types (accounts, a device whose type changed)
+have a C_e per period and are checked per period.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from collector.analytics.cube import bits_between
+from collector.analytics.feature_pairs import reduce_levels
+from collector.analytics.segments import SegmentState
+from collector.analytics.state import Bools, Ints, Snapshot, Words
+from collector.storage.bitmaps import BLOCK_DAYS
+
+Levels = list[tuple[Ints, Ints]]
+
+
+class Candidates:
+    def __init__(
+        self,
+        st: SegmentState,
+        snap: Snapshot,
+        vocab: list[str],
+        core: Bools,
+        span: tuple[int, int] | None,
+    ) -> None:
+        """`core`: (device types, vocab) core sets; `span`: (lo, hi) ordinals of every period
+        to come, to gather the pairs' days once (a trend), or None to test feature rows per
+        period (one PES table: no gather of words it would use once)."""
+        pairs, group = st.pairs, st.group
+        assert pairs is not None and group is not None
+        self.n_voc = max(len(vocab), 1)
+        v_index = {f: k for k, f in enumerate(vocab)}
+        to_vocab = np.array([v_index.get(f, -1) for f in snap.features] or [-1], np.int64)
+        pv = to_vocab[pairs.feat] if len(pairs) else np.zeros(0, np.int64)
+        mt = group.mtype[pairs.member] if len(pairs) else np.zeros(0, np.int64)
+        fixed = (pv >= 0) & (mt >= 0)
+        fixed[fixed] = core[mt[fixed], pv[fixed]]
+        s_idx, d_idx = np.flatnonzero(fixed), np.flatnonzero((pv >= 0) & (mt < 0))
+        self.s_member = pairs.member[s_idx]
+        self.s_key = group.seg[self.s_member] * self.n_voc + pv[s_idx]  # (segment, feature)
+        self.d_member, self.d_voc = pairs.member[d_idx], pv[d_idx]
+        self.levels = (pairs.sublevels(s_idx), pairs.sublevels(d_idx))
+        self.words: tuple[Words, Words] | None = None
+        self.w_lo = 0
+        if span is not None:
+            b0 = max(span[0] // BLOCK_DAYS - snap.block0, 0)
+            b1 = min(span[1] // BLOCK_DAYS - snap.block0, snap.f_words.shape[1] - 1)
+            cols = snap.f_words[:, b0 : max(b1 + 1, b0)]
+            self.words = (
+                reduce_levels(self.levels[0], cols, np.bitwise_or),
+                reduce_levels(self.levels[1], cols, np.bitwise_or),
+            )
+            self.w_lo = (snap.block0 + b0) * BLOCK_DAYS
+
+    def _hits(self, snap: Snapshot, wlo: int, start: int, end: int) -> tuple[Bools, Bools]:
+        if self.words is not None:
+            return (
+                bits_between(self.words[0], self.w_lo, start, end),
+                bits_between(self.words[1], self.w_lo, start, end),
+            )
+        f_hit = bits_between(snap.f_words, wlo, start, end)
+        return (
+            reduce_levels(self.levels[0], f_hit, np.logical_or),
+            reduce_levels(self.levels[1], f_hit, np.logical_or),
+        )
+
+    def used(
+        self,
+        st: SegmentState,
+        snap: Snapshot,
+        period: tuple[int, int],
+        cs: Ints,
+        set_core: Bools,
+    ) -> tuple[Ints, Ints]:
+        """(users per segment x vocabulary, flattened; adopted core features per member) in
+        P = period. cs: each member's core-set id in P (-1: inactive)."""
+        group = st.group
+        assert group is not None
+        n_seg, n_mem = len(group.segments), len(cs)
+        live = cs >= 0
+        s_hit, d_hit = self._hits(snap, st.wlo, *period)
+        s_hit &= live[self.s_member]
+        users = np.bincount(self.s_key[s_hit], minlength=n_seg * self.n_voc)
+        adopted = np.bincount(self.s_member[s_hit], minlength=n_mem)
+        if len(self.d_member):
+            d_hit &= live[self.d_member]
+            pm, pv = self.d_member[d_hit], self.d_voc[d_hit]
+            core = set_core[cs[pm], pv] if len(pm) else np.zeros(0, np.bool_)
+            pm, pv = pm[core], pv[core]
+            users += np.bincount(group.seg[pm] * self.n_voc + pv, minlength=n_seg * self.n_voc)
+            adopted += np.bincount(pm, minlength=n_mem)
+        return users, adopted
