@@ -48,6 +48,7 @@ class FeaturePairs:
     def __init__(self, f_member: Ints, f_feat: Ints) -> None:
         """Pairs of the rows with f_member >= 0 (f_member: member of each feature row)."""
         self.n_rows = len(f_member)
+        self.version = 0  # bumped whenever rows are appended (pes_pairs keys on it)
         rows = np.flatnonzero(f_member >= 0)
         keys, owner = np.unique(f_member[rows] << _SHIFT | f_feat[rows], return_inverse=True)
         self.keys = keys  # sorted
@@ -86,6 +87,7 @@ class FeaturePairs:
         self.n_rows = len(f_member)
         if not len(rows):
             return True
+        self.version += 1
         keys = f_member[rows] << _SHIFT | f_feat[rows]
         pos = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
         found = self.keys[pos] == keys if len(self.keys) else np.zeros(len(keys), np.bool_)

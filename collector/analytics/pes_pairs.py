@@ -11,29 +11,22 @@ have a C_e per period and are checked per period.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from collector.analytics.cube import bits_between
-from collector.analytics.feature_pairs import reduce_levels
+from collector.analytics.feature_pairs import FeaturePairs, reduce_levels
 from collector.analytics.segments import SegmentState
 from collector.analytics.state import Bools, Ints, Snapshot, Words
 from collector.storage.bitmaps import BLOCK_DAYS
 
-Levels = list[tuple[Ints, Ints]]
+PairWords = tuple[Words, Words, int]  # days of use of the fixed and the per-period pairs
 
 
 class Candidates:
-    def __init__(
-        self,
-        st: SegmentState,
-        snap: Snapshot,
-        vocab: list[str],
-        core: Bools,
-        span: tuple[int, int] | None,
-    ) -> None:
-        """`core`: (device types, vocab) core sets; `span`: (lo, hi) ordinals of every period
-        to come, to gather the pairs' days once (a trend), or None to test feature rows per
-        period (one PES table: no gather of words it would use once)."""
+    def __init__(self, st: SegmentState, snap: Snapshot, vocab: list[str], core: Bools) -> None:
+        """`core`: (device types, vocab) core sets."""
         pairs, group = st.pairs, st.group
         assert pairs is not None and group is not None
         self.n_voc = max(len(vocab), 1)
@@ -48,23 +41,25 @@ class Candidates:
         self.s_key = group.seg[self.s_member] * self.n_voc + pv[s_idx]  # (segment, feature)
         self.d_member, self.d_voc = pairs.member[d_idx], pv[d_idx]
         self.levels = (pairs.sublevels(s_idx), pairs.sublevels(d_idx))
-        self.words: tuple[Words, Words] | None = None
-        self.w_lo = 0
-        if span is not None:
-            b0 = max(span[0] // BLOCK_DAYS - snap.block0, 0)
-            b1 = min(span[1] // BLOCK_DAYS - snap.block0, snap.f_words.shape[1] - 1)
-            cols = snap.f_words[:, b0 : max(b1 + 1, b0)]
-            self.words = (
-                reduce_levels(self.levels[0], cols, np.bitwise_or),
-                reduce_levels(self.levels[1], cols, np.bitwise_or),
-            )
-            self.w_lo = (snap.block0 + b0) * BLOCK_DAYS
 
-    def _hits(self, snap: Snapshot, wlo: int, start: int, end: int) -> tuple[Bools, Bools]:
-        if self.words is not None:
+    def gather(self, snap: Snapshot, lo: int, hi: int) -> PairWords:
+        """The pairs' days of use in the blocks of [lo, hi] (ordinals), for several periods."""
+        b0 = max(lo // BLOCK_DAYS - snap.block0, 0)
+        b1 = min(hi // BLOCK_DAYS - snap.block0, snap.f_words.shape[1] - 1)
+        cols = snap.f_words[:, b0 : max(b1 + 1, b0)]
+        return (
+            reduce_levels(self.levels[0], cols, np.bitwise_or),
+            reduce_levels(self.levels[1], cols, np.bitwise_or),
+            (snap.block0 + b0) * BLOCK_DAYS,
+        )
+
+    def _hits(
+        self, snap: Snapshot, wlo: int, start: int, end: int, words: PairWords | None
+    ) -> tuple[Bools, Bools]:
+        if words is not None:
             return (
-                bits_between(self.words[0], self.w_lo, start, end),
-                bits_between(self.words[1], self.w_lo, start, end),
+                bits_between(words[0], words[2], start, end),
+                bits_between(words[1], words[2], start, end),
             )
         f_hit = bits_between(snap.f_words, wlo, start, end)
         return (
@@ -79,14 +74,16 @@ class Candidates:
         period: tuple[int, int],
         cs: Ints,
         set_core: Bools,
+        words: PairWords | None = None,
     ) -> tuple[Ints, Ints]:
         """(users per segment x vocabulary, flattened; adopted core features per member) in
-        P = period. cs: each member's core-set id in P (-1: inactive)."""
+        P = period. cs: each member's core-set id in P (-1: inactive); words: from gather, or
+        None to test the feature rows."""
         group = st.group
         assert group is not None
         n_seg, n_mem = len(group.segments), len(cs)
         live = cs >= 0
-        s_hit, d_hit = self._hits(snap, st.wlo, *period)
+        s_hit, d_hit = self._hits(snap, st.wlo, *period, words)
         s_hit &= live[self.s_member]
         users = np.bincount(self.s_key[s_hit], minlength=n_seg * self.n_voc)
         adopted = np.bincount(self.s_member[s_hit], minlength=n_mem)
@@ -98,3 +95,28 @@ class Candidates:
             users += np.bincount(group.seg[pm] * self.n_voc + pv, minlength=n_seg * self.n_voc)
             adopted += np.bincount(pm, minlength=n_mem)
         return users, adopted
+
+
+# Per FeaturePairs object: (its version, the candidates of each core configuration). Valid
+# while the pairs are (a grouping rebuild makes new pairs, new feature rows a new version).
+Kept = dict[tuple[tuple[str, ...], bytes], Candidates]
+_CACHE: weakref.WeakKeyDictionary[FeaturePairs, tuple[int, Kept]] = weakref.WeakKeyDictionary()
+
+
+def candidates(st: SegmentState, snap: Snapshot, vocab: list[str], core: Bools) -> Candidates:
+    """The candidates of this core configuration, prepared once while the pairs stay the same
+    (call under the state's lock)."""
+    pairs = st.pairs
+    assert pairs is not None
+    empty: Kept = {}
+    version, kept = _CACHE.get(pairs, (-1, empty))
+    if version != pairs.version:
+        kept = empty
+        _CACHE[pairs] = (pairs.version, kept)
+    key = (tuple(vocab), core.tobytes())
+    got = kept.get(key)
+    if got is None:
+        if len(kept) >= 8:  # a few configurations per grouping in practice; bound it anyway
+            kept.clear()
+        got = kept[key] = Candidates(st, snap, vocab, core)
+    return got

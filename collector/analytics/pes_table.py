@@ -28,7 +28,7 @@ from collector.analytics.params import (
     PesResult,
     segment_sort_key,
 )
-from collector.analytics.pes_pairs import Candidates
+from collector.analytics.pes_pairs import PairWords, candidates
 from collector.analytics.segments import SegmentState
 from collector.analytics.state import Bools, Snapshot
 from collector.analytics.trend import for_period
@@ -36,11 +36,11 @@ from collector.analytics.trend import for_period
 
 class Memo:
     """What one request prepares once for all its periods, which lie in [lo, hi] (ordinals):
-    the adoption candidates of each core configuration."""
+    with `gather`, the days of use of each core configuration's candidate pairs."""
 
     def __init__(self, lo: int, hi: int, gather: bool) -> None:
         self.lo, self.hi, self.gather = lo, hi, gather
-        self.candidates: dict[tuple[tuple[str, ...], bytes], Candidates] = {}
+        self.words: dict[tuple[tuple[str, ...], bytes], PairWords] = {}
 
 
 MAX_TYPES = 63  # a member's device types fit in one uint64 mask
@@ -102,14 +102,12 @@ def pes_table(
     type_names = snap.vocab["device_type"]
     n_types = len(type_names)
     cs = np.where(active & (group.mtype >= 0), group.mtype, -1)  # core-set id per member
-    present_codes = set(np.flatnonzero(np.bincount(cs[cs >= 0], minlength=n_types)).tolist())
     set_types = np.eye(n_types, dtype=np.bool_)
     mixed_rows = group.mixed_rows
     if len(mixed_rows):
         in_p = bits_between(snap.act[mixed_rows], wlo, start, end)
         owner = group.combo_member[mixed_rows]
         tcode = snap.codes["device_type"][mixed_rows]
-        present_codes.update(tcode[in_p].tolist())
         tmask = np.zeros(n_mem, np.uint64)
         np.bitwise_or.at(
             tmask, owner[in_p], np.left_shift(np.uint64(1), tcode[in_p].astype(np.uint64))
@@ -124,7 +122,13 @@ def pes_table(
             bits = np.unpackbits(masks.astype("<u8").view(np.uint8).reshape(-1, 8), axis=1,
                                  bitorder="little")[:, :n_types].astype(np.bool_)  # fmt: skip
             set_types = np.concatenate([set_types, bits])
-    present = [type_names[t] for t in sorted(present_codes)]
+    n_sets = len(set_types)
+    # Active members per (segment, core set), column 0 the inactive: eligible counts, the
+    # types present in P and shown per segment, members with a core set.
+    per_set = np.bincount(seg * (n_sets + 1) + (cs + 1), minlength=n_seg * (n_sets + 1))
+    per_set = per_set.reshape(n_seg, n_sets + 1)[:, 1:]
+    seg_types = (per_set @ set_types.astype(np.int64)) > 0
+    present = [type_names[t] for t in np.flatnonzero(seg_types.any(axis=0)).tolist()]
     fleet: dict[str, set[str]] = {}
     configured = params.core_features
     if DEFAULT_CORE_KEY not in configured and any(t not in configured for t in present):
@@ -137,25 +141,22 @@ def pes_table(
         core[type_names.index(t), [v_index[f] for f in names]] = True
     set_core = (set_types.astype(np.int64) @ core.astype(np.int64)) > 0
     size = set_core.sum(axis=1)
-    n_sets = len(set_types)
-    live = cs >= 0  # active (with a device type in P)
-    has_core = live & (size[np.maximum(cs, 0)] > 0)
-    # Active members per (segment, core set): eligible counts, types shown per segment.
-    per_set = np.bincount(seg[live] * n_sets + cs[live], minlength=n_seg * n_sets)
-    per_set = per_set.reshape(n_seg, n_sets)
+    n_core = (per_set @ (size > 0).astype(np.int64)).tolist()
     eligible = (per_set @ set_core.astype(np.int64)).tolist()
-    seg_types = (per_set @ set_types.astype(np.int64)) > 0
     row_core = (seg_types.astype(np.int64) @ core.astype(np.int64)) > 0
     # Features used in P: the (member, feature) pairs hit, of active members, core for them.
     n_voc = max(len(vocab), 1)
+    cands = candidates(st, snap, vocab, core)
     key = (tuple(vocab), core.tobytes())
-    cands = memo.candidates.get(key)
-    if cands is None:
-        span = (memo.lo, memo.hi) if memo.gather else None
-        cands = memo.candidates[key] = Candidates(st, snap, vocab, core, span)
-    users, adopted = cands.used(st, snap, (start, end), cs, set_core)
+    if memo.gather and key not in memo.words:
+        memo.words[key] = cands.gather(snap, memo.lo, memo.hi)
+    users, adopted = cands.used(st, snap, (start, end), cs, set_core, memo.words.get(key))
     users_l = users.reshape(n_seg, n_voc).tolist()
-    share = np.where(has_core, adopted / np.maximum(size[np.maximum(cs, 0)], 1), 0.0)
+    # adopted > 0 only where the member is active with a core set (see Candidates.used); the
+    # zeros elsewhere keep reduceat's sums the same as aggregate's over every member.
+    share = np.zeros(n_mem, np.float64)
+    some = np.flatnonzero(adopted)
+    share[some] = adopted[some] / size[cs[some]]
     shares = np.add.reduceat(share, starts).tolist() if n_mem else [0.0] * n_seg
 
     num_w, den_w = MODE_WINDOWS[params.stickiness]
@@ -169,14 +170,14 @@ def pes_table(
     wau = st.counts_between(WAU_DAYS, end, end)[:, 0].tolist()
     mau = st.counts_between(MAU_DAYS, end, end)[:, 0].tolist()
 
-    counts = [per_segment(x) for x in (active, in_prev, has_core, new, recovered, dropped)]
+    counts = [per_segment(x) for x in (active, in_prev, new, recovered, dropped)]
     out: list[PesResult] = []
     order = sorted(range(n_seg), key=lambda k: segment_sort_key(group.segments[k]))
     for k in order:
-        n_active, n_prev, n_core, n_new, rec, drop = (c[k] for c in counts)
+        n_active, n_prev, n_new, rec, drop = (c[k] for c in counts)
         if not (n_active or n_prev):
             continue
-        adoption = 100.0 * shares[k] / n_core if n_core else None
+        adoption = 100.0 * shares[k] / n_core[k] if n_core[k] else None
         stick = 100.0 * ratio_sums[k] / days_ok[k] if days_ok[k] else None
         moved = n_new + rec
         growth = 100.0 * moved / (moved + drop) if moved + drop else 50.0
