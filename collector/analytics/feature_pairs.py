@@ -70,6 +70,8 @@ class FeaturePairs:
     def sublevels(self, pairs: Ints) -> list[tuple[Ints, Ints]]:
         """The merge plan of the pairs `pairs` alone, owners numbered by position in it."""
         out = [(np.arange(len(pairs), dtype=np.int64), self.levels[0][1][pairs])]
+        if len(self.levels) == 1:  # one row per pair (every member has one combination)
+            return out
         at = np.full(len(self), -1, np.int64)
         at[pairs] = np.arange(len(pairs))
         for own, rows in self.levels[1:]:

@@ -27,20 +27,36 @@ PairWords = tuple[Words, Words, int]  # days of use of the fixed and the per-per
 class Candidates:
     def __init__(self, st: SegmentState, snap: Snapshot, vocab: list[str], core: Bools) -> None:
         """`core`: (device types, vocab) core sets."""
+        self.vocab, self.core = vocab, core
+        self.n_voc = max(len(vocab), 1)
+        empty = np.zeros(0, np.int64)
+        self.s_idx, self.d_idx = empty, empty  # candidate pair ids, fixed and per period
+        self.s_member, self.s_key, self.d_member, self.d_voc = empty, empty, empty, empty
+        self.n_pairs = 0
+        self.extend(st, snap)
+
+    def extend(self, st: SegmentState, snap: Snapshot) -> None:
+        """Take in the pairs appended since (FeaturePairs.extend numbers new pairs after the
+        old ones), and the new rows of old pairs (the merge plans are taken anew)."""
         pairs, group = st.pairs, st.group
         assert pairs is not None and group is not None
-        self.n_voc = max(len(vocab), 1)
-        v_index = {f: k for k, f in enumerate(vocab)}
+        v_index = {f: k for k, f in enumerate(self.vocab)}
         to_vocab = np.array([v_index.get(f, -1) for f in snap.features] or [-1], np.int64)
-        pv = to_vocab[pairs.feat] if len(pairs) else np.zeros(0, np.int64)
-        mt = group.mtype[pairs.member] if len(pairs) else np.zeros(0, np.int64)
+        new = np.arange(self.n_pairs, len(pairs))
+        pv = to_vocab[pairs.feat[new]]
+        mt = group.mtype[pairs.member[new]]
         fixed = (pv >= 0) & (mt >= 0)
-        fixed[fixed] = core[mt[fixed], pv[fixed]]
-        s_idx, d_idx = np.flatnonzero(fixed), np.flatnonzero((pv >= 0) & (mt < 0))
-        self.s_member = pairs.member[s_idx]
-        self.s_key = group.seg[self.s_member] * self.n_voc + pv[s_idx]  # (segment, feature)
-        self.d_member, self.d_voc = pairs.member[d_idx], pv[d_idx]
-        self.levels = (pairs.sublevels(s_idx), pairs.sublevels(d_idx))
+        fixed[fixed] = self.core[mt[fixed], pv[fixed]]
+        s_new, d_new = np.flatnonzero(fixed), np.flatnonzero((pv >= 0) & (mt < 0))
+        s_member, d_member = pairs.member[new[s_new]], pairs.member[new[d_new]]
+        self.s_idx = np.concatenate([self.s_idx, new[s_new]])
+        self.s_member = np.concatenate([self.s_member, s_member])
+        self.s_key = np.concatenate([self.s_key, group.seg[s_member] * self.n_voc + pv[s_new]])
+        self.d_idx = np.concatenate([self.d_idx, new[d_new]])
+        self.d_member = np.concatenate([self.d_member, d_member])
+        self.d_voc = np.concatenate([self.d_voc, pv[d_new]])
+        self.levels = (pairs.sublevels(self.s_idx), pairs.sublevels(self.d_idx))
+        self.n_pairs = len(pairs)
 
     def gather(self, snap: Snapshot, lo: int, hi: int) -> PairWords:
         """The pairs' days of use in the blocks of [lo, hi] (ordinals), for several periods."""
@@ -97,21 +113,22 @@ class Candidates:
         return users, adopted
 
 
-# Per FeaturePairs object: (its version, the candidates of each core configuration). Valid
-# while the pairs are (a grouping rebuild makes new pairs, new feature rows a new version).
+# Per FeaturePairs object: (its version, the candidates of each core configuration). A new
+# version (appended rows) extends them; a grouping rebuild makes a new FeaturePairs object.
 Kept = dict[tuple[tuple[str, ...], bytes], Candidates]
 _CACHE: weakref.WeakKeyDictionary[FeaturePairs, tuple[int, Kept]] = weakref.WeakKeyDictionary()
 
 
 def candidates(st: SegmentState, snap: Snapshot, vocab: list[str], core: Bools) -> Candidates:
-    """The candidates of this core configuration, prepared once while the pairs stay the same
+    """The candidates of this core configuration, prepared once and extended as the pairs are
     (call under the state's lock)."""
     pairs = st.pairs
     assert pairs is not None
     empty: Kept = {}
     version, kept = _CACHE.get(pairs, (-1, empty))
     if version != pairs.version:
-        kept = empty
+        for cands in kept.values():
+            cands.extend(st, snap)
         _CACHE[pairs] = (pairs.version, kept)
     key = (tuple(vocab), core.tobytes())
     got = kept.get(key)
