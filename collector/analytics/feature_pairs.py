@@ -69,7 +69,8 @@ class FeaturePairs:
 
     def sublevels(self, pairs: Ints) -> list[tuple[Ints, Ints]]:
         """The merge plan of the pairs `pairs` alone, owners numbered by position in it."""
-        out = [(np.arange(len(pairs), dtype=np.int64), self.levels[0][1][pairs])]
+        # Level 0's owners are 0..n-1 by construction; reduce_levels never reads them.
+        out = [(np.zeros(0, np.int64), self.levels[0][1][pairs])]
         if len(self.levels) == 1:  # one row per pair (every member has one combination)
             return out
         at = np.full(len(self), -1, np.int64)

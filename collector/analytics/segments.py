@@ -241,7 +241,7 @@ class SegmentState:
 class SegmentStates:
     """The states of the groupings recently asked for (least recently used dropped first)."""
 
-    def __init__(self, size: int = 8) -> None:
+    def __init__(self, size: int = 4) -> None:
         self.size = size
         self._lock = threading.Lock()
         self._states: OrderedDict[tuple[object, ...], SegmentState] = OrderedDict()
