@@ -18,7 +18,7 @@ from collector.analytics.state import Bools, Ints, T
 
 _SHIFT = 32  # a pair's key: member << 32 | feature code (feature codes stay below 2**31)
 _MASK = (1 << _SHIFT) - 1
-REBUILD_ABOVE = 50_000  # new rows in one refresh above which the pairs are rebuilt
+REBUILD_ABOVE = 50_000  # new rows in one refresh (or pairs since the build) forcing a rebuild
 
 
 def levels_of(owner: Ints) -> list[tuple[Ints, Ints]]:
@@ -44,6 +44,26 @@ def reduce_levels(
     return out
 
 
+class _Grown:
+    """An int64 array appended to in place, its buffer doubled when full (amortised O(new))."""
+
+    def __init__(self, values: Ints) -> None:
+        self.buf, self.n = np.array(values, np.int64), len(values)
+
+    @property
+    def a(self) -> Ints:
+        return self.buf[: self.n]
+
+    def append(self, values: Ints) -> None:
+        end = self.n + len(values)
+        if end > len(self.buf):
+            grown = np.empty(max(2 * len(self.buf), end, 16), np.int64)
+            grown[: self.n] = self.a
+            self.buf = grown
+        self.buf[self.n : end] = values
+        self.n = end
+
+
 class FeaturePairs:
     def __init__(self, f_member: Ints, f_feat: Ints) -> None:
         """Pairs of the rows with f_member >= 0 (f_member: member of each feature row)."""
@@ -51,70 +71,96 @@ class FeaturePairs:
         self.version = 0  # bumped whenever rows are appended (pes_pairs keys on it)
         rows = np.flatnonzero(f_member >= 0)
         keys, owner = np.unique(f_member[rows] << _SHIFT | f_feat[rows], return_inverse=True)
-        self.keys = keys  # sorted
-        self.ids = np.arange(len(keys), dtype=np.int64)  # pair id of each sorted key
-        self.member, self.feat = keys >> _SHIFT, keys & _MASK  # per pair id
-        self.count = np.bincount(owner, minlength=len(keys)).astype(np.int64)
-        self.levels = [(own, rows[at]) for own, at in levels_of(owner.astype(np.int64))]
+        self.keys = keys  # sorted, at the last build; pair id = position
+        self.extra: dict[int, int] = {}  # key -> pair id of the pairs appended since
+        self._member, self._feat = _Grown(keys >> _SHIFT), _Grown(keys & _MASK)
+        self._count = _Grown(np.bincount(owner, minlength=len(keys)))
+        self._levels = [
+            (_Grown(own), _Grown(rows[at])) for own, at in levels_of(owner.astype(np.int64))
+        ]
 
     def __len__(self) -> int:
-        return len(self.member)
+        return self._member.n
+
+    @property
+    def member(self) -> Ints:
+        """Member of each pair (by pair id)."""
+        return self._member.a
+
+    @property
+    def feat(self) -> Ints:
+        """Feature code of each pair."""
+        return self._feat.a
+
+    @property
+    def levels(self) -> list[tuple[Ints, Ints]]:
+        """The merge plan: per rank k, the pairs with a k-th row and that row."""
+        return [(own.a, rows.a) for own, rows in self._levels]
 
     def hit(self, row_hit: Bools) -> Bools:
         """Per pair: some of its feature rows has row_hit."""
-        out = row_hit[self.levels[0][1]]
-        for own, rows in self.levels[1:]:
-            out[own] |= row_hit[rows]
-        return out
+        return reduce_levels(self.levels, row_hit, np.logical_or)
 
     def sublevels(self, pairs: Ints) -> list[tuple[Ints, Ints]]:
         """The merge plan of the pairs `pairs` alone, owners numbered by position in it."""
+        levels = self.levels
         # Level 0's owners are 0..n-1 by construction; reduce_levels never reads them.
-        out = [(np.zeros(0, np.int64), self.levels[0][1][pairs])]
-        if len(self.levels) == 1:  # one row per pair (every member has one combination)
+        out = [(np.zeros(0, np.int64), levels[0][1][pairs])]
+        if len(levels) == 1:  # one row per pair (every member has one combination)
             return out
         at = np.full(len(self), -1, np.int64)
         at[pairs] = np.arange(len(pairs))
-        for own, rows in self.levels[1:]:
+        for own, rows in levels[1:]:
             sel = np.flatnonzero(at[own] >= 0)
             out.append((at[own[sel]], rows[sel]))
         return out
+
+    def _ids(self, keys: Ints) -> Ints:
+        """Pair id of each key, -1 for keys not seen."""
+        known = self.keys
+        pos = np.minimum(np.searchsorted(known, keys), max(len(known) - 1, 0))
+        found = known[pos] == keys if len(known) else np.zeros(len(keys), np.bool_)
+        pid = np.where(found, pos, -1)
+        if self.extra:
+            for i in np.flatnonzero(~found).tolist():
+                pid[i] = self.extra.get(int(keys[i]), -1)
+        return pid
 
     def extend(self, f_member: Ints, f_feat: Ints) -> bool:
         """Take in the feature rows appended since (f_member, f_feat cover all rows). False
         when there are too many to append (the caller rebuilds)."""
         start = self.n_rows
         rows = start + np.flatnonzero(f_member[start:] >= 0)
-        if len(rows) > REBUILD_ABOVE:
+        if len(rows) > REBUILD_ABOVE or len(self.extra) > REBUILD_ABOVE:
             return False
         self.n_rows = len(f_member)
         if not len(rows):
             return True
         self.version += 1
         keys = f_member[rows] << _SHIFT | f_feat[rows]
-        pos = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
-        found = self.keys[pos] == keys if len(self.keys) else np.zeros(len(keys), np.bool_)
-        pid = np.where(found, self.ids[pos] if len(self.keys) else 0, -1)
-        if not found.all():
-            fresh, inverse = np.unique(keys[~found], return_inverse=True)
-            number = len(self.member) + np.arange(len(fresh))
-            pid[~found] = number[inverse]
-            at = np.searchsorted(self.keys, fresh)
-            self.keys, self.ids = np.insert(self.keys, at, fresh), np.insert(self.ids, at, number)
-            self.member = np.concatenate([self.member, fresh >> _SHIFT])
-            self.feat = np.concatenate([self.feat, fresh & _MASK])
-            self.count = np.concatenate([self.count, np.zeros(len(fresh), np.int64)])
+        pid = self._ids(keys)
+        new = pid < 0
+        if new.any():
+            fresh, inverse = np.unique(keys[new], return_inverse=True)
+            number = len(self) + np.arange(len(fresh))
+            pid[new] = number[inverse]
+            self.extra.update(zip(fresh.tolist(), number.tolist(), strict=True))
+            self._member.append(fresh >> _SHIFT)
+            self._feat.append(fresh & _MASK)
+            self._count.append(np.zeros(len(fresh), np.int64))
         # Rank of each new row in its pair: rows the pair had, then order among the new ones.
+        count = self._count.a
         order = np.argsort(pid, kind="stable")
         by_pid = pid[order]
         rank = np.empty(len(pid), np.int64)
-        rank[order] = self.count[by_pid] + np.arange(len(pid)) - np.searchsorted(by_pid, by_pid)
-        np.add.at(self.count, pid, 1)
+        rank[order] = count[by_pid] + np.arange(len(pid)) - np.searchsorted(by_pid, by_pid)
+        np.add.at(count, pid, 1)
         for k in np.unique(rank).tolist():
             sel = np.flatnonzero(rank == k)
             sel = sel[np.argsort(pid[sel], kind="stable")]  # level 0 stays in pair-id order
-            if k == len(self.levels):
-                self.levels.append((np.zeros(0, np.int64), np.zeros(0, np.int64)))
-            own, lrows = self.levels[k]
-            self.levels[k] = (np.concatenate([own, pid[sel]]), np.concatenate([lrows, rows[sel]]))
+            if k == len(self._levels):
+                self._levels.append((_Grown(np.zeros(0, np.int64)), _Grown(np.zeros(0, np.int64))))
+            own, lrows = self._levels[k]
+            own.append(pid[sel])
+            lrows.append(rows[sel])
         return True
