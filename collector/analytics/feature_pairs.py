@@ -44,11 +44,15 @@ def reduce_levels(
     return out
 
 
-class _Grown:
+class Grown:
     """An int64 array appended to in place, its buffer doubled when full (amortised O(new))."""
 
-    def __init__(self, values: Ints) -> None:
-        self.buf, self.n = np.array(values, np.int64), len(values)
+    def __init__(self, values: Ints, spare: float = 0.0) -> None:
+        """`spare`: room kept for appends, as a fraction of the values (no copy on the first
+        few appends to a large array)."""
+        self.buf = np.empty(len(values) + int(spare * len(values)), np.int64)
+        self.buf[: len(values)] = values
+        self.n = len(values)
 
     @property
     def a(self) -> Ints:
@@ -73,10 +77,12 @@ class FeaturePairs:
         keys, owner = np.unique(f_member[rows] << _SHIFT | f_feat[rows], return_inverse=True)
         self.keys = keys  # sorted, at the last build; pair id = position
         self.extra: dict[int, int] = {}  # key -> pair id of the pairs appended since
-        self._member, self._feat = _Grown(keys >> _SHIFT), _Grown(keys & _MASK)
-        self._count = _Grown(np.bincount(owner, minlength=len(keys)))
+        spare = 1 / 16
+        self._member, self._feat = Grown(keys >> _SHIFT, spare), Grown(keys & _MASK, spare)
+        self._count = Grown(np.bincount(owner, minlength=len(keys)), spare)
         self._levels = [
-            (_Grown(own), _Grown(rows[at])) for own, at in levels_of(owner.astype(np.int64))
+            (Grown(own, spare), Grown(rows[at], spare))
+            for own, at in levels_of(owner.astype(np.int64))
         ]
 
     def __len__(self) -> int:
@@ -103,9 +109,17 @@ class FeaturePairs:
 
     def sublevels(self, pairs: Ints) -> list[tuple[Ints, Ints]]:
         """The merge plan of the pairs `pairs` alone, owners numbered by position in it."""
-        levels = self.levels
         # Level 0's owners are 0..n-1 by construction; reduce_levels never reads them.
-        out = [(np.zeros(0, np.int64), levels[0][1][pairs])]
+        return [(np.zeros(0, np.int64), self.first_rows(pairs)), *self.higher_levels(pairs)]
+
+    def first_rows(self, pairs: Ints) -> Ints:
+        """The first feature row of each pair of `pairs`."""
+        return self._levels[0][1].a[pairs]
+
+    def higher_levels(self, pairs: Ints) -> list[tuple[Ints, Ints]]:
+        """sublevels(pairs) without level 0."""
+        levels = self.levels
+        out: list[tuple[Ints, Ints]] = []
         if len(levels) == 1:  # one row per pair (every member has one combination)
             return out
         at = np.full(len(self), -1, np.int64)
@@ -159,7 +173,7 @@ class FeaturePairs:
             sel = np.flatnonzero(rank == k)
             sel = sel[np.argsort(pid[sel], kind="stable")]  # level 0 stays in pair-id order
             if k == len(self._levels):
-                self._levels.append((_Grown(np.zeros(0, np.int64)), _Grown(np.zeros(0, np.int64))))
+                self._levels.append((Grown(np.zeros(0, np.int64)), Grown(np.zeros(0, np.int64))))
             own, lrows = self._levels[k]
             own.append(pid[sel])
             lrows.append(rows[sel])

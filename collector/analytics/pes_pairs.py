@@ -16,11 +16,12 @@ import weakref
 import numpy as np
 
 from collector.analytics.cube import bits_between
-from collector.analytics.feature_pairs import FeaturePairs, reduce_levels
+from collector.analytics.feature_pairs import FeaturePairs, Grown, reduce_levels
 from collector.analytics.segments import SegmentState
 from collector.analytics.state import Bools, Ints, Snapshot, Words
 from collector.storage.bitmaps import BLOCK_DAYS
 
+Levels = list[tuple[Ints, Ints]]
 PairWords = tuple[Words, Words, int]  # days of use of the fixed and the per-period pairs
 
 
@@ -29,15 +30,43 @@ class Candidates:
         """`core`: (device types, vocab) core sets."""
         self.vocab, self.core = vocab, core
         self.n_voc = max(len(vocab), 1)
-        empty = np.zeros(0, np.int64)
-        self.s_idx, self.d_idx = empty, empty  # candidate pair ids, fixed and per period
-        self.s_member, self.s_key, self.d_member, self.d_voc = empty, empty, empty, empty
+        # Per candidate, fixed (s_) and per period (d_): pair id, member, (segment, feature)
+        # key or vocabulary index, first feature row. Appended to by extend.
+        self._s = [Grown(np.zeros(0, np.int64)) for _ in range(4)]
+        self._d = [Grown(np.zeros(0, np.int64)) for _ in range(4)]
+        self._higher: tuple[Levels, Levels] = ([], [])
         self.n_pairs = 0
         self.extend(st, snap)
 
+    @property
+    def s_member(self) -> Ints:
+        return self._s[1].a
+
+    @property
+    def s_key(self) -> Ints:
+        return self._s[2].a
+
+    @property
+    def d_member(self) -> Ints:
+        return self._d[1].a
+
+    @property
+    def d_voc(self) -> Ints:
+        return self._d[2].a
+
+    @property
+    def levels(self) -> tuple[Levels, Levels]:
+        """Merge plans of the fixed and the per-period candidates over the feature rows."""
+        none = np.zeros(0, np.int64)
+        return (
+            [(none, self._s[3].a), *self._higher[0]],
+            [(none, self._d[3].a), *self._higher[1]],
+        )
+
     def extend(self, st: SegmentState, snap: Snapshot) -> None:
         """Take in the pairs appended since (FeaturePairs.extend numbers new pairs after the
-        old ones), and the new rows of old pairs (the merge plans are taken anew)."""
+        old ones; their first rows never change) and the new later rows of old pairs (those
+        plans are taken anew: they hold only members with several combinations)."""
         pairs, group = st.pairs, st.group
         assert pairs is not None and group is not None
         v_index = {f: k for k, f in enumerate(self.vocab)}
@@ -47,15 +76,16 @@ class Candidates:
         mt = group.mtype[pairs.member[new]]
         fixed = (pv >= 0) & (mt >= 0)
         fixed[fixed] = self.core[mt[fixed], pv[fixed]]
-        s_new, d_new = np.flatnonzero(fixed), np.flatnonzero((pv >= 0) & (mt < 0))
-        s_member, d_member = pairs.member[new[s_new]], pairs.member[new[d_new]]
-        self.s_idx = np.concatenate([self.s_idx, new[s_new]])
-        self.s_member = np.concatenate([self.s_member, s_member])
-        self.s_key = np.concatenate([self.s_key, group.seg[s_member] * self.n_voc + pv[s_new]])
-        self.d_idx = np.concatenate([self.d_idx, new[d_new]])
-        self.d_member = np.concatenate([self.d_member, d_member])
-        self.d_voc = np.concatenate([self.d_voc, pv[d_new]])
-        self.levels = (pairs.sublevels(self.s_idx), pairs.sublevels(self.d_idx))
+        for out, sel, fixed_key in (
+            (self._s, np.flatnonzero(fixed), True),
+            (self._d, np.flatnonzero((pv >= 0) & (mt < 0)), False),
+        ):
+            ids = new[sel]
+            member = pairs.member[ids]
+            key = group.seg[member] * self.n_voc + pv[sel] if fixed_key else pv[sel]
+            for grown, values in zip(out, (ids, member, key, pairs.first_rows(ids)), strict=True):
+                grown.append(values)
+        self._higher = (pairs.higher_levels(self._s[0].a), pairs.higher_levels(self._d[0].a))
         self.n_pairs = len(pairs)
 
     def gather(self, snap: Snapshot, lo: int, hi: int) -> PairWords:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from collector.analytics.feature_pairs import FeaturePairs, levels_of, reduce_levels
+from collector.analytics.feature_pairs import FeaturePairs, Grown, levels_of, reduce_levels
 from collector.analytics.params import MAU_DAYS, WAU_DAYS, Segment
 from collector.analytics.state import Cube, Ints, Snapshot, T, Words
 from collector.storage.bitmaps import BLOCK_DAYS
@@ -151,12 +151,17 @@ class SegmentState:
     group: Grouping | None = None
     words: Words = field(default_factory=lambda: np.zeros((0, 0), np.uint64))
     first: Ints = field(default_factory=lambda: np.zeros(0, np.int64))
-    f_member: Ints = field(default_factory=lambda: np.zeros(0, np.int64))
+    _f_member: Grown = field(default_factory=lambda: Grown(np.zeros(0, np.int64)))
     pairs: FeaturePairs | None = None  # distinct (member, feature) pairs of the feature rows
     # width -> (segments, 64 * (blocks + 1)) counts; day column 0 is the snapshot's block0;
     # one block more than the words, where the windows of the last days spill over.
     counts: dict[int, Ints] = field(default_factory=dict)
     rebuilds: int = 0  # how often the grouping was rebuilt (tests and the bench read it)
+
+    @property
+    def f_member(self) -> Ints:
+        """Member of each feature row of the snapshot, -1 when filtered out."""
+        return self._f_member.a
 
     @property
     def wlo(self) -> int:
@@ -208,13 +213,12 @@ class SegmentState:
         """Members of the feature rows and their (member, feature) pairs: appended to when
         only new feature rows came (the state appends them), else rebuilt."""
         assert self.group is not None
-        old = len(self.f_member)
+        old = self._f_member.n
         if self.pairs is not None and len(snap.f_combo) >= old:
-            new = self.group.combo_member[snap.f_combo[old:]]
-            self.f_member = np.concatenate([self.f_member, new])
+            self._f_member.append(self.group.combo_member[snap.f_combo[old:]])
             if self.pairs.extend(self.f_member, snap.f_feat):
                 return
-        self.f_member = self.group.combo_member[snap.f_combo]
+        self._f_member = Grown(self.group.combo_member[snap.f_combo], spare=1 / 16)
         self.pairs = FeaturePairs(self.f_member, snap.f_feat)
 
     def _counts(self, words: Words, seg: Ints) -> dict[int, Ints]:
