@@ -80,9 +80,10 @@ class FeaturePairs:
         spare = 1 / 16
         self._member, self._feat = Grown(keys >> _SHIFT, spare), Grown(keys & _MASK, spare)
         self._count = Grown(np.bincount(owner, minlength=len(keys)), spare)
+        # Level 0's owners are 0..n-1 (every pair, in id order): not stored.
         self._levels = [
-            (Grown(own, spare), Grown(rows[at], spare))
-            for own, at in levels_of(owner.astype(np.int64))
+            (Grown(own if k else own[:0], spare), Grown(rows[at], spare))
+            for k, (own, at) in enumerate(levels_of(owner.astype(np.int64)))
         ]
 
     def __len__(self) -> int:
@@ -100,7 +101,8 @@ class FeaturePairs:
 
     @property
     def levels(self) -> list[tuple[Ints, Ints]]:
-        """The merge plan: per rank k, the pairs with a k-th row and that row."""
+        """The merge plan: per rank k, the pairs with a k-th row and that row (level 0: every
+        pair, its owners left implicit)."""
         return [(own.a, rows.a) for own, rows in self._levels]
 
     def hit(self, row_hit: Bools) -> Bools:
@@ -175,6 +177,7 @@ class FeaturePairs:
             if k == len(self._levels):
                 self._levels.append((Grown(np.zeros(0, np.int64)), Grown(np.zeros(0, np.int64))))
             own, lrows = self._levels[k]
-            own.append(pid[sel])
+            if k:
+                own.append(pid[sel])
             lrows.append(rows[sel])
         return True
