@@ -260,3 +260,16 @@ def test_feature_pairs_appended_equal_a_rebuild() -> None:
     assert not FeaturePairs(member[:0], feat[:0]).extend(
         np.zeros(REBUILD_ABOVE + 1, np.int64), np.zeros(REBUILD_ABOVE + 1, np.int64)
     )
+
+
+def test_day_counts_with_many_segments_take_the_unpacked_path() -> None:
+    """Above _MAX_HIST histogram bins day_counts adds unpacked rows per segment instead; both
+    give the per-segment bit counts."""
+    rng = np.random.default_rng(3)
+    words = rng.integers(0, 2**63, (3000, 2), dtype=np.int64).view(np.uint64)
+    bits = np.unpackbits(words.view(np.uint8), axis=1, bitorder="little").astype(np.int64)
+    for n_seg in (7, 2500):  # 2,500 x 16 bytes x 256 bins is above the histogram's bound
+        seg = np.sort(rng.integers(0, n_seg, len(words)))
+        want = np.zeros((n_seg, 128), np.int64)
+        np.add.at(want, seg, bits)
+        assert (day_counts(words, seg, n_seg) == want).all(), n_seg
