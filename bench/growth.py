@@ -27,6 +27,7 @@ from pathlib import Path
 
 from bench.core import Figure, Size
 from bench.ingest import _run_once
+from bench.pes_warm import LATE, warm_figures
 from bench.query import END, SETTINGS, _fill_sqlite, _median_ms, _say, timings
 from collector.analytics.compare import compare, parse_config
 from collector.analytics.cube import needed_range
@@ -87,17 +88,29 @@ async def _point(
         before = _rss_mb()
         cold, pes, compare_ms, trend = await timings(store)
         state_mb = _rss_mb() - before
+        warm = await warm_figures(store)
         exact = await _compare_exact_ms(store)
         eps = await _run_once(store, port, shape)
     size_mb = _db_mb_and_remove(tmp, devices)
     _say(
         f"{devices:,} devices: {n:,} events in {fill_s:.0f} s, {size_mb:,.0f} MB; "
         f"pes {pes:.0f} ms, compare {compare_ms:.0f} ms (exact {exact:.0f} ms), "
-        f"trend {trend:.0f} ms, cold {cold:.0f} ms (+{state_mb:.0f} MB); ingest {eps:,.0f}/s"
+        f"trend {trend:.0f} ms, cold {cold:.0f} ms (+{state_mb:.0f} MB); ingest {eps:,.0f}/s; "
+        f"previous path: pes {warm['pes_previous']:.0f} ms, trend {warm['trend_previous']:.0f} "
+        f"ms; pes after {LATE} late uses {warm['pes_after_write']:.0f} ms"
     )
     return {"events": n, "pes": pes, "compare": compare_ms, "compare_exact": exact,
             "trend": trend, "cold": cold, "state_mb": state_mb, "ingest": eps,
-            "db_mb": size_mb}  # fmt: skip
+            "db_mb": size_mb, **warm}  # fmt: skip
+
+
+# figure -> (same-size figure that is its baseline, what that is)
+_BASELINES = {
+    "compare": ("compare_exact", "exact bootstrap"),
+    "pes": ("pes_previous", "previous path (per-member arrays), same snapshot"),
+    "trend": ("trend_previous", "previous path (per-member arrays), same snapshot"),
+    "pes_after_write": ("pes", f"warm pes; {LATE} late uses stored before each"),
+}
 
 
 async def run(size: Size) -> list[Figure]:
@@ -109,17 +122,20 @@ async def run(size: Size) -> list[Figure]:
                 points[devices] = await _point(devices, broker.port, Path(tmp), shape)
     first = points[min(points)]
     units = {"pes": "ms", "compare": "ms", "compare_exact": "ms", "trend": "ms", "cold": "ms",
-             "state_mb": "MB", "ingest": "events/s", "db_mb": "MB", "events": "events"}  # fmt: skip
+             "state_mb": "MB", "ingest": "events/s", "db_mb": "MB", "events": "events",
+             "pes_previous": "ms", "trend_previous": "ms", "pes_after_write": "ms"}  # fmt: skip
     figures = []
     for devices, p in points.items():
         tag = (f"{devices}" if devices < 1000 else f"{devices // 1000}k" if devices < 1_000_000
                else f"{devices // 1_000_000}m")  # fmt: skip
         note = f"{devices:,} devices x {DAYS} days, SQLite"
         for key, unit in units.items():
-            # compare's baseline is the exact bootstrap of the same run and size; the others'
-            # the same figure at the smallest size, so that the ratio is the growth.
-            baseline = p["compare_exact"] if key == "compare" else first[key]
-            what = f"{note}; baseline: exact bootstrap" if key == "compare" else note
+            # compare's baseline is the exact bootstrap of the same run and size, pes and trend
+            # the previous path's, pes after a write the warm pes; the others' the same figure
+            # at the smallest size, so that the ratio is the growth.
+            base_key, what = _BASELINES.get(key, (key, "the smallest fleet"))
+            baseline = (p if base_key != key else first)[base_key]
+            what = f"{note}; baseline: {what}"
             figures.append(Figure(f"growth_{key}_{tag}", p[key], unit, baseline=baseline,
                                   note=what))  # fmt: skip
     return figures

@@ -343,8 +343,14 @@ class CubeState:
             vocab = {a: list(self.vocabs[a].values) for a in ATTRS}
         f_combo, f_feat = old.f_combo, old.f_feat
         if nf != len(old.f_combo):
-            f_combo = _frozen(np.asarray(self.f_combo, np.int64))
-            f_feat = _frozen(np.asarray(self.f_feat, np.int64))
+            # The lists only grow: convert the appended items, not millions of old ones.
+            k = len(old.f_combo) if len(old.f_combo) <= nf else 0
+            f_combo = _frozen(
+                np.concatenate([old.f_combo[:k], np.asarray(self.f_combo[k:], np.int64)])
+            )
+            f_feat = _frozen(
+                np.concatenate([old.f_feat[:k], np.asarray(self.f_feat[k:], np.int64)])
+            )
         features = old.features
         if len(self.features.values) != len(old.features):
             features = list(self.features.values)
