@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bench.core import Figure, Size
 from bench.ingest import _run_once
-from bench.pes_warm import LATE, warm_figures
+from bench.pes_warm import FRESH, LATE, warm_figures
 from bench.query import END, SETTINGS, _fill_sqlite, _median_ms, _say, timings
 from collector.analytics.compare import compare, parse_config
 from collector.analytics.cube import needed_range
@@ -97,7 +97,10 @@ async def _point(
         f"pes {pes:.0f} ms, compare {compare_ms:.0f} ms (exact {exact:.0f} ms), "
         f"trend {trend:.0f} ms, cold {cold:.0f} ms (+{state_mb:.0f} MB); ingest {eps:,.0f}/s; "
         f"previous path: pes {warm['pes_previous']:.0f} ms, trend {warm['trend_previous']:.0f} "
-        f"ms; pes after {LATE} late uses {warm['pes_after_write']:.0f} ms"
+        f"ms; pes after {LATE} late uses {warm['pes_after_write']:.0f} ms; after {FRESH} new "
+        f"devices {warm['pes_after_new_devices']:.0f} ms (previous "
+        f"{warm['pes_after_new_devices_previous']:.0f} ms), after {FRESH} upgrades "
+        f"{warm['pes_after_upgrade']:.0f} ms (previous {warm['pes_after_upgrade_previous']:.0f} ms)"
     )
     return {"events": n, "pes": pes, "compare": compare_ms, "compare_exact": exact,
             "trend": trend, "cold": cold, "state_mb": state_mb, "ingest": eps,
@@ -110,6 +113,15 @@ _BASELINES = {
     "pes": ("pes_previous", "previous path (per-member arrays), same snapshot"),
     "trend": ("trend_previous", "previous path (per-member arrays), same snapshot"),
     "pes_after_write": ("pes", f"warm pes; {LATE} late uses stored before each"),
+    "pes_after_new_devices": (
+        "pes_after_new_devices_previous",
+        f"previous path after the same write ({FRESH} new devices), same snapshot and refresh",
+    ),
+    "pes_after_upgrade": (
+        "pes_after_upgrade_previous",
+        f"previous path after the same write ({FRESH} devices upgraded to a new firmware), "
+        "same snapshot and refresh",
+    ),
 }
 
 
@@ -123,7 +135,9 @@ async def run(size: Size) -> list[Figure]:
     first = points[min(points)]
     units = {"pes": "ms", "compare": "ms", "compare_exact": "ms", "trend": "ms", "cold": "ms",
              "state_mb": "MB", "ingest": "events/s", "db_mb": "MB", "events": "events",
-             "pes_previous": "ms", "trend_previous": "ms", "pes_after_write": "ms"}  # fmt: skip
+             "pes_previous": "ms", "trend_previous": "ms", "pes_after_write": "ms",
+             "pes_after_new_devices": "ms", "pes_after_new_devices_previous": "ms",
+             "pes_after_upgrade": "ms", "pes_after_upgrade_previous": "ms"}  # fmt: skip
     figures = []
     for devices, p in points.items():
         tag = (f"{devices}" if devices < 1000 else f"{devices // 1000}k" if devices < 1_000_000
