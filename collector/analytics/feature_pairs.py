@@ -73,6 +73,7 @@ class FeaturePairs:
         """Pairs of the rows with f_member >= 0 (f_member: member of each feature row)."""
         self.n_rows = len(f_member)
         self.version = 0  # bumped whenever rows are appended (pes_pairs keys on it)
+        self.layout = 0  # bumped whenever members are renumbered (pes_pairs keys on it)
         rows = np.flatnonzero(f_member >= 0)
         keys, owner = np.unique(f_member[rows] << _SHIFT | f_feat[rows], return_inverse=True)
         self.keys = keys  # sorted, at the last build; pair id = position
@@ -130,6 +131,20 @@ class FeaturePairs:
             sel = np.flatnonzero(at[own] >= 0)
             out.append((at[own[sel]], rows[sel]))
         return out
+
+    def renumber(self, remap: Ints | None) -> None:
+        """Member m is member remap[m] now (remap increasing: members were inserted; None: the
+        members are the same, but what users derived from them, their types, changed). Pair
+        ids, the key order and the merge plan stay as they are."""
+        self.layout += 1
+        if remap is None:
+            return
+        keys = self.keys
+        self.keys = remap[keys >> _SHIFT] << _SHIFT | keys & _MASK
+        self.extra = {int(remap[k >> _SHIFT]) << _SHIFT | k & _MASK: pid
+                      for k, pid in self.extra.items()}  # fmt: skip
+        member = self._member.a
+        member[:] = remap[member]
 
     def _ids(self, keys: Ints) -> Ints:
         """Pair id of each key, -1 for keys not seen."""

@@ -88,6 +88,20 @@ class Candidates:
         self._higher = (pairs.higher_levels(self._s[0].a), pairs.higher_levels(self._d[0].a))
         self.n_pairs = len(pairs)
 
+    def renumber(self, st: SegmentState) -> bool:
+        """Follow FeaturePairs.renumber (members inserted): the members and (segment, feature)
+        keys of the candidates again from their pair ids, which do not change. False when a
+        member of a fixed candidate has several device types now (the caller builds anew)."""
+        pairs, group = st.pairs, st.group
+        assert pairs is not None and group is not None
+        s_member = pairs.member[self._s[0].a]
+        if (group.mtype[s_member] < 0).any():
+            return False
+        self._s[1].a[:] = s_member
+        self._s[2].a[:] = group.seg[s_member] * self.n_voc + self._s[2].a % self.n_voc
+        self._d[1].a[:] = pairs.member[self._d[0].a]
+        return True
+
     def gather(self, snap: Snapshot, lo: int, hi: int) -> PairWords:
         """The pairs' days of use in the blocks of [lo, hi] (ordinals), for several periods."""
         b0 = max(lo // BLOCK_DAYS - snap.block0, 0)
@@ -143,10 +157,11 @@ class Candidates:
         return users, adopted
 
 
-# Per FeaturePairs object: (its version, the candidates of each core configuration). A new
-# version (appended rows) extends them; a grouping rebuild makes a new FeaturePairs object.
+# Per FeaturePairs object: (its version and layout, the candidates of each core configuration).
+# A new version (appended rows) extends them, a new layout (members inserted) renumbers them; a
+# grouping rebuild makes a new FeaturePairs object.
 Kept = dict[tuple[tuple[str, ...], bytes], Candidates]
-_CACHE: weakref.WeakKeyDictionary[FeaturePairs, tuple[int, Kept]] = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[FeaturePairs, tuple[int, int, Kept]] = weakref.WeakKeyDictionary()
 
 
 def candidates(st: SegmentState, snap: Snapshot, vocab: list[str], core: Bools) -> Candidates:
@@ -155,11 +170,13 @@ def candidates(st: SegmentState, snap: Snapshot, vocab: list[str], core: Bools) 
     pairs = st.pairs
     assert pairs is not None
     empty: Kept = {}
-    version, kept = _CACHE.get(pairs, (-1, empty))
+    version, layout, kept = _CACHE.get(pairs, (-1, pairs.layout, empty))
+    if layout != pairs.layout:  # renumbered before any extension: ids < n_pairs first
+        kept = {key: c for key, c in kept.items() if c.renumber(st)}
     if version != pairs.version:
         for cands in kept.values():
             cands.extend(st, snap)
-        _CACHE[pairs] = (pairs.version, kept)
+    _CACHE[pairs] = (pairs.version, pairs.layout, kept)
     key = (tuple(vocab), core.tobytes())
     got = kept.get(key)
     if got is None:

@@ -9,8 +9,12 @@ instead of L window operations over every member, and a trend shares them over i
 
 The counts are maintained, not memoised per answer: `update` compares the members' words with
 the new snapshot's and adds the difference of the changed members' window bits, so a refresh
-that stored 50 late events costs a few small histograms. What changes the grouping itself (new
-combinations, new history blocks) rebuilds it from the snapshot.
+that stored 50 late events costs a few small histograms. New combinations (a device registering,
+a firmware upgrade) are taken in the same way: grouping.extend inserts their new members and
+segments where a build would put them, what is kept per member and per segment moves with them
+(an insert and a gather), and the new members then count as changed members whose old words
+were empty. Only a new 64-day history block (once in 64 days), or more new combinations than a
+quarter of the old ones, rebuilds the grouping from the snapshot.
 """
 
 from __future__ import annotations
@@ -21,17 +25,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 
-from collector.analytics.feature_pairs import FeaturePairs, Grown, levels_of, reduce_levels
-from collector.analytics.params import MAU_DAYS, WAU_DAYS, Segment
-from collector.analytics.state import Cube, Ints, Snapshot, T, Words
+from collector.analytics.feature_pairs import FeaturePairs, Grown
+from collector.analytics.grouping import Grouping, extend, grouping
+from collector.analytics.params import MAU_DAYS, WAU_DAYS
+from collector.analytics.state import Ints, Snapshot, Words
 from collector.storage.bitmaps import BLOCK_DAYS
 
 WIDTHS = (1, WAU_DAYS, MAU_DAYS)  # the windows whose per-day counts are kept
 _BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little")
 _CHUNK = 1 << 16  # rows per histogram pass: bounds the temporary arrays
 _MAX_HIST = 1 << 22  # histogram bins (32 MB) above which day_counts adds unpacked rows
+GROWTH_REBUILD = 0.25  # new combinations above this share of the old ones: rebuild instead
 
 
 def shifted(words: Words, k: int) -> Words:
@@ -76,69 +81,6 @@ def day_counts(words: Words, seg: Ints, n_seg: int) -> Ints:
     return per_byte.reshape(n_seg, n_bytes * 8)
 
 
-@dataclass(frozen=True, slots=True)
-class Grouping:
-    """Members of the snapshot's combinations (after filters), sorted by segment then entity."""
-
-    segments: list[Segment]  # in segment-key order (not display order)
-    seg: Ints  # per member
-    starts: Ints  # first member of each segment
-    entity_codes: Ints  # per member
-    combo_member: Ints  # per combination of the snapshot: its member, -1 when filtered out
-    levels: list[tuple[Ints, Ints]]  # (members, their k-th combination) for k = 0, 1, ...
-    mtype: Ints  # per member: the device type code of all its combinations, -1 when several
-    mixed_rows: Ints  # the combinations of the members with several device types
-
-    def reduce(self, values: npt.NDArray[T], op: np.ufunc) -> npt.NDArray[T]:
-        """Per member: op (bitwise_or, minimum) over its combinations' rows of `values`."""
-        return reduce_levels(self.levels, values, op)
-
-
-def grouping(snap: Snapshot, group_by: Sequence[str], entity: str, filters: Mapping[str, str]
-             ) -> Grouping:  # fmt: skip
-    """Like cube.members, on the snapshot's combinations, with the merge plan of each member."""
-    probe = Cube(0, 0, snap.codes, snap.vocab, snap.act[:, :0], snap.first, snap.f_combo,
-                 snap.f_feat, snap.f_words[:, :0], snap.features)  # fmt: skip
-    n = len(snap.first)
-    rows = np.flatnonzero(probe.matches(sorted(filters.items()))) if filters else np.arange(n)
-    seg_key = np.zeros(len(rows), np.int64)
-    values: list[list[str | None]] = []
-    for name in group_by:  # mixed radix over the attributes' codes, as in cube.members
-        codes, vals = probe.attr(name)
-        seg_key = seg_key * len(vals) + codes[rows]
-        values.append(vals)
-    seg_ids, seg_of_row = np.unique(seg_key, return_inverse=True)
-    segments: list[Segment] = []
-    for key in seg_ids.tolist():
-        parts: list[str | None] = []
-        for vals in reversed(values):
-            key, c = divmod(key, len(vals))
-            parts.append(vals[c])
-        segments.append(tuple(reversed(parts)))
-    attr = "device_id" if entity == "device" else "account_id"
-    n_ent = max(len(snap.vocab[attr]), 1)
-    pair = seg_of_row.astype(np.int64) * n_ent + snap.codes[attr][rows]
-    pairs, member_of_row = np.unique(pair, return_inverse=True)
-    combo_member = np.full(n, -1, np.int64)
-    combo_member[rows] = member_of_row
-    levels = [(own, rows[at]) for own, at in levels_of(member_of_row)]
-    types = snap.codes["device_type"]
-    lo = reduce_levels(levels, types, np.minimum)
-    hi = reduce_levels(levels, types, np.maximum)
-    mtype = np.where(lo == hi, lo, -1)
-    seg = pairs // n_ent
-    return Grouping(
-        segments=segments,
-        seg=seg,
-        starts=np.searchsorted(seg, np.arange(len(segments))).astype(np.int64),
-        entity_codes=pairs % n_ent,
-        combo_member=combo_member,
-        levels=levels,
-        mtype=mtype,
-        mixed_rows=rows[mtype[member_of_row] < 0],
-    )
-
-
 @dataclass(slots=True)
 class SegmentState:
     """One grouping's members and per-segment day counts, as of the snapshot `snap`."""
@@ -157,6 +99,8 @@ class SegmentState:
     # one block more than the words, where the windows of the last days spill over.
     counts: dict[int, Ints] = field(default_factory=dict)
     rebuilds: int = 0  # how often the grouping was rebuilt (tests and the bench read it)
+    extends: int = 0  # how often new combinations were taken in without a rebuild
+    growth_rebuild: float = GROWTH_REBUILD  # tests raise it to take in every growth in place
 
     @property
     def f_member(self) -> Ints:
@@ -176,12 +120,15 @@ class SegmentState:
         if (
             old is None
             or self.group is None
-            or snap.codes is not old.codes
             or snap.block0 != old.block0
             or snap.act.shape[1] != old.act.shape[1]
+            or len(snap.first) < len(old.first)
+            or len(snap.first) - len(old.first) > self.growth_rebuild * len(old.first)
         ):
             self._rebuild(snap)
             return
+        if snap.codes is not old.codes:
+            self._extend(snap, len(old.first))
         group = self.group
         words = group.reduce(snap.act, np.bitwise_or)
         changed = np.flatnonzero((words != self.words).any(axis=1))
@@ -208,6 +155,31 @@ class SegmentState:
         self.counts = self._counts(self.words, group.seg)
         self.snap = snap
         self.rebuilds += 1
+
+    def _extend(self, snap: Snapshot, n_old: int) -> None:
+        """Take in the combinations after the first n_old: the grouping extended, the members'
+        words, first days and feature rows renumbered, zero day counts for new segments. The
+        caller then diffs the words as for any refresh: a new member's old words are empty."""
+        assert self.group is not None
+        self.group, growth = extend(self.group, snap, n_old, self.group_by, self.entity,
+                                    dict(self.filters))  # fmt: skip
+        self.extends += 1
+        remap, n_mem = growth.remap, len(self.group.seg)
+        if growth.added:
+            words = np.zeros((n_mem, self.words.shape[1]), np.uint64)
+            words[remap] = self.words
+            first = np.full(n_mem, np.iinfo(np.int64).max, np.int64)
+            first[remap] = self.first
+            self.words, self.first = words, first
+        if growth.added and len(remap):  # (no old members: no feature row has one)
+            f_member = self._f_member.a
+            f_member[:] = np.where(f_member >= 0, remap[np.maximum(f_member, 0)], -1)
+        if (growth.added or growth.retyped) and len(remap) and self.pairs is not None:
+            # Also when only types changed: the candidates' fixed core sets are checked then.
+            self.pairs.renumber(remap if growth.added else None)
+        if len(growth.seg_at):
+            self.counts = {w: np.insert(c, growth.seg_at, 0, axis=0)
+                           for w, c in self.counts.items()}  # fmt: skip
 
     def _feature_pairs(self, snap: Snapshot) -> None:
         """Members of the feature rows and their (member, feature) pairs: appended to when
