@@ -34,6 +34,7 @@ from collector.storage.base import (
     WriteCounts,
 )
 from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow, rows_from_hex
+from collector.storage.marks import AnalyticsMark, ProbeKey
 from collector.storage.plan import RunsAccess, WritePlan, plan_write
 from collector.storage.runbook import RunChanges, UsesRow, group_runs
 from collector.storage.runs import Key, Run, Stamp
@@ -49,6 +50,7 @@ from collector.storage.sql import (
     last_per_key,
     status_columns,
 )
+from collector.storage.sqlite import marks as sqlite_marks
 from collector.storage.sqlite import runs as runs_sql
 from collector.storage.sqlite.schema import MIGRATIONS
 from collector.storage.streams import DAY_MS, RecentIds, StreamBook, StreamRow
@@ -416,6 +418,9 @@ class SqliteStore:
             (json.dumps(list(features)),),
         )
         return [tuple(r) for r in c], [(r[0], r[1]) for r in f]
+
+    async def analytics_mark(self, probe: Sequence[ProbeKey] = ()) -> AnalyticsMark:
+        return await sqlite_marks.analytics_mark(self._fetch, probe)
 
     async def firmware_runs(self, since: int) -> RunChanges:
         """As Store.firmware_runs: one writer and versions that only grow make this exact."""
