@@ -105,7 +105,7 @@ async def restore(store: Store) -> CubeState | None:
         return None
     k.saved_cursor, k.saved_at = state.cursor, time.monotonic()
     log.info("analytics state read from %s in %.2f s: %d combinations at cursor %s",
-             k.path, time.perf_counter() - t0, len(state.rows), state.cursor)  # fmt: skip
+             k.path, time.perf_counter() - t0, state.n, state.cursor)  # fmt: skip
     return state
 
 
@@ -119,7 +119,8 @@ async def _distrust(store: Store, head: dict[str, Any], state: CubeState) -> str
         return f"schema {head.get('schema')}, the store's is {mark.schema}"
     if any(c > n for c, n in zip(state.cursor, mark.newest, strict=True)):
         return f"cursor {state.cursor} is beyond the store's newest {mark.newest}"
-    if state.rows and max(state.rows) > mark.combos:
+    known = np.flatnonzero(state.row_of >= 0)
+    if len(known) and int(known[-1]) > mark.combos:
         return "combinations the store does not have"
     if state.feature_ids and max(state.feature_ids) > mark.features:
         return "features the store does not have"
@@ -157,13 +158,14 @@ def _probed(mark: AnalyticsMark, keys: list[ProbeKey], bits: list[int], cursor: 
 async def _names_differ(store: Store, state: CubeState) -> str | None:
     """A sample of combination names (spread over the ids, the newest included) and every
     feature name, compared with the store's."""
-    ids = sorted(state.rows)
-    sample = sorted({ids[int(i)] for i in np.linspace(0, len(ids) - 1, min(PROBES, len(ids)))})
+    ids = np.flatnonzero(state.row_of >= 0)
+    at = np.linspace(0, len(ids) - 1, min(PROBES, len(ids))).astype(np.int64)
+    sample = sorted(set(ids[at].tolist()))
     combos, features = await store.analytics_names(sample, sorted(state.feature_ids))
     if len(combos) != len(sample) or len(features) != len(state.feature_ids):
         return "combinations or features missing from the store"
     for combo in combos:
-        row = state.rows[combo[0]]
+        row = int(state.row_of[combo[0]])
         mine = tuple(state.vocabs[a].values[state.codes[k][row]] for k, a in enumerate(ATTRS))
         if mine != tuple(combo[1:]):
             return f"combination {combo[0]} is {combo[1:]} in the store, {mine} in the file"

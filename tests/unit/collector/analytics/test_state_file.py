@@ -47,7 +47,10 @@ def test_a_state_read_back_refreshes_as_the_original(tmp_path: Path, seed: int) 
     head, restored = state_file.read(path)
     assert head["identity"] == "x" and restored.cursor == original.cursor
     same(original.snapshot, restored.snapshot)
-    assert restored.rows == original.rows
+    assert restored.n == original.n
+    assert np.array_equal(
+        restored.row_of[restored.row_of >= 0], original.row_of[original.row_of >= 0]
+    )
     for r in refreshes[3:]:  # later rows: new combinations and features among them
         feed(original, r)
         feed(restored, r)
