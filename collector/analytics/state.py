@@ -36,10 +36,8 @@ class _Vocab:
         self._index: dict[str, int] | None = None
 
     @property
-    def index(self) -> dict[str, int]:
-        # Built on first use: a state read from a file (state_file.py) indexes a million
-        # device ids only once a new name has to be looked up.
-        if self._index is None:
+    def index(self) -> dict[str, int]:  # built on first use: a state read from a file may
+        if self._index is None:  # never look up a name, and a million take ~0.1 s to index
             self._index = dict(zip(self.values, range(len(self.values)), strict=True))
         return self._index
 
@@ -53,8 +51,8 @@ class _Vocab:
 
 
 def _append(a: Ints, n: int, values: Ints) -> Ints:
-    """`a` (of which the first n entries are used) with `values` after them, grown by doubling.
-    Entries below n are never written again, so a snapshot may hold a view of them."""
+    """`a` (first n entries used) with `values` after them, grown by doubling. Entries below n
+    are never written again, so a snapshot may hold a view of them."""
     if n + len(values) > len(a):
         grown = np.empty(max(n + len(values), 2 * len(a), 16), np.int64)
         grown[:n] = a[:n]

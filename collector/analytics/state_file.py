@@ -38,8 +38,9 @@ class StateFileError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Saved:
-    """One consistent version of a state, taken under the state's lock and written later (in
-    a thread): the published snapshot never changes, the rest is copied."""
+    """One consistent version of a state, taken on the event loop between two refreshes (a
+    refresh changes the state only between its awaits) and written later in a thread: the
+    published snapshot never changes, the rest is copied."""
 
     snapshot: Snapshot
     cursor: Cursor
