@@ -209,6 +209,10 @@ async def test_a_restored_older_copy_of_the_store_is_not_answered_from_a_newer_s
     for suffix in ("-wal", "-shm"):
         (tmp_path / f"c.db{suffix}").unlink(missing_ok=True)
     shutil.copy(tmp_path / "backup.db", tmp_path / "c.db")
+    kept = _path(url, tmp_path).read_bytes()
+    await _refused(url, tmp_path, caplog, base)  # as restored: the file's cursor is beyond
+    assert any("beyond the store's newest" in m for m in messages(caplog))
+    _path(url, tmp_path).write_bytes(kept)  # the refused start wrote its own: put it back
     async with process(url, tmp_path, warm=False) as store:
         for k in range(0, len(after), 100):  # as many writes (versions) as the newer state saw
             await write_events(store, after[k : k + 100])
