@@ -39,6 +39,7 @@ from pathlib import Path
 
 from bench.core import Figure, Size
 from bench.ingest import _run_once
+from bench.pes_warm import LATE, warm_figures
 from bench.query import END, SETTINGS, _fill_sqlite, _median_ms, _say, timings
 from collector.analytics.compare import compare, parse_config
 from collector.analytics.cube import needed_range
@@ -144,6 +145,7 @@ async def _point(
         before = _rss_mb()
         cold, pes, compare_ms, trend = await timings(store)
         state_mb = _rss_mb() - before
+        warm = await warm_figures(store)
         exact = await _compare_exact_ms(store)
         releases, releases_warm = await _releases_ms(store)
         cold_fresh = await _first_pes_ms(url)  # no file yet: the full load, then the file
@@ -154,16 +156,27 @@ async def _point(
     _say(
         f"{devices:,} devices: {n:,} events in {fill_s:.0f} s, {size_mb:,.0f} MB; "
         f"pes {pes:.0f} ms, compare {compare_ms:.0f} ms (exact {exact:.0f} ms), "
-        f"trend {trend:.0f} ms, cold {cold:.0f} ms (+{state_mb:.0f} MB); releases "
+        f"trend {trend:.0f} ms, cold {cold:.0f} ms (+{state_mb:.0f} MB); ingest {eps:,.0f}/s; "
+        f"previous path: pes {warm['pes_previous']:.0f} ms, trend {warm['trend_previous']:.0f} "
+        f"ms; pes after {LATE} late uses {warm['pes_after_write']:.0f} ms; releases "
         f"{releases:.0f} ms (warm {releases_warm:.0f}); first query of a fresh state "
-        f"{cold_fresh:.0f} ms, from the kept state {warm_start:.0f} ms ({snap_mb:.0f} MB); "
-        f"ingest {eps:,.0f}/s"
+        f"{cold_fresh:.0f} ms, from the kept state {warm_start:.0f} ms ({snap_mb:.0f} MB)"
     )
     return {"events": n, "pes": pes, "compare": compare_ms, "compare_exact": exact,
             "trend": trend, "cold": cold, "state_mb": state_mb, "ingest": eps,
-            "db_mb": size_mb, "releases": releases, "releases_warm": releases_warm,
+            "db_mb": size_mb, **warm, "releases": releases, "releases_warm": releases_warm,
             "cold_fresh": cold_fresh, "warmstart": warm_start,
             "snapshot_mb": snap_mb}  # fmt: skip
+
+
+# figure -> (same-size figure that is its baseline, what that is)
+_BASELINES = {
+    "compare": ("compare_exact", "exact bootstrap"),
+    "pes": ("pes_previous", "previous path (per-member arrays), same snapshot"),
+    "trend": ("trend_previous", "previous path (per-member arrays), same snapshot"),
+    "pes_after_write": ("pes", f"warm pes; {LATE} late uses stored before each"),
+    "warmstart": ("cold_fresh", "a fresh state without the file, same store"),
+}
 
 
 async def run(size: Size) -> list[Figure]:
@@ -176,6 +189,7 @@ async def run(size: Size) -> list[Figure]:
     first = points[min(points)]
     units = {"pes": "ms", "compare": "ms", "compare_exact": "ms", "trend": "ms", "cold": "ms",
              "state_mb": "MB", "ingest": "events/s", "db_mb": "MB", "events": "events",
+             "pes_previous": "ms", "trend_previous": "ms", "pes_after_write": "ms",
              "releases": "ms", "releases_warm": "ms", "cold_fresh": "ms", "warmstart": "ms",
              "snapshot_mb": "MB"}  # fmt: skip
     figures = []
@@ -184,12 +198,12 @@ async def run(size: Size) -> list[Figure]:
                else f"{devices // 1_000_000}m")  # fmt: skip
         note = f"{devices:,} devices x {DAYS} days, SQLite"
         for key, unit in units.items():
-            # compare's baseline is the exact bootstrap of the same run and size; the others'
-            # the same figure at the smallest size, so that the ratio is the growth.
-            baseline = p["compare_exact"] if key == "compare" else first[key]
-            what = f"{note}; baseline: exact bootstrap" if key == "compare" else note
-            if key == "warmstart":  # the same run's first query without the kept state
-                baseline, what = p["cold_fresh"], f"{note}; baseline: a fresh state, no file"
+            # compare's baseline is the exact bootstrap of the same run and size, pes and trend
+            # the previous path's, pes after a write the warm pes, the warm start a fresh state's
+            # first query; the others' the same figure at the smallest size (the growth).
+            base_key, what = _BASELINES.get(key, (key, "the smallest fleet"))
+            baseline = (p if base_key != key else first)[base_key]
+            what = f"{note}; baseline: {what}"
             figures.append(Figure(f"growth_{key}_{tag}", p[key], unit, baseline=baseline,
                                   note=what))  # fmt: skip
     return figures

@@ -255,6 +255,13 @@ class CubeState:
         self.f_words: Words = np.zeros((0, 0), np.uint64)
         self.snapshot = EMPTY
 
+    @property
+    def rows(self) -> dict[int, int]:
+        """Combination id -> row, built on each call (for tests and tools; the state keeps
+        `row_of`, no dict of a million entries)."""
+        ids = np.flatnonzero(self.row_of >= 0)
+        return dict(zip(ids.tolist(), self.row_of[ids].tolist(), strict=True))
+
     def missing(self, changes: Changes) -> tuple[list[int], list[int]]:
         """Combination and feature ids the changes refer to that this state has not seen."""
         act, fb = _columns(changes)

@@ -24,7 +24,10 @@ from collector.analytics.cube import (
 from collector.analytics.funnel import funnel, funnel_range
 from collector.analytics.health import HealthParams, entity_health, health_range
 from collector.analytics.overview import lifecycle_row, series
+from collector.analytics.params import PesParams
+from collector.analytics.pes_table import pes_table, supported, trend_tables
 from collector.analytics.retention import MAX_WEEKS, retention, retention_range
+from collector.analytics.segments import SegmentStates
 from collector.analytics.state import Cube, CubeState, Snapshot
 from collector.analytics.trend import Interval, periods, trend, trend_range
 from collector.errors import QueryError
@@ -42,6 +45,18 @@ T = TypeVar("T")
 _STATES: weakref.WeakKeyDictionary[Store, tuple[CubeState, asyncio.Lock]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+# Per open store, the per-segment state of the groupings the PES table and trend were asked
+# for, brought up to date from each request's snapshot (see analytics/segments.py).
+_SEGMENTS: weakref.WeakKeyDictionary[Store, SegmentStates] = weakref.WeakKeyDictionary()
+
+
+def segment_states(store: Store) -> SegmentStates:
+    states = _SEGMENTS.get(store)
+    if states is None:
+        states = _SEGMENTS[store] = SegmentStates()
+    return states
 
 
 async def current_snapshot(store: Store) -> Snapshot:
@@ -85,13 +100,26 @@ def _segment(group_by: Sequence[str], segment: Sequence[str | None]) -> dict[str
 
 async def pes_rows(store: Store, settings: PesSettings, q: PesQuery) -> list[dict[str, Any]]:
     params = q.params(settings)
-    cube = await load_cube(store, *needed_range(params), q)
+    snapshot = await current_snapshot(store)
+    if not supported(snapshot):
+        return await off_loop(lambda: pes_rows_previous(snapshot, q, params))
+    st = segment_states(store).get(q.group_by, q.entity, dict(q.filters))
 
     def compute() -> list[dict[str, Any]]:
-        stats = period_stats(cube, members(cube, q.group_by, q.entity), params)
-        return [result_row(q.group_by, r) for r in aggregate(stats)]
+        with st.lock:
+            st.update(snapshot)
+            return [result_row(q.group_by, r) for r in pes_table(st, snapshot, params)]
 
     return await off_loop(compute)
+
+
+def pes_rows_previous(snapshot: Snapshot, q: PesQuery, params: PesParams) -> list[dict[str, Any]]:
+    """The PES table from per-member arrays (cube.period_stats): the path before
+    analytics/segments.py, for more than pes_table.MAX_TYPES device types and as the bench's
+    same-run baseline."""
+    cube = snapshot.view(*needed_range(params), dict(q.filters))
+    stats = period_stats(cube, members(cube, q.group_by, q.entity), params)
+    return [result_row(q.group_by, r) for r in aggregate(stats)]
 
 
 async def compare_rows(
@@ -129,17 +157,33 @@ async def trend_rows(
 ) -> list[dict[str, Any]]:
     spans = _spans(q, interval)
     template = q.params(settings)
-    cube = await load_cube(store, *trend_range(spans, template), q)
+    snapshot = await current_snapshot(store)
+    if not supported(snapshot):
+        return await off_loop(lambda: trend_rows_previous(snapshot, q, spans, template))
+    st = segment_states(store).get(q.group_by, q.entity, dict(q.filters))
 
     def compute() -> list[dict[str, Any]]:
-        mem = members(cube, q.group_by, q.entity)
-        return [
-            {"period_start": a.isoformat(), "period_end": b.isoformat(),
-             **result_row(q.group_by, r)}
-            for a, b, r in trend(cube, mem, spans, template)
-        ]  # fmt: skip
+        with st.lock:
+            st.update(snapshot)
+            return [
+                {"period_start": a.isoformat(), "period_end": b.isoformat(),
+                 **result_row(q.group_by, r)}
+                for a, b, r in trend_tables(st, snapshot, spans, template)
+            ]  # fmt: skip
 
     return await off_loop(compute)
+
+
+def trend_rows_previous(
+    snapshot: Snapshot, q: PesQuery, spans: Sequence[tuple[date, date]], template: PesParams
+) -> list[dict[str, Any]]:
+    """The trend from per-member arrays (see pes_rows_previous)."""
+    cube = snapshot.view(*trend_range(spans, template), dict(q.filters))
+    mem = members(cube, q.group_by, q.entity)
+    return [
+        {"period_start": a.isoformat(), "period_end": b.isoformat(), **result_row(q.group_by, r)}
+        for a, b, r in trend(cube, mem, spans, template)
+    ]
 
 
 async def overview_tables(
