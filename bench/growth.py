@@ -53,10 +53,12 @@ from devkit.broker import LocalBroker
 DAYS = 14
 RELEASE_DAYS = 10
 # Firmware runs of the filled history (bench.query.fleet_events: a device runs its first
-# firmware, then maybe 2.1 from its upgrade day on): one run per (device, type, firmware).
+# firmware, then maybe 2.1 from its upgrade day on): one run per (device, type, firmware), from
+# the first day's midnight to the last day's end in Unix ms, as ingest's runs are, so that
+# later writes (bench.pes_warm's late uses) fall inside them.
 _RUNS = (
     "INSERT INTO firmware_runs SELECT device_id, device_type, firmware_version, "
-    "min(o) * 86400000, 'a', min(o), max(o) * 86400000 + 1, 'z', max(o), 1 "
+    "(min(o) - 719163) * 86400000, 'a', min(o), (max(o) - 719162) * 86400000 - 1, 'z', max(o), 1 "
     "FROM (SELECT *, CAST(julianday(day) - 1721424.5 AS INTEGER) AS o FROM activity_day) "
     "GROUP BY device_id, device_type, firmware_version"
 )
