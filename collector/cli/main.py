@@ -22,7 +22,7 @@ from collector.errors import QueryError
 from collector.ingest import IngestLoop, now_ms, parse_import_line
 from collector.jobs import retention_loop
 from collector.records import ParsedMessage, QuarantineRow
-from collector.reports import make_query, pes_rows, pes_table
+from collector.reports import make_query, pes_rows, pes_table, warmstart
 from collector.settings import ROLES, CollectorSettings, Role, load_settings
 from collector.storage import Store, open_store
 from shared.errors import ConfigError, PesError
@@ -135,6 +135,8 @@ async def serve(
         )
     # Role api never writes: no migrations, no ingest, no retention (the primary's do that).
     async with open_store(settings.storage.url, create=role != "api") as store:
+        if role != "ingest":  # the roles that hold the analytics state in memory
+            warmstart.keep_warm(store, settings.storage)
         ingest = IngestLoop(settings, store) if role != "api" else None
         app = create_app(AppState(settings, store, ingest, role))
         config = uvicorn.Config(
@@ -157,6 +159,7 @@ async def serve(
         stop.set()
         server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
+        await warmstart.flush(store)  # the next start reads it and only what changed since
         for t in done:
             if t is not stopper and t.exception() is not None:
                 log.error("%s failed: %s", t.get_name(), t.exception())

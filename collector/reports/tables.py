@@ -31,9 +31,10 @@ from collector.analytics.segments import SegmentStates
 from collector.analytics.state import Cube, CubeState, Snapshot
 from collector.analytics.trend import Interval, periods, trend, trend_range
 from collector.errors import QueryError
+from collector.reports import warmstart
 from collector.reports.query import PesQuery, result_row
 from collector.settings import PesSettings
-from collector.storage import Store
+from collector.storage import NO_CURSOR, Store
 
 HealthList = Literal["all", "at_risk", "pql"]
 T = TypeVar("T")
@@ -67,11 +68,16 @@ async def current_snapshot(store: Store) -> Snapshot:
         entry = _STATES[store] = (CubeState(), asyncio.Lock())
     state, lock = entry
     async with lock:
+        full_load = state.cursor == NO_CURSOR
+        if full_load and (restored := await warmstart.restore(store)) is not None:
+            state, full_load = restored, False
+            _STATES[store] = (state, lock)
         changes = await store.analytics_changes(state.cursor)
         combos, features = state.missing(changes)
         if combos or features:
             state.add_names(*await store.analytics_names(combos, features))
         state.apply(changes)
+        warmstart.after_refresh(store, state, full_load=full_load)
         return state.snapshot
 
 
