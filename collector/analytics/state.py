@@ -311,6 +311,7 @@ class CubeState:
         """Overwrite the rows that changed, then publish a new snapshot; names must have been
         added first (`missing`)."""
         act, fb = _columns(changes)
+        rows = np.zeros(0, np.int64)
         self._blocks(np.concatenate([act[:, 1], fb[:, 2]]))
         if self.act.shape[0] < self.n:
             self.act = _grow(self.act, self.n, self.act.shape[1], 0)
@@ -329,7 +330,7 @@ class CubeState:
             self.f_words = _writable(self.f_words, self.snapshot.f_words)
             self.f_words[index, fb[:, 2] - self.block0] = fb[:, 3].view(np.uint64)
         self.cursor = changes.cursor
-        self._publish(activity_changed=len(act) > 0)
+        self._publish(rows)
 
     def _rows_of(self, ids: Ints) -> Ints:
         """The row of each combination id (all added by add_names)."""
@@ -363,10 +364,10 @@ class CubeState:
             self.f_keys, self.f_key_rows = np.insert(known, at, fresh), np.insert(rows, at, number)
         return index
 
-    def _publish(self, activity_changed: bool) -> None:
+    def _publish(self, changed: Ints) -> None:
         """Swap in a snapshot of the tables as they are now. What did not change is taken
         from the previous snapshot: converting 100,000s of list items per request would cost
-        more than the query."""
+        more than the query. `changed`: the rows whose activity words were written."""
         old, n, nf = self.snapshot, self.n, self.nf
         grew = n != len(old.first)
         codes, vocab = old.codes, old.vocab
@@ -381,10 +382,18 @@ class CubeState:
             features = list(self.features.values)
         act = _frozen(self.act[:n])
         # A combination can arrive with feature rows only (its activity rows read in a later
-        # refresh), so new rows recompute `first` too, not only new activity.
+        # refresh), so new rows recompute `first` too, not only new activity. Only the written
+        # and the new rows: a refresh after a small write costs a copy, not a pass over every
+        # combination's words (unless history gained an earlier block, which moves column 0).
         first = old.first
-        if activity_changed or grew or self.block0 != old.block0:
+        if self.block0 != old.block0 or len(old.first) > n:
             first = _frozen(_first_days(act, self.block0))
+        elif len(changed) or grew:
+            rows = np.union1d(changed, np.arange(len(old.first), n))
+            out = np.empty(n, np.int64)
+            out[: len(old.first)] = old.first
+            out[rows] = _first_days(act[rows], self.block0)
+            first = _frozen(out)
         self.snapshot = Snapshot(
             self.block0, act, first, codes, vocab, f_combo, f_feat,
             _frozen(self.f_words[:nf]), features,
