@@ -175,13 +175,17 @@ def extend(group: Grouping, snap: Snapshot, n_old: int, group_by: Sequence[str],
         combo_member[:n_old] = np.where(old_cm >= 0, remap[np.maximum(old_cm, 0)], -1)
     combo_member[rows] = member_of_row
     # Merge plan: each new row's rank among its member's combinations (after the old ones).
-    count = np.zeros(n_mem, np.int64)
-    for k, (own, _) in enumerate(group.levels):
-        count[remap if k == 0 else remap[own]] += 1
+    # An old member's combinations: one per level it is in (level 0 holds every member, the
+    # higher ones only members with several combinations: far fewer than the members).
+    had = found.astype(np.int64)
+    for own, _ in group.levels[1:]:
+        mark = np.zeros(len(old_mkeys), np.bool_)
+        mark[own] = True
+        had += found & mark[pos]
     order = np.argsort(member_of_row, kind="stable")
     by = member_of_row[order]
     rank = np.empty(len(rows), np.int64)
-    rank[order] = count[by] + np.arange(len(by)) - np.searchsorted(by, by)
+    rank[order] = had[order] + np.arange(len(by)) - np.searchsorted(by, by)
     zero = np.flatnonzero(rank == 0)  # the new members' first rows, by member id
     zero = zero[np.argsort(member_of_row[zero], kind="stable")]
     levels = [(np.arange(n_mem), np.insert(group.levels[0][1], at, rows[zero]))]
@@ -204,6 +208,13 @@ def extend(group: Grouping, snap: Snapshot, n_old: int, group_by: Sequence[str],
     prev = np.where(is_new[touched], lo[touched], mtype[touched])
     mtype[touched] = np.where((lo[touched] == hi[touched]) & (lo[touched] == prev), prev, -1)
     retyped = bool(len(remap)) and bool((mtype[remap] != group.mtype).any())
+    # Old members with several types keep them: unless one became so, the old mixed rows stay
+    # and the new rows of such members follow (rows after every old one: still sorted).
+    mixed_rows = (
+        _mixed_rows(combo_member, mtype)
+        if retyped
+        else np.concatenate([group.mixed_rows, rows[mtype[member_of_row] < 0]])
+    )
     seg = all_mkeys >> SHIFT
     return Grouping(
         segments=segments,
@@ -214,5 +225,5 @@ def extend(group: Grouping, snap: Snapshot, n_old: int, group_by: Sequence[str],
         combo_member=combo_member,
         levels=levels,
         mtype=mtype,
-        mixed_rows=_mixed_rows(combo_member, mtype),
+        mixed_rows=mixed_rows,
     ), Growth(remap=remap, seg_at=seg_at, added=len(fresh_m), retyped=retyped)
