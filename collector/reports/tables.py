@@ -32,7 +32,7 @@ from collector.analytics.state import Cube, CubeState, Snapshot
 from collector.analytics.trend import Interval, periods, trend, trend_range
 from collector.errors import QueryError
 from collector.reports import warmstart
-from collector.reports.query import PesQuery, result_row
+from collector.reports.query import PesQuery, make_query, result_row
 from collector.settings import PesSettings
 from collector.storage import NO_CURSOR, Store
 
@@ -111,6 +111,14 @@ async def pes_rows(store: Store, settings: PesSettings, q: PesQuery) -> list[dic
             return [result_row(q.group_by, r) for r in pes_table(st, snapshot, params)]
 
     return await off_loop(compute)
+
+
+async def warm_up(store: Store, settings: PesSettings) -> None:
+    """Build what the first requests after a start need: the state (from the saved file when
+    there is one) and the per-segment state of the default PES table, which the dashboard's
+    first page and the /metrics gauges ask for. `serve` runs it at start, so the first user's
+    query does not pay for it (seconds at a million devices: docs/scaling.md, "Restarts")."""
+    await pes_rows(store, settings, make_query(settings, start=None, end=None, group_by=None))
 
 
 def pes_rows_previous(snapshot: Snapshot, q: PesQuery, params: PesParams) -> list[dict[str, Any]]:
