@@ -64,7 +64,11 @@ MODULES: dict[str, Module] = {
     ),
     # The PES engine: period statistics and PES rows over the day bitmaps.
     "pes": Module(
-        ("collector/analytics/cube.py",),
+        (
+            "collector/analytics/cube.py",
+            "collector/analytics/bits.py",
+            "collector/analytics/scores.py",
+        ),
         (
             f"{U}/collector/analytics/test_engine.py",
             f"{U}/collector/analytics/test_pes.py",

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from collector.analytics.bits import any_between, bits_between, count_between
 from collector.analytics.params import (
     DEFAULT_CORE_KEY,
     MAU_DAYS,
@@ -26,50 +27,11 @@ from collector.analytics.params import (
     Segment,
     segment_sort_key,
 )
+from collector.analytics.scores import core_features_of, daily_ratios, pes_result
 from collector.analytics.state import Bools, Cube, Ints, Words
-from collector.storage.bitmaps import BLOCK_DAYS
 
 Floats = npt.NDArray[np.float64]
 _WINDOWS = {"dau_mau": (1, MAU_DAYS), "dau_wau": (1, WAU_DAYS), "wau_mau": (WAU_DAYS, MAU_DAYS)}
-
-
-def unpack(words: Words) -> Bools:
-    """(n, blocks) 64-bit words -> (n, blocks * 64) days; bit k of word b is day 64*b + k."""
-    as_bytes = np.ascontiguousarray(words.astype("<u8", copy=False)).view(np.uint8)
-    return np.unpackbits(as_bytes, axis=1, bitorder="little").astype(np.bool_)
-
-
-def _masks(lo: int, n_blocks: int, start: int, end: int) -> list[tuple[int, np.uint64]]:
-    """(block column, mask) pairs selecting the days [start, end] of words whose column 0
-    starts on ordinal `lo`; days outside the columns are dropped."""
-    a, b = max(start - lo, 0), min(end - lo, n_blocks * BLOCK_DAYS - 1)
-    out = []
-    for blk in range(a // BLOCK_DAYS, b // BLOCK_DAYS + 1) if a <= b else ():
-        lo_bit = max(a - blk * BLOCK_DAYS, 0)
-        hi_bit = min(b - blk * BLOCK_DAYS, BLOCK_DAYS - 1)
-        out.append((blk, np.uint64(((1 << (hi_bit + 1)) - 1) ^ ((1 << lo_bit) - 1))))
-    return out
-
-
-def bits_between(words: Words, lo: int, start: int, end: int) -> Bools:
-    """Per row of `words`: some day in [start, end] (ordinals) is set. No unpacking."""
-    out = np.zeros(len(words), np.bool_)
-    for blk, mask in _masks(lo, words.shape[1], start, end):
-        out |= (words[:, blk] & mask) != 0
-    return out
-
-
-def count_between(words: Words, lo: int, start: int, end: int) -> Ints:
-    """Per row of `words`: how many days in [start, end] are set."""
-    out = np.zeros(len(words), np.int64)
-    for blk, mask in _masks(lo, words.shape[1], start, end):
-        out += np.bitwise_count(words[:, blk] & mask)
-    return out
-
-
-def any_between(cube: Cube, words: Words, start: int, end: int) -> Bools:
-    """Per row of `words` (the cube's or its features'): some day in [start, end] is set."""
-    return bits_between(words, cube.lo, start, end)
 
 
 class Members:
@@ -318,18 +280,6 @@ def period_stats(
     )
 
 
-def pes_of(
-    weights: tuple[float, float, float],
-    adoption: float | None,
-    stickiness: float | None,
-    growth: float,
-) -> float | None:
-    if adoption is None or stickiness is None:
-        return None
-    w_a, w_s, w_g = weights
-    return w_a * adoption + w_s * stickiness + w_g * growth
-
-
 def feature_counts(st: PeriodStats) -> tuple[list[list[int]], list[list[int]]]:
     """Per segment and feature of `st.vocab`: (users, eligible). Eligible: active entities
     whose core set C_e holds the feature; users: those of them that used it in P. A feature
@@ -383,10 +333,7 @@ def aggregate(st: PeriodStats) -> list[PesResult]:
     counts = per_segment(np.stack(flags, axis=1)).tolist()
     shares = np.add.reduceat(st.share, starts).tolist()
     num, den = per_segment(st.num).astype(np.float64), per_segment(st.den).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratios = np.where(den > 0, num / den, 0.0)
-    days_ok = (den > 0).sum(axis=1).tolist()
-    ratio_sums = ratios.sum(axis=1).tolist()
+    ratio_sums, days_ok = daily_ratios(num, den)
     # Column by column: reduceat over long 1-D arrays beats it over (members x few) ones.
     seg_types = np.zeros((len(starts), st.types.shape[1]), np.bool_)
     for t in range(st.types.shape[1]):
@@ -398,36 +345,28 @@ def aggregate(st: PeriodStats) -> list[PesResult]:
         n_active, n_prev, n_core, new, rec, drop, dau, wau, mau = counts[k]
         if not (n_active or n_prev):
             continue
-        adoption = 100.0 * shares[k] / n_core if n_core else None
-        stick = 100.0 * ratio_sums[k] / days_ok[k] if days_ok[k] else None
-        moved = new + rec
-        growth = 100.0 * moved / (moved + drop) if moved + drop else 50.0
         types = sorted(np.flatnonzero(seg_types[k]).tolist(), key=st.type_names.__getitem__)
         out.append(
-            PesResult(
-                segment=segment,
+            pes_result(
+                params,
+                segment,
                 active=n_active,
-                adoption=adoption,
-                stickiness=stick,
-                growth=growth,
-                pes=pes_of(params.weights, adoption, stick, growth),
+                share_sum=shares[k],
+                n_core=n_core,
+                ratio_sum=ratio_sums[k],
+                days_ok=days_ok[k],
                 new=new,
                 recovered=rec,
                 dropped=drop,
-                quick_ratio=moved / drop if drop else None,
                 dau=dau,
                 wau=wau,
                 mau=mau,
-                core_features={
-                    st.type_names[t]: sorted(st.vocab[j] for j in np.flatnonzero(st.core[t]))
-                    for t in types
-                },
+                core_features=core_features_of(types, st.type_names, st.vocab, st.core),
                 feature_adoption={
                     f: users[k][j] / eligible[k][j]
                     for j, f in enumerate(st.vocab)
                     if row_core[k, j]
                 },
-                low_sample=n_active < params.low_sample_threshold,
             )
         )
     return out

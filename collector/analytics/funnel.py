@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from collector.analytics.cube import Members, core_sets, fleet_features, unpack
+from collector.analytics.bits import unpack
+from collector.analytics.cube import Members, core_sets, fleet_features
 from collector.analytics.params import PesParams
 from collector.analytics.state import Cube
 

@@ -15,7 +15,7 @@ import weakref
 
 import numpy as np
 
-from collector.analytics.cube import bits_between
+from collector.analytics.bits import bits_between
 from collector.analytics.feature_pairs import FeaturePairs, Grown, reduce_levels
 from collector.analytics.segments import SegmentState
 from collector.analytics.state import Bools, Ints, Snapshot, Words

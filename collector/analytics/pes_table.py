@@ -18,7 +18,8 @@ from datetime import date
 
 import numpy as np
 
-from collector.analytics.cube import bits_between, core_sets, pes_of
+from collector.analytics.bits import bits_between
+from collector.analytics.cube import core_sets
 from collector.analytics.params import (
     DEFAULT_CORE_KEY,
     MAU_DAYS,
@@ -29,6 +30,7 @@ from collector.analytics.params import (
     segment_sort_key,
 )
 from collector.analytics.pes_pairs import PairWords, candidates
+from collector.analytics.scores import core_features_of, daily_ratios, pes_result
 from collector.analytics.segments import SegmentState
 from collector.analytics.state import Bools, Snapshot
 from collector.analytics.trend import for_period
@@ -162,10 +164,7 @@ def pes_table(
     num_w, den_w = MODE_WINDOWS[params.stickiness]
     num = st.counts_between(num_w, start, end).astype(np.float64)
     den = st.counts_between(den_w, start, end).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratios = np.where(den > 0, num / den, 0.0)
-    days_ok = (den > 0).sum(axis=1).tolist()
-    ratio_sums = ratios.sum(axis=1).tolist()
+    ratio_sums, days_ok = daily_ratios(num, den)
     dau = st.counts_between(1, end, end)[:, 0].tolist()
     wau = st.counts_between(WAU_DAYS, end, end)[:, 0].tolist()
     mau = st.counts_between(MAU_DAYS, end, end)[:, 0].tolist()
@@ -177,33 +176,26 @@ def pes_table(
         n_active, n_prev, n_new, rec, drop = (c[k] for c in counts)
         if not (n_active or n_prev):
             continue
-        adoption = 100.0 * shares[k] / n_core[k] if n_core[k] else None
-        stick = 100.0 * ratio_sums[k] / days_ok[k] if days_ok[k] else None
-        moved = n_new + rec
-        growth = 100.0 * moved / (moved + drop) if moved + drop else 50.0
         types = sorted(np.flatnonzero(seg_types[k]).tolist(), key=type_names.__getitem__)
         out.append(
-            PesResult(
-                segment=group.segments[k],
+            pes_result(
+                params,
+                group.segments[k],
                 active=n_active,
-                adoption=adoption,
-                stickiness=stick,
-                growth=growth,
-                pes=pes_of(params.weights, adoption, stick, growth),
+                share_sum=shares[k],
+                n_core=n_core[k],
+                ratio_sum=ratio_sums[k],
+                days_ok=days_ok[k],
                 new=n_new,
                 recovered=rec,
                 dropped=drop,
-                quick_ratio=moved / drop if drop else None,
                 dau=dau[k],
                 wau=wau[k],
                 mau=mau[k],
-                core_features={
-                    type_names[t]: sorted(vocab[j] for j in np.flatnonzero(core[t])) for t in types
-                },
+                core_features=core_features_of(types, type_names, vocab, core),
                 feature_adoption={
                     f: users_l[k][j] / eligible[k][j] for j, f in enumerate(vocab) if row_core[k, j]
                 },
-                low_sample=n_active < params.low_sample_threshold,
             )
         )
     return out

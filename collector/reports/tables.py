@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Any, Literal, TypeVar
 
+from collector.analytics.bits import any_between
 from collector.analytics.compare import Config, compare
 from collector.analytics.cube import (
     aggregate,
-    any_between,
     feature_counts,
     fleet_features,
     members,

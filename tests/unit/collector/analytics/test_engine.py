@@ -9,7 +9,8 @@ from datetime import date
 import numpy as np
 import pytest
 
-from collector.analytics.cube import aggregate, any_between, members, needed_range, period_stats
+from collector.analytics.bits import any_between
+from collector.analytics.cube import aggregate, members, needed_range, period_stats
 from collector.analytics.params import PesParams
 from collector.analytics.state import CubeState, unpack_row
 from collector.storage.bitmaps import Changes
