@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from collector.analytics.state import Bools, Cube, Ints, Words
+from collector.analytics.arrays import Bools, Ints, Words
+from collector.analytics.state import Cube
 from collector.storage.bitmaps import BLOCK_DAYS
 
 

@@ -34,10 +34,11 @@ import numpy as np
 import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
+from collector.analytics.arrays import Bools
 from collector.analytics.cube import PeriodStats, aggregate, members, period_stats
 from collector.analytics.params import PesParams
 from collector.analytics.releases_stats import bootstrap_p, holm
-from collector.analytics.state import Bools, Cube
+from collector.analytics.state import Cube
 
 METRICS = ("pes", "adoption", "stickiness", "growth")
 ATTRS = ("device_type", "firmware_version", "account_id", "device_id")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from collector.analytics.arrays import Bools, Ints, Words
 from collector.analytics.bits import any_between, bits_between, count_between
 from collector.analytics.params import (
     DEFAULT_CORE_KEY,
@@ -28,7 +29,7 @@ from collector.analytics.params import (
     segment_sort_key,
 )
 from collector.analytics.scores import core_features_of, daily_ratios, pes_result
-from collector.analytics.state import Bools, Cube, Ints, Words
+from collector.analytics.state import Cube
 
 Floats = npt.NDArray[np.float64]
 _WINDOWS = {"dau_mau": (1, MAU_DAYS), "dau_wau": (1, WAU_DAYS), "wau_mau": (WAU_DAYS, MAU_DAYS)}

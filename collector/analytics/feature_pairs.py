@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from collector.analytics.state import Bools, Ints, T
+from collector.analytics.arrays import Bools, Ints, T
 
 _SHIFT = 32  # a pair's key: member << 32 | feature code (feature codes stay below 2**31)
 _MASK = (1 << _SHIFT) - 1

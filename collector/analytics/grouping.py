@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from collector.analytics.arrays import Ints, T
 from collector.analytics.feature_pairs import levels_of, reduce_levels
 from collector.analytics.params import Segment
-from collector.analytics.state import Cube, Ints, Snapshot, T
+from collector.analytics.state import Cube, Snapshot
 
 SHIFT = 32  # a member's key: segment << SHIFT | entity code (codes stay below 2**31)
 _MASK = (1 << SHIFT) - 1

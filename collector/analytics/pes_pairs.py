@@ -15,10 +15,11 @@ import weakref
 
 import numpy as np
 
+from collector.analytics.arrays import Bools, Ints, Words
 from collector.analytics.bits import bits_between
 from collector.analytics.feature_pairs import FeaturePairs, Grown, reduce_levels
 from collector.analytics.segments import SegmentState
-from collector.analytics.state import Bools, Ints, Snapshot, Words
+from collector.analytics.state import Snapshot
 from collector.storage.bitmaps import BLOCK_DAYS
 
 Levels = list[tuple[Ints, Ints]]

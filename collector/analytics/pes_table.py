@@ -18,6 +18,7 @@ from datetime import date
 
 import numpy as np
 
+from collector.analytics.arrays import Bools
 from collector.analytics.bits import bits_between
 from collector.analytics.cube import core_sets
 from collector.analytics.params import (
@@ -32,7 +33,7 @@ from collector.analytics.params import (
 from collector.analytics.pes_pairs import PairWords, candidates
 from collector.analytics.scores import core_features_of, daily_ratios, pes_result
 from collector.analytics.segments import SegmentState
-from collector.analytics.state import Bools, Snapshot
+from collector.analytics.state import Snapshot
 from collector.analytics.trend import for_period
 
 

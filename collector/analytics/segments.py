@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from collector.analytics.arrays import Ints, Words
 from collector.analytics.feature_pairs import FeaturePairs, Grown
 from collector.analytics.grouping import Grouping, extend, grouping
 from collector.analytics.params import MAU_DAYS, WAU_DAYS
-from collector.analytics.state import Ints, Snapshot, Words
+from collector.analytics.state import Snapshot
 from collector.storage.bitmaps import BLOCK_DAYS
 
 WIDTHS = (1, WAU_DAYS, MAU_DAYS)  # the windows whose per-day counts are kept

@@ -15,65 +15,24 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
-import numpy.typing as npt
 
+from collector.analytics.arrays import (
+    Bools,
+    Ints,
+    Vocab,
+    Words,
+    append,
+    first_days,
+    frozen,
+    grow,
+    writable,
+)
 from collector.storage.bitmaps import BLOCK_DAYS, Changes, ComboRow, FeatureNameRow
 
-Bools = npt.NDArray[np.bool_]
-Ints = npt.NDArray[np.int64]
-Words = npt.NDArray[np.uint64]
 ATTRS = ("device_id", "account_id", "device_type", "firmware_version", "labels")
 NONE = -1  # code of a missing label value
-T = TypeVar("T", bound=np.generic)
-
-
-class _Vocab:
-    def __init__(self, values: list[str] | None = None) -> None:
-        self.values: list[str] = values if values is not None else []
-        self._index: dict[str, int] | None = None
-
-    @property
-    def index(self) -> dict[str, int]:  # built on first use: a state read from a file may
-        if self._index is None:  # never look up a name, and a million take ~0.1 s to index
-            self._index = dict(zip(self.values, range(len(self.values)), strict=True))
-        return self._index
-
-    def code(self, value: str) -> int:
-        index = self.index
-        c = index.get(value)
-        if c is None:
-            c = index[value] = len(self.values)
-            self.values.append(value)
-        return c
-
-
-def _append(a: Ints, n: int, values: Ints) -> Ints:
-    """`a` (first n entries used) with `values` after them, grown by doubling. Entries below n
-    are never written again, so a snapshot may hold a view of them."""
-    if n + len(values) > len(a):
-        grown = np.empty(max(n + len(values), 2 * len(a), 16), np.int64)
-        grown[:n] = a[:n]
-        a = grown
-    a[n : n + len(values)] = values
-    return a
-
-
-def _grow(a: Words, rows: int, blocks: int, shift: int) -> Words:
-    """A copy with at least `rows` rows and `blocks` columns, old columns moved right by shift."""
-    if a.shape[0] >= rows and a.shape[1] == blocks and shift == 0:
-        return a
-    out = np.zeros((max(rows, 2 * a.shape[0]), blocks), np.uint64)
-    out[: a.shape[0], shift : shift + a.shape[1]] = a
-    return out
-
-
-def unpack_row(words: Words) -> Bools:
-    """One row of words -> its days (bit k of word b is day 64*b + k)."""
-    as_bytes = np.ascontiguousarray(words.astype("<u8", copy=False)).view(np.uint8)
-    return np.unpackbits(as_bytes, bitorder="little").astype(np.bool_)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,27 +92,6 @@ class Cube:
         return self.vocab["device_type"][int(self.codes["device_type"][combo])]
 
 
-def _frozen(a: npt.NDArray[T]) -> npt.NDArray[T]:
-    """A read-only view: a snapshot's arrays cannot be written through it."""
-    v = a.view()
-    v.flags.writeable = False
-    return v
-
-
-def _first_days(act: Words, block0: int) -> Ints:
-    """First active day of every row (ordinal), from its lowest set bit; int64 max if none."""
-    n = act.shape[0]
-    if not act.shape[1]:
-        return np.full(n, np.iinfo(np.int64).max, np.int64)
-    nz = act != 0
-    block = np.argmax(nz, axis=1)
-    word = act[np.arange(n), block]
-    low = word & (~word + np.uint64(1))  # lowest set bit alone
-    bit = np.log2(np.maximum(low, np.uint64(1)).astype(np.float64)).astype(np.int64)
-    first = (block0 + block) * BLOCK_DAYS + bit
-    return np.where(nz.any(axis=1), first, np.iinfo(np.int64).max)
-
-
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """One consistent version of the analytics tables: what a request reads.
@@ -210,8 +148,8 @@ class Snapshot:
         return subset(cube, cube.matches(sorted((filters or {}).items()))) if filters else cube
 
 
-_NO_WORDS: Words = _frozen(np.zeros((0, 0), np.uint64))
-_NO_INTS: Ints = _frozen(np.zeros(0, np.int64))
+_NO_WORDS: Words = frozen(np.zeros((0, 0), np.uint64))
+_NO_INTS: Ints = frozen(np.zeros(0, np.int64))
 EMPTY = Snapshot(0, _NO_WORDS, _NO_INTS, {a: _NO_INTS for a in ATTRS}, {a: [] for a in ATTRS},
                  _NO_INTS, _NO_INTS, _NO_WORDS, [])  # fmt: skip
 
@@ -227,11 +165,6 @@ def _columns(changes: Changes) -> tuple[Ints, Ints]:
     return act, fb
 
 
-def _writable(a: Words, published: Words) -> Words:
-    """`a`, or a copy of it when the published snapshot reads its memory (copy on write)."""
-    return a.copy() if np.may_share_memory(a, published) else a
-
-
 class CubeState:
     """The tables being brought up to date (under the caller's lock) and `snapshot`, the last
     complete version of them, which is all that requests read."""
@@ -241,11 +174,11 @@ class CubeState:
         self.block0 = 0
         self.n = 0  # combinations (rows)
         self.row_of: Ints = np.zeros(0, np.int64)  # combination id -> row (-1: none)
-        self.vocabs = {a: _Vocab() for a in ATTRS}
+        self.vocabs = {a: Vocab() for a in ATTRS}
         self.codes: list[Ints] = [np.zeros(0, np.int64) for _ in ATTRS]  # first n used
         self.act: Words = np.zeros((0, 0), np.uint64)
         self.feature_ids: dict[int, int] = {}  # feature id -> code
-        self.features = _Vocab()
+        self.features = Vocab()
         # Sorted keys (row << _FEATURE_BITS | feature code) and the feature row of each.
         self.f_keys: Ints = np.zeros(0, np.int64)
         self.f_key_rows: Ints = np.zeros(0, np.int64)
@@ -289,7 +222,7 @@ class CubeState:
                 code = self.vocabs[a].code
                 values = np.fromiter((code(str(combos[i][k + 1])) for i in new.tolist()),
                                      np.int64, len(new))  # fmt: skip
-                self.codes[k] = _append(self.codes[k], self.n, values)
+                self.codes[k] = append(self.codes[k], self.n, values)
             self.row_of[ids[new]] = self.n + np.arange(len(new))
             self.n += len(new)
         for fid, name in features:
@@ -303,8 +236,8 @@ class CubeState:
         hi = max(int(blocks.max()), self.block0 + self.act.shape[1] - 1)
         shift = self.block0 - lo if self.act.shape[1] else 0
         width = hi - lo + 1
-        self.act = _grow(self.act, self.n, width, shift)
-        self.f_words = _grow(self.f_words, self.f_words.shape[0], width, shift)
+        self.act = grow(self.act, self.n, width, shift)
+        self.f_words = grow(self.f_words, self.f_words.shape[0], width, shift)
         self.block0 = lo
 
     def apply(self, changes: Changes) -> None:
@@ -314,10 +247,10 @@ class CubeState:
         rows = np.zeros(0, np.int64)
         self._blocks(np.concatenate([act[:, 1], fb[:, 2]]))
         if self.act.shape[0] < self.n:
-            self.act = _grow(self.act, self.n, self.act.shape[1], 0)
+            self.act = grow(self.act, self.n, self.act.shape[1], 0)
         if len(act):
             rows = self._rows_of(act[:, 0])
-            self.act = _writable(self.act, self.snapshot.act)
+            self.act = writable(self.act, self.snapshot.act)
             self.act[rows, act[:, 1] - self.block0] = act[:, 2].view(np.uint64)
         if len(fb):
             combos = self._rows_of(fb[:, 0])
@@ -326,8 +259,8 @@ class CubeState:
             )
             index = self._feature_rows(combos << _FEATURE_BITS | feats)
             if self.f_words.shape[0] < self.nf:
-                self.f_words = _grow(self.f_words, self.nf, self.act.shape[1], 0)
-            self.f_words = _writable(self.f_words, self.snapshot.f_words)
+                self.f_words = grow(self.f_words, self.nf, self.act.shape[1], 0)
+            self.f_words = writable(self.f_words, self.snapshot.f_words)
             self.f_words[index, fb[:, 2] - self.block0] = fb[:, 3].view(np.uint64)
         self.cursor = changes.cursor
         self._publish(rows)
@@ -357,8 +290,8 @@ class CubeState:
             number = np.empty(len(fresh), np.int64)
             number[order] = self.nf + np.arange(len(fresh))
             index[new] = number[inverse]
-            self.f_combo = _append(self.f_combo, self.nf, fresh[order] >> _FEATURE_BITS)
-            self.f_feat = _append(self.f_feat, self.nf, fresh[order] & _FEATURE_MASK)
+            self.f_combo = append(self.f_combo, self.nf, fresh[order] >> _FEATURE_BITS)
+            self.f_feat = append(self.f_feat, self.nf, fresh[order] & _FEATURE_MASK)
             self.nf += len(fresh)
             at = np.searchsorted(known, fresh)
             self.f_keys, self.f_key_rows = np.insert(known, at, fresh), np.insert(rows, at, number)
@@ -372,31 +305,31 @@ class CubeState:
         grew = n != len(old.first)
         codes, vocab = old.codes, old.vocab
         if grew:  # new combinations are the only source of new attribute values
-            codes = {a: _frozen(self.codes[k][:n]) for k, a in enumerate(ATTRS)}
+            codes = {a: frozen(self.codes[k][:n]) for k, a in enumerate(ATTRS)}
             vocab = {a: list(self.vocabs[a].values) for a in ATTRS}
         f_combo, f_feat = old.f_combo, old.f_feat
         if nf != len(old.f_combo):
-            f_combo, f_feat = _frozen(self.f_combo[:nf]), _frozen(self.f_feat[:nf])
+            f_combo, f_feat = frozen(self.f_combo[:nf]), frozen(self.f_feat[:nf])
         features = old.features
         if len(self.features.values) != len(old.features):
             features = list(self.features.values)
-        act = _frozen(self.act[:n])
+        act = frozen(self.act[:n])
         # A combination can arrive with feature rows only (its activity rows read in a later
         # refresh), so new rows recompute `first` too, not only new activity. Only the written
         # and the new rows: a refresh after a small write costs a copy, not a pass over every
         # combination's words (unless history gained an earlier block, which moves column 0).
         first = old.first
         if self.block0 != old.block0 or len(old.first) > n:
-            first = _frozen(_first_days(act, self.block0))
+            first = frozen(first_days(act, self.block0))
         elif len(changed) or grew:
             rows = np.union1d(changed, np.arange(len(old.first), n))
             out = np.empty(n, np.int64)
             out[: len(old.first)] = old.first
-            out[rows] = _first_days(act[rows], self.block0)
-            first = _frozen(out)
+            out[rows] = first_days(act[rows], self.block0)
+            first = frozen(out)
         self.snapshot = Snapshot(
             self.block0, act, first, codes, vocab, f_combo, f_feat,
-            _frozen(self.f_words[:nf]), features,
+            frozen(self.f_words[:nf]), features,
         )  # fmt: skip
 
     def first(self) -> Ints:

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from collector.analytics.state import ATTRS, CubeState, Snapshot, _first_days, _frozen, _Vocab
+from collector.analytics.arrays import Vocab, first_days, frozen
+from collector.analytics.state import ATTRS, CubeState, Snapshot
 from collector.storage.bitmaps import Cursor
 
 FORMAT = 1  # bump when the layout or the meaning of any member changes
@@ -184,14 +185,14 @@ def _state(head: Mapping[str, Any], m: Mapping[str, npt.NDArray[Any]]) -> CubeSt
         c = m[f"codes_{a}"].astype(np.int64)
         if len(c) != n or (n and (c.min() < 0 or c.max() >= len(values))):
             raise StateFileError(f"codes of {a} out of range")
-        state.vocabs[a] = _Vocab(values)  # indexed when a new name needs a code
+        state.vocabs[a] = Vocab(values)  # indexed when a new name needs a code
         state.codes[k] = c
-        codes[a], vocab[a] = _frozen(c), list(values)
+        codes[a], vocab[a] = frozen(c), list(values)
     features = _untext(m["features"], m["features_at"])
     feature_ids = m["feature_ids"].astype(np.int64).tolist()
     if len(feature_ids) != len(features):
         raise StateFileError("feature ids do not match the feature names")
-    state.features = _Vocab(features)
+    state.features = Vocab(features)
     state.feature_ids = {fid: code for code, fid in enumerate(feature_ids)}
     f_combo, f_feat = m["f_combo"].astype(np.int64), m["f_feat"].astype(np.int64)
     keys, key_rows = m["f_keys"].astype(np.int64), m["f_key_rows"].astype(np.int64)
@@ -210,7 +211,7 @@ def _state(head: Mapping[str, Any], m: Mapping[str, npt.NDArray[Any]]) -> CubeSt
     state.f_combo, state.f_feat, state.nf = f_combo, f_feat, nf
     state.f_keys, state.f_key_rows = keys, key_rows
     state.snapshot = Snapshot(
-        state.block0, _frozen(act), _frozen(_first_days(act, state.block0)), codes, vocab,
-        _frozen(f_combo), _frozen(f_feat), _frozen(f_words), list(features),
+        state.block0, frozen(act), frozen(first_days(act, state.block0)), codes, vocab,
+        frozen(f_combo), frozen(f_feat), frozen(f_words), list(features),
     )  # fmt: skip
     return state

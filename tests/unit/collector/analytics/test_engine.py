@@ -9,10 +9,11 @@ from datetime import date
 import numpy as np
 import pytest
 
+from collector.analytics.arrays import unpack_row
 from collector.analytics.bits import any_between
 from collector.analytics.cube import aggregate, members, needed_range, period_stats
 from collector.analytics.params import PesParams
-from collector.analytics.state import CubeState, unpack_row
+from collector.analytics.state import CubeState
 from collector.storage.bitmaps import Changes
 from tests.kits.analytics import (
     analytics_rows,

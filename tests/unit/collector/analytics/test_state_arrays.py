@@ -9,7 +9,8 @@ import random
 import numpy as np
 import pytest
 
-from collector.analytics.state import CubeState, _first_days
+from collector.analytics.arrays import first_days
+from collector.analytics.state import CubeState
 from collector.storage.bitmaps import Changes, ComboRow, FeatureNameRow
 from tests.kits.analytics import random_fleet, torn_refreshes
 
@@ -71,7 +72,7 @@ def test_first_days_kept_for_the_written_rows_equal_a_full_pass(seed: int) -> No
         state.apply(changes)
         snap = state.snapshot
         kept.append((snap.first, snap.first.copy()))
-        assert np.array_equal(snap.first, _first_days(snap.act, snap.block0)), n
+        assert np.array_equal(snap.first, first_days(snap.act, snap.block0)), n
     # Rewrites of single rows: a bit earlier, bit 63 (signed, as stores give it), a row
     # emptied, an earlier block.
     ids = sorted(state.rows)
@@ -81,6 +82,6 @@ def test_first_days_kept_for_the_written_rows_equal_a_full_pass(seed: int) -> No
         state.apply(Changes([(combo, b, word)], [], (100 + k, 100 + k)))
         snap = state.snapshot
         kept.append((snap.first, snap.first.copy()))
-        assert np.array_equal(snap.first, _first_days(snap.act, snap.block0)), k
+        assert np.array_equal(snap.first, first_days(snap.act, snap.block0)), k
     for first, copy in kept:
         assert np.array_equal(first, copy), "a published snapshot never changes"
