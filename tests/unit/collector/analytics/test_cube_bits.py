@@ -1,0 +1,65 @@
+"""The day-bitmap primitives of the PES engine (cube.py): "active between a and b" and "active
+days in [a, b]" read straight from packed 64-day words, checked against unpacking every bit
+(the plain way) on random words and on ranges at and across block edges."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from collector.analytics.cube import bits_between, count_between, unpack
+from collector.storage.bitmaps import BLOCK_DAYS
+
+LO = 64 * 11_500  # ordinal of bit 0 of column 0: a block boundary, as in a real cube
+
+
+def words_of(days: list[set[int]], blocks: int) -> np.ndarray:
+    """Rows of packed words from sets of day offsets (bit k of word b is day 64*b + k)."""
+    out = np.zeros((len(days), blocks), np.uint64)
+    for r, ds in enumerate(days):
+        for d in ds:
+            out[r, d // BLOCK_DAYS] |= np.uint64(1 << (d % BLOCK_DAYS))
+    return out
+
+
+def test_unpack_puts_bit_k_of_word_b_on_day_64b_plus_k() -> None:
+    w = words_of([{0, 63, 64, 127}, {5}, set()], 2)
+    days = unpack(w)
+    assert days.shape == (3, 128) and days.dtype == np.bool_
+    assert np.flatnonzero(days[0]).tolist() == [0, 63, 64, 127]
+    assert np.flatnonzero(days[1]).tolist() == [5]
+    assert not days[2].any()
+
+
+EDGES = [0, 1, 62, 63, 64, 65, 127, 128, 190, 191]
+RANGES = [(a, b) for a in EDGES for b in EDGES if a <= b] + [
+    (-10, 5), (-10, -1), (150, 400), (192, 300), (-5, 500), (10, 9), (100, 0),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("a", "b"), RANGES)
+def test_between_agrees_with_the_unpacked_days(a: int, b: int) -> None:
+    rng = random.Random(a * 1000 + b)
+    days = [set()] + [{d} for d in EDGES] + [
+        {d for d in range(192) if rng.random() < p} for p in (0.02, 0.2, 0.9, 1.0)
+    ]  # fmt: skip
+    w = words_of(days, 3)
+    flat = unpack(w)
+    lo, hi = max(a, 0), min(b, 191)
+    expect_count = flat[:, lo : hi + 1].sum(axis=1) if lo <= hi else np.zeros(len(days))
+    got_count = count_between(w, LO, LO + a, LO + b)
+    assert got_count.dtype == np.int64
+    assert got_count.tolist() == [int(x) for x in expect_count]
+    got_any = bits_between(w, LO, LO + a, LO + b)
+    assert got_any.dtype == np.bool_
+    assert got_any.tolist() == [bool(x) for x in expect_count > 0]
+
+
+def test_a_single_day_is_only_that_day() -> None:
+    w = words_of([{63}, {64}, {63, 64}], 2)
+    assert count_between(w, LO, LO + 63, LO + 63).tolist() == [1, 0, 1]
+    assert count_between(w, LO, LO + 64, LO + 64).tolist() == [0, 1, 1]
+    assert count_between(w, LO, LO + 63, LO + 64).tolist() == [1, 1, 2]
+    assert bits_between(w, LO, LO + 62, LO + 62).tolist() == [False, False, False]
