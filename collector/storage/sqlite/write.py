@@ -1,0 +1,238 @@
+"""The SQLite write path: one ingest transaction on the writer connection.
+
+`write` opens the transaction, loads the streams a batch touches, runs the shared write plan
+(storage/plan.py) and executes it with this backend's statements, then commits; the caller
+(SqliteStore.write) holds the writer lock, so no other statement runs inside it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+
+from collector.records import EventRow, ParsedMessage, StatusRow
+from collector.storage import tallies
+from collector.storage.base import WriteCounts
+from collector.storage.plan import RunsAccess, WritePlan, plan_write
+from collector.storage.runbook import group_runs
+from collector.storage.runs import Key, Run, Stamp
+from collector.storage.sql import INSERT_QUARANTINE, status_columns
+from collector.storage.sqlite import runs as runs_sql
+from collector.storage.sqlite.errors import rollback, translate
+from collector.storage.streams import DAY_MS, RecentIds, StreamBook
+
+_INSERT_EVENT = """
+INSERT INTO events (device_id, event_id, stream_id, seq, kind, feature, session_id, user_id,
+    ts_ms, wall_ms, clock_method, day, device_type, firmware_version, account_id, labels, props,
+    received_ms)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+# Imported events (no stream) go in as multi-row INSERTs: one statement per chunk instead of a
+# thread round trip per event through aiosqlite; RETURNING names the rows that were new.
+_IMPORT_ROWS = 1000  # 18 variables a row, under SQLite's 32,766 per statement
+_IMPORT_VALUES = "(" + ", ".join(["?"] * 18) + ")"
+
+
+@functools.lru_cache(maxsize=4)
+def _insert_imported_sql(rows: int) -> str:
+    head = _INSERT_EVENT.rsplit("VALUES", 1)[0]
+    return (
+        f"{head}VALUES {', '.join([_IMPORT_VALUES] * rows)}\n"
+        "ON CONFLICT (device_id, event_id) WHERE stream_id IS NULL DO NOTHING\n"
+        "RETURNING device_id, event_id"
+    )
+
+
+_UPSERT_STATUS = """
+INSERT INTO devices (device_id, status, status_ms) VALUES (?, ?, ?)
+ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, status_ms = excluded.status_ms
+"""
+_UPSERT_STREAM = """
+INSERT INTO streams VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (device_id, stream_id) DO UPDATE SET received = excluded.received,
+    dropped = excluded.dropped, last_seen_ms = excluded.last_seen_ms,
+    gap_events = excluded.gap_events, dropped_events = excluded.dropped_events
+"""
+_UPSERT_ACTIVITY = """
+INSERT INTO activity_day VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (device_id, account_id, device_type, firmware_version, labels, day)
+DO UPDATE SET events = events + excluded.events
+"""
+_UPSERT_FEATURE = """
+INSERT INTO feature_day VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (device_id, account_id, device_type, firmware_version, labels, day, feature)
+DO UPDATE SET uses = uses + excluded.uses
+"""
+_UPSERT_SESSION = """
+INSERT INTO session_day VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (device_id, account_id, device_type, firmware_version, labels, day)
+DO UPDATE SET sessions = sessions + excluded.sessions, seconds = seconds + excluded.seconds
+"""
+_UPSERT_DEVICE = """
+INSERT INTO devices (device_id, account_id, device_type, firmware_version,
+    first_seen_ms, last_seen_ms, events)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (device_id) DO UPDATE SET
+    account_id = CASE WHEN excluded.last_seen_ms >= coalesce(last_seen_ms, 0)
+        THEN excluded.account_id ELSE account_id END,
+    device_type = CASE WHEN excluded.last_seen_ms >= coalesce(last_seen_ms, 0)
+        THEN excluded.device_type ELSE device_type END,
+    firmware_version = CASE WHEN excluded.last_seen_ms >= coalesce(last_seen_ms, 0)
+        THEN excluded.firmware_version ELSE firmware_version END,
+    -- A row made by an agent status has no events yet (NULLs): SQLite's min/max return NULL
+    -- when any argument is NULL, unlike PostgreSQL's least/greatest.
+    first_seen_ms = min(coalesce(first_seen_ms, excluded.first_seen_ms), excluded.first_seen_ms),
+    last_seen_ms = max(coalesce(last_seen_ms, 0), excluded.last_seen_ms),
+    events = events + excluded.events
+"""
+# Counter rows (storage/tallies.py): one writer, so one slot.
+_ADD_EVENT_COUNTS = """
+INSERT INTO event_counts VALUES (?, 0, ?)
+ON CONFLICT (day, slot) DO UPDATE SET events = events + excluded.events
+"""
+_ADD_QUARANTINE_COUNTS = """
+INSERT INTO quarantine_counts VALUES (?, ?, 0, ?)
+ON CONFLICT (day, reason, slot) DO UPDATE SET items = items + excluded.items
+"""
+_INSERT_QUARANTINE = INSERT_QUARANTINE.format(*"??????")
+
+
+async def write(
+    db: aiosqlite.Connection,
+    units: Sequence[ParsedMessage],
+    received_ms: int,
+    statuses: Sequence[StatusRow],
+    recent: RecentIds,
+) -> list[WriteCounts]:
+    """Store `units` and `statuses` in one transaction; `recent` learns the stream events
+    stored once the commit succeeded."""
+    try:
+        await db.execute("BEGIN IMMEDIATE")
+        if statuses:
+            devices, docs, ms = status_columns(statuses, received_ms)
+            rows = [(d, j, ms) for d, j in zip(devices, docs, strict=True)]
+            await db.executemany(_UPSERT_STATUS, rows)
+        book = await _load_streams(db, units, received_ms)
+        plan = await plan_write(
+            units,
+            book,
+            received_ms,
+            lambda evs: _insert_imported(db, evs, received_ms),
+            RunsAccess(functools.partial(_load_runs, db), functools.partial(_neighbour, db)),
+            recent,
+        )
+        await _execute(db, plan, received_ms)
+        await db.commit()
+        recent.add(plan.stream_fresh)
+    except sqlite3.Error as exc:
+        await rollback(db)
+        raise translate(exc) from exc
+    return plan.counts
+
+
+async def _execute(db: aiosqlite.Connection, plan: WritePlan, received_ms: int) -> None:
+    """Run a write plan inside the open transaction. SQLite has one writer, so the order
+    of the statements does not matter; the counter rows are kept here (no triggers)."""
+    if plan.quarantine:
+        await db.executemany(
+            _INSERT_QUARANTINE,
+            [(received_ms, q.topic, q.device_id, q.reason, q.detail, q.raw)
+             for q in plan.quarantine],
+        )  # fmt: skip
+    if plan.stream_fresh:
+        await db.executemany(
+            _INSERT_EVENT, [_event_params(ev, received_ms) for ev in plan.stream_fresh]
+        )
+    if plan.streams:
+        await db.executemany(_UPSERT_STREAM, plan.streams)
+    deltas = plan.deltas
+    if deltas.activity:
+        await db.executemany(_UPSERT_ACTIVITY, deltas.activity)
+    if deltas.features:
+        await db.executemany(_UPSERT_FEATURE, deltas.features)
+    if deltas.devices:
+        await db.executemany(_UPSERT_DEVICE, deltas.devices)
+    if deltas.sessions:
+        await db.executemany(_UPSERT_SESSION, deltas.sessions)
+    if plan.fresh:
+        days, ns = tallies.event_days(plan.fresh)
+        await db.executemany(_ADD_EVENT_COUNTS, zip(days, ns, strict=True))
+    if plan.quarantine:
+        cols = tallies.reason_days((q.reason for q in plan.quarantine), received_ms)
+        await db.executemany(_ADD_QUARANTINE_COUNTS, zip(*cols, strict=True))
+    if plan.runs:
+        await runs_sql.write_runs(db, plan.runs)
+
+
+async def _fetch(db: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+    """Inside the write transaction, on the writer: must see its own state."""
+    async with db.execute(sql, params) as cur:
+        return list(await cur.fetchall())
+
+
+async def _load_runs(
+    db: aiosqlite.Connection, devices: Sequence[str]
+) -> dict[str, tuple[Run, ...]]:
+    rows = await _fetch(db, runs_sql.LOAD_RUNS, (json.dumps(list(devices)),))
+    return group_runs([tuple(r) for r in rows])
+
+
+async def _neighbour(
+    db: aiosqlite.Connection, device: str, key: Key, below: bool, exclude: frozenset[Key]
+) -> Stamp | None:
+    sql = runs_sql.EVENT_BELOW if below else runs_sql.EVENT_ABOVE
+    params = (device, key[0], key[0], key[1], len(exclude) + 1)
+    for ts, event_id, day in await _fetch(db, sql, params):
+        if (ts, event_id) not in exclude:
+            return Stamp(int(ts), str(event_id), int(day))
+    return None
+
+
+async def _load_streams(
+    db: aiosqlite.Connection, units: Sequence[ParsedMessage], received_ms: int
+) -> StreamBook:
+    # In arrival order: the first new streams of a device are the ones admitted.
+    keys = dict.fromkeys(
+        (u.stream.device_id, u.stream.stream_id) for u in units if u.stream is not None
+    )
+    book = StreamBook()
+    if keys:
+        devices = sorted({d for d, _ in keys})
+        marks = ",".join("?" * len(devices))
+        sql = f"SELECT * FROM streams WHERE device_id IN ({marks})"  # noqa: S608
+        rows = await _fetch(db, sql, devices)
+        book.load(r for r in rows if (r[0], r[1]) in keys)
+        opened: dict[str, int] = {}
+        for r in rows:  # every stream of these devices: count those opened in 24 h
+            if r[4] >= received_ms - DAY_MS:
+                opened[r[0]] = opened.get(r[0], 0) + 1
+        book.admit(keys, opened)
+    return book
+
+
+async def _insert_imported(
+    db: aiosqlite.Connection, events: Sequence[EventRow], received_ms: int
+) -> list[EventRow]:
+    """Events with no stream (imports): the partial unique index decides; of copies of one
+    event in the batch the first is stored, as if they were inserted one by one."""
+    new = []
+    for i in range(0, len(events), _IMPORT_ROWS):
+        chunk = events[i : i + _IMPORT_ROWS]
+        params = [p for ev in chunk for p in _event_params(ev, received_ms)]
+        async with db.execute(_insert_imported_sql(len(chunk)), params) as cur:
+            stored = {(str(r[0]), str(r[1])) for r in await cur.fetchall()}
+        for ev in chunk:
+            key = (ev.device_id, ev.event_id)
+            if key in stored:
+                stored.discard(key)  # a later copy in this chunk was not inserted
+                new.append(ev)
+    return new
+
+
+def _event_params(ev: EventRow, received_ms: int) -> tuple[Any, ...]:
+    return (*ev, received_ms)  # EventRow's fields are the table's columns, in order
