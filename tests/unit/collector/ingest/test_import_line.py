@@ -151,3 +151,17 @@ def test_a_day_past_year_9999_in_the_collector_zone_is_invalid_ts() -> None:
     # The same instant is a valid row where its day is still 9999-12-31.
     ok = parse_import_line(text, SOURCE, NOW, UTC)
     assert isinstance(ok, EventRow) and ok.day == "9999-12-31"
+
+
+def test_a_number_json_cannot_read_is_bad_json_like_on_the_wire() -> None:
+    # Over Python's 4,300-digit limit, as an event of an MQTT batch would be (bad_json).
+    text = line(props={"n": 0}).replace('"n": 0', '"n": 1' + "0" * 5000)
+    row = parse_import_line(text, SOURCE, NOW, UTC)
+    assert isinstance(row, QuarantineRow)
+    assert (row.topic, row.device_id, row.reason, row.raw) == (
+        SOURCE,
+        None,
+        "bad_json",
+        text.encode()[: 64 * 1024],
+    )
+    assert row.detail.startswith("Exceeds the limit (4300 digits)")

@@ -201,3 +201,30 @@ def test_an_unreadable_events_object_is_bad_json_whole() -> None:
     text = json.dumps(batch([])).replace('"events": []', f'"events": {{"a": {HUGE}}}')
     out = parse(None, raw=text.encode())
     assert out.events == [] and [q.reason for q in out.quarantined] == ["bad_json"]
+
+
+# -- a refused envelope is still acked when its stream and range can be read -----------------
+@pytest.mark.parametrize(
+    ("stream", "first", "last"),
+    [("X-s.1:X", 1, 3), ('"x"', 1, 1), ("s-1", 1, 2**53), ("s-1", 7, 7)],
+)
+def test_a_refused_envelope_is_acked_with_its_stream_and_range(
+    stream: str, first: int, last: int
+) -> None:
+    doc = batch([event(first)], v=2, stream_id=stream, first_seq=first, last_seq=last)
+    out = parse(doc)
+    assert [q.reason for q in out.quarantined] == ["bad_envelope"]
+    if stream == '"x"':  # not an id: nothing to ack
+        assert out.ack is None
+        return
+    assert out.ack is not None
+    assert (out.ack.device_id, out.ack.stream_id) == ("gw-1", stream)
+    assert (out.ack.first_seq, out.ack.last_seq) == (first, last)
+    assert out.stream is None and out.events == []
+
+
+@pytest.mark.parametrize(("first", "last"), [(0, 1), (3, 2), (1, 2**53 + 1)])
+def test_a_refused_envelope_with_an_impossible_range_is_not_acked(first: int, last: int) -> None:
+    out = parse(batch([event(1)], v=2, first_seq=first, last_seq=last))
+    assert [q.reason for q in out.quarantined] == ["bad_envelope"]
+    assert out.ack is None
