@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from agent.budget import Budget, row_bytes
 from agent.buffer import Appended, Buffer, Oldest
 from agent.errors import BufferCorrupt, BufferFull
 
@@ -101,6 +103,23 @@ def test_open_creates_the_directory_and_refuses_an_unusable_one(tmp_path: Path) 
         Buffer(tmp_path / "file" / "buf.db").open()
 
 
+def test_a_path_that_is_a_directory_is_refused_as_corrupt(tmp_path: Path) -> None:
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(BufferCorrupt) as exc:
+        Buffer(tmp_path / "dir.db").open()
+    assert (
+        str(exc.value) == f"cannot open buffer {tmp_path / 'dir.db'}: unable to open database file"
+    )
+
+
+def test_the_buffer_is_used_from_worker_threads(tmp_path: Path) -> None:
+    # The agent calls it through asyncio.to_thread: a connection made on one thread serves all.
+    with Buffer(tmp_path / "b.db") as buf, ThreadPoolExecutor(2) as pool:
+        assert pool.submit(buf.append_many, [ev(1), ev(2)]).result() == [1, 2]
+        assert pool.submit(buf.depth).result() == 2
+        assert pool.submit(buf.ack, 1, 2).result() == 2
+
+
 # -- disk headroom ----------------------------------------------------------------------------
 class Disk:
     """os.statvfs for the buffer's directory, with a settable amount of free space."""
@@ -147,14 +166,18 @@ def test_a_low_disk_episode_stops_growth_and_is_logged_once_each_way(
         assert path.stat().st_size <= size  # the database did not grow: old events made room
         assert dropped > 0 and buf.depth() == 1100 - dropped
         assert sum(d.size for d in buf.pending_drops()) == dropped
-        assert len(warnings(caplog)) == 1
-        assert "below min_free_mb (10 MiB free of 10 wanted)" in warnings(caplog)[0]
-        assert "overflow=drop_oldest" in warnings(caplog)[0]
-        disk.free = 1 << 40
+        assert warnings(caplog) == [
+            "buffer file system below min_free_mb (10 MiB free of 10 wanted): "
+            "the buffer stops growing, overflow=drop_oldest applies"
+        ]
+        # While low, each commit hands the WAL's space back to the file system.
+        assert Path(f"{path}-wal").stat().st_size == 0
+        disk.free = 64 * MIB
         buf.append_rows(rows(1, 5000))
         assert not buf.low_disk
-        assert len(warnings(caplog)) == 2
-        assert "MiB free again" in warnings(caplog)[1]
+        assert warnings(caplog)[1:] == [
+            "buffer file system has 64 MiB free again: the buffer may grow"
+        ]
 
 
 def test_an_episode_ends_only_with_room_for_the_wal_as_well(
@@ -211,3 +234,31 @@ def test_the_full_message_names_the_limit_and_policy(tmp_path: Path) -> None:
             for k in range(100):
                 buf.append_many([ev(50 * k + i, p="x" * 300) for i in range(50)])
         assert str(exc.value) == "buffer full (1 MiB limit, overflow=reject_new)"
+
+
+def test_an_append_needs_its_pages_twice_above_min_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Twice: the WAL takes the new pages first, then the database. One small row's pages:
+    (row,) = rows(1, 100)
+    need = Budget(MIB).pages_for(row_bytes(*row), 1) * Budget(MIB).page_size
+    disk = Disk(monkeypatch, free=1 << 40)
+    with Buffer(tmp_path / "b.db", max_bytes=MIB, min_free_bytes=MIN_FREE) as buf:
+        buf.append_rows(rows(100))
+        disk.free = MIN_FREE + 2 * need  # exactly enough
+        buf.append_rows([row])
+        assert not buf.low_disk
+        disk.free = MIN_FREE + 2 * need - 4096  # a page short
+        buf.append_rows(rows(1, 101))
+        assert buf.low_disk
+
+
+def test_reject_new_stores_the_first_rows_that_fit(tmp_path: Path) -> None:
+    with Buffer(tmp_path / "b.db", max_bytes=MIB, overflow="reject_new") as buf:
+        k = 0
+        while (res := buf.append_rows(rows(100, 100 * k))).stored == 100:
+            k += 1
+        assert 0 < res.stored < 100  # the batch that reaches the limit is stored in part
+        assert res.first_seq == 100 * k + 1
+        assert buf.depth() == 100 * k + res.stored
+        assert int(buf.meta()["rejected_total"]) == 100 - res.stored
