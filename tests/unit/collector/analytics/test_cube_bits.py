@@ -5,12 +5,21 @@ days in [a, b]" read straight from packed 64-day words, checked against unpackin
 from __future__ import annotations
 
 import random
+from datetime import date
 
 import numpy as np
 import pytest
 
-from collector.analytics.cube import bits_between, count_between, unpack
+from collector.analytics.cube import (
+    Members,
+    bits_between,
+    count_between,
+    members,
+    unpack,
+    windows,
+)
 from collector.storage.bitmaps import BLOCK_DAYS
+from tests.kits.analytics import Event, state_from_events
 
 LO = 64 * 11_500  # ordinal of bit 0 of column 0: a block boundary, as in a real cube
 
@@ -63,3 +72,37 @@ def test_a_single_day_is_only_that_day() -> None:
     assert count_between(w, LO, LO + 64, LO + 64).tolist() == [0, 1, 1]
     assert count_between(w, LO, LO + 63, LO + 64).tolist() == [1, 1, 2]
     assert bits_between(w, LO, LO + 62, LO + 62).tolist() == [False, False, False]
+
+
+def test_a_range_running_backwards_in_one_block_is_empty() -> None:
+    w = words_of([set(range(64))], 1)
+    assert count_between(w, LO, LO + 20, LO + 5).tolist() == [0]
+    assert bits_between(w, LO, LO + 20, LO + 5).tolist() == [False]
+
+
+def one_device(days: list[date]) -> Members:
+    events: list[Event] = [
+        {"id": f"e{k}", "device_id": "d1", "account_id": "a", "device_type": "t",
+         "firmware_version": "1", "kind": "session_start", "feature": None,
+         "ts": f"{d.isoformat()}T12:00:00Z"}
+        for k, d in enumerate(days)
+    ]  # fmt: skip
+    lo, hi = date(2026, 3, 1).toordinal(), date(2026, 3, 31).toordinal()
+    cube = state_from_events(events).view(lo, hi)
+    return members(cube, [], "device")
+
+
+def test_windows_are_trailing_and_refuse_days_outside_the_cube() -> None:
+    mem = one_device([date(2026, 3, 10), date(2026, 3, 20)])
+    lo, hi = mem.lo, mem.hi
+    assert (date.fromordinal(lo), date.fromordinal(hi)) == (date(2026, 3, 1), date(2026, 3, 31))
+    start = date(2026, 3, 9).toordinal()
+    # Active on some day of [d - 2, d], for d = 9, 10, ..., 13 March.
+    got = windows(mem, start, start + 4, 3)
+    assert got.dtype == np.bool_
+    assert got.tolist() == [[False, True, True, True, False]]
+    assert windows(mem, lo + 2, hi, 3).shape == (1, hi - lo - 1)  # the first window at lo
+    for a, b in ((lo + 1, hi), (lo + 2, hi + 1)):
+        with pytest.raises(ValueError) as exc:
+            windows(mem, a, b, 3)
+        assert str(exc.value) == "the cube does not reach back far enough for this period"
