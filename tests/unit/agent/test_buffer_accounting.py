@@ -17,6 +17,7 @@ import pytest
 
 from agent.budget import Budget, row_bytes
 from agent.buffer import Appended, Buffer, Oldest
+from agent.drops import Drop, subtract
 from agent.errors import BufferCorrupt, BufferFull
 
 MIB = 1 << 20
@@ -262,3 +263,50 @@ def test_reject_new_stores_the_first_rows_that_fit(tmp_path: Path) -> None:
         assert res.first_seq == 100 * k + 1
         assert buf.depth() == 100 * k + res.stored
         assert int(buf.meta()["rejected_total"]) == 100 - res.stored
+
+
+# -- stored bodies, ranges, page estimates -----------------------------------------------------
+def test_bodies_are_compact_utf8_json_under_their_own_id(tmp_path: Path) -> None:
+    with Buffer(tmp_path / "b.db") as buf:
+        buf.append_many([{"id": "e-1", "kind": "x", "labels": {"site": "Zürich"}}])
+        assert buf.read_after(0, 10, MIB) == [
+            (1, '{"id":"e-1","kind":"x","labels":{"site":"Zürich"}}')
+        ]
+        oldest = buf.oldest()
+        assert oldest is not None and oldest.id == "e-1"
+
+
+def test_read_after_without_an_upper_bound_reads_to_the_last_seq(tmp_path: Path) -> None:
+    with Buffer(tmp_path / "b.db") as buf:
+        buf.append_rows(rows(300, pad=0))
+        assert [s for s, _ in buf.read_after(250, 1000, MIB)] == list(range(251, 301))
+
+
+def test_pages_for_counts_row_overhead_and_a_fill_margin() -> None:
+    # int((bytes + 16 per row) / (4096 * 0.85 = 3481.6)) + 2 pages.
+    b = Budget(MIB)
+    assert b.pages_for(0, 0) == 2
+    assert (b.pages_for(3465, 1), b.pages_for(3466, 1)) == (2, 3)
+    assert (b.pages_for(3001, 30), b.pages_for(3002, 30)) == (2, 3)  # 3481 | 3482 bytes
+    assert b.pages_for(35_000, 10) == 12  # 35,160 / 3481.6 = 10.1
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "left"),
+    [
+        (1, 4, [(5, 10)]),  # before: untouched
+        (11, 20, [(5, 10)]),  # after: untouched
+        (1, 5, [(6, 10)]),  # ends on its first seq
+        (10, 12, [(5, 9)]),  # starts on its last seq
+        (7, 8, [(5, 6), (9, 10)]),
+        (7, 10, [(5, 6)]),
+        (5, 7, [(8, 10)]),
+        (5, 10, []),
+        (1, 20, []),
+    ],
+)
+def test_subtracting_an_acked_range_from_a_drop(
+    first: int, last: int, left: list[tuple[int, int]]
+) -> None:
+    out = subtract(Drop(5, 10, "buffer_full"), first, last)
+    assert out == [Drop(a, b, "buffer_full") for a, b in left]
