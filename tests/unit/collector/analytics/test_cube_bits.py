@@ -14,10 +14,14 @@ from collector.analytics.cube import (
     Members,
     bits_between,
     count_between,
+    feature_counts,
     members,
+    needed_range,
+    period_stats,
     unpack,
     windows,
 )
+from collector.analytics.params import PesParams
 from collector.storage.bitmaps import BLOCK_DAYS
 from tests.kits.analytics import Event, state_from_events
 
@@ -51,7 +55,7 @@ RANGES = [(a, b) for a in EDGES for b in EDGES if a <= b] + [
 @pytest.mark.parametrize(("a", "b"), RANGES)
 def test_between_agrees_with_the_unpacked_days(a: int, b: int) -> None:
     rng = random.Random(a * 1000 + b)
-    days = [set()] + [{d} for d in EDGES] + [
+    days: list[set[int]] = [set()] + [{d} for d in EDGES] + [
         {d for d in range(192) if rng.random() < p} for p in (0.02, 0.2, 0.9, 1.0)
     ]  # fmt: skip
     w = words_of(days, 3)
@@ -106,3 +110,27 @@ def test_windows_are_trailing_and_refuse_days_outside_the_cube() -> None:
         with pytest.raises(ValueError) as exc:
             windows(mem, a, b, 3)
         assert str(exc.value) == "the cube does not reach back far enough for this period"
+
+
+def test_feature_counts_count_a_feature_only_where_it_is_core() -> None:
+    # press-x core {calibrate}, lathe-9 core {jog}. p1 and p2 are press-x, l1 a lathe; p1 also
+    # used jog, which is no press-x's to adopt: not counted for the press-x segment.
+    day = date(2026, 3, 10)
+    events: list[Event] = []
+    for dev, dtype, feats in (("p1", "press-x", ["calibrate", "jog"]), ("p2", "press-x", []),
+                              ("l1", "lathe-9", ["jog"])):  # fmt: skip
+        base = {"account_id": "a", "device_type": dtype, "firmware_version": "1",
+                "ts": f"{day.isoformat()}T12:00:00Z", "device_id": dev}  # fmt: skip
+        events.append({**base, "id": f"{dev}-s", "kind": "session_start", "feature": None})
+        events += [{**base, "id": f"{dev}-{f}", "kind": "feature_use", "feature": f} for f in feats]
+    params = PesParams(day, day, core_features={"press-x": ["calibrate"], "lathe-9": ["jog"]})
+    cube = state_from_events(events).view(*needed_range(params))
+    st = period_stats(cube, members(cube, ["device_type"], "device"), params)
+    assert st.mem.segments == [("lathe-9",), ("press-x",)] and st.vocab == ["calibrate", "jog"]
+    users, eligible = feature_counts(st)
+    assert eligible == [[0, 1], [2, 0]]
+    assert users == [[0, 1], [1, 0]]
+    # Counts, shown as such by the API (1, not 1.0).
+    assert {type(v) for row in users + eligible for v in row} == {int}
+    whole = period_stats(cube, members(cube, [], "device"), params)  # one mixed segment
+    assert feature_counts(whole) == ([[1, 1]], [[2, 1]])
