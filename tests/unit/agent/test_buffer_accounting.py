@@ -18,7 +18,7 @@ import pytest
 from agent.budget import Budget, row_bytes
 from agent.buffer import Appended, Buffer, Oldest
 from agent.drops import Drop, subtract
-from agent.errors import BufferCorrupt, BufferFull
+from agent.errors import AgentStopped, BufferCorrupt, BufferFull
 
 MIB = 1 << 20
 ID = "00000000-0000-7000-8000-{:012d}"
@@ -310,3 +310,43 @@ def test_subtracting_an_acked_range_from_a_drop(
 ) -> None:
     out = subtract(Drop(5, 10, "buffer_full"), first, last)
     assert out == [Drop(a, b, "buffer_full") for a, b in left]
+
+
+def test_the_smallest_limit_leaves_16_data_pages() -> None:
+    # 256 KiB: 128 KiB for the WAL, 64 KiB for its index, 16 pages of 4 KiB for events.
+    assert Budget(256 * 1024).data_pages == 16
+    with pytest.raises(ValueError) as exc:
+        Budget(256 * 1024 - 1)
+    assert str(exc.value) == "buffer limit 262143 bytes is too small"
+
+
+def test_reject_new_takes_a_batch_that_fits_whole(tmp_path: Path) -> None:
+    with Buffer(tmp_path / "b.db", max_bytes=MIB, overflow="reject_new") as buf:
+        assert buf.append_many([ev(1), ev(2)]) == [1, 2]
+        assert buf.meta().get("rejected_total", "0") == "0"
+
+
+def test_closed_cleanly_and_stopped_after(tmp_path: Path) -> None:
+    path = tmp_path / "b.db"
+    buf = Buffer(path)
+    with pytest.raises(AgentStopped) as exc:
+        _ = buf.stream_id
+    assert str(exc.value) == "buffer is not open"
+    with buf:
+        buf.append_many([ev(1)])
+        on_disk = [p.stat().st_size for p in buf.files() if p.exists()]
+        assert buf.disk_bytes() == sum(on_disk) > 0
+    # The last connection closed: SQLite merged the WAL into the database and removed it.
+    assert not Path(f"{path}-wal").exists()
+    with pytest.raises(AgentStopped) as exc:
+        buf.depth()
+    assert str(exc.value) == "buffer is not open"
+
+
+def test_a_buffer_of_an_unknown_schema_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "b.db"
+    with Buffer(path) as buf:
+        buf.set_meta("schema", "7")
+    with pytest.raises(BufferCorrupt) as exc:
+        Buffer(path).open()
+    assert str(exc.value) == f"{path}: buffer schema '7' unknown"

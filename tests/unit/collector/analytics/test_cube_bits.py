@@ -134,3 +134,38 @@ def test_feature_counts_count_a_feature_only_where_it_is_core() -> None:
     assert {type(v) for row in users + eligible for v in row} == {int}
     whole = period_stats(cube, members(cube, [], "device"), params)  # one mixed segment
     assert feature_counts(whole) == ([[1, 1]], [[2, 1]])
+
+
+def test_one_entity_in_two_segments_is_a_member_of_each() -> None:
+    # A single device whose firmware changed mid-period: one member per firmware segment.
+    events: list[Event] = [
+        {"id": f"e{k}", "device_id": "d1", "account_id": "a", "device_type": "t",
+         "firmware_version": fw, "kind": "session_start", "feature": None,
+         "ts": f"2026-03-{day:02d}T12:00:00Z"}
+        for k, (fw, day) in enumerate([("1.0", 9), ("1.0", 10), ("2.0", 12)])
+    ]  # fmt: skip
+    params = PesParams(date(2026, 3, 8), date(2026, 3, 14))
+    cube = state_from_events(events).view(*needed_range(params))
+    mem = members(cube, ["firmware_version"], "device")
+    assert mem.segments == [("1.0",), ("2.0",)]
+    assert mem.entity == ["d1", "d1"]
+    assert mem.seg.tolist() == [0, 1] and mem.starts.tolist() == [0, 1]
+    assert mem.days_between(params.start.toordinal(), params.end.toordinal()).tolist() == [2, 1]
+
+
+def test_a_period_needs_a_month_of_history_before_it() -> None:
+    events: list[Event] = [
+        {"id": "e1", "device_id": "d1", "account_id": "a", "device_type": "t",
+         "firmware_version": "1", "kind": "session_start", "feature": None,
+         "ts": "2026-03-10T12:00:00Z"}
+    ]  # fmt: skip
+    params = PesParams(date(2026, 3, 8), date(2026, 3, 14))  # L = 7: the MAU window decides
+    lo, hi = needed_range(params)
+    assert lo == params.start.toordinal() - 29
+    state = state_from_events(events)
+    cube = state.view(lo, hi)
+    period_stats(cube, members(cube, [], "device"), params)  # exactly enough
+    for short in (state.view(lo + 1, hi), state.view(lo, hi - 1)):
+        with pytest.raises(ValueError) as exc:
+            period_stats(short, members(short, [], "device"), params)
+        assert str(exc.value) == "the cube does not cover this period"
