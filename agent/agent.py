@@ -5,7 +5,9 @@ MQTT, plus automatic sessions, retained status and optional metrics.
         event_id = await agent.record("feature_use", "calibrate")
 
 record() answers only after the event is committed to the buffer (fsync'd). Concurrent calls,
-and all socket clients, are written together (agent/writer.py: group commit).
+and all socket clients, are written together (agent/writer.py: group commit). This module: the
+lifecycle and intake; firmware, drain, stats, status and remote configuration are in
+agent/manage.py (a mixin).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import logging
 import random
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from agent import firmware as fw
@@ -28,21 +29,28 @@ from agent.errors import (
     CollectionOff,
     InvalidEvent,
 )
-from agent.events import EventFields, Factory, check_json_lines, check_python, to_body
+from agent.events import (
+    EventFields,
+    Factory,
+    caller_fields,
+    check_json_lines,
+    check_python,
+    check_python_many,
+    event_body,
+    to_body,
+)
 from agent.ids import mono_ms, uuid7_many
+from agent.manage import FIRMWARE_META_KEY, Managed
 from agent.metrics import MetricsServer
-from agent.publisher import IDLE_POLL_S, Publisher, PublisherStats
+from agent.publisher import IDLE_POLL_S, Publisher
 from agent.remote import RemoteConfig
 from agent.sessions import META_KEY, Sessions
 from agent.settings import AgentSettings
-from agent.sock import SocketServer, SocketStats
-from agent.status import State, buffer_snapshot, status_payload
-from agent.telemetry import AgentStats, metric_samples
-from agent.writer import GroupWriter, Row, WriterStats
-from shared import codec
+from agent.sock import SocketServer
+from agent.status import status_payload
+from agent.writer import GroupWriter, Row
 from shared.errors import PesError
 from shared.mqtt import MqttClient
-from shared.retry import sleep_unless
 from shared.topics import (
     ack_topic,
     device_config_topic,
@@ -58,12 +66,10 @@ SWITCH_INTERVAL_S = 0.0005
 RECORD_MANY_SLICE = 256  # record_many() submits in slices: a transaction stays within bounds
 UNLIMITED_COMMIT_BYTES = 4 * 1024 * 1024
 SHUTDOWN_GRACE_S = 5.0
-STATUS_POLL_S = 1.0  # how soon a reconnect is followed by a fresh "online" status
 COLLECTION_OFF = "collection is off (consent withdrawn): nothing stored"
-FIRMWARE_META_KEY = "firmware_version"  # the version new events get, for `pes-agent status`
 
 
-class Agent:
+class Agent(Managed):
     """Async context manager; nothing touches the disk or the network before __aenter__."""
 
     def __init__(self, settings: AgentSettings, *, idle_poll_s: float = IDLE_POLL_S) -> None:
@@ -259,14 +265,8 @@ class Agent:
             raise AgentStopped("agent is not running: use `async with Agent(settings)`")
         if self.collection == "off":
             raise CollectionOff(COLLECTION_OFF)
-        fields: dict[str, Any] = {"kind": kind}
-        for key, value in (
-            ("feature", feature), ("session_id", session_id), ("user_id", user_id),
-            ("ts", ts_ms), ("labels", labels), ("props", props), ("device_type", device_type),
-            ("firmware_version", firmware_version), ("account_id", account_id),
-        ):  # fmt: skip
-            if value is not None:
-                fields[key] = value
+        fields = caller_fields(kind, feature, session_id, user_id, ts_ms, labels, props,
+                               device_type, firmware_version, account_id)  # fmt: skip
         rows, event_id = self._rows(check_python(fields))
         stored = await self._writer.submit(rows)
         if stored < len(rows):
@@ -285,17 +285,19 @@ class Agent:
         if self.collection == "off":
             raise CollectionOff(COLLECTION_OFF)
         ids = uuid7_many(len(events))
+        checked = check_python_many(events)
         docs = []
-        for i, (ev, event_id) in enumerate(zip(events, ids, strict=True)):
+        make = self._factory.make
+        for i, (fields, event_id) in enumerate(zip(checked, ids, strict=True)):
             try:  # everything checked before the sessions see any of it
-                docs.append(self._factory.build(check_python(ev), event_id))
+                docs.append(make(fields, event_id))
             except InvalidEvent as exc:
                 raise InvalidEvent(f"event {i}: {exc}") from exc
         futures, sizes = [], []
         for lo in range(0, len(docs), RECORD_MANY_SLICE):
             rows: list[Row] = []
-            for doc in docs[lo : lo + RECORD_MANY_SLICE]:
-                rows += self._doc_rows(doc)
+            for doc, tail in docs[lo : lo + RECORD_MANY_SLICE]:
+                rows += self._doc_rows(doc, tail)
             futures.append(self._writer.submit(rows))
             sizes.append(len(rows))
         stored = await asyncio.gather(*futures)
@@ -323,11 +325,12 @@ class Agent:
         return out
 
     def _rows(self, fields: EventFields, event_id: str | None = None) -> tuple[list[Row], str]:
-        doc = self._factory.build(fields, event_id)
-        return self._doc_rows(doc), doc["id"]
+        doc, tail = self._factory.make(fields, event_id)
+        return self._doc_rows(doc, tail), doc["id"]
 
-    def _doc_rows(self, doc: dict[str, Any]) -> list[Row]:
-        """The rows to write for an event: automatic session events first, then its own."""
+    def _doc_rows(self, doc: dict[str, Any], tail: bytes | None) -> list[Row]:
+        """The rows to write for an event (from Factory.make): automatic session events
+        first, then its own."""
         extra = self._sessions.on_event(doc)
         if self.sample_rate < 1 and doc["kind"] == "feature_use":
             if self._rng.random() >= self.sample_rate:  # sampled out: answered, not stored
@@ -336,9 +339,10 @@ class Agent:
                     self._session_wake.set()
                 return [_row(self._factory.internal(e)) for e in extra]
         if not extra:
-            return [(doc["id"], to_body(doc))]
+            return [(doc["id"], event_body(doc, tail))]
         self._session_wake.set()
-        return [*(_row(self._factory.internal(e)) for e in extra), (doc["id"], to_body(doc))]
+        own = (doc["id"], event_body(doc, tail))
+        return [*(_row(self._factory.internal(e)) for e in extra), own]
 
     def _submit_internal(self, events: list[dict[str, Any]]) -> None:
         assert self._writer is not None
@@ -352,85 +356,6 @@ class Agent:
     def _committed(self, res: Appended) -> None:
         if self._publisher is not None:
             self._publisher.poke()
-
-    # -- firmware ----------------------------------------------------------------------------
-    @property
-    def firmware_version(self) -> str:
-        """The version new events are recorded under."""
-        return self._factory.firmware_version
-
-    async def reload_firmware(self) -> str:
-        """Read the firmware version from firmware_file / firmware_command again (SIGHUP does
-        this in `pes-agent run`) and record new events under it; return it. Events recorded
-        before keep the version they were recorded under (it is in each stored event). If the
-        source cannot be read the current version stays and ConfigError says why."""
-        buffer = self._buffer
-        if buffer is None or self._closing:
-            raise AgentStopped("agent is not running")
-        if not fw.has_source(self.settings):
-            return self._factory.firmware_version
-        version = await asyncio.to_thread(fw.read_source, self.settings)
-        old = self._factory.firmware_version
-        if version != old:
-            # One assignment on the event loop: every event built from here on has it, every
-            # event built before (even if not yet committed) keeps the old one.
-            self._factory.firmware_version = version
-            log.info("firmware_version %s -> %s", old, version)
-            await asyncio.to_thread(buffer.set_meta, FIRMWARE_META_KEY, version)
-        return version
-
-    # -- drain / observe ---------------------------------------------------------------------
-    async def flush(self, timeout: float) -> bool:
-        """Wait until the buffer is empty (everything acked); False if `timeout` passes first.
-        Re-checks at least every second: another process may append to or drain the buffer."""
-        buffer, publisher, writer = self._buffer, self._publisher, self._writer
-        if buffer is None or publisher is None or writer is None:
-            raise AgentStopped("agent is not running")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            if writer.idle and await asyncio.to_thread(buffer.depth) == 0:
-                return True
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            await publisher.wait_progress(min(remaining, 1.0))
-
-    def stats(self) -> AgentStats:
-        pub, w = self._publisher, self._writer
-        return AgentStats(
-            recorded=w.stats.stored if w else 0,
-            commits=w.stats.commits if w else 0,
-            connected=self._mqtt is not None and self._mqtt.connected.is_set(),
-            inflight=pub.inflight if pub else 0,
-            stream_id=self._stream_id,
-            publisher=replace(pub.stats) if pub else PublisherStats(),
-            writer=replace(w.stats) if w else WriterStats(),
-            socket=replace(self._socket.stats) if self._socket else SocketStats(),
-            sessions_open=self._sessions.open_count,
-        )
-
-    async def snapshot(self) -> dict[str, Any]:
-        """The buffer's state (agent/status.py) plus this process's view."""
-        buffer = self._buffer
-        if buffer is None:
-            raise AgentStopped("agent is not running")
-        snap = await asyncio.to_thread(buffer_snapshot, buffer)
-        st = self.stats()
-        snap |= {
-            "device_id": self.settings.device_id,
-            "connected": st.connected,
-            "firmware_version": self._factory.firmware_version,
-            "collection": self.collection,
-            "config_version": self._remote.version,
-            "config_error": self._remote.error,
-        }
-        if snap["last_ack_ms"] is None:
-            snap["last_ack_ms"] = st.publisher.last_ack_ms
-        return snap
-
-    async def metrics_text(self) -> str:
-        return metric_samples(self.settings.device_id, await self.snapshot(), self.stats())
 
     # -- background loops --------------------------------------------------------------------
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[None]:
@@ -447,40 +372,6 @@ class Agent:
         log.error("agent task %s died", task.get_name(), exc_info=self.failure)
         self.failed.set()
 
-    async def _receive_loop(self) -> None:
-        assert self._mqtt is not None and self._publisher is not None
-        acks, queue = ack_topic(self.settings.device_id), self._mqtt.messages
-        while True:
-            batch = [await queue.get()]
-            while not queue.empty() and len(batch) < 256:
-                batch.append(queue.get_nowait())  # arrived together: applied together
-            for m in batch:
-                level = self._config_topics.get(m.topic)
-                if level is not None:
-                    self._on_config(level, m.payload)
-            mine = [(m.payload, m.content_type) for m in batch if m.topic == acks]
-            if not mine:
-                continue
-            try:
-                await self._publisher.on_acks(mine)
-            except PesError as exc:  # e.g. buffer busy: the batch is resent and acked again
-                log.warning("could not apply ack: %s", exc)
-
-    def _on_config(self, level: str, payload: bytes) -> None:
-        """A retained configuration message: apply the merged run-time-safe values."""
-        if not self._remote.receive(level, payload):
-            if self._remote.error:
-                log.warning("remote configuration refused: %s", self._remote.error)
-            return
-        values = self._remote.effective()
-        for key, value in values.items():
-            setattr(self.settings, key, value)  # the publisher and status loop read them
-        self.collection = values["collection"]
-        self.sample_rate = values["feature_sample_rate"]
-        if self._publisher is not None:
-            self._publisher.set_drain_rate(values["drain_rate_eps"])
-        log.info("remote configuration %s applied: %s", self._remote.version, values)
-
     async def _session_loop(self) -> None:
         """Ends automatic sessions that have been idle for session_idle_s."""
         while not self._stop.is_set():
@@ -493,53 +384,6 @@ class Agent:
             ended = self._sessions.expire()
             if ended:
                 self._submit_internal(ended)
-
-    def _status_key(self) -> tuple[object, ...]:
-        """What makes a status worth publishing before the heartbeat is due (no buffer read)."""
-        w = self._writer.stats if self._writer else None
-        return (
-            self.collection,
-            self._factory.firmware_version,
-            w.dropped if w else 0,
-            w.rejected if w else 0,
-            self._writer.failing if self._writer else False,
-            self._remote.version,
-            self._remote.error,
-        )
-
-    async def _status_loop(self) -> None:
-        """ "online" on every new connection (the will may have said offline) and whenever
-        _status_key changes (at most every status_min_interval_s), else every
-        status_interval_s (the heartbeat), until stopped."""
-        mqtt = self._mqtt
-        assert mqtt is not None
-        s = self.settings
-        loop = asyncio.get_running_loop()
-        last_epoch, last_key, last_at = -1, self._status_key(), -1e9
-        while not self._stop.is_set():
-            if not mqtt.connected.is_set():
-                await wait_any(mqtt.connected, self._stop)
-                continue
-            now, key = loop.time(), self._status_key()
-            changed = key != last_key and now >= last_at + s.status_min_interval_s
-            if mqtt.epoch != last_epoch or changed or now >= last_at + s.status_interval_s:
-                try:
-                    await self._publish_status("online")
-                    last_epoch, last_key, last_at = mqtt.epoch, key, now
-                    self.statuses_published += 1
-                except PesError as exc:
-                    log.warning("status not published: %s", exc)
-            await sleep_unless(self._stop, STATUS_POLL_S)
-
-    async def _publish_status(self, state: State, *, timeout: float = 10.0) -> None:
-        mqtt, buffer = self._mqtt, self._buffer
-        if mqtt is None or buffer is None or not mqtt.connected.is_set():
-            return
-        payload = status_payload(self.settings.device_id, state, await self.snapshot())
-        topic = status_topic(self.settings.device_id)
-        await mqtt.publish(
-            topic, payload, retain=True, content_type=codec.CONTENT_JSON, timeout=timeout
-        )
 
 
 def _row(doc: Mapping[str, Any]) -> Row:

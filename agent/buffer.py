@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -27,39 +26,18 @@ from typing import Any, Literal, NamedTuple
 
 from agent import drops as D
 from agent import room
-from agent.budget import Budget, Capped, row_bytes
+from agent.budget import Budget, Capped, rows_bytes
 from agent.errors import AgentStopped, BufferCorrupt, BufferFull, BufferUnavailable
-from agent.sqlbits import bump, one, pages, transaction
+from agent.sqlbits import bump, insert_events, one, pages, transaction
+from agent.stored import Oldest, init_schema, next_seq, oldest_of
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
 BUSY_TIMEOUT_MS = 5000
 # Bytes an event costs in a batch beyond its stored body: `"seq":N,` and the list comma.
 SEQ_OVERHEAD_BYTES = 24
 Overflow = Literal["drop_oldest", "reject_new"]
 CACHE_KIB = 256  # page cache (SQLite's default: 2 MiB); appends and sequential reads need little
-
-_SCHEMA = (
-    # AUTOINCREMENT: a seq is never reused, even after every row has been acked and deleted.
-    # body: JSON of the WireEvent without seq.
-    """CREATE TABLE IF NOT EXISTS events(
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, body TEXT NOT NULL)""",
-    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS anchors(
-        boot TEXT PRIMARY KEY, mono INTEGER NOT NULL, true_ms INTEGER NOT NULL)""",
-    # Added without a schema bump: an older agent simply ignores it.
-    """CREATE TABLE IF NOT EXISTS drops(
-        first INTEGER PRIMARY KEY, last INTEGER NOT NULL, reason TEXT NOT NULL)""",
-)
-
-
-class Oldest(NamedTuple):
-    seq: int
-    ts_ms: int  # the device wall clock when it was recorded (may be wrong, like every ts)
-    id: str = ""
-    mono: int | None = None
-    boot: str | None = None
 
 
 class Appended(NamedTuple):
@@ -127,7 +105,7 @@ class Buffer:
                     raise BufferCorrupt(f"{self.path}: cannot switch to WAL (got {mode})")
                 conn.execute("PRAGMA synchronous=FULL")
                 conn.execute(f"PRAGMA cache_size={-CACHE_KIB}")
-                self._stream_id = self._init_schema(conn)
+                self._stream_id = init_schema(conn, self.path)
                 if self.budget is not None:
                     room.apply(conn, self.budget, self._wal, self._full_message())
         except BaseException:
@@ -139,19 +117,6 @@ class Buffer:
         if conn is not None:
             with self._lock:
                 conn.close()
-
-    def _init_schema(self, conn: sqlite3.Connection) -> str:
-        # One write transaction, so two processes opening a new file agree on one stream id.
-        with transaction(conn):
-            for statement in _SCHEMA:
-                conn.execute(statement)
-            stream_id = f"s-{os.urandom(12).hex()}"
-            conn.execute("INSERT OR IGNORE INTO meta VALUES('schema', ?)", (SCHEMA_VERSION,))
-            conn.execute("INSERT OR IGNORE INTO meta VALUES('stream_id', ?)", (stream_id,))
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        if meta.get("schema") != SCHEMA_VERSION:
-            raise BufferCorrupt(f"{self.path}: buffer schema {meta.get('schema')!r} unknown")
-        return str(meta["stream_id"])
 
     # -- properties ------------------------------------------------------------------------
     @property
@@ -230,7 +195,7 @@ class Buffer:
         with transaction(conn):
             stored, dropped = len(rows), 0
             if b is not None and rows:
-                nbytes = sum(row_bytes(i, body) for i, body in rows)
+                nbytes = rows_bytes(rows)
                 need = b.pages_for(nbytes, len(rows)) * (attempt + 1)
                 if self.min_free_bytes and self._disk_low(need * b.page_size):
                     b = Capped(b.total_bytes, b.page_size, cap_pages=pages(conn)[0])
@@ -241,12 +206,10 @@ class Buffer:
                     if stored < len(rows) and not partial:
                         stored = 0
                     bump(conn, "rejected_total", len(rows) - stored)
-            first = _next_seq(conn)
             try:
-                conn.executemany(
-                    "INSERT INTO events(seq, id, body) VALUES(?, ?, ?)",
-                    ((first + k, i, body) for k, (i, body) in enumerate(rows[:stored])),
-                )
+                # seq by AUTOINCREMENT (max(largest ever, largest now) + 1, as next_seq says):
+                # consecutive within this transaction, which holds the write lock.
+                last = insert_events(conn, rows if stored == len(rows) else rows[:stored])
             except sqlite3.OperationalError as exc:
                 # max_page_count reached: the estimate was short. Roll back and try again with
                 # a larger margin (a real full disk fails the same way, then raises).
@@ -255,30 +218,21 @@ class Buffer:
                 raise _Retry() from exc
             for key, value in (meta or {}).items():
                 conn.execute("INSERT OR REPLACE INTO meta VALUES(?, ?)", (key, value))
-            return Appended(first if stored else 0, stored, dropped)
+            return Appended(last - stored + 1 if stored else 0, stored, dropped)
 
     def _disk_low(self, need_bytes: int) -> bool:
         """Would `need_bytes` more (twice: the WAL first, then the database) leave less than
         min_free_bytes free on the buffer's file system? Logs when an episode starts/ends."""
-        try:
-            st = os.statvfs(self.path.parent)
-        except OSError:
+        free = room.free_bytes(self.path.parent)
+        if free is None:
             return False
-        free = st.f_bavail * st.f_frsize
         # Hysteresis: out of an episode only with room for the WAL to grow back as well, or it
         # would start the next one at once (while low, the WAL is truncated after each commit).
         margin = self.budget.wal_bytes if self.low_disk and self.budget else 0
         low = free - 2 * need_bytes < self.min_free_bytes + margin
         if low != self.low_disk:
             self.low_disk = low
-            mib = self.min_free_bytes / 1048576
-            if low:
-                log.warning("buffer file system below min_free_mb (%g MiB free of %g wanted): "
-                            "the buffer stops growing, overflow=%s applies",
-                            free / 1048576, mib, self.overflow)  # fmt: skip
-            else:
-                log.warning("buffer file system has %g MiB free again: the buffer may grow",
-                            free / 1048576)  # fmt: skip
+            room.log_disk_episode(low, free, self.min_free_bytes, self.overflow)
         return low
 
     def _after_write(self, conn: sqlite3.Connection) -> None:
@@ -373,7 +327,7 @@ class Buffer:
     def last_seq(self) -> int:
         """The highest seq ever assigned (0 for a new buffer), acked or not."""
         with self._read() as conn:
-            return _next_seq(conn) - 1
+            return next_seq(conn) - 1
 
     def depth(self) -> int:
         with self._read() as conn:
@@ -383,20 +337,7 @@ class Buffer:
         """The oldest unacked event, or None when everything has been acked."""
         with self._read() as conn:
             row = one(conn, "SELECT seq, id, body FROM events ORDER BY seq LIMIT 1")
-        if row is None:
-            return None
-        try:
-            doc = json.loads(row[2])
-        except ValueError:
-            doc = {}
-        mono, boot = doc.get("mono"), doc.get("boot")
-        return Oldest(
-            int(row[0]),
-            int(doc.get("ts", 0)),
-            str(row[1]),
-            mono if isinstance(mono, int) else None,
-            boot if isinstance(boot, str) else None,
-        )
+        return None if row is None else oldest_of(row)
 
     def anchors(self) -> dict[str, tuple[int, int]]:
         """boot id -> (mono, true_ms)."""
@@ -448,12 +389,6 @@ class Buffer:
 
 class _Retry(Exception):
     """Internal: roll back the transaction and try the append again with a larger margin."""
-
-
-def _next_seq(conn: sqlite3.Connection) -> int:
-    row = one(conn, "SELECT seq FROM sqlite_sequence WHERE name = 'events'")
-    top = one(conn, "SELECT max(seq) FROM events")[0]
-    return max(int(row[0]) if row else 0, int(top or 0)) + 1
 
 
 def _dumps(event: Mapping[str, Any]) -> str:

@@ -12,7 +12,7 @@ checks that)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -21,10 +21,18 @@ from agent import firmware as fw
 from agent.errors import InvalidEvent
 from agent.ids import boot_id, uuid7
 from agent.settings import AgentSettings
-from agent.wire import EventFields, FastFields, check_props, encode, names_ok
+from agent.wire import EventFields, FastFields, check_props, encode, finite, names_ok
 from shared import limits as L
 
-__all__ = ["EventFields", "Factory", "check_json", "check_json_lines", "check_python"]
+__all__ = [
+    "EventFields",
+    "Factory",
+    "check_json",
+    "check_json_lines",
+    "check_python",
+    "check_python_many",
+    "event_body",
+]
 
 _ONE = msgspec.json.Decoder(EventFields)
 _FAST_MANY = msgspec.json.Decoder(list[FastFields])
@@ -35,14 +43,39 @@ def check_python(fields: Mapping[str, Any]) -> EventFields:
     given = fields if isinstance(fields, dict) else dict(fields)
     try:  # the fast path (agent/wire.py, FastFields), then the full one for its verdict
         fast = msgspec.convert(given, FastFields, strict=True)
-        if names_ok(fast):
-            return _finish(fast)  # Python floats may be inf or nan: check_props says so
+        # FastFields' types bound strings and ints already: of check_props' rules only finite
+        # floats are left (Python floats may be inf or nan; the full path then says so).
+        if names_ok(fast) and (not fast.props or finite(fast.props)):
+            return fast
     except (msgspec.ValidationError, ValueError, TypeError):
         pass
     try:
         return _finish(msgspec.convert(given, EventFields, strict=True))
     except (msgspec.ValidationError, ValueError, TypeError) as exc:
         raise InvalidEvent(explain(exc)) from exc
+
+
+def check_python_many(events: Sequence[Mapping[str, Any]]) -> list[EventFields]:
+    """check_python() of each (record_many()); InvalidEvent names the first bad one's index.
+    All dicts and all fine (the common case): one msgspec call for all of them."""
+    if all(type(ev) is dict for ev in events):
+        try:
+            fast = msgspec.convert(events, list[FastFields], strict=True)
+        except (msgspec.ValidationError, ValueError, TypeError):
+            fast = None
+        if (
+            fast is not None
+            and all(map(names_ok, fast))
+            and all(finite(f.props) for f in fast if f.props)
+        ):
+            return list(fast)
+    out = []
+    for i, ev in enumerate(events):
+        try:
+            out.append(check_python(ev))
+        except InvalidEvent as exc:
+            raise InvalidEvent(f"event {i}: {exc}") from exc
+    return out
 
 
 def check_json(line: bytes) -> EventFields:
@@ -100,11 +133,70 @@ class Factory:
         `firmware_version` again on a reload); default: the settings' firmware, read from
         firmware_file / firmware_command if one is set."""
         self.device_type = settings.device_type
-        self.firmware_version = firmware if firmware is not None else firmware_of(settings)
         self.account_id = settings.account_id
         self.labels = dict(settings.labels)
+        self._firmware = firmware if firmware is not None else firmware_of(settings)
+        # The identity's JSON, made once (identity_tail): device_type, account_id and labels
+        # are fixed for a Factory's life, firmware_version's setter makes it again.
+        self._tail: bytes | None = None
         self._boot = boot_id()
         self._clock = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+
+    @property
+    def firmware_version(self) -> str:
+        return self._firmware
+
+    @firmware_version.setter
+    def firmware_version(self, version: str) -> None:
+        # The one identity field that changes while running (a reload): events made from here
+        # on get the new one, through a new tail.
+        self._firmware, self._tail = version, None
+
+    def identity_tail(self) -> bytes:
+        """`,"device_type":...,"firmware_version":...,"account_id":...,"labels":{...}`: the
+        part of every event's body that is the same for all events keeping the device's own
+        identity, encoded once instead of once per event."""
+        tail = self._tail
+        if tail is None:
+            ident: dict[str, Any] = {
+                "device_type": self.device_type,
+                "firmware_version": self._firmware,
+                "account_id": self.account_id,
+            }
+            if self.labels:
+                ident["labels"] = self.labels
+            tail = self._tail = b"," + encode(ident)[1:-1]
+        return tail
+
+    def make(
+        self, f: EventFields, event_id: str | None = None
+    ) -> tuple[dict[str, Any], bytes | None]:
+        """build(), cheaper for the common event that keeps the device's identity: its
+        per-event fields and identity_tail() (event_body() joins them into the same JSON).
+        An event that overrides any identity field gets build()'s dict and None."""
+        if f.device_type or f.firmware_version or f.account_id or f.labels:
+            return self.build(f, event_id), None
+        kind = f.kind
+        feature = f.feature
+        if feature is None and kind == "feature_use":
+            raise InvalidEvent("invalid event: feature_use needs a feature")
+        doc: dict[str, Any] = {"id": event_id or uuid7(), "kind": kind}
+        if feature is not None:
+            doc["feature"] = feature
+        if (sid := f.session_id) is not None:
+            doc["session_id"] = sid
+        if (uid := f.user_id) is not None:
+            doc["user_id"] = uid
+        ts = f.ts
+        if ts is None:
+            doc["ts"] = time.time_ns() // 1_000_000
+            doc["mono"] = time.clock_gettime_ns(self._clock) // 1_000_000
+            doc["boot"] = self._boot
+        else:
+            doc["ts"] = ts
+        if props := f.props:
+            doc["props"] = props
+        return doc, self.identity_tail()
 
     def build(self, f: EventFields, event_id: str | None = None) -> dict[str, Any]:
         kind = f.kind
@@ -172,6 +264,19 @@ def to_body(doc: Mapping[str, Any]) -> str:
     return encode(doc).decode()
 
 
+def event_body(doc: dict[str, Any], tail: bytes | None) -> str:
+    """The body of an event from Factory.make(): to_body() of the whole event, the identity
+    spliced in from its tail where build() puts it (before `props`: the free-form parts stay
+    last, agent/batch.py looks for `boot` before them). `doc` loses its props."""
+    if tail is None:
+        return encode(doc).decode()
+    props = doc.pop("props", None)
+    head = encode(doc)
+    if props is None:
+        return (head[:-1] + tail + b"}").decode()
+    return (head[:-1] + tail + b',"props":' + encode(props) + b"}").decode()
+
+
 def make_event(
     settings: AgentSettings,
     kind: str,
@@ -189,19 +294,46 @@ def make_event(
     """Return the event as stored in the buffer (a WireEvent without `seq`, defaults omitted).
 
     Raises InvalidEvent naming the offending field(s)."""
-    fields = {
-        "kind": kind,
-        "feature": feature,
-        "session_id": session_id,
-        "user_id": user_id,
-        "ts": ts_ms,
-        "labels": labels,
-        "props": props,
-        "device_type": device_type,
-        "firmware_version": firmware_version,
-        "account_id": account_id,
-    }
-    return build(settings, check_python({k: v for k, v in fields.items() if v is not None}))
+    fields = caller_fields(kind, feature, session_id, user_id, ts_ms, labels, props,
+                           device_type, firmware_version, account_id)  # fmt: skip
+    return build(settings, check_python(fields))
+
+
+def caller_fields(
+    kind: str,
+    feature: str | None,
+    session_id: str | None,
+    user_id: str | None,
+    ts_ms: int | None,
+    labels: Mapping[str, str] | None,
+    props: Mapping[str, Any] | None,
+    device_type: str | None,
+    firmware_version: str | None,
+    account_id: str | None,
+) -> dict[str, Any]:
+    """record()'s and make_event()'s keyword arguments as the fields check_python() takes
+    (a socket line's keys), those left at None out."""
+    fields: dict[str, Any] = {"kind": kind}
+    # One test per argument (most are None): cheaper than a loop over pairs, per call.
+    if feature is not None:
+        fields["feature"] = feature
+    if session_id is not None:
+        fields["session_id"] = session_id
+    if user_id is not None:
+        fields["user_id"] = user_id
+    if ts_ms is not None:
+        fields["ts"] = ts_ms
+    if labels is not None:
+        fields["labels"] = labels
+    if props is not None:
+        fields["props"] = props
+    if device_type is not None:
+        fields["device_type"] = device_type
+    if firmware_version is not None:
+        fields["firmware_version"] = firmware_version
+    if account_id is not None:
+        fields["account_id"] = account_id
+    return fields
 
 
 def explain(exc: Exception) -> str:

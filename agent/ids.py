@@ -30,6 +30,8 @@ _VARIANT_HEX = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # the sa
 _POOL_BYTES = 8192  # OS randomness read ahead: one syscall per ~1,000 ids, not per call
 _pool = b""
 _pool_pos = 0
+_hex_pool = ""  # the single-id path's pool (_random_hex16), separate bytes: never reused
+_hex_pos = 0
 
 
 def uuid7() -> str:
@@ -39,7 +41,23 @@ def uuid7() -> str:
     12-bit rand_a field counts up from a random start in its lower half; when it overflows, or
     the wall clock steps back, we keep borrowing from the last used millisecond instead, so ids
     never go backwards while the process lives."""
-    return uuid7_many(1)[0]
+    global _last_ms, _counter, _prefix, _prefix_for
+    now = time.time_ns() // 1_000_000
+    with _lock:
+        # The same steps as uuid7_many(1), inline: this runs for every record() call.
+        if now > _last_ms:
+            _last_ms = now
+            _counter = _rand11()
+        elif _counter < 0xFFF:
+            _counter += 1
+        else:
+            _last_ms += 1
+            _counter = _rand11()
+        if _prefix_for != _last_ms:
+            t = f"{_last_ms & 0xFFFF_FFFF_FFFF:012x}"
+            _prefix, _prefix_for = f"{t[:8]}-{t[8:]}-7", _last_ms
+        r = _random_hex16()
+        return f"{_prefix}{_COUNTER[_counter]}{_VARIANT_HEX[r[0]]}{r[1:4]}-{r[4:]}"
 
 
 def uuid7_many(n: int) -> list[str]:
@@ -67,7 +85,7 @@ def uuid7_many(n: int) -> list[str]:
                 _prefix, _prefix_for = f"{t[:8]}-{t[8:]}-7", _last_ms
             prefix = _prefix
             if take == 1:  # record(): one id per call, skip the bulk set-up
-                r = _random(8).hex()
+                r = _random_hex16()
                 ctr = _COUNTER[_counter]
                 out.append(f"{prefix}{ctr}{_VARIANT_HEX[r[0]]}{r[1:4]}-{r[4:]}")
                 _counter += 1
@@ -101,6 +119,16 @@ def _random(n: int) -> bytes:
         _pool, _pool_pos = os.urandom(_POOL_BYTES), 0
     _pool_pos += n
     return _pool[_pool_pos - n : _pool_pos]
+
+
+def _random_hex16() -> str:
+    """16 hex digits (8 bytes) from the OS CSPRNG, through a read-ahead pool kept as hex: one
+    slice per id instead of a bytes slice and a hex() call. Callers hold _lock."""
+    global _hex_pool, _hex_pos
+    if _hex_pos + 16 > len(_hex_pool):
+        _hex_pool, _hex_pos = os.urandom(_POOL_BYTES).hex(), 0
+    _hex_pos += 16
+    return _hex_pool[_hex_pos - 16 : _hex_pos]
 
 
 def uuid7_ms(event_id: str) -> int:

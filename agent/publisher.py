@@ -18,12 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-
-import msgspec
 
 from agent.aio import wait_any
 from agent.batch import (
@@ -35,11 +31,15 @@ from agent.batch import (
 )
 from agent.buffer import Buffer
 from agent.drops import Drop
+
+# Re-exported: the publisher's public names as before the split (flights.py).
+from agent.flights import RESEND_CAP_S as RESEND_CAP_S
+from agent.flights import PublisherStats as PublisherStats
+from agent.flights import _Flight, decode_acks
+from agent.flights import resend_wait as resend_wait
 from agent.ids import boot_id, mono_ms
 from agent.settings import AgentSettings
-from agent.wire import Ack, decode_ack
-from shared import codec
-from shared.errors import InvalidPayload, PesError, RetryableError
+from shared.errors import PesError, RetryableError
 from shared.mqtt import NO_MATCHING_SUBSCRIBERS, MqttClient
 from shared.retry import Backoff, sleep_unless
 from shared.topics import events_topic
@@ -47,49 +47,6 @@ from shared.topics import events_topic
 log = logging.getLogger(__name__)
 
 IDLE_POLL_S = 1.0  # catches events appended by another process (`pes-agent emit`)
-# Longest wait for an ack before a resend: below a minute, so that a collector that lost the
-# copies (not just delayed them) gets them again soon; a reconnect resends everything at once.
-RESEND_CAP_S = 60.0
-
-
-def resend_wait(level: int, ack_timeout_s: float, rng: random.Random | None = None) -> float:
-    """Seconds to wait for a batch's ack at resend backoff `level` (0: a link in good health).
-    The first wait is ack_timeout_s exactly; then 2x, 4x, ... ack_timeout_s jittered into
-    [delay/2, delay] so a fleet does not resend in lock-step, never below ack_timeout_s nor
-    above max(ack_timeout_s, RESEND_CAP_S)."""
-    if level <= 0:
-        return ack_timeout_s
-    cap = max(ack_timeout_s, RESEND_CAP_S)
-    wait = Backoff(min(2 * ack_timeout_s, cap), cap).delay(level - 1, rng)
-    return max(ack_timeout_s, wait)
-
-
-@dataclass(slots=True)
-class _Flight:
-    """A batch published and not yet acked."""
-
-    first: int
-    last: int
-    deadline: float  # loop.time() after which it is resent
-    drops: tuple[Drop, ...] = ()  # drop ranges it reported: forgotten once it is acked
-    level: int = 0  # resend backoff level: its wait for an ack is resend_wait(level)
-    resends: int = 0  # times it was sent again for want of an ack
-    sent: float = 0.0  # loop.time() of its latest send
-    lonely: int = 0  # its publishes in a row that found no subscriber (backs off its resends)
-
-
-@dataclass(slots=True)
-class PublisherStats:
-    batches_sent: int = 0
-    batches_resent: int = 0
-    events_sent: int = 0
-    publish_failures: int = 0
-    no_subscribers: int = 0  # PUBACKs saying no collector was subscribed
-    acks: int = 0
-    acks_ignored: int = 0
-    events_acked: int = 0  # rows deleted from the buffer by acks
-    last_ack_ms: int | None = None  # collector clock of the latest ack
-    throttled_s: float = 0.0  # time spent waiting for the drain rate
 
 
 class Publisher:
@@ -399,21 +356,7 @@ class Publisher:
         """Apply acks that arrived together in one buffer transaction (one fsync, not one per
         batch: while draining a backlog they come in bursts of up to `window`)."""
         mono = mono_ms()  # as close to receipt as we get: the anchor's instant
-        acks: list[Ack] = []
-        for payload, content_type in messages:
-            try:
-                ack = decode_ack(codec.inflate(payload, content_type))
-            except (InvalidPayload, msgspec.ValidationError, msgspec.DecodeError) as exc:
-                self.stats.acks_ignored += 1
-                log.warning("ignoring malformed ack: %s", str(exc).replace("\n", " ")[:300])
-                continue
-            if ack.stream_id != self._buffer.stream_id:
-                # An old buffer's stream (the file was recreated): nothing of ours to delete.
-                self.stats.acks_ignored += 1
-                log.info("ignoring ack for stream %s (ours is %s)", ack.stream_id,
-                         self._buffer.stream_id)  # fmt: skip
-                continue
-            acks.append(ack)
+        acks = decode_acks(messages, self._buffer.stream_id, self.stats)
         if not acks:
             return
         boot = boot_id()

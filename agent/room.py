@@ -1,17 +1,22 @@
 """Keeping the buffer's files within their size limit (agent/budget.py says how it is split):
-making room for new events, refusing them, and giving space back. Functions on the buffer's
-connection; the callers hold its lock and, where noted, an open transaction."""
+making room for new events, refusing them, and giving space back; and the free space left on
+the buffer's file system (the disk headroom guard's reading and its log lines). Functions on
+the buffer's connection; the callers hold its lock and, where noted, an open transaction."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 
 from agent import drops as D
 from agent.budget import Budget, row_bytes
 from agent.errors import BufferFull
 from agent.sqlbits import bump, one, pages, transaction
+
+log = logging.getLogger(__name__)
 
 
 def apply(conn: sqlite3.Connection, b: Budget, wal: str, full: str) -> None:
@@ -100,3 +105,23 @@ def vacuum_once(conn: sqlite3.Connection, b: Budget, *, force: bool = False) -> 
     # The file shrinks when the checkpoint copies the truncation into it.
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     return True
+
+
+def free_bytes(directory: Path) -> int | None:
+    """Bytes free for us on the file system of `directory` (None if it cannot be read)."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def log_disk_episode(low: bool, free: int, min_free_bytes: int, overflow: str) -> None:
+    """Once when a low-disk episode starts, once when it ends (the disk headroom guard)."""
+    if low:
+        log.warning("buffer file system below min_free_mb (%g MiB free of %g wanted): "
+                    "the buffer stops growing, overflow=%s applies",
+                    free / 1048576, min_free_bytes / 1048576, overflow)  # fmt: skip
+    else:
+        log.warning("buffer file system has %g MiB free again: the buffer may grow",
+                    free / 1048576)  # fmt: skip

@@ -158,6 +158,14 @@ def check_props(props: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def finite(props: dict[str, Any]) -> bool:
+    """No float property is inf or nan (FastFields' props: the one rule its types leave)."""
+    for value in props.values():
+        if value.__class__ is float and not math.isfinite(value):
+            return False
+    return True
+
+
 _ACK = msgspec.json.Decoder(Ack)
 
 

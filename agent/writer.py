@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 
 from agent.buffer import Appended, Buffer
 from agent.errors import AgentStopped
@@ -65,6 +66,7 @@ class GroupWriter:
         self._closed = False
         self._writing: list[_Submission] = []
         self._failing = False  # the last commit failed (e.g. disk full): logged once
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.stats = WriterStats()
 
     @property
@@ -79,8 +81,16 @@ class GroupWriter:
     def submit(self, rows: list[Row], nbytes: int | None = None) -> asyncio.Future[int]:
         if self._closed:
             raise AgentStopped("agent is stopping: not accepting events")
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        size = nbytes if nbytes is not None else sum(len(b) + len(i) for i, b in rows)
+        loop = self._loop
+        if loop is None:  # the loop of the first caller: one agent runs on one loop
+            loop = self._loop = asyncio.get_running_loop()
+        fut: asyncio.Future[int] = loop.create_future()
+        if nbytes is not None:
+            size = nbytes
+        elif len(rows) == 1:  # record(): one event, no session rows
+            size = len(rows[0][0]) + len(rows[0][1])
+        else:
+            size = sum(map(len, chain.from_iterable(rows)))
         self._queue.append(_Submission(rows, size, fut))
         self.stats.pending += len(rows)
         self._wake.set()

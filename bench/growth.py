@@ -13,6 +13,18 @@ resampled buckets) on the same cube, as the same-run baseline of the compare fig
 (`growth_compare_exact_*`), and the memory the analytics state added to the process (RSS
 before and after the first query, `growth_state_mb_*`).
 
+Also per size (issue 18):
+- `growth_releases_*`: the first `/v1/releases` request (reports.releases.release_rows) after the
+  PES timings, i.e. with the analytics state warm: runs, feature_use counts, the Fleet, the
+  engine; `growth_releases_warm_*` the same request again (median of 3). The fleet's firmware
+  upgrades (20% of devices move to 2.1 on a random day) are written as firmware runs, one per
+  (device, firmware), as ingest would have kept them; the report covers the history's last
+  `RELEASE_DAYS` days with a 5-day window.
+- `growth_warmstart_*`: the first PES request of a fresh state that reads the kept analytics state
+  (collector/reports/warmstart.py) and then the rows changed since; its same-run baseline is the
+  first request of a fresh state without the file on the same store (`growth_cold_fresh_*`),
+  the run just before it. `growth_snapshot_mb_*` is the file's size.
+
 Sizes: 10,000 and 100,000 devices (--quick: 1,000 and 10,000). Larger points run only when
 PES_BENCH_GROWTH_MAX allows them: 300000 adds 300,000 devices (~8 minutes here), 1000000 adds
 300,000 and 1,000,000 (about half an hour)."""
@@ -27,15 +39,29 @@ from pathlib import Path
 
 from bench.core import Figure, Size
 from bench.ingest import _run_once
+from bench.pes_warm import FRESH, LATE, warm_figures
 from bench.query import END, SETTINGS, _fill_sqlite, _median_ms, _say, timings
 from collector.analytics.compare import compare, parse_config
 from collector.analytics.cube import needed_range
-from collector.reports import make_query
-from collector.reports.tables import load_cube
+from collector.reports import make_query, warmstart
+from collector.reports.releases import make_release_query, release_rows
+from collector.reports.tables import load_cube, pes_rows
+from collector.settings import StorageSettings
 from collector.storage import Store, open_store
 from devkit.broker import LocalBroker
 
 DAYS = 14
+RELEASE_DAYS = 10
+# Firmware runs of the filled history (bench.query.fleet_events: a device runs its first
+# firmware, then maybe 2.1 from its upgrade day on): one run per (device, type, firmware), from
+# the first day's midnight to the last day's end in Unix ms, as ingest's runs are, so that
+# later writes (bench.pes_warm's late uses) fall inside them.
+_RUNS = (
+    "INSERT INTO firmware_runs SELECT device_id, device_type, firmware_version, "
+    "(min(o) - 719163) * 86400000, 'a', min(o), (max(o) - 719162) * 86400000 - 1, 'z', max(o), 1 "
+    "FROM (SELECT *, CAST(julianday(day) - 1721424.5 AS INTEGER) AS o FROM activity_day) "
+    "GROUP BY device_id, device_type, firmware_version"
+)
 
 
 def _sizes(size: Size) -> list[int]:
@@ -50,6 +76,13 @@ def _db_mb_and_remove(tmp: Path, devices: int) -> float:
     size = sum(p.stat().st_size for p in files)
     for p in files:
         p.unlink()
+    return size / 1e6
+
+
+def _snapshot_mb_and_remove(tmp: Path, devices: int) -> float:
+    path = tmp / f"g{devices}.db.analytics.npz"
+    size = path.stat().st_size
+    path.unlink()
     return size / 1e6
 
 
@@ -76,6 +109,31 @@ async def _compare_exact_ms(store: Store) -> float:
     return await _median_ms(exact, 3)
 
 
+async def _releases_ms(store: Store) -> tuple[float, float]:
+    """(first, warm median of 3) ms of the release report over the history's last days."""
+    q = make_release_query(SETTINGS, start=END - timedelta(days=RELEASE_DAYS - 1), end=END,
+                           window=5, as_of=END, today=END)  # fmt: skip
+    t0 = time.perf_counter()
+    rows = await release_rows(store, SETTINGS, q)
+    first = (time.perf_counter() - t0) * 1000
+    if not any(r["measurable"] for r in rows):
+        raise RuntimeError("the growth fleet's release report measured no device")
+    return first, await _median_ms(lambda: release_rows(store, SETTINGS, q), 3)
+
+
+async def _first_pes_ms(url: str) -> float:
+    """The first PES request of a fresh state on this store, which keeps its state in the
+    default file next to the store (written after the full load, or read if present)."""
+    q = make_query(SETTINGS, start=END - timedelta(days=29), end=END, group_by=None)
+    async with open_store(url) as store:
+        warmstart.keep_warm(store, StorageSettings(url=url))
+        t0 = time.perf_counter()
+        await pes_rows(store, SETTINGS, q)
+        ms = (time.perf_counter() - t0) * 1000
+        await warmstart.flush(store)
+    return ms
+
+
 async def _point(
     devices: int, port: int, tmp: Path, shape: tuple[int, int, int]
 ) -> dict[str, float]:
@@ -83,21 +141,56 @@ async def _point(
     async with open_store(url) as store:
         t0 = time.perf_counter()
         n = await _fill_sqlite(store, devices, DAYS)
+        await store.db.execute(_RUNS)  # type: ignore[attr-defined]  # SqliteStore's connection
+        await store.db.commit()  # type: ignore[attr-defined]  # as bench.query's fill does
         fill_s = time.perf_counter() - t0
         before = _rss_mb()
         cold, pes, compare_ms, trend = await timings(store)
         state_mb = _rss_mb() - before
+        warm = await warm_figures(store)
         exact = await _compare_exact_ms(store)
+        releases, releases_warm = await _releases_ms(store)
+        cold_fresh = await _first_pes_ms(url)  # no file yet: the full load, then the file
+        warm_start = await _first_pes_ms(url)  # reads it
+        snap_mb = _snapshot_mb_and_remove(tmp, devices)
         eps = await _run_once(store, port, shape)
     size_mb = _db_mb_and_remove(tmp, devices)
     _say(
         f"{devices:,} devices: {n:,} events in {fill_s:.0f} s, {size_mb:,.0f} MB; "
         f"pes {pes:.0f} ms, compare {compare_ms:.0f} ms (exact {exact:.0f} ms), "
-        f"trend {trend:.0f} ms, cold {cold:.0f} ms (+{state_mb:.0f} MB); ingest {eps:,.0f}/s"
+        f"trend {trend:.0f} ms, cold {cold:.0f} ms (+{state_mb:.0f} MB); ingest {eps:,.0f}/s; "
+        f"previous path: pes {warm['pes_previous']:.0f} ms, trend {warm['trend_previous']:.0f} "
+        f"ms; pes after {LATE} late uses {warm['pes_after_write']:.0f} ms; after {FRESH} new "
+        f"devices {warm['pes_after_new_devices']:.0f} ms (previous "
+        f"{warm['pes_after_new_devices_previous']:.0f} ms), after {FRESH} upgrades "
+        f"{warm['pes_after_upgrade']:.0f} ms (previous {warm['pes_after_upgrade_previous']:.0f} "
+        f"ms); releases {releases:.0f} ms (warm {releases_warm:.0f}); first query of a fresh "
+        f"state {cold_fresh:.0f} ms, from the kept state {warm_start:.0f} ms ({snap_mb:.0f} MB)"
     )
     return {"events": n, "pes": pes, "compare": compare_ms, "compare_exact": exact,
             "trend": trend, "cold": cold, "state_mb": state_mb, "ingest": eps,
-            "db_mb": size_mb}  # fmt: skip
+            "db_mb": size_mb, **warm, "releases": releases, "releases_warm": releases_warm,
+            "cold_fresh": cold_fresh, "warmstart": warm_start,
+            "snapshot_mb": snap_mb}  # fmt: skip
+
+
+# figure -> (same-size figure that is its baseline, what that is)
+_BASELINES = {
+    "compare": ("compare_exact", "exact bootstrap"),
+    "pes": ("pes_previous", "previous path (per-member arrays), same snapshot"),
+    "trend": ("trend_previous", "previous path (per-member arrays), same snapshot"),
+    "pes_after_write": ("pes", f"warm pes; {LATE} late uses stored before each"),
+    "pes_after_new_devices": (
+        "pes_after_new_devices_previous",
+        f"previous path after the same write ({FRESH} new devices), same snapshot and refresh",
+    ),
+    "pes_after_upgrade": (
+        "pes_after_upgrade_previous",
+        f"previous path after the same write ({FRESH} devices upgraded to a new firmware), "
+        "same snapshot and refresh",
+    ),
+    "warmstart": ("cold_fresh", "a fresh state without the file, same store"),
+}
 
 
 async def run(size: Size) -> list[Figure]:
@@ -109,17 +202,24 @@ async def run(size: Size) -> list[Figure]:
                 points[devices] = await _point(devices, broker.port, Path(tmp), shape)
     first = points[min(points)]
     units = {"pes": "ms", "compare": "ms", "compare_exact": "ms", "trend": "ms", "cold": "ms",
-             "state_mb": "MB", "ingest": "events/s", "db_mb": "MB", "events": "events"}  # fmt: skip
+             "state_mb": "MB", "ingest": "events/s", "db_mb": "MB", "events": "events",
+             "pes_previous": "ms", "trend_previous": "ms", "pes_after_write": "ms",
+             "pes_after_new_devices": "ms", "pes_after_new_devices_previous": "ms",
+             "pes_after_upgrade": "ms", "pes_after_upgrade_previous": "ms",
+             "releases": "ms", "releases_warm": "ms", "cold_fresh": "ms", "warmstart": "ms",
+             "snapshot_mb": "MB"}  # fmt: skip
     figures = []
     for devices, p in points.items():
         tag = (f"{devices}" if devices < 1000 else f"{devices // 1000}k" if devices < 1_000_000
                else f"{devices // 1_000_000}m")  # fmt: skip
         note = f"{devices:,} devices x {DAYS} days, SQLite"
         for key, unit in units.items():
-            # compare's baseline is the exact bootstrap of the same run and size; the others'
-            # the same figure at the smallest size, so that the ratio is the growth.
-            baseline = p["compare_exact"] if key == "compare" else first[key]
-            what = f"{note}; baseline: exact bootstrap" if key == "compare" else note
+            # compare's baseline is the exact bootstrap of the same run and size, pes and trend
+            # the previous path's, pes after a write the warm pes, the warm start a fresh state's
+            # first query; the others' the same figure at the smallest size (the growth).
+            base_key, what = _BASELINES.get(key, (key, "the smallest fleet"))
+            baseline = (p if base_key != key else first)[base_key]
+            what = f"{note}; baseline: {what}"
             figures.append(Figure(f"growth_{key}_{tag}", p[key], unit, baseline=baseline,
                                   note=what))  # fmt: skip
     return figures

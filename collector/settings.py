@@ -35,6 +35,12 @@ class StorageSettings(BaseModel):
     model_config = _Strict
     url: str = "sqlite:///var/lib/pes/collector.db"
     retention_days: int = Field(default=400, ge=1)
+    # The analytics state kept in a file, so that a restarted collector reads it and then only
+    # the rows changed since (collector/reports/warmstart.py, docs/scaling.md "Restarts").
+    # Without a directory it lives next to a SQLite store; PostgreSQL needs one.
+    analytics_snapshot: bool = True
+    analytics_snapshot_dir: str | None = None
+    analytics_snapshot_interval_s: float = Field(default=600, ge=1)
 
     @field_validator("url")
     @classmethod

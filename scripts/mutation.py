@@ -117,7 +117,7 @@ MODULES: dict[str, Module] = {
         (f"{U}/shared/test_retry.py",),
     ),
     "buffer": Module(
-        ("agent/buffer.py", "agent/budget.py", "agent/drops.py"),
+        ("agent/buffer.py", "agent/stored.py", "agent/budget.py", "agent/drops.py"),
         (
             f"{U}/agent/test_buffer.py",
             f"{U}/agent/test_buffer_limits.py",

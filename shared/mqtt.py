@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -25,6 +25,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from shared.broker import BrokerSettings as BrokerSettings  # its home before the split
 from shared.errors import BrokerUnavailable, PublishFailed
 from shared.retry import Backoff
 
@@ -34,39 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 # PUBACK reason code (MQTT 5): accepted, but no subscription matched the topic.
 NO_MATCHING_SUBSCRIBERS = 16
-
-
-class _Secret(Protocol):
-    def get_secret_value(self) -> str: ...
-
-
-class BrokerSettings(Protocol):
-    """What MqttClient reads: shared.mqtt_settings.MqttSettings (pydantic; the collector's),
-    or the agent's own msgspec twin (agent/settings.py), which keeps pydantic out of a
-    gateway's process."""
-
-    @property
-    def host(self) -> str: ...
-    @property
-    def port(self) -> int: ...
-    @property
-    def username(self) -> str | None: ...
-    @property
-    def password(self) -> _Secret | None: ...
-    @property
-    def keepalive(self) -> int: ...
-    @property
-    def tls(self) -> bool: ...
-    @property
-    def ca_file(self) -> str | None: ...
-    @property
-    def cert_file(self) -> str | None: ...
-    @property
-    def key_file(self) -> str | None: ...
-    @property
-    def reconnect_initial_s(self) -> float: ...
-    @property
-    def reconnect_max_s(self) -> float: ...
 
 
 def __getattr__(name: str) -> Any:

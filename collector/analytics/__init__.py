@@ -4,8 +4,10 @@ pure functions, no I/O.
 `state` keeps an in-memory copy of the stores' day bitmaps (storage/bitmaps.py rows) and hands
 out immutable snapshots; `cube` turns a snapshot's day range into numpy arrays and computes
 per-member period statistics and the PES rows of specs/pes.md; the other modules slice the same
-arrays. `params` holds the contract's parameters and result row. collector.reports loads the
-rows once per request and calls these.
+arrays. `segments` keeps, per grouping, the members and per-segment day counts between
+requests, from which `pes_table` answers the PES table and trend with per-segment sums (the
+same rows as cube's per-member path). `params` holds the contract's parameters and result row.
+collector.reports loads the rows once per request and calls these.
 """
 
 from collector.analytics.compare import MAX_CONFIGS, Config, compare, parse_config

@@ -31,16 +31,34 @@ T = TypeVar("T", bound=np.generic)
 
 
 class _Vocab:
-    def __init__(self) -> None:
-        self.values: list[str] = []
-        self.index: dict[str, int] = {}
+    def __init__(self, values: list[str] | None = None) -> None:
+        self.values: list[str] = values if values is not None else []
+        self._index: dict[str, int] | None = None
+
+    @property
+    def index(self) -> dict[str, int]:  # built on first use: a state read from a file may
+        if self._index is None:  # never look up a name, and a million take ~0.1 s to index
+            self._index = dict(zip(self.values, range(len(self.values)), strict=True))
+        return self._index
 
     def code(self, value: str) -> int:
-        c = self.index.get(value)
+        index = self.index
+        c = index.get(value)
         if c is None:
-            c = self.index[value] = len(self.values)
+            c = index[value] = len(self.values)
             self.values.append(value)
         return c
+
+
+def _append(a: Ints, n: int, values: Ints) -> Ints:
+    """`a` (first n entries used) with `values` after them, grown by doubling. Entries below n
+    are never written again, so a snapshot may hold a view of them."""
+    if n + len(values) > len(a):
+        grown = np.empty(max(n + len(values), 2 * len(a), 16), np.int64)
+        grown[:n] = a[:n]
+        a = grown
+    a[n : n + len(values)] = values
+    return a
 
 
 def _grow(a: Words, rows: int, blocks: int, shift: int) -> Words:
@@ -221,46 +239,59 @@ class CubeState:
     def __init__(self) -> None:
         self.cursor = (-1, -1)
         self.block0 = 0
-        self.rows: dict[int, int] = {}  # combination id -> row
-        self.row_of: Ints = np.zeros(0, np.int64)  # the same as an array (-1: none)
+        self.n = 0  # combinations (rows)
+        self.row_of: Ints = np.zeros(0, np.int64)  # combination id -> row (-1: none)
         self.vocabs = {a: _Vocab() for a in ATTRS}
-        self.codes: list[list[int]] = [[] for _ in ATTRS]
+        self.codes: list[Ints] = [np.zeros(0, np.int64) for _ in ATTRS]  # first n used
         self.act: Words = np.zeros((0, 0), np.uint64)
         self.feature_ids: dict[int, int] = {}  # feature id -> code
         self.features = _Vocab()
         # Sorted keys (row << _FEATURE_BITS | feature code) and the feature row of each.
         self.f_keys: Ints = np.zeros(0, np.int64)
         self.f_key_rows: Ints = np.zeros(0, np.int64)
-        self.f_combo: list[int] = []
-        self.f_feat: list[int] = []
+        self.nf = 0  # feature rows
+        self.f_combo: Ints = np.zeros(0, np.int64)  # first nf used
+        self.f_feat: Ints = np.zeros(0, np.int64)
         self.f_words: Words = np.zeros((0, 0), np.uint64)
         self.snapshot = EMPTY
+
+    @property
+    def rows(self) -> dict[int, int]:
+        """Combination id -> row, built on each call (for tests and tools; the state keeps
+        `row_of`, no dict of a million entries)."""
+        ids = np.flatnonzero(self.row_of >= 0)
+        return dict(zip(ids.tolist(), self.row_of[ids].tolist(), strict=True))
 
     def missing(self, changes: Changes) -> tuple[list[int], list[int]]:
         """Combination and feature ids the changes refer to that this state has not seen."""
         act, fb = _columns(changes)
-        combos = set(act[:, 0].tolist()).union(fb[:, 0].tolist())
+        combos = np.unique(np.concatenate([act[:, 0], fb[:, 0]]))
+        known = (combos >= 0) & (combos < len(self.row_of))
+        known[known] = self.row_of[combos[known]] >= 0
         feats = set(fb[:, 1].tolist())
-        return sorted(combos - self.rows.keys()), sorted(feats - self.feature_ids.keys())
+        return combos[~known].tolist(), sorted(feats - self.feature_ids.keys())
 
     def add_names(self, combos: Sequence[ComboRow], features: Sequence[FeatureNameRow]) -> None:
         """Names for `apply`; requests see them once `apply` publishes the next snapshot."""
-        added: list[int] = []
-        for combo in combos:
-            if combo[0] not in self.rows:
-                self.rows[combo[0]] = len(self.rows)
-                added.append(combo[0])
-                for k, value in enumerate(combo[1:]):
-                    self.codes[k].append(self.vocabs[ATTRS[k]].code(value))
-        if added:  # ids are the stores' serial keys: dense, so an array indexed by id
-            ids = np.asarray(added, np.int64)
+        ids = np.fromiter((c[0] for c in combos), np.int64, len(combos))
+        if len(ids):  # ids are the stores' serial keys: dense, so an array indexed by id
             if ids.min() < 0:
                 raise ValueError("negative combination id")
             if ids.max() >= len(self.row_of):
                 grown = np.full(max(int(ids.max()) + 1, 2 * len(self.row_of)), -1, np.int64)
                 grown[: len(self.row_of)] = self.row_of
                 self.row_of = grown
-            self.row_of[ids] = len(self.rows) - len(added) + np.arange(len(added))
+            _, first = np.unique(ids, return_index=True)  # once each, in the order given
+            take = np.zeros(len(ids), np.bool_)
+            take[first] = True
+            new = np.flatnonzero(take & (self.row_of[ids] < 0))
+            for k, a in enumerate(ATTRS):
+                code = self.vocabs[a].code
+                values = np.fromiter((code(str(combos[i][k + 1])) for i in new.tolist()),
+                                     np.int64, len(new))  # fmt: skip
+                self.codes[k] = _append(self.codes[k], self.n, values)
+            self.row_of[ids[new]] = self.n + np.arange(len(new))
+            self.n += len(new)
         for fid, name in features:
             self.feature_ids[fid] = self.features.code(name)
 
@@ -272,7 +303,7 @@ class CubeState:
         hi = max(int(blocks.max()), self.block0 + self.act.shape[1] - 1)
         shift = self.block0 - lo if self.act.shape[1] else 0
         width = hi - lo + 1
-        self.act = _grow(self.act, len(self.rows), width, shift)
+        self.act = _grow(self.act, self.n, width, shift)
         self.f_words = _grow(self.f_words, self.f_words.shape[0], width, shift)
         self.block0 = lo
 
@@ -280,9 +311,10 @@ class CubeState:
         """Overwrite the rows that changed, then publish a new snapshot; names must have been
         added first (`missing`)."""
         act, fb = _columns(changes)
+        rows = np.zeros(0, np.int64)
         self._blocks(np.concatenate([act[:, 1], fb[:, 2]]))
-        if self.act.shape[0] < len(self.rows):
-            self.act = _grow(self.act, len(self.rows), self.act.shape[1], 0)
+        if self.act.shape[0] < self.n:
+            self.act = _grow(self.act, self.n, self.act.shape[1], 0)
         if len(act):
             rows = self._rows_of(act[:, 0])
             self.act = _writable(self.act, self.snapshot.act)
@@ -293,12 +325,12 @@ class CubeState:
                 map(self.feature_ids.__getitem__, fb[:, 1].tolist()), np.int64, len(fb)
             )
             index = self._feature_rows(combos << _FEATURE_BITS | feats)
-            if self.f_words.shape[0] < len(self.f_combo):
-                self.f_words = _grow(self.f_words, len(self.f_combo), self.act.shape[1], 0)
+            if self.f_words.shape[0] < self.nf:
+                self.f_words = _grow(self.f_words, self.nf, self.act.shape[1], 0)
             self.f_words = _writable(self.f_words, self.snapshot.f_words)
             self.f_words[index, fb[:, 2] - self.block0] = fb[:, 3].view(np.uint64)
         self.cursor = changes.cursor
-        self._publish(activity_changed=len(act) > 0)
+        self._publish(rows)
 
     def _rows_of(self, ids: Ints) -> Ints:
         """The row of each combination id (all added by add_names)."""
@@ -323,37 +355,45 @@ class CubeState:
             fresh, first, inverse = np.unique(keys[new], return_index=True, return_inverse=True)
             order = np.argsort(first, kind="stable")
             number = np.empty(len(fresh), np.int64)
-            number[order] = len(self.f_combo) + np.arange(len(fresh))
+            number[order] = self.nf + np.arange(len(fresh))
             index[new] = number[inverse]
-            self.f_combo.extend((fresh[order] >> _FEATURE_BITS).tolist())
-            self.f_feat.extend((fresh[order] & _FEATURE_MASK).tolist())
+            self.f_combo = _append(self.f_combo, self.nf, fresh[order] >> _FEATURE_BITS)
+            self.f_feat = _append(self.f_feat, self.nf, fresh[order] & _FEATURE_MASK)
+            self.nf += len(fresh)
             at = np.searchsorted(known, fresh)
             self.f_keys, self.f_key_rows = np.insert(known, at, fresh), np.insert(rows, at, number)
         return index
 
-    def _publish(self, activity_changed: bool) -> None:
+    def _publish(self, changed: Ints) -> None:
         """Swap in a snapshot of the tables as they are now. What did not change is taken
         from the previous snapshot: converting 100,000s of list items per request would cost
-        more than the query."""
-        old, n, nf = self.snapshot, len(self.rows), len(self.f_combo)
+        more than the query. `changed`: the rows whose activity words were written."""
+        old, n, nf = self.snapshot, self.n, self.nf
         grew = n != len(old.first)
         codes, vocab = old.codes, old.vocab
         if grew:  # new combinations are the only source of new attribute values
-            codes = {a: _frozen(np.asarray(self.codes[k], np.int64)) for k, a in enumerate(ATTRS)}
+            codes = {a: _frozen(self.codes[k][:n]) for k, a in enumerate(ATTRS)}
             vocab = {a: list(self.vocabs[a].values) for a in ATTRS}
         f_combo, f_feat = old.f_combo, old.f_feat
         if nf != len(old.f_combo):
-            f_combo = _frozen(np.asarray(self.f_combo, np.int64))
-            f_feat = _frozen(np.asarray(self.f_feat, np.int64))
+            f_combo, f_feat = _frozen(self.f_combo[:nf]), _frozen(self.f_feat[:nf])
         features = old.features
         if len(self.features.values) != len(old.features):
             features = list(self.features.values)
         act = _frozen(self.act[:n])
         # A combination can arrive with feature rows only (its activity rows read in a later
-        # refresh), so new rows recompute `first` too, not only new activity.
+        # refresh), so new rows recompute `first` too, not only new activity. Only the written
+        # and the new rows: a refresh after a small write costs a copy, not a pass over every
+        # combination's words (unless history gained an earlier block, which moves column 0).
         first = old.first
-        if activity_changed or grew or self.block0 != old.block0:
+        if self.block0 != old.block0 or len(old.first) > n:
             first = _frozen(_first_days(act, self.block0))
+        elif len(changed) or grew:
+            rows = np.union1d(changed, np.arange(len(old.first), n))
+            out = np.empty(n, np.int64)
+            out[: len(old.first)] = old.first
+            out[rows] = _first_days(act[rows], self.block0)
+            first = _frozen(out)
         self.snapshot = Snapshot(
             self.block0, act, first, codes, vocab, f_combo, f_feat,
             _frozen(self.f_words[:nf]), features,

@@ -1,8 +1,9 @@
-"""What every route reads: the settings, the open store, (under `serve`) the ingest loop, and the
-process's role."""
+"""What every route reads: the settings, the open store, (under `serve`) the ingest loop, the
+process's role and its analytics warm-up."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from collector.ingest import IngestLoop
@@ -16,6 +17,8 @@ class AppState:
     store: Store
     ingest: IngestLoop | None = None
     role: Role = "all"
+    # `serve`'s start-up build of the analytics state (reports.warm_up); None: none runs
+    warming: asyncio.Task[None] | None = None
 
     @property
     def reads(self) -> bool:

@@ -8,6 +8,7 @@ import json
 import logging
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -22,7 +23,7 @@ from collector.errors import QueryError
 from collector.ingest import IngestLoop, now_ms, parse_import_line
 from collector.jobs import retention_loop
 from collector.records import ParsedMessage, QuarantineRow
-from collector.reports import make_query, pes_rows, pes_table
+from collector.reports import make_query, pes_rows, pes_table, warm_up, warmstart
 from collector.settings import ROLES, CollectorSettings, Role, load_settings
 from collector.storage import Store, open_store
 from shared.errors import ConfigError, PesError
@@ -135,8 +136,12 @@ async def serve(
         )
     # Role api never writes: no migrations, no ingest, no retention (the primary's do that).
     async with open_store(settings.storage.url, create=role != "api") as store:
+        warming = None
+        if role != "ingest":  # the roles that hold the analytics state in memory
+            warmstart.keep_warm(store, settings.storage)
+            warming = asyncio.create_task(_warm_up(store, settings), name="warm-up")
         ingest = IngestLoop(settings, store) if role != "api" else None
-        app = create_app(AppState(settings, store, ingest, role))
+        app = create_app(AppState(settings, store, ingest, role, warming))
         config = uvicorn.Config(
             app,
             host=host or settings.api.host,
@@ -156,12 +161,25 @@ async def serve(
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         stop.set()
         server.should_exit = True
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if warming is not None:
+            warming.cancel()
+        await asyncio.gather(*tasks, *([warming] if warming else []), return_exceptions=True)
+        await warmstart.flush(store)  # the next start reads it and only what changed since
         for t in done:
             if t is not stopper and t.exception() is not None:
                 log.error("%s failed: %s", t.get_name(), t.exception())
                 return 1
     return 0
+
+
+async def _warm_up(store: Store, settings: CollectorSettings) -> None:
+    started = time.monotonic()
+    try:
+        await warm_up(store, settings.pes)
+    except (PesError, OSError) as exc:  # the store down at start: the first request retries
+        log.warning("analytics warm-up failed, the first request builds the state: %s", exc)
+        raise
+    log.info("analytics state warm in %.1f s", time.monotonic() - started)
 
 
 async def import_file(settings: CollectorSettings, path: Path) -> int:

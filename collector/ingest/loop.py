@@ -8,6 +8,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from operator import attrgetter
 
 from collector.errors import StoreError, StoreUnavailable
 from collector.ingest.metrics import IngestCounters, IngestMetrics
@@ -28,6 +29,7 @@ from shared.topics import (
 )
 
 log = logging.getLogger(__name__)
+_TS = attrgetter("ts_ms")  # per event: no Python frame per event in the lag gauge
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +180,7 @@ class IngestLoop:
         c = self.counters
         c.messages += len(units)
         c.commits += 1
-        oldest = min((e.ts_ms for u in units for e in u.events), default=None)
+        oldest = min((min(map(_TS, u.events)) for u in units if u.events), default=None)
         if oldest is not None:
             c.last_lag_s = max(0.0, (now_ms() - oldest) / 1000)
         for unit, n in zip(units, counts, strict=True):

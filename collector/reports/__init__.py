@@ -40,6 +40,7 @@ from collector.reports.tables import (
     pes_rows,
     retention_rows,
     trend_rows,
+    warm_up,
 )
 
 __all__ = [
@@ -74,4 +75,5 @@ __all__ = [
     "to_csv",
     "to_table",
     "trend_rows",
+    "warm_up",
 ]

@@ -24,13 +24,17 @@ from collector.analytics.cube import (
 from collector.analytics.funnel import funnel, funnel_range
 from collector.analytics.health import HealthParams, entity_health, health_range
 from collector.analytics.overview import lifecycle_row, series
+from collector.analytics.params import PesParams
+from collector.analytics.pes_table import pes_table, supported, trend_tables
 from collector.analytics.retention import MAX_WEEKS, retention, retention_range
+from collector.analytics.segments import SegmentStates
 from collector.analytics.state import Cube, CubeState, Snapshot
 from collector.analytics.trend import Interval, periods, trend, trend_range
 from collector.errors import QueryError
-from collector.reports.query import PesQuery, result_row
+from collector.reports import warmstart
+from collector.reports.query import PesQuery, make_query, result_row
 from collector.settings import PesSettings
-from collector.storage import Store
+from collector.storage import NO_CURSOR, Store
 
 HealthList = Literal["all", "at_risk", "pql"]
 T = TypeVar("T")
@@ -43,6 +47,18 @@ _STATES: weakref.WeakKeyDictionary[Store, tuple[CubeState, asyncio.Lock]] = (
 )
 
 
+# Per open store, the per-segment state of the groupings the PES table and trend were asked
+# for, brought up to date from each request's snapshot (see analytics/segments.py).
+_SEGMENTS: weakref.WeakKeyDictionary[Store, SegmentStates] = weakref.WeakKeyDictionary()
+
+
+def segment_states(store: Store) -> SegmentStates:
+    states = _SEGMENTS.get(store)
+    if states is None:
+        states = _SEGMENTS[store] = SegmentStates()
+    return states
+
+
 async def current_snapshot(store: Store) -> Snapshot:
     """Bring the state up to date and return its snapshot. A request takes it once and reads
     nothing else of the state: later refreshes swap in new snapshots and never change this one,
@@ -52,11 +68,16 @@ async def current_snapshot(store: Store) -> Snapshot:
         entry = _STATES[store] = (CubeState(), asyncio.Lock())
     state, lock = entry
     async with lock:
+        full_load = state.cursor == NO_CURSOR
+        if full_load and (restored := await warmstart.restore(store)) is not None:
+            state, full_load = restored, False
+            _STATES[store] = (state, lock)
         changes = await store.analytics_changes(state.cursor)
         combos, features = state.missing(changes)
         if combos or features:
             state.add_names(*await store.analytics_names(combos, features))
         state.apply(changes)
+        warmstart.after_refresh(store, state, full_load=full_load)
         return state.snapshot
 
 
@@ -79,13 +100,34 @@ def _segment(group_by: Sequence[str], segment: Sequence[str | None]) -> dict[str
 
 async def pes_rows(store: Store, settings: PesSettings, q: PesQuery) -> list[dict[str, Any]]:
     params = q.params(settings)
-    cube = await load_cube(store, *needed_range(params), q)
+    snapshot = await current_snapshot(store)
+    if not supported(snapshot):
+        return await off_loop(lambda: pes_rows_previous(snapshot, q, params))
+    st = segment_states(store).get(q.group_by, q.entity, dict(q.filters))
 
     def compute() -> list[dict[str, Any]]:
-        stats = period_stats(cube, members(cube, q.group_by, q.entity), params)
-        return [result_row(q.group_by, r) for r in aggregate(stats)]
+        with st.lock:
+            st.update(snapshot)
+            return [result_row(q.group_by, r) for r in pes_table(st, snapshot, params)]
 
     return await off_loop(compute)
+
+
+async def warm_up(store: Store, settings: PesSettings) -> None:
+    """Build what the first requests after a start need: the state (from the saved file when
+    there is one) and the per-segment state of the default PES table, which the dashboard's
+    first page and the /metrics gauges ask for. `serve` runs it at start, so the first user's
+    query does not pay for it (seconds at a million devices: docs/scaling.md, "Restarts")."""
+    await pes_rows(store, settings, make_query(settings, start=None, end=None, group_by=None))
+
+
+def pes_rows_previous(snapshot: Snapshot, q: PesQuery, params: PesParams) -> list[dict[str, Any]]:
+    """The PES table from per-member arrays (cube.period_stats): the path before
+    analytics/segments.py, for more than pes_table.MAX_TYPES device types and as the bench's
+    same-run baseline."""
+    cube = snapshot.view(*needed_range(params), dict(q.filters))
+    stats = period_stats(cube, members(cube, q.group_by, q.entity), params)
+    return [result_row(q.group_by, r) for r in aggregate(stats)]
 
 
 async def compare_rows(
@@ -123,17 +165,33 @@ async def trend_rows(
 ) -> list[dict[str, Any]]:
     spans = _spans(q, interval)
     template = q.params(settings)
-    cube = await load_cube(store, *trend_range(spans, template), q)
+    snapshot = await current_snapshot(store)
+    if not supported(snapshot):
+        return await off_loop(lambda: trend_rows_previous(snapshot, q, spans, template))
+    st = segment_states(store).get(q.group_by, q.entity, dict(q.filters))
 
     def compute() -> list[dict[str, Any]]:
-        mem = members(cube, q.group_by, q.entity)
-        return [
-            {"period_start": a.isoformat(), "period_end": b.isoformat(),
-             **result_row(q.group_by, r)}
-            for a, b, r in trend(cube, mem, spans, template)
-        ]  # fmt: skip
+        with st.lock:
+            st.update(snapshot)
+            return [
+                {"period_start": a.isoformat(), "period_end": b.isoformat(),
+                 **result_row(q.group_by, r)}
+                for a, b, r in trend_tables(st, snapshot, spans, template)
+            ]  # fmt: skip
 
     return await off_loop(compute)
+
+
+def trend_rows_previous(
+    snapshot: Snapshot, q: PesQuery, spans: Sequence[tuple[date, date]], template: PesParams
+) -> list[dict[str, Any]]:
+    """The trend from per-member arrays (see pes_rows_previous)."""
+    cube = snapshot.view(*trend_range(spans, template), dict(q.filters))
+    mem = members(cube, q.group_by, q.entity)
+    return [
+        {"period_start": a.isoformat(), "period_end": b.isoformat(), **result_row(q.group_by, r)}
+        for a, b, r in trend(cube, mem, spans, template)
+    ]
 
 
 async def overview_tables(

@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 from collector.records import ParsedMessage, StatusRow
 from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow
 from collector.storage.export import DayMark, ExportTable
+from collector.storage.marks import AnalyticsMark, ProbeKey
 from collector.storage.runbook import RunChanges, UsesRow
 from collector.storage.streams import StreamRow
 
@@ -118,6 +119,11 @@ class Store(Writer, Protocol):
         self, combos: Sequence[int], features: Sequence[int]
     ) -> tuple[list[ComboRow], list[FeatureNameRow]]:
         """The attributes of these combination ids and the names of these feature ids."""
+        ...
+
+    async def analytics_mark(self, probe: Sequence[ProbeKey] = ()) -> AnalyticsMark:
+        """The store's identity, schema and newest cursor, and the probed activity rows: what a
+        persisted analytics state is checked against (collector/storage/marks.py)."""
         ...
 
     async def firmware_runs(self, since: int) -> RunChanges:

@@ -21,7 +21,7 @@ from collector.storage.base import WriteCounts
 from collector.storage.rollups import Deltas, fold
 from collector.storage.runbook import Neighbour, update_runs
 from collector.storage.runs import Run
-from collector.storage.streams import RecentIds, StreamBook, StreamRow
+from collector.storage.streams import RecentIds, StreamBook, StreamRow, identity_keys
 from shared import limits as L
 from shared.topics import events_topic
 
@@ -92,6 +92,15 @@ def _first_of_each_id(
 ) -> list[EventRow]:
     """Of the events new to their stream, those whose id this device has not sent before
     (under another seq or stream, in this write or one `recent` remembers)."""
+    keys = identity_keys(events)
+    batch = set(keys)
+    if (
+        len(batch) == len(keys)
+        and taken.isdisjoint(batch)
+        and (recent is None or not recent.seen_any(batch))
+    ):
+        taken |= batch  # the usual batch: every id new, decided with set operations
+        return events
     out = []
     for ev in events:
         key = RecentIds.key(ev)

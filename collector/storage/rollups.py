@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
+from typing import Any
 
 from collector.records import EventRow
+from shared.models import ACTIVITY_KINDS
 
 # (device_id, account_id, device_type, firmware_version, labels, day, events)
 ActivityDelta = tuple[str, str, str, str, str, str, int]
@@ -29,44 +33,65 @@ class Deltas:
     sessions: list[SessionDelta]
 
 
-@dataclass(slots=True)
-class _Device:
-    attrs: tuple[str, str, str, str]  # of the latest event: the registry shows the current state
-    first_ms: int
-    last_ms: int
-    events: int
+def _field(*names: str) -> Callable[[EventRow], Any]:
+    """A C-level getter of EventRow fields by name: fold runs per stored event, and a getter
+    over the tuple costs a fraction of a Python loop body's attribute reads."""
+    return itemgetter(*(EventRow._fields.index(n) for n in names))
+
+
+_ATTRS = ("device_id", "account_id", "device_type", "firmware_version")
+_DAY_KEY = _field(*_ATTRS, "labels", "day")
+_FEATURE_KEY = _field(*_ATTRS, "labels", "day", "feature")
+_DEVICE = _field("device_id")
+_TS = _field("ts_ms")
+_KIND = EventRow._fields.index("kind")
+_FEATURE = EventRow._fields.index("feature")
 
 
 def fold(fresh: Iterable[EventRow]) -> Deltas:
-    """Never pass duplicates: rollups count each stored event once."""
-    activity: Counter[tuple[str, str, str, str, str, str]] = Counter()
-    features: Counter[tuple[str, str, str, str, str, str, str]] = Counter()
-    devices: dict[str, _Device] = {}
+    """Never pass duplicates: rollups count each stored event once.
+
+    The rows come out in the order of their first event (PostgreSQL locks them in that order).
+    Per event only C-level work remains (getters, Counter, groupby); Python runs per row of
+    the result, per device run of the input and per session_end."""
+    events = fresh if isinstance(fresh, list) else list(fresh)
+    active = [ev for ev in events if ev[_KIND] in ACTIVITY_KINDS]
+    activity = Counter(map(_DAY_KEY, active))
+    uses = [e for e in active if e[_KIND] == "feature_use" and e[_FEATURE] is not None]
+    features = Counter(map(_FEATURE_KEY, uses))
     sessions: dict[tuple[str, str, str, str, str, str], list[float]] = {}
-    for ev in fresh:
-        attrs = (ev.device_id, ev.account_id, ev.device_type, ev.firmware_version)
-        if ev.is_activity:
-            activity[(*attrs, ev.labels, ev.day)] += 1
-            if ev.kind == "feature_use" and ev.feature is not None:
-                features[(*attrs, ev.labels, ev.day, ev.feature)] += 1
-            elif ev.kind == "session_end":
-                acc = sessions.setdefault((*attrs, ev.labels, ev.day), [0, 0.0])
-                acc[0] += 1
-                acc[1] += session_seconds(ev.props)
-        d = devices.get(ev.device_id)
-        if d is None:
-            devices[ev.device_id] = _Device(attrs, ev.ts_ms, ev.ts_ms, 1)
-            continue
-        if ev.ts_ms >= d.last_ms:
-            d.attrs, d.last_ms = attrs, ev.ts_ms
-        d.first_ms = min(d.first_ms, ev.ts_ms)
-        d.events += 1
+    for ev in active:
+        if ev[_KIND] == "session_end":
+            acc = sessions.setdefault(_DAY_KEY(ev), [0, 0.0])
+            acc[0] += 1
+            acc[1] += session_seconds(ev.props)
     return Deltas(
         [(*k, n) for k, n in activity.items()],
         [(*k, n) for k, n in features.items()],
-        [(*d.attrs, d.first_ms, d.last_ms, d.events) for d in devices.values()],
+        _devices(events),
         [(*k, int(n), s) for k, (n, s) in sessions.items()],
     )
+
+
+def _devices(events: list[EventRow]) -> list[DeviceDelta]:
+    """Per device: the attributes of its latest event (the last of equal timestamps, as if
+    applied one by one), its first and last timestamps and its event count. A write's events
+    come as runs of one device (a batch is one device's), so the work is per run."""
+    out: dict[str, list[Any]] = {}  # device -> [attrs, first_ms, last_ms, events]
+    for device, run in groupby(events, _DEVICE):
+        evs = list(run)
+        ts = list(map(_TS, evs))
+        first, last = min(ts), max(ts)
+        latest = evs[len(ts) - 1 - ts[::-1].index(last)]
+        d = out.get(device)
+        if d is None:
+            out[device] = [_DAY_KEY(latest)[:4], first, last, len(evs)]
+            continue
+        if last >= d[2]:
+            d[0], d[2] = _DAY_KEY(latest)[:4], last
+        d[1] = min(d[1], first)
+        d[3] += len(evs)
+    return [(*attrs, first, last, n) for attrs, first, last, n in out.values()]
 
 
 def session_seconds(props_json: str) -> float:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from operator import itemgetter
 
 from collector.records import EventRow
 from collector.storage.runs import FwEvent, Key, Run, Stamp, apply_event
@@ -91,8 +92,12 @@ async def update_runs(
     for device, rows in by_device.items():
         old = tuple(stored.get(device, ()))
         runs = list(old)
-        rows.sort(key=lambda r: (r.ts_ms, r.event_id))
-        keys = [(r.ts_ms, r.event_id) for r in rows]
+        rows.sort(key=_KEY)
+        keys = list(map(_KEY, rows))
+        if (whole := _whole(runs, rows, keys, ordinals)) is not None:
+            if whole != old:
+                changed[device] = whole
+            continue
         tail: tuple[Key, str] | None = None  # a new end of the last run, not yet written
         for i, ev in enumerate(rows):
             key = keys[i]
@@ -116,6 +121,41 @@ async def update_runs(
         if tuple(runs) != old:
             changed[device] = tuple(runs)
     return changed
+
+
+_KEY = itemgetter(EventRow._fields.index("ts_ms"), EventRow._fields.index("event_id"))
+_CONFIG = itemgetter(
+    EventRow._fields.index("device_type"), EventRow._fields.index("firmware_version")
+)
+
+
+def _whole(
+    runs: list[Run], rows: list[EventRow], keys: list[Key], ordinals: dict[str, int]
+) -> tuple[Run, ...] | None:
+    """The device's runs after `rows` (sorted by key) when they change at most the last run:
+    one configuration, the last run's, none of them at or before the end of the run before it
+    (the usual write: a device's new events, some of them late within its current run). None
+    otherwise, for the event-by-event path. The result is what apply_event gives event by
+    event: an event inside the last run changes nothing, one after it moves its end, one
+    before it (and after the previous run) moves its start, the first event makes a run."""
+    configs = set(map(_CONFIG, rows))
+    if len(configs) != 1:
+        return None
+    ((device_type, firmware),) = configs
+    lo, hi = keys[0], keys[-1]
+    if not runs:
+        return (Run(device_type, firmware, lo, _ordinal(rows[0].day, ordinals), hi,
+                    _ordinal(rows[-1].day, ordinals)),)  # fmt: skip
+    run = runs[-1]
+    if run.config != (device_type, firmware) or (len(runs) > 1 and lo <= runs[-2].last):
+        return None
+    first, first_day = run.first, run.first_day
+    if lo < first:
+        first, first_day = lo, _ordinal(rows[0].day, ordinals)
+    last, last_day = run.last, run.last_day
+    if hi > last:
+        last, last_day = hi, _ordinal(rows[-1].day, ordinals)
+    return (*runs[:-1], Run(device_type, firmware, first, first_day, last, last_day))
 
 
 def _ordinal(day: str, ordinals: dict[str, int]) -> int:

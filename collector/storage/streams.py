@@ -13,6 +13,7 @@ import bisect
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from collector.records import EventRow, ParsedMessage
@@ -146,13 +147,7 @@ class StreamBook:
         st = self._streams.get(key)
         if st is None:
             st = self._streams[key] = StreamState([], [], received_ms, received_ms)
-        fresh: list[EventRow] = []
-        seen: set[int] = set()
-        for ev in unit.events:
-            if ev.seq is None or ev.seq in seen or covers(st.received, ev.seq):
-                continue
-            seen.add(ev.seq)
-            fresh.append(ev)
+        fresh = _unreceived(unit.events, st.received)
         if unit.events or unit.quarantined:
             # A batch without events (drops only) covers seqs the agent declared dropped: they
             # are accounted for by the declaration, not received (dropped_unreceived).
@@ -180,6 +175,36 @@ class StreamBook:
         return out
 
 
+_SEQ = itemgetter(EventRow._fields.index("seq"))
+_IDENTITY = itemgetter(EventRow._fields.index("device_id"), EventRow._fields.index("event_id"))
+
+
+def _unreceived(events: list[EventRow], received: Sequence[Range]) -> list[EventRow]:
+    """The first event of each seq of `events` not covered by `received`. The usual batch (its
+    seqs distinct and none received before) is decided once, in C-level steps, for the whole
+    batch; any other goes event by event."""
+    seqs = list(map(_SEQ, events))
+    if seqs and None not in seqs:
+        lo, hi = min(seqs), max(seqs)
+        # The last range starting at or below `hi` is the one that would overlap lo..hi.
+        i = bisect.bisect_right(received, (hi, float("inf"))) - 1
+        if (i < 0 or received[i][1] < lo) and len(set(seqs)) == len(seqs):
+            return list(events)
+    fresh: list[EventRow] = []
+    seen: set[int] = set()
+    for ev in events:
+        if ev.seq is None or ev.seq in seen or covers(received, ev.seq):
+            continue
+        seen.add(ev.seq)
+        fresh.append(ev)
+    return fresh
+
+
+def identity_keys(events: Iterable[EventRow]) -> list[int]:
+    """RecentIds.key of each event, computed without a Python call per event."""
+    return list(map(hash, map(_IDENTITY, events)))
+
+
 class RecentIds:
     """The `(device, event id)` pairs this collector stored lately, so that an event id a
     device sends again under another sequence number or another stream is counted once
@@ -202,8 +227,17 @@ class RecentIds:
     def seen(self, key: int) -> bool:
         return key in self._current or key in self._previous
 
+    def seen_any(self, keys: set[int]) -> bool:
+        return not (self._current.isdisjoint(keys) and self._previous.isdisjoint(keys))
+
     def add(self, events: Iterable[EventRow]) -> None:
-        for ev in events:
-            self._current.add(hash((ev.device_id, ev.event_id)))
+        """As adding each event's key in turn, the generations turning over when the current
+        one is full; done in slices that just fill the current generation."""
+        keys = identity_keys(events)
+        i = 0
+        while i < len(keys):
+            room = self._half - len(self._current)  # >= 1: a full generation is turned over
+            self._current.update(keys[i : i + room])
+            i += room
             if len(self._current) >= self._half:
                 self._previous, self._current = self._current, set()

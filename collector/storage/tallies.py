@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
+from operator import attrgetter
 from typing import Any
 
 from collector.records import EventRow
@@ -30,7 +31,7 @@ DAY_MS = 86_400_000
 def event_days(fresh: Iterable[EventRow]) -> tuple[list[str], list[int]]:
     """Newly stored events per day, as (days, counts) columns in day order (the order rows are
     locked in, so two writers cannot deadlock on them). Never pass duplicates."""
-    return event_days_of(ev.day for ev in fresh)
+    return event_days_of(map(attrgetter("day"), fresh))
 
 
 def event_days_of(days: Iterable[str]) -> tuple[list[str], list[int]]:

@@ -43,8 +43,11 @@ async def test_events_flow_end_to_end_and_resends_count_once(
     proc = start_collector(conf, tmp_path / "collector.log")
     try:
         await asyncio.to_thread(wait_http, f"http://127.0.0.1:{http}/healthz", 20, proc)
-        today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
-        t0 = int(today.timestamp() * 1000)
+        # Noon of yesterday: always in the past, so that before noon UTC the newest events
+        # are not beyond the collector's future limit (noon of today was, until 11:50 UTC).
+        noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+        noon -= timedelta(days=1)
+        t0 = int(noon.timestamp() * 1000)
         fleet = [
             settings(tmp_path, broker.port, "gw-1", "press-x", "2.0", "gw-1.db"),
             settings(tmp_path, broker.port, "gw-2", "press-x", "2.1", "gw-2.db"),
@@ -81,7 +84,7 @@ async def test_events_flow_end_to_end_and_resends_count_once(
         assert stats["ingest"]["duplicates"] == 40
         assert stats["quarantined"] == 0
 
-        end = today.date()
+        end = noon.date()
         rows = api_get(http, "/v1/pes", start=str(end - timedelta(days=9)), end=str(end),
                        group_by="device_type,firmware_version")  # fmt: skip
         by_seg = {(r["device_type"], r["firmware_version"]): r for r in rows}

@@ -44,7 +44,7 @@ FACES: dict[str, set[str]] = {
         "import_outcomes", "make_outcome_query", "make_query", "outcome_band_rows",
         "outcome_report", "overview_tables", "parse_bands", "parse_group_by", "parse_weights",
         "pes_rows", "pes_table", "release_table", "result_row", "retention_rows",
-        "retention_table", "to_csv", "to_table", "trend_rows",
+        "retention_table", "to_csv", "to_table", "trend_rows", "warm_up",
     },
     "collector.jobs": {
         "Breach", "evaluate", "housekeeping_once", "prune_once", "retention_loop",

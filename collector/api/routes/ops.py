@@ -29,7 +29,10 @@ def mount(app: FastAPI, state: AppState, auth: DependsParam) -> None:
             body["store"] = str(exc)
         if not _ingesting(state):
             body["broker"] = "not used"
+        body["analytics"] = _analytics(state)
         ready = body["store"] == "ok" and _broker_ok(state)
+        if state.role == "api":  # an API replica takes traffic once its first answers are quick
+            ready = ready and body["analytics"] != "warming"
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", include_in_schema=False)
@@ -82,6 +85,19 @@ def _broker(state: AppState) -> bool:
 
 def _ingesting(state: AppState) -> bool:
     return state.settings.ingest.enabled and state.role != "api"
+
+
+def _analytics(state: AppState) -> str:
+    """The start-up warm-up of the analytics state: "warming" until it is built. A failed one
+    (say the store was down) leaves the state cold, and the first request builds it."""
+    task = state.warming
+    if not state.reads:
+        return "not used"
+    if task is None or not task.done():
+        return "warming" if task is not None else "ok"
+    if task.cancelled() or task.exception() is not None:
+        return "cold (the warm-up failed; the first request builds the state)"
+    return "ok"
 
 
 def _broker_ok(state: AppState) -> bool:

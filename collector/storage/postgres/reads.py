@@ -19,6 +19,8 @@ from collector.storage.base import (
     SessionTuple,
 )
 from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow, rows_from_bytes
+from collector.storage.marks import AnalyticsMark, ProbeKey
+from collector.storage.postgres import marks as pg_marks
 from collector.storage.postgres import runs as runs_sql
 from collector.storage.postgres.errors import translate
 from collector.storage.runbook import RunChanges, UsesRow
@@ -132,6 +134,12 @@ class PgReads:
             list(features),
         )
         return [tuple(r) for r in c], [(r[0], r[1]) for r in f]
+
+    async def analytics_mark(self, probe: Sequence[ProbeKey] = ()) -> AnalyticsMark:
+        try:
+            return await pg_marks.analytics_mark(self.pool, probe)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise translate(exc) from exc
 
     async def firmware_runs(self, since: int) -> RunChanges:
         """As Store.firmware_runs; the cursor is the xmin of the previous read's snapshot, as

@@ -213,9 +213,10 @@ async def _execute(con: Conn, plan: WritePlan, received_ms: int) -> None:
     if plan.runs:
         await runs_sql.write_runs(con, plan.runs)
     if plan.stream_fresh:  # last: its counter trigger locks a row held only until the commit
+        days: dict[str, date] = {}  # a write's events share a few days: parse each once
         await con.copy_records_to_table(
             "events",
-            records=[_event_params(ev, received_ms) for ev in plan.stream_fresh],
+            records=[_event_params(ev, received_ms, days) for ev in plan.stream_fresh],
             columns=_EVENT_COLUMNS,
         )
 
@@ -227,9 +228,12 @@ def _text(value: str | None) -> str | None:
     return value.replace("\x00", "\\x00") if value is not None else None
 
 
-def _event_params(ev: EventRow, received_ms: int) -> tuple[Any, ...]:
-    return (
-        ev.device_id, ev.event_id, ev.stream_id, ev.seq, ev.kind, ev.feature, ev.session_id,
-        ev.user_id, ev.ts_ms, ev.wall_ms, ev.clock_method, date.fromisoformat(ev.day),
-        ev.device_type, ev.firmware_version, ev.account_id, ev.labels, ev.props, received_ms,
-    )  # fmt: skip
+def _event_params(
+    ev: EventRow, received_ms: int, days: dict[str, date] | None = None
+) -> tuple[Any, ...]:
+    day = days.get(ev.day) if days is not None else None
+    if day is None:
+        day = date.fromisoformat(ev.day)
+        if days is not None:
+            days[ev.day] = day
+    return (*ev[:11], day, *ev[12:], received_ms)  # EventRow's fields are the columns

@@ -26,8 +26,10 @@ from collector.storage.base import (
     SessionTuple,
 )
 from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow, rows_from_hex
+from collector.storage.marks import AnalyticsMark, ProbeKey
 from collector.storage.runbook import RunChanges, UsesRow
 from collector.storage.sql import ENTITY_COLUMN, filter_clause
+from collector.storage.sqlite import marks as sqlite_marks
 from collector.storage.sqlite import runs as runs_sql
 from collector.storage.sqlite.errors import translate
 
@@ -141,6 +143,9 @@ class SqliteReads:
             (json.dumps(list(features)),),
         )
         return [tuple(r) for r in c], [(r[0], r[1]) for r in f]
+
+    async def analytics_mark(self, probe: Sequence[ProbeKey] = ()) -> AnalyticsMark:
+        return await sqlite_marks.analytics_mark(self._fetch, probe)
 
     async def firmware_runs(self, since: int) -> RunChanges:
         """As Store.firmware_runs: one writer and versions that only grow make this exact."""

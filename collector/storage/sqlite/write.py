@@ -145,6 +145,8 @@ async def _execute(db: aiosqlite.Connection, plan: WritePlan, received_ms: int) 
              for q in plan.quarantine],
         )  # fmt: skip
     if plan.stream_fresh:
+        # Plain tuples: sqlite3 binds an exact tuple's items directly, an EventRow (a tuple
+        # subclass) through the sequence protocol, ~0.9 us more per event in the driver thread.
         await db.executemany(
             _INSERT_EVENT, [_event_params(ev, received_ms) for ev in plan.stream_fresh]
         )

@@ -86,9 +86,10 @@ def test_ingest_and_api_roles_split_over_a_read_only_store(tmp_path: Path) -> No
                 f"ALTER ROLE {reader} SET default_transaction_read_only = on",
             )
             procs.append(start_collector(conf_api, tmp_path / "api.log", "--role", "api"))
-            wait_http(f"http://127.0.0.1:{api}/healthz", timeout=60, proc=procs[-1])
+            wait_http(f"http://127.0.0.1:{api}/readyz", timeout=60, proc=procs[-1])  # state warm
             ready = _get(api, "/readyz")
             assert ready.status_code == 200 and ready.json()["broker"] == "not used"
+            assert ready.json()["analytics"] == "ok"
 
             # A real agent publishes through the broker; the ingest collector stores.
             conf_agent = agent_config(tmp_path, broker.port, "gw-role-1")

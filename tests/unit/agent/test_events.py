@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from agent.errors import InvalidEvent
-from agent.events import Factory, check_json, check_python, make_event, to_body
+from agent.events import Factory, check_json, check_python, event_body, make_event, to_body
 from agent.settings import AgentSettings
 from shared.models import WireEvent
 
@@ -54,6 +54,31 @@ def test_built_events_equal_what_the_wire_model_makes(tmp_path: Path) -> None:
             assert ("mono" in doc) == ("ts" not in fields)
 
 
+def test_made_bodies_are_the_built_bodies_byte_for_byte(tmp_path: Path) -> None:
+    """Factory.make + event_body (the identity encoded once) store exactly what build +
+    to_body did, key order included (agent/batch.py finds `boot` by position)."""
+    s = settings(tmp_path, labels={"site": "plant-3", "hall": "ü"})
+    factory = Factory(s)
+    rng = random.Random(2)
+    lean = 0
+    for i in range(400):
+        fields = random_fields(rng)
+        if i % 3 == 0:  # explicit ts: no clock readings, so both paths make identical events
+            fields["ts"] = 1_800_000_000_000 + i
+        if i == 200:  # a reload: the cached identity follows the new version
+            factory.firmware_version = "2.1-rc"
+        checked = check_python(fields)
+        built = factory.build(checked, f"0190-{i}")
+        doc, tail = factory.make(checked, f"0190-{i}")
+        lean += tail is not None
+        for key in ("ts", "mono"):  # read the clocks a moment apart
+            if key in built:
+                doc[key] = built[key]
+        assert event_body(doc, tail) == to_body(built)
+        assert json.loads(to_body(built))["firmware_version"] == ("2.0" if i < 200 else "2.1-rc")
+    assert 50 < lean < 400  # both paths ran
+
+
 @pytest.mark.parametrize(
     ("line", "match"),
     [
@@ -83,3 +108,28 @@ def test_make_event_keeps_its_signature(tmp_path: Path) -> None:
                    props={"k": 1})  # fmt: skip
     assert e["ts"] == 1_800_000_000_000 and "mono" not in e and e["props"] == {"k": 1}
     assert e["labels"] == {"site": "plant-3"}
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_python_callers_non_finite_floats_are_refused(value: float) -> None:
+    # The fast path's types let any float through; finite() must send these to the full path.
+    with pytest.raises(InvalidEvent, match=r"props\.x"):
+        check_python({"kind": "feature_use", "feature": "f", "props": {"ok": 1.5, "x": value}})
+    assert check_python({"kind": "k", "props": {"ok": 1.5, "big": 2**70}}).props == {
+        "ok": 1.5,
+        "big": float(2**70),
+    }
+
+
+def test_many_at_once_is_check_python_of_each() -> None:
+    from agent.events import check_python_many
+
+    rng = random.Random(3)
+    batch = [random_fields(rng) for _ in range(200)]
+    assert check_python_many(batch) == [check_python(f) for f in batch]
+    for bad, match in (({"kind": "feature_use", "feature": "f", "props": {"x": float("nan")}},
+                        r"event 7: .*props\.x"),
+                       ({"kind": "Not A Kind"}, "event 7: invalid event: kind"),
+                       ({"kind": "k", "ts": "1"}, "event 7: invalid event: ts")):  # fmt: skip
+        with pytest.raises(InvalidEvent, match=match):
+            check_python_many([*batch[:7], bad, *batch[7:]])

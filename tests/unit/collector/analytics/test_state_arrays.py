@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from collector.analytics.state import CubeState
+from collector.analytics.state import CubeState, _first_days
 from collector.storage.bitmaps import Changes, ComboRow, FeatureNameRow
 from tests.kits.analytics import random_fleet, torn_refreshes
 
@@ -54,3 +54,33 @@ def test_rows_of_an_unnamed_combination_are_refused() -> None:
         state.apply(Changes(np.array([[2, 11_540, 1]], np.int64), [], (1, 1)))
     state.apply(Changes(np.array([[1, 11_540, 1]], np.int64), [(1, 1, 11_540, 1)], (1, 1)))
     assert len(state.snapshot.first) == 1 and len(state.snapshot.f_combo) == 1
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_first_days_kept_for_the_written_rows_equal_a_full_pass(seed: int) -> None:
+    """`first` is recomputed only for the rows a refresh writes or adds: after every refresh
+    (torn reads, new combinations, a row rewritten with an earlier or a later first day, an
+    earlier history block), it equals _first_days over every row, and an earlier snapshot's
+    `first` is left as it was."""
+    rng = random.Random(40 + seed)
+    state = CubeState()
+    refreshes = torn_refreshes(random_fleet(rng, devices=12), 4)
+    kept: list[tuple[np.ndarray, np.ndarray]] = []
+    for n, (combos, features, changes) in enumerate(refreshes):
+        state.add_names(combos, features)
+        state.apply(changes)
+        snap = state.snapshot
+        kept.append((snap.first, snap.first.copy()))
+        assert np.array_equal(snap.first, _first_days(snap.act, snap.block0)), n
+    # Rewrites of single rows: a bit earlier, bit 63 (signed, as stores give it), a row
+    # emptied, an earlier block.
+    ids = sorted(state.rows)
+    for k, (block, word) in enumerate([(None, 1), (None, -(1 << 63)), (None, 0), (-1, 1 << 5)]):
+        combo = ids[(7 * k) % len(ids)]
+        b = state.block0 + (0 if block is None else block)
+        state.apply(Changes([(combo, b, word)], [], (100 + k, 100 + k)))
+        snap = state.snapshot
+        kept.append((snap.first, snap.first.copy()))
+        assert np.array_equal(snap.first, _first_days(snap.act, snap.block0)), k
+    for first, copy in kept:
+        assert np.array_equal(first, copy), "a published snapshot never changes"

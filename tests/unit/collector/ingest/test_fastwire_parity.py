@@ -22,6 +22,7 @@ from collector.ingest.parse import parse_batch
 from collector.records import ParsedMessage
 from shared import codec
 from shared import limits as L
+from shared.clock import AGREE_MS
 from shared.models import Anchor, Batch, DropRange, WireEvent
 from tests.kits.batches import (
     DEVICE,
@@ -277,6 +278,16 @@ CLOCKS: list[tuple[str, dict[str, Any], dict[str, Any], Verdict]] = [
      {"anchors": [{"boot": "boot-b", "mono": 1, "true_ms": NOW - 3_600_000}]}, "fast"),
     ("anchor agrees with wall", {"mono": 5, "boot": "boot-b"},
      {"anchors": [{"boot": "boot-b", "mono": 5, "true_ms": NOW}]}, "fast"),
+    # At and just past the agreement window (shared.clock.AGREE_MS): the wall clock, then the
+    # anchor's time (the fast path inlines shared.clock.correct: its edges must match).
+    ("anchor agrees at the edge", {"ts": NOW, "mono": 5, "boot": "boot-b"},
+     {"anchors": [{"boot": "boot-b", "mono": 5, "true_ms": NOW - AGREE_MS}]}, "fast"),
+    ("anchor just past the edge", {"ts": NOW, "mono": 5, "boot": "boot-b"},
+     {"anchors": [{"boot": "boot-b", "mono": 5, "true_ms": NOW - AGREE_MS - 1}]}, "fast"),
+    ("anchor agrees at the late edge", {"ts": NOW, "mono": 5, "boot": "boot-b"},
+     {"anchors": [{"boot": "boot-b", "mono": 5, "true_ms": NOW + AGREE_MS}]}, "fast"),
+    ("anchor past the edge, late", {"ts": NOW, "mono": 5, "boot": "boot-b"},
+     {"anchors": [{"boot": "boot-b", "mono": 5, "true_ms": NOW + AGREE_MS + 1}]}, "fast"),
     ("duplicate anchors", {"ts": 0, "mono": 5, "boot": "boot-b"},
      {"anchors": [{"boot": "boot-b", "mono": 1, "true_ms": NOW - 9_000_000},
                   {"boot": "boot-b", "mono": 1, "true_ms": NOW - 3_600_000}]}, "fast"),

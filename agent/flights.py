@@ -1,0 +1,86 @@
+"""The publisher's bookkeeping, apart from its loop (agent/publisher.py): a batch in flight,
+the resend backoff a batch waits by, the counters, and turning ack messages into acks of
+this buffer's stream."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import msgspec
+
+from agent.drops import Drop
+from agent.wire import Ack, decode_ack
+from shared import codec
+from shared.errors import InvalidPayload
+from shared.retry import Backoff
+
+log = logging.getLogger(__name__)
+
+# Longest wait for an ack before a resend: below a minute, so that a collector that lost the
+# copies (not just delayed them) gets them again soon; a reconnect resends everything at once.
+RESEND_CAP_S = 60.0
+
+
+def resend_wait(level: int, ack_timeout_s: float, rng: random.Random | None = None) -> float:
+    """Seconds to wait for a batch's ack at resend backoff `level` (0: a link in good health).
+    The first wait is ack_timeout_s exactly; then 2x, 4x, ... ack_timeout_s jittered into
+    [delay/2, delay] so a fleet does not resend in lock-step, never below ack_timeout_s nor
+    above max(ack_timeout_s, RESEND_CAP_S)."""
+    if level <= 0:
+        return ack_timeout_s
+    cap = max(ack_timeout_s, RESEND_CAP_S)
+    wait = Backoff(min(2 * ack_timeout_s, cap), cap).delay(level - 1, rng)
+    return max(ack_timeout_s, wait)
+
+
+@dataclass(slots=True)
+class _Flight:
+    """A batch published and not yet acked."""
+
+    first: int
+    last: int
+    deadline: float  # loop.time() after which it is resent
+    drops: tuple[Drop, ...] = ()  # drop ranges it reported: forgotten once it is acked
+    level: int = 0  # resend backoff level: its wait for an ack is resend_wait(level)
+    resends: int = 0  # times it was sent again for want of an ack
+    sent: float = 0.0  # loop.time() of its latest send
+    lonely: int = 0  # its publishes in a row that found no subscriber (backs off its resends)
+
+
+@dataclass(slots=True)
+class PublisherStats:
+    batches_sent: int = 0
+    batches_resent: int = 0
+    events_sent: int = 0
+    publish_failures: int = 0
+    no_subscribers: int = 0  # PUBACKs saying no collector was subscribed
+    acks: int = 0
+    acks_ignored: int = 0
+    events_acked: int = 0  # rows deleted from the buffer by acks
+    last_ack_ms: int | None = None  # collector clock of the latest ack
+    throttled_s: float = 0.0  # time spent waiting for the drain rate
+
+
+def decode_acks(
+    messages: Sequence[tuple[bytes, str | None]], stream_id: str, stats: PublisherStats
+) -> list[Ack]:
+    """The acks among `messages` (payload, content type) for `stream_id`; the others are
+    counted in stats.acks_ignored and logged."""
+    acks: list[Ack] = []
+    for payload, content_type in messages:
+        try:
+            ack = decode_ack(codec.inflate(payload, content_type))
+        except (InvalidPayload, msgspec.ValidationError, msgspec.DecodeError) as exc:
+            stats.acks_ignored += 1
+            log.warning("ignoring malformed ack: %s", str(exc).replace("\n", " ")[:300])
+            continue
+        if ack.stream_id != stream_id:
+            # An old buffer's stream (the file was recreated): nothing of ours to delete.
+            stats.acks_ignored += 1
+            log.info("ignoring ack for stream %s (ours is %s)", ack.stream_id, stream_id)
+            continue
+        acks.append(ack)
+    return acks

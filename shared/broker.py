@@ -1,0 +1,39 @@
+"""What the MQTT client (shared/mqtt.py) needs to know about the broker, as a protocol: both
+sides' settings classes satisfy it without importing each other (or pydantic, on the agent)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class _Secret(Protocol):
+    def get_secret_value(self) -> str: ...
+
+
+class BrokerSettings(Protocol):
+    """What MqttClient reads: shared.mqtt_settings.MqttSettings (pydantic; the collector's),
+    or the agent's own msgspec twin (agent/settings.py), which keeps pydantic out of a
+    gateway's process."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def password(self) -> _Secret | None: ...
+    @property
+    def keepalive(self) -> int: ...
+    @property
+    def tls(self) -> bool: ...
+    @property
+    def ca_file(self) -> str | None: ...
+    @property
+    def cert_file(self) -> str | None: ...
+    @property
+    def key_file(self) -> str | None: ...
+    @property
+    def reconnect_initial_s(self) -> float: ...
+    @property
+    def reconnect_max_s(self) -> float: ...
