@@ -26,6 +26,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from scripts.mutation_manual import MANUAL, run_manual
+
 ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENT_FILE = ROOT / "scripts" / "mutation_equivalent.txt"
 # What the tests import besides the mutated files; mutmut copies these into mutants/ unchanged.
@@ -70,6 +72,7 @@ MODULES: dict[str, Module] = {
             "collector/analytics/scores.py",
         ),
         (
+            f"{U}/collector/analytics/test_cube_bits.py",
             f"{U}/collector/analytics/test_engine.py",
             f"{U}/collector/analytics/test_pes.py",
             f"{U}/collector/analytics/test_periods.py",
@@ -88,8 +91,13 @@ MODULES: dict[str, Module] = {
     ),
     # Ingest parsing and the quarantine reasons.
     "parse": Module(
-        ("collector/ingest/parse.py",),
-        (f"{U}/collector/ingest/test_parse.py", f"{U}/collector/ingest/test_hostile.py"),
+        ("collector/ingest/parse.py", "collector/ingest/fastwire.py"),
+        (
+            f"{U}/collector/ingest/test_parse.py",
+            f"{U}/collector/ingest/test_hostile.py",
+            f"{U}/collector/ingest/test_fastwire_parity.py",
+            f"{U}/collector/ingest/test_import_line.py",
+        ),
     ),
     # The shared wire contract.
     "topics": Module(("shared/topics.py",), (f"{U}/shared/test_topics.py",)),
@@ -101,6 +109,7 @@ MODULES: dict[str, Module] = {
     "wire": Module(
         ("shared/models.py",),
         (
+            f"{U}/shared/test_models.py",
             f"{U}/shared/test_wire_schema.py",
             f"{U}/shared/test_codec.py",
             f"{U}/agent/test_wire_equivalence.py",
@@ -113,7 +122,11 @@ MODULES: dict[str, Module] = {
     ),
     "buffer": Module(
         ("agent/buffer.py", "agent/stored.py", "agent/budget.py", "agent/drops.py"),
-        (f"{U}/agent/test_buffer.py", f"{U}/agent/test_buffer_limits.py"),
+        (
+            f"{U}/agent/test_buffer.py",
+            f"{U}/agent/test_buffer_limits.py",
+            f"{U}/agent/test_buffer_accounting.py",
+        ),
     ),
 }
 
@@ -209,8 +222,25 @@ def _configure(scratch: Path, module: Module) -> None:
         f.write(config)
 
 
-def run_module(name: str, jobs: int, keep: bool, show: bool, equivalent: dict[str, str]) -> Score:
+def run_module(
+    name: str,
+    jobs: int,
+    keep: bool,
+    show: bool,
+    equivalent: dict[str, str],
+    only: tuple[str, ...] = (),
+) -> Score:
+    """Mutate and test one module; `only` (mutmut's mutant names, `*` wildcards) restricts the
+    run to those mutants, and the score to the ones it checked."""
     module = MODULES[name]
+    if name in MANUAL:  # code mutmut does not mutate: hand-written mutants (mutation_manual.py)
+        started = time.monotonic()
+        statuses = run_manual(name, module.tests, _copy_tree)
+        mine = frozenset(n for n in equivalent if n in statuses)
+        score = Score(name, statuses, mine, time.monotonic() - started)
+        for mutant in score.missed if show else ():
+            print(f"--- {mutant} (survived): see scripts/mutation_manual.py")
+        return score
     scratch = Path(tempfile.mkdtemp(prefix=f"pes-mutation-{name}-"))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # import the copy only
     env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -221,7 +251,7 @@ def run_module(name: str, jobs: int, keep: bool, show: bool, equivalent: dict[st
         log = scratch / "mutmut.log"
         with log.open("w") as out:
             run = subprocess.run(
-                ["mutmut", "run", "--max-children", str(jobs)],
+                ["mutmut", "run", "--max-children", str(jobs), *only],
                 cwd=scratch,
                 env=env,
                 stdout=out,
@@ -241,12 +271,14 @@ def run_module(name: str, jobs: int, keep: bool, show: bool, equivalent: dict[st
         statuses = {
             m["name"]: m["status"]
             for m in (_RESULT_LINE.match(line) for line in results.splitlines())
-            if m
+            if m and not (only and m["status"] == "not checked")
         }
         if not statuses:
             raise SystemExit(f"mutation: mutmut generated no mutants for {name} (see {log})")
         prefixes = tuple(s.removesuffix(".py").replace("/", ".") + "." for s in module.sources)
-        mine = frozenset(n for n in equivalent if n.startswith(prefixes))
+        mine = frozenset(
+            n for n in equivalent if n.startswith(prefixes) and (not only or n in statuses)
+        )
         score = Score(name, statuses, mine, time.monotonic() - started)
         if show and score.missed:
             _show(scratch, env, score)
@@ -325,6 +357,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies")
     parser.add_argument("--fail-under", type=float, default=0.0, metavar="PERCENT")
     parser.add_argument("--list", action="store_true", help="list modules, sources and tests")
+    parser.add_argument(
+        "--mutants",
+        nargs="+",
+        default=(),
+        metavar="NAME",
+        help="only these mutants (mutmut names, * wildcards), e.g. the ones a full run missed",
+    )
     args = parser.parse_args(argv)
     if args.list:
         for n, m in MODULES.items():
@@ -341,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     equivalent = load_equivalent()
     scores: list[Score] = []
     for name in names:
-        scores.append(run_module(name, args.jobs, args.keep, args.show, equivalent))
+        only = tuple(args.mutants)
+        scores.append(run_module(name, args.jobs, args.keep, args.show, equivalent, only))
         s = scores[-1]
         print(f"{name}: {s.percent:.1f}% ({s.caught}/{s.scored})", flush=True)
         for mutant in s.missed:

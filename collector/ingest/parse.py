@@ -328,9 +328,11 @@ def parse_import_line(
 ) -> EventRow | QuarantineRow:
     """Validate one import line with the same rules as MQTT ingest (the event model included)."""
     raw = line.encode(errors="backslashreplace")[:MAX_RAW_KEPT]  # lone surrogates, too
-    doc: Any = None
     try:
-        doc = json.loads(line)
+        doc: Any = json.loads(line)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, an int over 4,300 digits
+        return QuarantineRow(source, None, "bad_json", str(exc)[:200], raw)
+    try:
         if not isinstance(doc, dict):
             raise InvalidPayload("bad_json", "a line must be a JSON object")
         imp = ImportLine.model_validate(doc)
@@ -353,16 +355,11 @@ def parse_import_line(
                 "props": imp.props,
             }
         )
-    except (json.JSONDecodeError, RecursionError) as exc:
-        return QuarantineRow(source, None, "bad_json", str(exc)[:200], raw)
     except InvalidPayload as exc:
         return QuarantineRow(source, None, exc.reason, exc.detail, raw)
-    except (ValidationError, ValueError, OverflowError) as exc:
-        if isinstance(exc, ValidationError):
-            reason, detail = _reason(exc)
-        else:
-            reason, detail = "invalid:ts", str(exc)[:200]
-        device = doc.get("device_id") if isinstance(doc, dict) else None
+    except ValidationError as exc:
+        reason, detail = _reason(exc)
+        device = doc.get("device_id")  # a dict here: the check above raised otherwise
         return QuarantineRow(
             source, device if isinstance(device, str) else None, reason, detail, raw
         )

@@ -378,3 +378,15 @@ def test_a_small_difference_whose_interval_excludes_zero_is_significant() -> Non
     (r,) = [r for r in rows if r["config"] == "b" and r["metric"] == "adoption"]
     assert r["delta_low"] == pytest.approx(0.5) and r["delta_high"] == pytest.approx(0.5)
     assert r["significant"] is True
+
+
+def test_one_retained_entity_has_growth_50_in_every_resample() -> None:
+    # One device per configuration, active every day of P' and P: no mover, so growth is 50
+    # (pes.md), and every resample (that one device drawn once) says 50 too, not "undefined".
+    days = [date(2026, 2, 10) + timedelta(days=d) for d in range(40)]
+    events = [event(f"{fw}-0", d, "session_start", None, fw) for fw in ("2.0", "2.1") for d in days]
+    rows = run(events, "firmware_version:2.0", "firmware_version:2.1", resamples=50, seed=1)
+    for name in ("a", "b"):
+        g = rows[(name, "growth")]
+        assert (g["value"], g["ci_low"], g["ci_high"]) == (50.0, 50.0, 50.0)
+    assert (rows[("b", "growth")]["delta_low"], rows[("b", "growth")]["delta_high"]) == (0.0, 0.0)

@@ -128,3 +128,14 @@ def test_unit_sums_by_brute_force(seed: int) -> None:
         want = np.zeros((units, 7), np.int64)
         np.add.at(want, unit, x)
         assert (unit_sums(x, unit, units) == want).all(), (rows, unit)
+
+
+def test_as_many_entities_as_buckets_is_still_the_exact_bootstrap() -> None:
+    # n == buckets: each entity its own unit, in order, and no draw from the generator (so the
+    # resamples that follow are those of the exact bootstrap, draw for draw).
+    rng = np.random.default_rng(5)
+    unit, units = _units(100, 100, rng)
+    assert units == 100 and unit.tolist() == list(range(100))
+    assert rng.random() == np.random.default_rng(5).random()
+    with pytest.raises(ValueError, match=r"^buckets must be at least 1$"):
+        _units(1, 0, np.random.default_rng(3))

@@ -159,3 +159,72 @@ def test_sqlite_urls_follow_file_uri_rules() -> None:
     assert sqlite_path("sqlite:////var/lib/pes/c.db") == "/var/lib/pes/c.db"
     assert sqlite_path("sqlite:data/c.db") == "data/c.db"
     assert sqlite_path("sqlite://") == ":memory:"
+
+
+# -- a batch JSON cannot read as a whole: each event read on its own --------------------------
+HUGE = "1" + "0" * 5000  # over Python's 4,300-digit limit: json cannot read it
+
+
+def with_unreadable(doc: dict[str, Any], at: int) -> bytes:
+    """The batch's JSON text with event `at`'s `mono` replaced by a number json cannot read."""
+    text = json.dumps(doc)
+    mono = f'"mono": {doc["events"][at]["mono"]}'
+    assert text.count(mono) == 1
+    return text.replace(mono, f'"mono": {HUGE}').encode()
+
+
+def test_an_unreadable_event_is_quarantined_alone_after_the_anchors() -> None:
+    # The header's anchors array comes before the events: only the events array is split.
+    anchors = [{"boot": "boot-b", "mono": 5_000, "true_ms": NOW - 60_000}]
+    doc = batch([event(1), event(2), event(3, ts=1000, mono=6_000, boot="boot-b")])
+    doc = {"anchors": anchors, **doc}
+    out = parse(None, raw=with_unreadable(doc, 1))
+    assert [e.seq for e in out.events] == [1, 3]
+    # Event 3's wall clock is unset (1970): placed by the anchor of its boot, 1 s after it.
+    assert (out.events[1].clock_method, out.events[1].ts_ms) == ("anchor", NOW - 59_000)
+    (q,) = out.quarantined
+    assert (q.reason, q.topic, q.device_id) == ("bad_json", TOPIC, "gw-1")
+    assert q.detail.startswith("Exceeds the limit (4300 digits)")
+    assert json.loads(q.raw.decode().replace(HUGE, "0"))["seq"] == 2  # the event's own bytes
+    assert out.ack is not None and (out.ack.first_seq, out.ack.last_seq) == (1, 3)
+
+
+def test_an_empty_item_in_a_broken_events_array_is_quarantined_too() -> None:
+    good = json.dumps(event(1))
+    text = json.dumps(batch([], last_seq=1)).replace('"events": []', f'"events": [ , {good}]')
+    out = parse(None, raw=text.encode())
+    assert [e.seq for e in out.events] == [1]
+    assert [(q.reason, q.raw) for q in out.quarantined] == [("bad_json", b" ")]
+
+
+def test_an_unreadable_events_object_is_bad_json_whole() -> None:
+    text = json.dumps(batch([])).replace('"events": []', f'"events": {{"a": {HUGE}}}')
+    out = parse(None, raw=text.encode())
+    assert out.events == [] and [q.reason for q in out.quarantined] == ["bad_json"]
+
+
+# -- a refused envelope is still acked when its stream and range can be read -----------------
+@pytest.mark.parametrize(
+    ("stream", "first", "last"),
+    [("X-s.1:X", 1, 3), ('"x"', 1, 1), ("s-1", 1, 2**53), ("s-1", 7, 7)],
+)
+def test_a_refused_envelope_is_acked_with_its_stream_and_range(
+    stream: str, first: int, last: int
+) -> None:
+    doc = batch([event(first)], v=2, stream_id=stream, first_seq=first, last_seq=last)
+    out = parse(doc)
+    assert [q.reason for q in out.quarantined] == ["bad_envelope"]
+    if stream == '"x"':  # not an id: nothing to ack
+        assert out.ack is None
+        return
+    assert out.ack is not None
+    assert (out.ack.device_id, out.ack.stream_id) == ("gw-1", stream)
+    assert (out.ack.first_seq, out.ack.last_seq) == (first, last)
+    assert out.stream is None and out.events == []
+
+
+@pytest.mark.parametrize(("first", "last"), [(0, 1), (3, 2), (1, 2**53 + 1)])
+def test_a_refused_envelope_with_an_impossible_range_is_not_acked(first: int, last: int) -> None:
+    out = parse(batch([event(1)], v=2, first_seq=first, last_seq=last))
+    assert [q.reason for q in out.quarantined] == ["bad_envelope"]
+    assert out.ack is None
