@@ -10,15 +10,13 @@ from datetime import date
 import numpy as np
 import pytest
 
+from collector.analytics.bits import bits_between, count_between, unpack
 from collector.analytics.cube import (
     Members,
-    bits_between,
-    count_between,
     feature_counts,
     members,
     needed_range,
     period_stats,
-    unpack,
     windows,
 )
 from collector.analytics.params import PesParams
