@@ -4,6 +4,7 @@ cannot reach: ties that need the row read, malformed text, sums of a day in seve
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from collector.storage.packed import SEP, day_ordinals, ints, runs_of, split, uses_of
 
@@ -46,4 +47,10 @@ def test_days_and_integers_parsed() -> None:
     got = day_ordinals("2026-03-022026-03-012026-03-02", 3)
     assert got is not None and got.tolist() == [739677, 739676, 739677]
     assert day_ordinals("2026-03-02", 2) is None and day_ordinals("2026-13-02", 1) is None
+    assert day_ordinals("2026/03/02", 1) is None and day_ordinals("20x6-03-02", 1) is None
+    far = day_ordinals("0001-01-019999-12-31", 2)  # beyond the table: sorted instead
+    assert far is not None and far.tolist() == [1, 3652059]
+    assert day_ordinals("", 0) is not None
     assert ints("3,-1,40").tolist() == [3, -1, 40] and ints(None).tolist() == []
+    with pytest.raises(ValueError):
+        ints("3,x,4")
