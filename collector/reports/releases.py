@@ -39,7 +39,7 @@ from collector.analytics.releases import (
     measure_key,
     report_rows,
 )
-from collector.analytics.releases_fleet import Fleet, or_rows
+from collector.analytics.releases_fleet import Fleet
 from collector.analytics.releases_rollout import Rollout, rollout
 from collector.analytics.state import Snapshot
 from collector.errors import QueryError
@@ -152,10 +152,16 @@ def _codes(vocab: Sequence[str], index: dict[str, int]) -> Ints:
     return np.asarray([index.get(v, -1) for v in vocab], np.int64).reshape(len(vocab))
 
 
-def _merge(keys: Ints, rows: npt.NDArray[np.bool_]) -> tuple[Ints, npt.NDArray[np.bool_]]:
-    keep = rows.any(axis=1)
+def _merge(keys: Ints, words: npt.NDArray[np.uint64]) -> tuple[Ints, npt.NDArray[np.bool_]]:
+    """The distinct keys of the rows with a bit set and, per key, its rows' days ORed: ORed as
+    64-day words (a reduce over rows sorted by key), then unpacked, 64 times less to OR."""
+    keep = words.any(axis=1)
     uniq, inv = np.unique(keys[keep], return_inverse=True)
-    return uniq, or_rows(inv.reshape(-1).astype(np.int64), rows[keep], len(uniq))
+    if not len(uniq):
+        return uniq, _unpack(words[:0])
+    order = np.argsort(inv.reshape(-1), kind="stable")
+    starts = np.searchsorted(inv.reshape(-1)[order], np.arange(len(uniq)))
+    return uniq, _unpack(np.bitwise_or.reduceat(words[keep][order], starts, axis=0))
 
 
 def build_fleet(
@@ -191,10 +197,10 @@ def build_fleet(
     c_dev = _codes(dvoc, dix)[cube.codes["device_id"]]
     c_typ = _codes(tvoc, tix)[cube.codes["device_type"]]
     c_fw = _codes(fvoc, fix)[cube.codes["firmware_version"]]
-    akeys, act_days = _merge((c_dev * nt + c_typ) * nf + c_fw, _unpack(cube.words))
+    akeys, act_days = _merge((c_dev * nt + c_typ) * nf + c_fw, cube.words)
     fkeys, use_days = _merge(
         (c_dev[cube.f_combo] * nt + c_typ[cube.f_combo]) * nfeat + cube.f_feat,
-        _unpack(cube.f_words),
+        cube.f_words,
     )
     counts = np.zeros((len(devices), cube.n_days), np.int64)
     if uses is not None and len(uses.device):
