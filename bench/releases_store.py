@@ -36,12 +36,12 @@ from collector.records import EventRow, ParsedMessage
 from collector.reports.releases import (
     ReleaseQuery,
     build_fleet,
-    current_runs,
     release_rows,
 )
 from collector.reports.tables import current_snapshot
 from collector.settings import PesSettings
 from collector.storage import open_store
+from collector.storage.runcache import current_run_columns
 from collector.storage.usecache import UseColumns
 
 DAY_MS = 86_400_000
@@ -202,7 +202,7 @@ async def request_figures(fleet: Fleet, params: ReleaseParams, label: str) -> li
 
             async def previous_path() -> list[ReleaseRow]:
                 snapshot = await current_snapshot(store)
-                runs = await current_runs(store)
+                runs = await current_run_columns(store)
                 uses = await store.feature_uses(None, date.fromordinal(lo), date.fromordinal(hi))
                 built = build_fleet(snapshot, runs, UseColumns.of(uses), lo, hi)
                 return previous.release_report(built, q.params(settings))

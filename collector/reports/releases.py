@@ -2,11 +2,11 @@
 checked once, a `Fleet` built from the store, the pure engine of collector.analytics.releases.
 
 Where the Fleet comes from:
-- runs: `Store.firmware_runs`, kept in memory per open store and refreshed by version (only the
-  devices whose runs changed are read again), like the analytics state of tables.py;
+- runs: `Store.firmware_runs_packed`, kept in memory per open store as columns and refreshed by
+  version (only the devices whose runs changed are read again; storage/runcache.py);
 - activity and feature-use day bits: the analytics snapshot (tables.current_snapshot), the
   combinations of one (device, type, firmware) / (device, type, feature) merged;
-- feature_use counts per device and day: `Store.feature_uses`, kept in memory per open store
+- feature_use counts per device and day: `Store.feature_uses_packed`, kept in memory per open store
   as columns over a range of days; when `Store.events_seen` has moved, the devices whose
   counters moved (`events_seen_by_device`) are read again, the others kept.
 
@@ -19,7 +19,6 @@ never comes from data older than the last write committed before the request.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import weakref
@@ -40,15 +39,15 @@ from collector.analytics.releases import (
     measure_key,
     report_rows,
 )
-from collector.analytics.releases_fleet import Fleet, or_rows
+from collector.analytics.releases_fleet import Fleet
 from collector.analytics.releases_rollout import Rollout, rollout
 from collector.analytics.state import Snapshot
 from collector.errors import QueryError
 from collector.reports.query import EARLIEST, LATEST, MAX_PERIOD_DAYS
 from collector.reports.tables import current_snapshot, off_loop
 from collector.settings import PesSettings
-from collector.storage import NO_RUNS_CURSOR, Store
-from collector.storage.runbook import group_runs
+from collector.storage import Store
+from collector.storage.runcache import RunColumns, current_run_columns
 from collector.storage.runs import Run
 from collector.storage.usecache import UseColumns, current_uses
 
@@ -138,34 +137,6 @@ def parse_window(text: str | None) -> int | None:
         raise QueryError(f"window must be a whole number of days, not {text[:40]!r}") from None
 
 
-@dataclass(slots=True)
-class _Runs:
-    """The stored runs of one open store, in memory; swapped whole on refresh (copy on write),
-    so a request keeps the mapping it took while later refreshes run."""
-
-    cursor: int = NO_RUNS_CURSOR
-    runs: Mapping[str, tuple[Run, ...]] = field(default_factory=dict)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
-_RUNS: weakref.WeakKeyDictionary[Store, _Runs] = weakref.WeakKeyDictionary()
-
-
-async def current_runs(store: Store) -> Mapping[str, tuple[Run, ...]]:
-    """Bring the runs up to date (only the devices changed since the last read) and return them."""
-    state = _RUNS.get(store)
-    if state is None:
-        state = _RUNS[store] = _Runs()
-    async with state.lock:
-        changes = await store.firmware_runs(state.cursor)
-        if changes.rows:
-            runs = dict(state.runs)
-            runs.update(group_runs(changes.rows))
-            state.runs = runs
-        state.cursor = changes.cursor
-        return state.runs
-
-
 def _unpack(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
     """(rows, blocks) 64-day words -> (rows, blocks * 64) days (bit k of word b = day 64b + k)."""
     as_bytes = np.ascontiguousarray(words.astype("<u8", copy=False)).view(np.uint8)
@@ -176,42 +147,60 @@ def _unpack(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
 
 
 def _codes(vocab: Sequence[str], index: dict[str, int]) -> Ints:
-    return np.asarray([index[v] for v in vocab], np.int64).reshape(len(vocab))
+    """The codes in `index` of `vocab` (-1 for a name it lacks: a run's type or firmware no
+    longer in any run, never looked up)."""
+    return np.asarray([index.get(v, -1) for v in vocab], np.int64).reshape(len(vocab))
 
 
-def _merge(keys: Ints, rows: npt.NDArray[np.bool_]) -> tuple[Ints, npt.NDArray[np.bool_]]:
-    keep = rows.any(axis=1)
+def _merge(keys: Ints, words: npt.NDArray[np.uint64]) -> tuple[Ints, npt.NDArray[np.bool_]]:
+    """The distinct keys of the rows with a bit set and, per key, its rows' days ORed: ORed as
+    64-day words (a reduce over rows sorted by key), then unpacked, 64 times less to OR."""
+    keep = words.any(axis=1)
     uniq, inv = np.unique(keys[keep], return_inverse=True)
-    return uniq, or_rows(inv.reshape(-1).astype(np.int64), rows[keep], len(uniq))
+    if not len(uniq):
+        return uniq, _unpack(words[:0])
+    order = np.argsort(inv.reshape(-1), kind="stable")
+    starts = np.searchsorted(inv.reshape(-1)[order], np.arange(len(uniq)))
+    return uniq, _unpack(np.bitwise_or.reduceat(words[keep][order], starts, axis=0))
 
 
 def build_fleet(
     snapshot: Snapshot,
-    runs: Mapping[str, Sequence[Run]],
+    runs: RunColumns | Mapping[str, Sequence[Run]],
     uses: UseColumns | None,
     lo: int,
     hi: int,
 ) -> Fleet:
     """The Fleet for days [lo, hi] (ordinals, widened to whole 64-day blocks); no uses: all 0
-    (the rollout does not read them)."""
+    (the rollout does not read them). Vectorised over runs: Python steps are per name."""
+    runs = runs if isinstance(runs, RunColumns) else RunColumns.of_runs(runs)
     cube = snapshot.view(lo, hi)
     dvoc, tvoc, fvoc = (cube.vocab[a] for a in ("device_id", "device_type", "firmware_version"))
-    devices = tuple(sorted({*runs, *dvoc}))
+    present = np.unique(runs.device)
+    run_names = [runs.names[i] for i in present]
+    devices = tuple(sorted({*run_names, *dvoc}))
     dix = {d: i for i, d in enumerate(devices)}
-    types = tuple(dict.fromkeys([*tvoc, *(r.device_type for rs in runs.values() for r in rs)]))
-    fws = tuple(dict.fromkeys([*fvoc, *(r.firmware for rs in runs.values() for r in rs)]))
+    types = tuple(dict.fromkeys([*tvoc, *(runs.types[i] for i in np.unique(runs.type))]))
+    fws = tuple(dict.fromkeys([*fvoc, *(runs.firmwares[i] for i in np.unique(runs.firmware))]))
     tix, fix = {t: i for i, t in enumerate(types)}, {f: i for i, f in enumerate(fws)}
     nt, nf, nfeat = max(len(types), 1), max(len(fws), 1), max(len(cube.features), 1)
-    run_rows = [(dix[d], tix[r.device_type], fix[r.firmware], r.first_day, r.last_day)
-                for d in sorted(runs) for r in runs[d]]  # fmt: skip
-    runs_a = np.asarray(run_rows, np.int64).reshape(len(run_rows), 5)
+    # Run rows by device (a stable sort keeps each device's rows in event order).
+    dev_code = np.zeros(len(runs.names), np.int64)
+    dev_code[present] = _codes(run_names, dix)
+    r_dev = dev_code[runs.device]
+    order = np.argsort(r_dev, kind="stable")
+    runs_a = np.stack([
+        r_dev[order], _codes(runs.types, tix)[runs.type[order]],
+        _codes(runs.firmwares, fix)[runs.firmware[order]], runs.first_day[order],
+        runs.last_day[order],
+    ], axis=1) if len(order) else np.zeros((0, 5), np.int64)  # fmt: skip
     c_dev = _codes(dvoc, dix)[cube.codes["device_id"]]
     c_typ = _codes(tvoc, tix)[cube.codes["device_type"]]
     c_fw = _codes(fvoc, fix)[cube.codes["firmware_version"]]
-    akeys, act_days = _merge((c_dev * nt + c_typ) * nf + c_fw, _unpack(cube.words))
+    akeys, act_days = _merge((c_dev * nt + c_typ) * nf + c_fw, cube.words)
     fkeys, use_days = _merge(
         (c_dev[cube.f_combo] * nt + c_typ[cube.f_combo]) * nfeat + cube.f_feat,
-        _unpack(cube.f_words),
+        cube.f_words,
     )
     counts = np.zeros((len(devices), cube.n_days), np.int64)
     if uses is not None and len(uses.device):
@@ -262,7 +251,7 @@ async def load_fleet(store: Store, lo: int, hi: int, with_uses: bool = True) -> 
     if built is not None and built.seen == seen:
         return built
     snapshot = await current_snapshot(store)
-    runs = await current_runs(store)
+    runs = await current_run_columns(store)
     uses = await current_uses(store, lo, hi, seen) if with_uses else None
     fleet = await off_loop(lambda: build_fleet(snapshot, runs, uses, lo, hi))
     cache.pop((lo, hi, with_uses), None)

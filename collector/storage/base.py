@@ -19,6 +19,7 @@ from collector.records import ParsedMessage, StatusRow
 from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow
 from collector.storage.export import DayMark, ExportTable
 from collector.storage.marks import AnalyticsMark, ProbeKey
+from collector.storage.packed import PackedRuns, PackedUses
 from collector.storage.runbook import RunChanges, UsesRow
 from collector.storage.streams import StreamRow
 
@@ -140,6 +141,17 @@ class Store(Writer, Protocol):
     ) -> list[UsesRow]:
         """feature_use events per (device, day ordinal) over [since, until], summed from the
         feature_day rollup, of one device type or all, of these devices or all."""
+        ...
+
+    async def firmware_runs_packed(self, since: int) -> PackedRuns:
+        """`firmware_runs` packed by SQL (collector/storage/packed.py): the same runs, sorted by
+        device then event order, as columns of codes."""
+        ...
+
+    async def feature_uses_packed(
+        self, since: date, until: date, devices: Sequence[str] | None = None
+    ) -> PackedUses:
+        """`feature_uses` of every device type packed by SQL: the same rows, by device."""
         ...
 
     async def events_seen(self) -> int:

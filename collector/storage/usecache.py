@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from collector.storage.base import Store
+from collector.storage.packed import PackedUses
 from collector.storage.runbook import UsesRow
 
 Ints = npt.NDArray[np.int64]
@@ -57,6 +58,21 @@ class UseColumns:
             np.fromiter((r[2] for r in rows), np.int64, len(rows)),
         )
 
+    @classmethod
+    def of_packed(cls, packed: PackedUses, names: list[str] | None = None) -> UseColumns:
+        """Columns of a packed read (one Python step per device, not per row); device codes
+        appended to `names` (the packed names themselves if None)."""
+        if names is None:
+            names, codes = packed.names, np.arange(len(packed.names), dtype=np.int64)
+        else:
+            index = {d: i for i, d in enumerate(names)}
+            for d in packed.names:
+                if d not in index:
+                    index[d] = len(names)
+                    names.append(d)
+            codes = np.asarray([index[d] for d in packed.names], np.int64)
+        return cls(names, np.repeat(codes, packed.counts), packed.day, packed.uses)
+
 
 @dataclass(slots=True)
 class _State:
@@ -84,24 +100,24 @@ async def current_uses(store: Store, lo: int, hi: int, seen: int | None = None) 
             return state.columns
         counters = await store.events_seen_by_device()
         if not covered:  # another range: read it whole
-            rows = await store.feature_uses(None, date.fromordinal(lo), date.fromordinal(hi))
-            state.columns, state.lo, state.hi = UseColumns.of(rows), lo, hi
+            packed = await store.feature_uses_packed(date.fromordinal(lo), date.fromordinal(hi))
+            state.columns, state.lo, state.hi = UseColumns.of_packed(packed), lo, hi
         else:
             old = state.counters
             changed = sorted(d for d, n in counters.items() if old.get(d) != n)
             if changed:
-                rows = await store.feature_uses(
-                    None, date.fromordinal(state.lo), date.fromordinal(state.hi), changed
+                packed = await store.feature_uses_packed(
+                    date.fromordinal(state.lo), date.fromordinal(state.hi), changed
                 )
-                state.columns = _replace(state.columns, changed, rows)
+                state.columns = _replace(state.columns, changed, packed)
         state.counters, state.seen = counters, sum(counters.values())
         return state.columns
 
 
-def _replace(cols: UseColumns, devices: Sequence[str], rows: Sequence[UsesRow]) -> UseColumns:
+def _replace(cols: UseColumns, devices: Sequence[str], rows: PackedUses) -> UseColumns:
     """`cols` with every row of `devices` replaced by `rows`."""
     names = list(cols.names)
-    fresh = UseColumns.of(rows, names)
+    fresh = UseColumns.of_packed(rows, names)
     index = {d: i for i, d in enumerate(names)}
     gone = np.asarray([index[d] for d in devices if d in index], np.int64)
     keep = ~np.isin(cols.device, gone)

@@ -20,6 +20,7 @@ from collector.storage.base import (
 )
 from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow, rows_from_bytes
 from collector.storage.marks import AnalyticsMark, ProbeKey
+from collector.storage.packed import PackedRuns, PackedUses, runs_of, uses_of
 from collector.storage.postgres import marks as pg_marks
 from collector.storage.postgres import runs as runs_sql
 from collector.storage.postgres.errors import translate
@@ -169,6 +170,34 @@ class PgReads:
                 runs_sql.DEVICE_FEATURE_USES, since, until, device_type, list(devices)
             )
         return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+    async def firmware_runs_packed(self, since: int) -> PackedRuns:
+        """As Store.firmware_runs_packed (the row read where packed.runs_of declines)."""
+        try:
+            async with self.pool.acquire() as con, con.transaction(isolation="repeatable_read"):
+                xmin = await con.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+                r = await con.fetchrow(runs_sql.PACKED_RUNS, since)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise translate(exc) from exc
+        packed = None
+        if r is not None:
+            cols = rows_from_bytes(r[3], 3)
+            firsts = (cols[:, 0].copy(), cols[:, 1].copy(), cols[:, 2].copy())
+            packed = runs_of(r[0], r[1], r[2], firsts, int(xmin))
+        return packed or PackedRuns.of_changes(await self.firmware_runs(since))
+
+    async def feature_uses_packed(
+        self, since: date, until: date, devices: Sequence[str] | None = None
+    ) -> PackedUses:
+        """As Store.feature_uses_packed (the row read where packed.uses_of declines)."""
+        if devices is None:
+            rows = await self._fetch(runs_sql.PACKED_USES, since, until)
+        else:
+            rows = await self._fetch(runs_sql.DEVICE_PACKED_USES, since, until, list(devices))
+        r = rows[0]
+        counts, vals = rows_from_bytes(r[1], 1), rows_from_bytes(r[2], 2)
+        packed = uses_of(r[0], counts[:, 0].copy(), vals[:, 0].copy(), vals[:, 1].copy())
+        return packed or PackedUses.of_rows(await self.feature_uses(None, since, until, devices))
 
     async def events_seen(self) -> int:
         rows = await self._fetch("SELECT coalesce(sum(events), 0)::bigint FROM devices")

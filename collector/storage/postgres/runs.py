@@ -46,6 +46,24 @@ DEVICE_FEATURE_USES = (
     "AND ($3::text IS NULL OR device_type = $3) GROUP BY device_id, day"
 )
 
+# Packed (collector/storage/packed.py): one row per table, names joined by chr(31), integers as
+# int8send bytes. The outer aggregate reads its rows once, so its string_aggs agree in order.
+_USES_BY_DEVICE = (
+    "SELECT string_agg(device_id, chr(31)), string_agg(int8send(n), ''::bytea), "  # noqa: S608
+    "string_agg(h, ''::bytea) FROM (SELECT device_id, count(*) AS n, "
+    "string_agg(int8send(d) || int8send(u), ''::bytea) AS h FROM ("
+    f"SELECT device_id, {DAY_ORDINAL}::int8 AS d, sum(uses)::int8 AS u FROM feature_day "
+    "WHERE day BETWEEN $1 AND $2{} GROUP BY device_id, day) a GROUP BY device_id) b"
+)
+PACKED_USES = _USES_BY_DEVICE.format("")
+DEVICE_PACKED_USES = _USES_BY_DEVICE.format(" AND device_id = ANY($3::text[])")
+PACKED_RUNS = (
+    "SELECT string_agg(device_id, chr(31)), string_agg(device_type, chr(31)), "
+    "string_agg(firmware_version, chr(31)), string_agg(int8send(first_ts) || "
+    "int8send(first_day::int8) || int8send(last_day::int8), ''::bytea) "
+    "FROM firmware_runs WHERE version >= $1"
+)
+
 
 async def lock_runs(con: Conn, devices: Sequence[str]) -> dict[str, tuple[Run, ...]]:
     """Load the devices' runs, their firmware_devices rows locked first: created if missing,

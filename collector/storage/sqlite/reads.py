@@ -27,7 +27,8 @@ from collector.storage.base import (
 )
 from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow, rows_from_hex
 from collector.storage.marks import AnalyticsMark, ProbeKey
-from collector.storage.runbook import RunChanges, UsesRow
+from collector.storage.packed import PackedRuns, PackedUses, day_ordinals, ints, runs_of, uses_of
+from collector.storage.runbook import NO_RUNS_CURSOR, RunChanges, UsesRow
 from collector.storage.sql import ENTITY_COLUMN, filter_clause
 from collector.storage.sqlite import marks as sqlite_marks
 from collector.storage.sqlite import runs as runs_sql
@@ -168,6 +169,29 @@ class SqliteReads:
         else:
             rows = await self._fetch(runs_sql.DEVICE_FEATURE_USES, (json.dumps(devices), *days))
         return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+    async def firmware_runs_packed(self, since: int) -> PackedRuns:
+        """As Store.firmware_runs_packed (the row read where packed.runs_of declines)."""
+        sql = runs_sql.PACKED_RUNS if since == NO_RUNS_CURSOR else runs_sql.CHANGED_PACKED_RUNS
+        r = (await self._fetch(sql, (since,)))[0]
+        cursor = since if r[6] is None else int(r[6])
+        packed = runs_of(r[0], r[1], r[2], (ints(r[3]), ints(r[4]), ints(r[5])), cursor)
+        return packed or PackedRuns.of_changes(await self.firmware_runs(since))
+
+    async def feature_uses_packed(
+        self, since: date, until: date, devices: Sequence[str] | None = None
+    ) -> PackedUses:
+        """As Store.feature_uses_packed (the row read where packed.uses_of declines)."""
+        days = (since.isoformat(), until.isoformat())
+        if devices is None:
+            rows = await self._fetch(runs_sql.PACKED_USES, days)
+        else:
+            rows = await self._fetch(runs_sql.DEVICE_PACKED_USES, (*days, json.dumps(devices)))
+        names, counts, day_text, uses = rows[0]
+        n = ints(counts)
+        day = day_ordinals(day_text, int(n.sum()))
+        packed = None if day is None else uses_of(names, n, day, ints(uses))
+        return packed or PackedUses.of_rows(await self.feature_uses(None, since, until, devices))
 
     async def events_seen(self) -> int:
         rows = await self._fetch("SELECT coalesce(sum(events), 0) FROM devices", ())

@@ -40,6 +40,28 @@ DEVICE_FEATURE_USES = (
     "AND (? IS NULL OR device_type = ?) GROUP BY device_id, day"
 )
 
+# Packed (collector/storage/packed.py): one row per table, names joined by char(31), integers
+# in decimal joined by commas (printf's hex cost more than it saved). Both scan the table in
+# primary-key order (`+col` keeps SQLite off the secondary index: through it, every row is a
+# lookup of the table); the uses are grouped by device only, which that order streams, and
+# summed per day by numpy. One aggregate reads its rows once: its group_concats agree in order.
+_USES_BY_DEVICE = (
+    "SELECT group_concat(device_id, char(31)), group_concat(n, ','), group_concat(ds, ''), "
+    "group_concat(us, ',') FROM (SELECT device_id, count(*) AS n, group_concat(day, '') AS ds, "
+    "group_concat(uses, ',') AS us FROM feature_day WHERE +day BETWEEN ? AND ?{} "
+    "GROUP BY device_id)"
+)
+PACKED_USES = _USES_BY_DEVICE.format("")
+DEVICE_PACKED_USES = _USES_BY_DEVICE.format(" AND device_id IN (SELECT value FROM json_each(?))")
+_RUNS_SINCE = (
+    "SELECT group_concat(device_id, char(31)), group_concat(device_type, char(31)), "
+    "group_concat(firmware_version, char(31)), group_concat(first_ts, ','), "
+    "group_concat(first_day, ','), group_concat(last_day, ','), max(version) "
+    "FROM firmware_runs WHERE {}version > ?"
+)
+PACKED_RUNS = _RUNS_SINCE.format("+")  # all of them: the table in key order
+CHANGED_PACKED_RUNS = _RUNS_SINCE.format("")  # a few devices: through the version index
+
 
 async def write_runs(db: aiosqlite.Connection, runs: dict[str, tuple[Run, ...]]) -> None:
     """Rewrite the changed devices' runs whole, under one new version (max + 1)."""
