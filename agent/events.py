@@ -176,29 +176,15 @@ class Factory:
         An event that overrides any identity field gets build()'s dict and None."""
         if f.device_type or f.firmware_version or f.account_id or f.labels:
             return self.build(f, event_id), None
-        kind = f.kind
-        feature = f.feature
-        if feature is None and kind == "feature_use":
-            raise InvalidEvent("invalid event: feature_use needs a feature")
-        doc: dict[str, Any] = {"id": event_id or uuid7(), "kind": kind}
-        if feature is not None:
-            doc["feature"] = feature
-        if (sid := f.session_id) is not None:
-            doc["session_id"] = sid
-        if (uid := f.user_id) is not None:
-            doc["user_id"] = uid
-        ts = f.ts
-        if ts is None:
-            doc["ts"] = time.time_ns() // 1_000_000
-            doc["mono"] = time.clock_gettime_ns(self._clock) // 1_000_000
-            doc["boot"] = self._boot
-        else:
-            doc["ts"] = ts
+        doc = self._head(f, event_id)
         if props := f.props:
             doc["props"] = props
         return doc, self.identity_tail()
 
-    def build(self, f: EventFields, event_id: str | None = None) -> dict[str, Any]:
+    def _head(self, f: EventFields, event_id: str | None) -> dict[str, Any]:
+        """The per-event fields every built event starts with, in the wire's key order: id,
+        kind, feature, session and user, and the time (with the monotonic clock and boot id
+        when the caller gave no timestamp)."""
         kind = f.kind
         feature = f.feature
         if feature is None and kind == "feature_use":
@@ -217,6 +203,10 @@ class Factory:
             doc["boot"] = self._boot
         else:
             doc["ts"] = ts
+        return doc
+
+    def build(self, f: EventFields, event_id: str | None = None) -> dict[str, Any]:
+        doc = self._head(f, event_id)
         doc["device_type"] = f.device_type or self.device_type
         doc["firmware_version"] = f.firmware_version or self.firmware_version
         doc["account_id"] = f.account_id or self.account_id
