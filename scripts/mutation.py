@@ -80,6 +80,20 @@ MODULES: dict[str, Module] = {
             f"{U}/collector/analytics/test_compare.py",
         ),
     ),
+    # The PES table and trend of /v1/pes and /v1/trend: per-segment state kept between requests.
+    "pes_table": Module(
+        (
+            "collector/analytics/pes_table.py",
+            "collector/analytics/segments.py",
+            "collector/analytics/grouping.py",
+            "collector/analytics/pes_pairs.py",
+            "collector/analytics/feature_pairs.py",
+        ),
+        (
+            f"{U}/collector/analytics/test_pes_table.py",
+            f"{U}/collector/analytics/test_segments_growth.py",
+        ),
+    ),
     # Streams and their dedup.
     "streams": Module(
         ("collector/storage/streams.py",),
