@@ -126,6 +126,9 @@ class MqttClient:
         finally:
             self._fail_pending(PublishFailed("client closed"))
             self.connected.clear()
+            # Dropped here so that paho's __del__ closes its wake-up socket pair now, by
+            # reference count, not whenever a cycle through this object is collected.
+            self._client = None
 
     def _make_client(self) -> paho.Client:
         s = self._settings
@@ -251,7 +254,8 @@ class MqttClient:
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         try:
-            await asyncio.wait_for(self.connected.wait(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: see publish()
+                await self.connected.wait()
         except TimeoutError as exc:
             raise BrokerUnavailable(self.last_error or "not connected") from exc
 
@@ -274,7 +278,10 @@ class MqttClient:
         if fut is None:
             return 0
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that lands in the
+            # same loop turn as the PUBACK, and the cancelled caller runs on (a shutdown hangs).
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(fut)
         except TimeoutError as exc:
             raise PublishFailed(f"no PUBACK within {timeout}s") from exc
         finally:

@@ -7,6 +7,11 @@ import random
 import threading
 from dataclasses import dataclass
 
+# Jitter draws from a generator of its own, never from the process-wide `random` state: a
+# reconnect thread drawing from that state would change what a seeded caller (or hypothesis,
+# which checks the global state around every example) sees next, from another thread.
+_jitter = random.Random()
+
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
@@ -28,7 +33,7 @@ class Backoff:
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         exp = min(attempt, 64)  # avoids float overflow; the cap applies long before
         base = min(self.cap, self.initial * self.multiplier**exp)
-        r = (rng or random).random()
+        r = (rng or _jitter).random()
         return base / 2 + base / 2 * r
 
 
@@ -37,7 +42,9 @@ async def sleep_unless(stop: asyncio.Event, seconds: float) -> bool:
     if seconds <= 0:
         return stop.is_set()
     try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+        # Not wait_for: on 3.11 it swallows a cancel that lands as `stop` is set.
+        async with asyncio.timeout(seconds):
+            await stop.wait()
     except TimeoutError:
         return False
     return True

@@ -84,6 +84,11 @@ async def wait_socket(path: Path, proc: subprocess.Popen[bytes], timeout: float 
     raise TimeoutError(f"agent socket {path}")
 
 
+class AgentStalled(AssertionError):
+    """The agent held the socket open but stopped answering (or reading): a hang, reported as
+    the test's failure. Not an OSError, which `feed` reads as "the agent was killed"."""
+
+
 async def feed(
     path: Path,
     acked: set[str],
@@ -93,12 +98,15 @@ async def feed(
     errors: list[bytes] | None = None,
     until: asyncio.Event | None = None,
     pace_s: float = 0.0,
+    stall_s: float = 60.0,
 ) -> int:
     """Pipeline events into an agent's socket until `lines` are answered, `until` is set (then
     the replies in flight are awaited) or the connection breaks (the agent was killed); every
     id it answered ok for goes into `acked`, every error reply into `errors`. `pace_s`: a pause
     after each chunk (a steady rate instead of as fast as it goes). Returns how many lines were
-    answered."""
+    answered. An agent that holds lines unanswered for `stall_s` raises AgentStalled saying how
+    far it got, instead of hanging until the test's timeout kills the loop (which leaks the
+    test's threads into the tests after it)."""
     try:
         reader, writer = await asyncio.open_unix_connection(str(path), limit=1 << 22)
     except OSError:
@@ -110,7 +118,14 @@ async def feed(
         nonlocal answered
         buf = b""
         while lines is None or answered < lines:
-            data = await reader.read(1 << 20)
+            try:
+                data = await asyncio.wait_for(reader.read(1 << 20), stall_s)
+            except TimeoutError:
+                if sent > answered:
+                    raise AgentStalled(
+                        f"agent answered {answered} of {sent} lines, then nothing for {stall_s}s"
+                    ) from None
+                continue  # nothing asked yet (paced or waiting on `until`): keep listening
             if not data:
                 return
             buf += data
@@ -134,7 +149,10 @@ async def feed(
             n = chunk if lines is None else min(chunk, lines - sent)
             writer.write(LINE * n)
             sent += n
-            await writer.drain()
+            try:
+                await asyncio.wait_for(writer.drain(), stall_s)
+            except TimeoutError:
+                raise AgentStalled(f"agent read nothing for {stall_s}s, {sent} sent") from None
             if pace_s:
                 await asyncio.sleep(pace_s)
             while sent - answered > 20 * chunk and not reading.done():

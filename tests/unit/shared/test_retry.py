@@ -89,3 +89,30 @@ def test_thread_sleep_unless() -> None:
     threading.Timer(0.05, stop.set).start()
     assert thread_sleep_unless(stop, 30) is True
     assert time.monotonic() - t0 < 10
+
+
+def test_jitter_leaves_the_process_wide_random_state_alone() -> None:
+    # A reconnect thread drawing from `random` would shift what a seeded caller (or hypothesis,
+    # which checks that state around each example) sees next.
+    state = random.getstate()
+    delays = {Backoff(initial=1.0, cap=8.0).delay(3) for _ in range(50)}
+    assert random.getstate() == state
+    assert all(4.0 <= d <= 8.0 for d in delays) and len(delays) > 1  # still jittered
+
+
+async def test_a_cancel_as_stop_is_set_still_cancels() -> None:
+    # On 3.11 asyncio.wait_for returns the result instead of raising when the cancel and the
+    # result land in the same loop turn: the cancelled task would run on (a shutdown hangs).
+    stop = asyncio.Event()
+    after = asyncio.Event()
+
+    async def sleeper() -> None:
+        await sleep_unless(stop, 30)
+        await after.wait()  # reached only if the cancel was lost
+
+    task = asyncio.create_task(sleeper())
+    await asyncio.sleep(0)
+    stop.set()
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=5)
+    assert done and task.cancelled()
