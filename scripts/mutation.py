@@ -54,6 +54,7 @@ MODULES: dict[str, Module] = {
         (
             f"{U}/collector/analytics/test_compare.py",
             f"{U}/collector/analytics/test_compare_buckets.py",
+            f"{U}/collector/analytics/test_compare_draws.py",
             f"{U}/collector/analytics/test_coverage.py",
         ),
         # The bucketed bootstrap's coverage on 200 simulated fleets (about 45 s of each
