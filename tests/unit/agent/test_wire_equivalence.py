@@ -30,6 +30,7 @@ from agent.wire import decode_ack
 from shared.models import Ack, WireEvent
 from shared.schema import SCHEMA_PATH
 from tests.kits.hostile import FAST, hostile_text, ids, json_values, kinds, names, prop_values
+from tests.kits.ids import plain_id
 
 SCHEMA = json.loads(Path(SCHEMA_PATH).read_text())["$defs"]
 CALLER_KEYS = ["kind", "feature", "session_id", "user_id", "ts", "labels", "props",
@@ -222,12 +223,16 @@ def test_the_corpus_covers_every_field_and_both_verdicts() -> None:
     assert set(SCHEMA["WireEvent"]["properties"]) >= set(CALLER_KEYS)
 
 
-@pytest.mark.parametrize("raw", event_corpus(), ids=lambda raw: raw.decode(errors="replace")[:60])
+@pytest.mark.parametrize(
+    "raw", event_corpus(), ids=lambda raw: plain_id(raw.decode(errors="replace")[:60])
+)
 def test_event_fields_from_the_schema(raw: bytes) -> None:
     assert_same_event_verdict(raw)
 
 
-@pytest.mark.parametrize("raw", ack_corpus(), ids=lambda raw: raw.decode(errors="replace")[:60])
+@pytest.mark.parametrize(
+    "raw", ack_corpus(), ids=lambda raw: plain_id(raw.decode(errors="replace")[:60])
+)
 def test_ack_from_the_schema(raw: bytes) -> None:
     assert agent_accepts_ack(raw) == contract_accepts_ack(raw), raw
 

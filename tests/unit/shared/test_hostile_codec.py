@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from shared import codec
 from shared import limits as L
 from shared.errors import InvalidPayload
+from tests.kits.ids import plain_id
 
 FAST = settings(
     max_examples=200,
@@ -116,7 +117,7 @@ def test_deep_nesting(depth: int, bracket: str) -> None:
         (b" " * L.MAX_PAYLOAD_BYTES, "bad_json"),
         (b" " * (L.MAX_PAYLOAD_BYTES + 1), "too_large"),
     ],
-    ids=lambda v: v if isinstance(v, str) or v is None else repr(v[:12]),
+    ids=lambda v: v if isinstance(v, str) or v is None else plain_id(repr(v[:12])),
 )
 def test_specific_hostile_payloads(payload: bytes, reason: str | None) -> None:
     assert decode_or_reason(payload)[1] == reason
