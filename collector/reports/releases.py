@@ -19,6 +19,7 @@ never comes from data older than the last write committed before the request.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import weakref
@@ -202,7 +203,7 @@ def build_fleet(
         (c_dev[cube.f_combo] * nt + c_typ[cube.f_combo]) * nfeat + cube.f_feat,
         cube.f_words,
     )
-    counts = np.zeros((len(devices), cube.n_days), np.int64)
+    counts = np.zeros((len(devices), cube.n_days), np.int32)  # a day's uses fit; half the bytes
     if uses is not None and len(uses.device):
         codes = np.fromiter((dix.get(d, -1) for d in uses.names), np.int64, len(uses.names))
         u_dev, u_col = codes[uses.device], uses.day - cube.lo
@@ -228,37 +229,59 @@ class _Built:
 
     seen: int
     fleet: Fleet
+    with_uses: bool
     measured: dict[tuple[object, ...], Measured] = field(default_factory=dict)
+
+    def covers(self, lo: int, hi: int, with_uses: bool) -> bool:
+        """Whether this Fleet answers for days [lo, hi]: the engine reads only the days a report
+        asks for, and runs, vocabularies and device order do not depend on the range, so a Fleet
+        of more days gives the same rows (tested: reports/test_releases_warm.py)."""
+        f = self.fleet
+        return (self.with_uses or not with_uses) and f.day0 <= lo and hi < f.day0 + f.n_days
 
 
 # Ranges of days kept per store: a report's and its rollout's. A Fleet of 100,000 devices x 128
-# days holds ~100 MB of use counts (the rollout's are zeros never touched), so few are kept.
+# days holds ~50 MB of use counts (the rollout's are zeros never touched), so few are kept.
 _KEEP_FLEETS = 2
 _KEEP_MEASURED = 8  # measurements per Fleet (parameters asked for)
 _FLEETS: weakref.WeakKeyDictionary[Store, dict[tuple[int, int, bool], _Built]] = (
     weakref.WeakKeyDictionary()
 )
+# One build at a time per store: a second request for the same days waits and takes the first
+# one's Fleet instead of building another (seconds and GBs at a million devices).
+_LOCKS: weakref.WeakKeyDictionary[Store, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 async def load_fleet(store: Store, lo: int, hi: int, with_uses: bool = True) -> _Built:
-    """The Fleet of days [lo, hi], rebuilt only when an event was stored since the last build
-    (with_uses=False: feature_use counts left at 0, for the rollout)."""
-    seen = await store.events_seen()  # first: whatever is read after is at least this recent
-    cache = _FLEETS.get(store)
-    if cache is None:
-        cache = _FLEETS[store] = {}
-    built = cache.get((lo, hi, with_uses))
-    if built is not None and built.seen == seen:
+    """A Fleet covering days [lo, hi], rebuilt only when an event was stored since the last build
+    (with_uses=False: feature_use counts may be left at 0, for the rollout). A kept Fleet of a
+    wider range (say the warm-up's default report) answers for the days inside it."""
+    lock = _LOCKS.get(store)
+    if lock is None:
+        lock = _LOCKS[store] = asyncio.Lock()
+    async with lock:
+        seen = await store.events_seen()  # first: whatever is read after is at least this recent
+        cache = _FLEETS.get(store)
+        if cache is None:
+            cache = _FLEETS[store] = {}
+        for built in cache.values():
+            if built.seen == seen and built.covers(lo, hi, with_uses):
+                return built
+        # The widest kept range of this kind is rebuilt as it was: the next build after a write
+        # still covers what the warm-up covered.
+        for a, b, u in cache:
+            if u == with_uses and a <= lo and hi <= b:
+                lo, hi = a, b
+                break
+        snapshot = await current_snapshot(store)
+        runs = await current_run_columns(store)
+        uses = await current_uses(store, lo, hi, seen) if with_uses else None
+        fleet = await off_loop(lambda: build_fleet(snapshot, runs, uses, lo, hi))
+        cache.pop((lo, hi, with_uses), None)
+        while len(cache) >= _KEEP_FLEETS:
+            cache.pop(next(iter(cache)))
+        built = cache[(lo, hi, with_uses)] = _Built(seen, fleet, with_uses)
         return built
-    snapshot = await current_snapshot(store)
-    runs = await current_run_columns(store)
-    uses = await current_uses(store, lo, hi, seen) if with_uses else None
-    fleet = await off_loop(lambda: build_fleet(snapshot, runs, uses, lo, hi))
-    cache.pop((lo, hi, with_uses), None)
-    while len(cache) >= _KEEP_FLEETS:
-        cache.pop(next(iter(cache)))
-    built = cache[(lo, hi, with_uses)] = _Built(seen, fleet)
-    return built
 
 
 async def release_rows(store: Store, settings: PesSettings, q: ReleaseQuery) -> list[ReleaseRow]:
@@ -274,6 +297,13 @@ async def release_rows(store: Store, settings: PesSettings, q: ReleaseQuery) -> 
         built.measured[key] = measured
     done = measured
     return await off_loop(lambda: report_rows(built.fleet, params, done))
+
+
+async def warm_up_releases(store: Store, settings: PesSettings, today: date | None = None) -> None:
+    """Build the default report's Fleet and measurement (the last 90 days, W = 14; releases.md),
+    as `serve`'s warm-up: the first `/v1/releases` after a start then finds them, and a report
+    of fewer days inside that range is answered from the same Fleet."""
+    await release_rows(store, settings, make_release_query(settings, today=today))
 
 
 async def rollout_table(store: Store, q: ReleaseQuery) -> Rollout:
