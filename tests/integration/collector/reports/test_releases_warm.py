@@ -100,7 +100,10 @@ async def test_warm_up_fleet_answers_a_shorter_report_as_a_fresh_build(url: str)
         new += [ev("zz", D + timedelta(days=d), "2.0", 100 + d, "feature_use", "jog")
                 for d in range(18, 26)]  # fmt: skip
         used = [e for e in first if e["kind"] == "feature_use" and e["day"] >= START][:6]
-        late = [ev(e["device"], e["day"], e["fw"], 900 + k, "feature_use", e["feature"],
-                   e["type"], at_ms=e["ts"] % 86_400_000 + 1) for k, e in enumerate(used)]  # fmt: skip
+        late = [
+            ev(e["device"], e["day"], e["fw"], 900 + k, "feature_use", e["feature"], e["type"],
+               at_ms=e["ts"] % 86_400_000 + 1)
+            for k, e in enumerate(used)
+        ]  # fmt: skip
         await w.write(store, later + new + late)
         await check(store, url, w.events)
