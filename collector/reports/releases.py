@@ -44,6 +44,7 @@ from collector.analytics.releases_fleet import Fleet
 from collector.analytics.releases_rollout import Rollout, rollout
 from collector.analytics.state import Snapshot
 from collector.errors import QueryError
+from collector.reports.devices import DeviceCodes, device_codes
 from collector.reports.query import EARLIEST, LATEST, MAX_PERIOD_DAYS
 from collector.reports.tables import current_snapshot, off_loop
 from collector.settings import PesSettings
@@ -138,12 +139,14 @@ def parse_window(text: str | None) -> int | None:
         raise QueryError(f"window must be a whole number of days, not {text[:40]!r}") from None
 
 
-def _unpack(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
-    """(rows, blocks) 64-day words -> (rows, blocks * 64) days (bit k of word b = day 64b + k)."""
+def _unpack(words: npt.NDArray[np.uint64], cols: slice) -> npt.NDArray[np.bool_]:
+    """(rows, blocks) 64-day words -> (rows, blocks * 64) days (bit k of word b = day 64b + k),
+    of which the columns `cols`."""
     as_bytes = np.ascontiguousarray(words.astype("<u8", copy=False)).view(np.uint8)
-    out: npt.NDArray[np.bool_] = np.unpackbits(
+    bits = np.unpackbits(
         as_bytes.reshape(words.shape[0], words.shape[1] * 8), axis=1, bitorder="little"
-    ).astype(np.bool_)
+    )
+    out: npt.NDArray[np.bool_] = bits[:, cols].astype(np.bool_)
     return out
 
 
@@ -153,16 +156,19 @@ def _codes(vocab: Sequence[str], index: dict[str, int]) -> Ints:
     return np.asarray([index.get(v, -1) for v in vocab], np.int64).reshape(len(vocab))
 
 
-def _merge(keys: Ints, words: npt.NDArray[np.uint64]) -> tuple[Ints, npt.NDArray[np.bool_]]:
-    """The distinct keys of the rows with a bit set and, per key, its rows' days ORed: ORed as
-    64-day words (a reduce over rows sorted by key), then unpacked, 64 times less to OR."""
+def _merge(
+    keys: Ints, words: npt.NDArray[np.uint64], cols: slice
+) -> tuple[Ints, npt.NDArray[np.bool_]]:
+    """The distinct keys of the rows with a bit set and, per key, its rows' days ORed (of the
+    columns `cols`): ORed as 64-day words (a reduce over rows sorted by key), then unpacked, 64
+    times less to OR."""
     keep = words.any(axis=1)
     uniq, inv = np.unique(keys[keep], return_inverse=True)
     if not len(uniq):
-        return uniq, _unpack(words[:0])
+        return uniq, _unpack(words[:0], cols)
     order = np.argsort(inv.reshape(-1), kind="stable")
     starts = np.searchsorted(inv.reshape(-1)[order], np.arange(len(uniq)))
-    return uniq, _unpack(np.bitwise_or.reduceat(words[keep][order], starts, axis=0))
+    return uniq, _unpack(np.bitwise_or.reduceat(words[keep][order], starts, axis=0), cols)
 
 
 def build_fleet(
@@ -171,46 +177,47 @@ def build_fleet(
     uses: UseColumns | None,
     lo: int,
     hi: int,
+    codes: DeviceCodes | None = None,
 ) -> Fleet:
-    """The Fleet for days [lo, hi] (ordinals, widened to whole 64-day blocks); no uses: all 0
-    (the rollout does not read them). Vectorised over runs: Python steps are per name."""
+    """The Fleet for days [lo, hi] (ordinals); no uses: all 0
+    (the rollout does not read them). Vectorised over runs: Python steps are per name, and none
+    with `codes` (reports/devices.py) made for these snapshot, runs and uses."""
     runs = runs if isinstance(runs, RunColumns) else RunColumns.of_runs(runs)
     cube = snapshot.view(lo, hi)
     dvoc, tvoc, fvoc = (cube.vocab[a] for a in ("device_id", "device_type", "firmware_version"))
-    present = np.unique(runs.device)
-    run_names = [runs.names[i] for i in present]
-    devices = tuple(sorted({*run_names, *dvoc}))
-    dix = {d: i for i, d in enumerate(devices)}
+    if codes is None:
+        codes = device_codes(None, dvoc, runs, [] if uses is None else uses.names)
+    devices = codes.devices
     types = tuple(dict.fromkeys([*tvoc, *(runs.types[i] for i in np.unique(runs.type))]))
     fws = tuple(dict.fromkeys([*fvoc, *(runs.firmwares[i] for i in np.unique(runs.firmware))]))
     tix, fix = {t: i for i, t in enumerate(types)}, {f: i for i, f in enumerate(fws)}
     nt, nf, nfeat = max(len(types), 1), max(len(fws), 1), max(len(cube.features), 1)
     # Run rows by device (a stable sort keeps each device's rows in event order).
-    dev_code = np.zeros(len(runs.names), np.int64)
-    dev_code[present] = _codes(run_names, dix)
-    r_dev = dev_code[runs.device]
+    r_dev = codes.run_codes[runs.device]
     order = np.argsort(r_dev, kind="stable")
     runs_a = np.stack([
         r_dev[order], _codes(runs.types, tix)[runs.type[order]],
         _codes(runs.firmwares, fix)[runs.firmware[order]], runs.first_day[order],
         runs.last_day[order],
     ], axis=1) if len(order) else np.zeros((0, 5), np.int64)  # fmt: skip
-    c_dev = _codes(dvoc, dix)[cube.codes["device_id"]]
+    c_dev = codes.snap_codes[cube.codes["device_id"]]
     c_typ = _codes(tvoc, tix)[cube.codes["device_type"]]
     c_fw = _codes(fvoc, fix)[cube.codes["firmware_version"]]
-    akeys, act_days = _merge((c_dev * nt + c_typ) * nf + c_fw, cube.words)
+    # Only the days asked for (the cube has whole blocks): the engine reads no other.
+    n_days, cols = hi - lo + 1, slice(lo - cube.lo, hi - cube.lo + 1)
+    akeys, act_days = _merge((c_dev * nt + c_typ) * nf + c_fw, cube.words, cols)
     fkeys, use_days = _merge(
         (c_dev[cube.f_combo] * nt + c_typ[cube.f_combo]) * nfeat + cube.f_feat,
         cube.f_words,
+        cols,
     )
-    counts = np.zeros((len(devices), cube.n_days), np.int32)  # a day's uses fit; half the bytes
+    counts = np.zeros((len(devices), n_days), np.int32)  # a day's uses fit; half the bytes
     if uses is not None and len(uses.device):
-        codes = np.fromiter((dix.get(d, -1) for d in uses.names), np.int64, len(uses.names))
-        u_dev, u_col = codes[uses.device], uses.day - cube.lo
-        ok = (u_dev >= 0) & (u_col >= 0) & (u_col < cube.n_days)
+        u_dev, u_col = codes.use_codes[uses.device], uses.day - lo
+        ok = (u_dev >= 0) & (u_col >= 0) & (u_col < n_days)
         counts[u_dev[ok], u_col[ok]] = uses.uses[ok]  # one row per (device, day)
     return Fleet(
-        day0=cube.lo, n_days=cube.n_days, devices=devices, types=types, firmwares=fws,
+        day0=lo, n_days=n_days, devices=devices, types=types, firmwares=fws,
         features=tuple(cube.features),
         run_device=runs_a[:, 0].copy(), run_type=runs_a[:, 1].copy(),
         run_firmware=runs_a[:, 2].copy(), run_first_day=runs_a[:, 3].copy(),
@@ -247,6 +254,7 @@ _KEEP_MEASURED = 8  # measurements per Fleet (parameters asked for)
 _FLEETS: weakref.WeakKeyDictionary[Store, dict[tuple[int, int, bool], _Built]] = (
     weakref.WeakKeyDictionary()
 )
+_CODES: weakref.WeakKeyDictionary[Store, DeviceCodes] = weakref.WeakKeyDictionary()
 # One build at a time per store: a second request for the same days waits and takes the first
 # one's Fleet instead of building another (seconds and GBs at a million devices).
 _LOCKS: weakref.WeakKeyDictionary[Store, asyncio.Lock] = weakref.WeakKeyDictionary()
@@ -276,7 +284,14 @@ async def load_fleet(store: Store, lo: int, hi: int, with_uses: bool = True) -> 
         snapshot = await current_snapshot(store)
         runs = await current_run_columns(store)
         uses = await current_uses(store, lo, hi, seen) if with_uses else None
-        fleet = await off_loop(lambda: build_fleet(snapshot, runs, uses, lo, hi))
+        kept = _CODES.get(store)
+
+        def build() -> tuple[Fleet, DeviceCodes]:
+            names = [] if uses is None else uses.names
+            codes = device_codes(kept, snapshot.vocab["device_id"], runs, names)
+            return build_fleet(snapshot, runs, uses, lo, hi, codes), codes
+
+        fleet, _CODES[store] = await off_loop(build)
         cache.pop((lo, hi, with_uses), None)
         while len(cache) >= _KEEP_FLEETS:
             cache.pop(next(iter(cache)))

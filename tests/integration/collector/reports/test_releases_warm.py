@@ -107,3 +107,12 @@ async def test_warm_up_fleet_answers_a_shorter_report_as_a_fresh_build(url: str)
         ]  # fmt: skip
         await w.write(store, later + new + late)
         await check(store, url, w.events)
+
+        # Only late uses again: no new device, so the kept device codes are reused.
+        again = [
+            ev(e["device"], e["day"], e["fw"], 950 + k, "feature_use", e["feature"], e["type"],
+               at_ms=e["ts"] % 86_400_000 + 2)
+            for k, e in enumerate(used[:3])
+        ]  # fmt: skip
+        await w.write(store, again)
+        await check(store, url, w.events)
