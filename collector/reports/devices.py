@@ -34,8 +34,8 @@ class DeviceCodes:
 
     devices: tuple[str, ...]
     index: dict[str, int]
-    snap_names: list[str]  # copies of the sources' names as they were at the build
-    run_names: list[str]
+    snap_names: Sequence[str]  # the sources' names as they were at the build (a copy where
+    run_names: list[str]  # the source list grows in place: the runs' names)
     present: Ints  # run name codes that have runs
     snap_codes: Ints  # snapshot device_id code -> device code
     run_codes: Ints  # run name code -> device code (-1: no run, not in the Fleet)
@@ -47,9 +47,16 @@ class DeviceCodes:
             len(snap_names) == len(self.snap_names)
             and len(runs.names) == len(self.run_names)
             and np.array_equal(present, self.present)
-            and list(snap_names) == self.snap_names
-            and list(runs.names) == self.run_names
+            and _same(snap_names, self.snap_names)
+            and _same(runs.names, self.run_names)
         )
+
+
+def _same(names: Sequence[str], kept: Sequence[str]) -> bool:
+    """`names` (as long as `kept`) holds kept's names: a list is only ever appended to, so the
+    same object of the same length is (the snapshot's and the runs' lists are kept as they
+    are), else compared item by item."""
+    return names is kept or list(names) == list(kept)
 
 
 def device_codes(
@@ -78,6 +85,6 @@ def device_codes(
     run_codes = np.full(len(runs.names), -1, np.int64)
     run_codes[present] = codes_of(run_names, index)
     return DeviceCodes(
-        devices, index, list(snap_names), list(runs.names), present,
+        devices, index, snap_names, list(runs.names), present,
         codes_of(snap_names, index), run_codes, list(use_names), codes_of(use_names, index),
     )  # fmt: skip
