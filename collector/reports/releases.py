@@ -140,13 +140,14 @@ def parse_window(text: str | None) -> int | None:
 
 
 def _unpack(words: npt.NDArray[np.uint64], cols: slice) -> npt.NDArray[np.bool_]:
-    """(rows, blocks) 64-day words -> (rows, blocks * 64) days (bit k of word b = day 64b + k),
-    of which the columns `cols`."""
+    """(rows, blocks) 64-day words -> the days `cols` of (rows, blocks * 64) (bit k of word b =
+    day 64b + k); only the bytes holding those days are unpacked."""
+    start, stop = int(cols.start), int(cols.stop)
+    b0, b1 = start // 8, -(-stop // 8)
     as_bytes = np.ascontiguousarray(words.astype("<u8", copy=False)).view(np.uint8)
-    bits = np.unpackbits(
-        as_bytes.reshape(words.shape[0], words.shape[1] * 8), axis=1, bitorder="little"
-    )
-    out: npt.NDArray[np.bool_] = bits[:, cols].astype(np.bool_)
+    wanted = as_bytes.reshape(words.shape[0], words.shape[1] * 8)[:, b0:b1]
+    bits = np.unpackbits(wanted, axis=1, bitorder="little")
+    out: npt.NDArray[np.bool_] = bits[:, start - 8 * b0 : stop - 8 * b0].astype(np.bool_)
     return out
 
 
@@ -159,16 +160,16 @@ def _codes(vocab: Sequence[str], index: dict[str, int]) -> Ints:
 def _merge(
     keys: Ints, words: npt.NDArray[np.uint64], cols: slice
 ) -> tuple[Ints, npt.NDArray[np.bool_]]:
-    """The distinct keys of the rows with a bit set and, per key, its rows' days ORed (of the
-    columns `cols`): ORed as 64-day words (a reduce over rows sorted by key), then unpacked, 64
-    times less to OR."""
-    keep = words.any(axis=1)
-    uniq, inv = np.unique(keys[keep], return_inverse=True)
-    if not len(uniq):
-        return uniq, _unpack(words[:0], cols)
-    order = np.argsort(inv.reshape(-1), kind="stable")
-    starts = np.searchsorted(inv.reshape(-1)[order], np.arange(len(uniq)))
-    return uniq, _unpack(np.bitwise_or.reduceat(words[keep][order], starts, axis=0), cols)
+    """The distinct keys (ascending) of the rows with a bit set and, per key, its rows' days
+    ORed (of the columns `cols`): ORed as 64-day words (a reduce over rows sorted by key), then
+    unpacked, 64 times less to OR. One sort: the keys' own, its runs are the groups."""
+    rows = np.flatnonzero(words.any(axis=1))
+    order = rows[np.argsort(keys[rows])]  # any order within a key: OR does not mind
+    k = keys[order]
+    if not len(k):
+        return k, _unpack(words[:0], cols)
+    start = np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1]]))
+    return k[start], _unpack(np.bitwise_or.reduceat(words[order], start, axis=0), cols)
 
 
 def build_fleet(
