@@ -264,7 +264,8 @@ _LOCKS: weakref.WeakKeyDictionary[Store, asyncio.Lock] = weakref.WeakKeyDictiona
 async def load_fleet(store: Store, lo: int, hi: int, with_uses: bool = True) -> _Built:
     """A Fleet covering days [lo, hi], rebuilt only when an event was stored since the last build
     (with_uses=False: feature_use counts may be left at 0, for the rollout). A kept Fleet of a
-    wider range (say the warm-up's default report) answers for the days inside it."""
+    wider range (say the warm-up's default report) answers for the days inside it while no
+    write came since."""
     lock = _LOCKS.get(store)
     if lock is None:
         lock = _LOCKS[store] = asyncio.Lock()
@@ -276,12 +277,8 @@ async def load_fleet(store: Store, lo: int, hi: int, with_uses: bool = True) -> 
         for built in cache.values():
             if built.seen == seen and built.covers(lo, hi, with_uses):
                 return built
-        # The widest kept range of this kind is rebuilt as it was: the next build after a write
-        # still covers what the warm-up covered.
-        for a, b, u in cache:
-            if u == with_uses and a <= lo and hi <= b:
-                lo, hi = a, b
-                break
+        # After a write only the asked days are built (a Fleet of fewer days costs less): the
+        # wider one stays kept until it is asked for again or pushed out.
         snapshot = await current_snapshot(store)
         runs = await current_run_columns(store)
         uses = await current_uses(store, lo, hi, seen) if with_uses else None

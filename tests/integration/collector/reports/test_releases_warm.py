@@ -70,11 +70,12 @@ class Writer:
         self.events += events
 
 
-async def check(store: Store, url: str, events: list[Ev]) -> None:
+async def check(store: Store, url: str, events: list[Ev], *, from_warm_up: bool) -> None:
     q = query()
     kept = await load_fleet(store, q.start.toordinal() - W, q.end.toordinal() + W)
-    # the warm-up's Fleet (90 days and its window), not one of the query's days
-    assert kept.fleet.day0 <= (TODAY - timedelta(days=89 + 14)).toordinal()
+    # Before any write: the warm-up's Fleet (90 days and its window); after one, the query's.
+    wide = kept.fleet.day0 <= (TODAY - timedelta(days=89 + 14)).toordinal()
+    assert wide == from_warm_up
     got = await release_rows(store, SETTINGS, q)
     want, want_rollout = await fresh_rows(url)
     assert got == want  # the same rows, intervals included
@@ -90,7 +91,7 @@ async def test_warm_up_fleet_answers_a_shorter_report_as_a_fresh_build(url: str)
     async with open_store(url) as store:
         await w.write(store, first)
         await warm_up(store, SETTINGS, today=TODAY)
-        await check(store, url, w.events)
+        await check(store, url, w.events, from_warm_up=True)
 
         # New rows: the remaining days, a new device that upgrades inside the report, and late
         # feature uses on days and features already stored (only counts change).
@@ -106,7 +107,7 @@ async def test_warm_up_fleet_answers_a_shorter_report_as_a_fresh_build(url: str)
             for k, e in enumerate(used)
         ]  # fmt: skip
         await w.write(store, later + new + late)
-        await check(store, url, w.events)
+        await check(store, url, w.events, from_warm_up=False)
 
         # Only late uses again: no new device, so the kept device codes are reused.
         again = [
@@ -115,4 +116,9 @@ async def test_warm_up_fleet_answers_a_shorter_report_as_a_fresh_build(url: str)
             for k, e in enumerate(used[:3])
         ]  # fmt: skip
         await w.write(store, again)
-        await check(store, url, w.events)
+        await check(store, url, w.events, from_warm_up=False)
+        # The default report itself after the writes: rebuilt, as a fresh process builds it.
+        d = make_release_query(SETTINGS, today=TODAY)
+        async with open_store(url) as fresh:
+            want = await release_rows(fresh, SETTINGS, d)
+        assert await release_rows(store, SETTINGS, d) == want
