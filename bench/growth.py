@@ -19,7 +19,11 @@ Also per size (issue 18):
   engine; `growth_releases_warm_*` the same request again (median of 3). The fleet's firmware
   upgrades (20% of devices move to 2.1 on a random day) are written as firmware runs, one per
   (device, firmware), as ingest would have kept them; the report covers the history's last
-  `RELEASE_DAYS` days with a 5-day window.
+  `RELEASE_DAYS` days with a 5-day window. `growth_releases_warmup_*`: in a fresh state (the
+  kept file), the release part of `serve`'s warm-up (the default 90-day report for today = the
+  history's last day); `growth_releases_after_warmup_*`: the same first request after it;
+  `growth_releases_after_write_*`: that request again after each of 3 writes of late uses
+  (median), which rebuilds the kept Fleet (the case of a collector that ingests).
 - `growth_warmstart_*`: the first PES request of a fresh state that reads the kept analytics state
   (collector/reports/warmstart.py) and then the rows changed since; its same-run baseline is the
   first request of a fresh state without the file on the same store (`growth_cold_fresh_*`),
@@ -32,6 +36,7 @@ PES_BENCH_GROWTH_MAX allows them: 300000 adds 300,000 devices (~8 minutes here),
 from __future__ import annotations
 
 import os
+import statistics
 import tempfile
 import time
 from datetime import timedelta
@@ -39,13 +44,18 @@ from pathlib import Path
 
 from bench.core import Figure, Size
 from bench.ingest import _run_once
-from bench.pes_warm import FRESH, LATE, warm_figures
+from bench.pes_warm import FRESH, LATE, _late_uses, warm_figures
 from bench.query import END, SETTINGS, _fill_sqlite, _median_ms, _say, timings
 from collector.analytics.compare import compare, parse_config
 from collector.analytics.cube import needed_range
 from collector.reports import make_query, warmstart
-from collector.reports.releases import make_release_query, release_rows
-from collector.reports.tables import load_cube, pes_rows
+from collector.reports.releases import (
+    ReleaseQuery,
+    make_release_query,
+    release_rows,
+    warm_up_releases,
+)
+from collector.reports.tables import load_cube, pes_rows, warm_up_pes
 from collector.settings import StorageSettings
 from collector.storage import Store, open_store
 from devkit.broker import LocalBroker
@@ -111,14 +121,43 @@ async def _compare_exact_ms(store: Store) -> float:
 
 async def _releases_ms(store: Store) -> tuple[float, float]:
     """(first, warm median of 3) ms of the release report over the history's last days."""
-    q = make_release_query(SETTINGS, start=END - timedelta(days=RELEASE_DAYS - 1), end=END,
-                           window=5, as_of=END, today=END)  # fmt: skip
+    q = _release_query()
     t0 = time.perf_counter()
     rows = await release_rows(store, SETTINGS, q)
     first = (time.perf_counter() - t0) * 1000
     if not any(r["measurable"] for r in rows):
         raise RuntimeError("the growth fleet's release report measured no device")
     return first, await _median_ms(lambda: release_rows(store, SETTINGS, q), 3)
+
+
+def _release_query() -> ReleaseQuery:
+    return make_release_query(SETTINGS, start=END - timedelta(days=RELEASE_DAYS - 1), end=END,
+                              window=5, as_of=END, today=END)  # fmt: skip
+
+
+async def _after_warm_up_ms(url: str) -> tuple[float, float, float]:
+    """In a fresh state reading the kept file, as `serve` starts: (the warm-up's release part,
+    i.e. the default 90-day report's Fleet and measurement, ms; then the first release request
+    of the growth query, ms; then the same request after each of 3 writes of LATE late uses,
+    median ms), the warm-up run for `today` = END, the history's last day."""
+    async with open_store(url) as store:
+        warmstart.keep_warm(store, StorageSettings(url=url))
+        await warm_up_pes(store, SETTINGS)
+        t0 = time.perf_counter()
+        await warm_up_releases(store, SETTINGS, today=END)
+        warm_ms = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        rows = await release_rows(store, SETTINGS, _release_query())
+        first = (time.perf_counter() - t0) * 1000
+        if not any(r["measurable"] for r in rows):
+            raise RuntimeError("the growth fleet's release report measured no device")
+        after = []
+        for k in range(3):
+            await store.write([await _late_uses(store, 100 + k)], 0)
+            t0 = time.perf_counter()
+            await release_rows(store, SETTINGS, _release_query())
+            after.append((time.perf_counter() - t0) * 1000)
+    return warm_ms, first, statistics.median(after)
 
 
 async def _first_pes_ms(url: str) -> float:
@@ -152,6 +191,7 @@ async def _point(
         releases, releases_warm = await _releases_ms(store)
         cold_fresh = await _first_pes_ms(url)  # no file yet: the full load, then the file
         warm_start = await _first_pes_ms(url)  # reads it
+        releases_warmup, releases_after, after_write = await _after_warm_up_ms(url)  # reads it
         snap_mb = _snapshot_mb_and_remove(tmp, devices)
         eps = await _run_once(store, port, shape)
     size_mb = _db_mb_and_remove(tmp, devices)
@@ -164,12 +204,16 @@ async def _point(
         f"devices {warm['pes_after_new_devices']:.0f} ms (previous "
         f"{warm['pes_after_new_devices_previous']:.0f} ms), after {FRESH} upgrades "
         f"{warm['pes_after_upgrade']:.0f} ms (previous {warm['pes_after_upgrade_previous']:.0f} "
-        f"ms); releases {releases:.0f} ms (warm {releases_warm:.0f}); first query of a fresh "
-        f"state {cold_fresh:.0f} ms, from the kept state {warm_start:.0f} ms ({snap_mb:.0f} MB)"
+        f"ms); releases {releases:.0f} ms (warm {releases_warm:.0f}; after serve's warm-up "
+        f"{releases_after:.0f} ms, its release part {releases_warmup:.0f} ms, after {LATE} late "
+        f"uses {after_write:.0f} ms); first query of a fresh state {cold_fresh:.0f} ms, "
+        f"kept state {warm_start:.0f} ms ({snap_mb:.0f} MB)"
     )
     return {"events": n, "pes": pes, "compare": compare_ms, "compare_exact": exact,
             "trend": trend, "cold": cold, "state_mb": state_mb, "ingest": eps,
             "db_mb": size_mb, **warm, "releases": releases, "releases_warm": releases_warm,
+            "releases_warmup": releases_warmup, "releases_after_warmup": releases_after,
+            "releases_after_write": after_write,
             "cold_fresh": cold_fresh, "warmstart": warm_start,
             "snapshot_mb": snap_mb}  # fmt: skip
 
@@ -190,6 +234,18 @@ _BASELINES = {
         "same snapshot and refresh",
     ),
     "warmstart": ("cold_fresh", "a fresh state without the file, same store"),
+    "releases_after_warmup": (
+        "releases",
+        "the first release request of a process without the release warm-up",
+    ),
+    "releases_after_write": (
+        "releases",
+        f"the first release request of a process; here {LATE} late uses before each",
+    ),
+    "releases_warmup": (
+        "releases",
+        "the first release request without the warm-up (there 20 days, here 90)",
+    ),
 }
 
 
@@ -206,7 +262,9 @@ async def run(size: Size) -> list[Figure]:
              "pes_previous": "ms", "trend_previous": "ms", "pes_after_write": "ms",
              "pes_after_new_devices": "ms", "pes_after_new_devices_previous": "ms",
              "pes_after_upgrade": "ms", "pes_after_upgrade_previous": "ms",
-             "releases": "ms", "releases_warm": "ms", "cold_fresh": "ms", "warmstart": "ms",
+             "releases": "ms", "releases_warm": "ms", "releases_warmup": "ms",
+             "releases_after_warmup": "ms", "releases_after_write": "ms", "cold_fresh": "ms",
+             "warmstart": "ms",
              "snapshot_mb": "MB"}  # fmt: skip
     figures = []
     for devices, p in points.items():

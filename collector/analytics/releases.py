@@ -28,8 +28,8 @@ from typing import TypedDict
 import numpy as np
 import numpy.typing as npt
 
-from collector.analytics.releases_fleet import Bools, Fleet, Ints
-from collector.analytics.releases_groups import Counts, Days, Measures, measure_group
+from collector.analytics.releases_fleet import Bools, Counts, Fleet, Ints
+from collector.analytics.releases_groups import Days, Measures, measure_group
 from collector.analytics.releases_stats import (
     bootstrap_means,
     bootstrap_p,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,7 @@ from collector.analytics.releases_runs import FwEvent, Run, runs_from_events
 
 Ints = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
+Counts = npt.NDArray[np.signedinteger[Any]]  # int32 or int64
 ACTIVITY_KINDS = frozenset({"session_start", "session_end", "feature_use"})
 
 
@@ -65,7 +67,7 @@ class Fleet:
     use_type: Ints
     use_feature: Ints
     use_days: Bools  # (f, n_days)
-    uses: Ints  # (n_devices, n_days) feature_use events per device and day
+    uses: Counts  # (n_devices, n_days) feature_use events per device and day (int32 or int64)
 
     def __post_init__(self) -> None:
         """Cheap shape checks (O(rows), no per-day work): a wrong Fleet fails here, loudly."""

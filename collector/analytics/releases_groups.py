@@ -19,10 +19,9 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from collector.analytics.releases_fleet import Fleet, Ints, or_rows
+from collector.analytics.releases_fleet import Counts, Fleet, Ints, or_rows
 
 F64 = npt.NDArray[np.float64]
-Counts = npt.NDArray[np.signedinteger[Any]]  # int32 (days) or int64 (uses)
 T = TypeVar("T", bound=np.generic)
 ACTIVE, BREADTH, USES = 0, 1, 2  # metric rows, in METRICS order
 

@@ -40,8 +40,8 @@ from collector.reports.tables import (
     pes_rows,
     retention_rows,
     trend_rows,
-    warm_up,
 )
+from collector.reports.warm import warm_up
 
 __all__ = [
     "DEFAULT_GROUP_BY",

@@ -19,6 +19,7 @@ never comes from data older than the last write committed before the request.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import weakref
@@ -43,6 +44,7 @@ from collector.analytics.releases_fleet import Fleet
 from collector.analytics.releases_rollout import Rollout, rollout
 from collector.analytics.state import Snapshot
 from collector.errors import QueryError
+from collector.reports.devices import DeviceCodes, device_codes
 from collector.reports.query import EARLIEST, LATEST, MAX_PERIOD_DAYS
 from collector.reports.tables import current_snapshot, off_loop
 from collector.settings import PesSettings
@@ -137,12 +139,15 @@ def parse_window(text: str | None) -> int | None:
         raise QueryError(f"window must be a whole number of days, not {text[:40]!r}") from None
 
 
-def _unpack(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
-    """(rows, blocks) 64-day words -> (rows, blocks * 64) days (bit k of word b = day 64b + k)."""
+def _unpack(words: npt.NDArray[np.uint64], cols: slice) -> npt.NDArray[np.bool_]:
+    """(rows, blocks) 64-day words -> the days `cols` of (rows, blocks * 64) (bit k of word b =
+    day 64b + k); only the bytes holding those days are unpacked."""
+    start, stop = int(cols.start), int(cols.stop)
+    b0, b1 = start // 8, -(-stop // 8)
     as_bytes = np.ascontiguousarray(words.astype("<u8", copy=False)).view(np.uint8)
-    out: npt.NDArray[np.bool_] = np.unpackbits(
-        as_bytes.reshape(words.shape[0], words.shape[1] * 8), axis=1, bitorder="little"
-    ).astype(np.bool_)
+    wanted = as_bytes.reshape(words.shape[0], words.shape[1] * 8)[:, b0:b1]
+    bits = np.unpackbits(wanted, axis=1, bitorder="little")
+    out: npt.NDArray[np.bool_] = bits[:, start - 8 * b0 : stop - 8 * b0].astype(np.bool_)
     return out
 
 
@@ -152,16 +157,19 @@ def _codes(vocab: Sequence[str], index: dict[str, int]) -> Ints:
     return np.asarray([index.get(v, -1) for v in vocab], np.int64).reshape(len(vocab))
 
 
-def _merge(keys: Ints, words: npt.NDArray[np.uint64]) -> tuple[Ints, npt.NDArray[np.bool_]]:
-    """The distinct keys of the rows with a bit set and, per key, its rows' days ORed: ORed as
-    64-day words (a reduce over rows sorted by key), then unpacked, 64 times less to OR."""
-    keep = words.any(axis=1)
-    uniq, inv = np.unique(keys[keep], return_inverse=True)
-    if not len(uniq):
-        return uniq, _unpack(words[:0])
-    order = np.argsort(inv.reshape(-1), kind="stable")
-    starts = np.searchsorted(inv.reshape(-1)[order], np.arange(len(uniq)))
-    return uniq, _unpack(np.bitwise_or.reduceat(words[keep][order], starts, axis=0))
+def _merge(
+    keys: Ints, words: npt.NDArray[np.uint64], cols: slice
+) -> tuple[Ints, npt.NDArray[np.bool_]]:
+    """The distinct keys (ascending) of the rows with a bit set and, per key, its rows' days
+    ORed (of the columns `cols`): ORed as 64-day words (a reduce over rows sorted by key), then
+    unpacked, 64 times less to OR. One sort: the keys' own, its runs are the groups."""
+    rows = np.flatnonzero(words.any(axis=1))
+    order = rows[np.argsort(keys[rows])]  # any order within a key: OR does not mind
+    k = keys[order]
+    if not len(k):
+        return k, _unpack(words[:0], cols)
+    start = np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1]]))
+    return k[start], _unpack(np.bitwise_or.reduceat(words[order], start, axis=0), cols)
 
 
 def build_fleet(
@@ -170,46 +178,47 @@ def build_fleet(
     uses: UseColumns | None,
     lo: int,
     hi: int,
+    codes: DeviceCodes | None = None,
 ) -> Fleet:
-    """The Fleet for days [lo, hi] (ordinals, widened to whole 64-day blocks); no uses: all 0
-    (the rollout does not read them). Vectorised over runs: Python steps are per name."""
+    """The Fleet for days [lo, hi] (ordinals); no uses: all 0
+    (the rollout does not read them). Vectorised over runs: Python steps are per name, and none
+    with `codes` (reports/devices.py) made for these snapshot, runs and uses."""
     runs = runs if isinstance(runs, RunColumns) else RunColumns.of_runs(runs)
     cube = snapshot.view(lo, hi)
     dvoc, tvoc, fvoc = (cube.vocab[a] for a in ("device_id", "device_type", "firmware_version"))
-    present = np.unique(runs.device)
-    run_names = [runs.names[i] for i in present]
-    devices = tuple(sorted({*run_names, *dvoc}))
-    dix = {d: i for i, d in enumerate(devices)}
+    if codes is None:
+        codes = device_codes(None, dvoc, runs, [] if uses is None else uses.names)
+    devices = codes.devices
     types = tuple(dict.fromkeys([*tvoc, *(runs.types[i] for i in np.unique(runs.type))]))
     fws = tuple(dict.fromkeys([*fvoc, *(runs.firmwares[i] for i in np.unique(runs.firmware))]))
     tix, fix = {t: i for i, t in enumerate(types)}, {f: i for i, f in enumerate(fws)}
     nt, nf, nfeat = max(len(types), 1), max(len(fws), 1), max(len(cube.features), 1)
     # Run rows by device (a stable sort keeps each device's rows in event order).
-    dev_code = np.zeros(len(runs.names), np.int64)
-    dev_code[present] = _codes(run_names, dix)
-    r_dev = dev_code[runs.device]
+    r_dev = codes.run_codes[runs.device]
     order = np.argsort(r_dev, kind="stable")
     runs_a = np.stack([
         r_dev[order], _codes(runs.types, tix)[runs.type[order]],
         _codes(runs.firmwares, fix)[runs.firmware[order]], runs.first_day[order],
         runs.last_day[order],
     ], axis=1) if len(order) else np.zeros((0, 5), np.int64)  # fmt: skip
-    c_dev = _codes(dvoc, dix)[cube.codes["device_id"]]
+    c_dev = codes.snap_codes[cube.codes["device_id"]]
     c_typ = _codes(tvoc, tix)[cube.codes["device_type"]]
     c_fw = _codes(fvoc, fix)[cube.codes["firmware_version"]]
-    akeys, act_days = _merge((c_dev * nt + c_typ) * nf + c_fw, cube.words)
+    # Only the days asked for (the cube has whole blocks): the engine reads no other.
+    n_days, cols = hi - lo + 1, slice(lo - cube.lo, hi - cube.lo + 1)
+    akeys, act_days = _merge((c_dev * nt + c_typ) * nf + c_fw, cube.words, cols)
     fkeys, use_days = _merge(
         (c_dev[cube.f_combo] * nt + c_typ[cube.f_combo]) * nfeat + cube.f_feat,
         cube.f_words,
+        cols,
     )
-    counts = np.zeros((len(devices), cube.n_days), np.int64)
+    counts = np.zeros((len(devices), n_days), np.int32)  # a day's uses fit; half the bytes
     if uses is not None and len(uses.device):
-        codes = np.fromiter((dix.get(d, -1) for d in uses.names), np.int64, len(uses.names))
-        u_dev, u_col = codes[uses.device], uses.day - cube.lo
-        ok = (u_dev >= 0) & (u_col >= 0) & (u_col < cube.n_days)
+        u_dev, u_col = codes.use_codes[uses.device], uses.day - lo
+        ok = (u_dev >= 0) & (u_col >= 0) & (u_col < n_days)
         counts[u_dev[ok], u_col[ok]] = uses.uses[ok]  # one row per (device, day)
     return Fleet(
-        day0=cube.lo, n_days=cube.n_days, devices=devices, types=types, firmwares=fws,
+        day0=lo, n_days=n_days, devices=devices, types=types, firmwares=fws,
         features=tuple(cube.features),
         run_device=runs_a[:, 0].copy(), run_type=runs_a[:, 1].copy(),
         run_firmware=runs_a[:, 2].copy(), run_first_day=runs_a[:, 3].copy(),
@@ -228,37 +237,64 @@ class _Built:
 
     seen: int
     fleet: Fleet
+    with_uses: bool
     measured: dict[tuple[object, ...], Measured] = field(default_factory=dict)
+
+    def covers(self, lo: int, hi: int, with_uses: bool) -> bool:
+        """Whether this Fleet answers for days [lo, hi]: the engine reads only the days a report
+        asks for, and runs, vocabularies and device order do not depend on the range, so a Fleet
+        of more days gives the same rows (tested: reports/test_releases_warm.py)."""
+        f = self.fleet
+        return (self.with_uses or not with_uses) and f.day0 <= lo and hi < f.day0 + f.n_days
 
 
 # Ranges of days kept per store: a report's and its rollout's. A Fleet of 100,000 devices x 128
-# days holds ~100 MB of use counts (the rollout's are zeros never touched), so few are kept.
+# days holds ~50 MB of use counts (the rollout's are zeros never touched), so few are kept.
 _KEEP_FLEETS = 2
 _KEEP_MEASURED = 8  # measurements per Fleet (parameters asked for)
 _FLEETS: weakref.WeakKeyDictionary[Store, dict[tuple[int, int, bool], _Built]] = (
     weakref.WeakKeyDictionary()
 )
+_CODES: weakref.WeakKeyDictionary[Store, DeviceCodes] = weakref.WeakKeyDictionary()
+# One build at a time per store: a second request for the same days waits and takes the first
+# one's Fleet instead of building another (seconds and GBs at a million devices).
+_LOCKS: weakref.WeakKeyDictionary[Store, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 async def load_fleet(store: Store, lo: int, hi: int, with_uses: bool = True) -> _Built:
-    """The Fleet of days [lo, hi], rebuilt only when an event was stored since the last build
-    (with_uses=False: feature_use counts left at 0, for the rollout)."""
-    seen = await store.events_seen()  # first: whatever is read after is at least this recent
-    cache = _FLEETS.get(store)
-    if cache is None:
-        cache = _FLEETS[store] = {}
-    built = cache.get((lo, hi, with_uses))
-    if built is not None and built.seen == seen:
+    """A Fleet covering days [lo, hi], rebuilt only when an event was stored since the last build
+    (with_uses=False: feature_use counts may be left at 0, for the rollout). A kept Fleet of a
+    wider range (say the warm-up's default report) answers for the days inside it while no
+    write came since."""
+    lock = _LOCKS.get(store)
+    if lock is None:
+        lock = _LOCKS[store] = asyncio.Lock()
+    async with lock:
+        seen = await store.events_seen()  # first: whatever is read after is at least this recent
+        cache = _FLEETS.get(store)
+        if cache is None:
+            cache = _FLEETS[store] = {}
+        for built in cache.values():
+            if built.seen == seen and built.covers(lo, hi, with_uses):
+                return built
+        # After a write only the asked days are built (a Fleet of fewer days costs less): the
+        # wider one stays kept until it is asked for again or pushed out.
+        snapshot = await current_snapshot(store)
+        runs = await current_run_columns(store)
+        uses = await current_uses(store, lo, hi, seen) if with_uses else None
+        kept = _CODES.get(store)
+
+        def build() -> tuple[Fleet, DeviceCodes]:
+            names = [] if uses is None else uses.names
+            codes = device_codes(kept, snapshot.vocab["device_id"], runs, names)
+            return build_fleet(snapshot, runs, uses, lo, hi, codes), codes
+
+        fleet, _CODES[store] = await off_loop(build)
+        cache.pop((lo, hi, with_uses), None)
+        while len(cache) >= _KEEP_FLEETS:
+            cache.pop(next(iter(cache)))
+        built = cache[(lo, hi, with_uses)] = _Built(seen, fleet, with_uses)
         return built
-    snapshot = await current_snapshot(store)
-    runs = await current_run_columns(store)
-    uses = await current_uses(store, lo, hi, seen) if with_uses else None
-    fleet = await off_loop(lambda: build_fleet(snapshot, runs, uses, lo, hi))
-    cache.pop((lo, hi, with_uses), None)
-    while len(cache) >= _KEEP_FLEETS:
-        cache.pop(next(iter(cache)))
-    built = cache[(lo, hi, with_uses)] = _Built(seen, fleet)
-    return built
 
 
 async def release_rows(store: Store, settings: PesSettings, q: ReleaseQuery) -> list[ReleaseRow]:
@@ -274,6 +310,13 @@ async def release_rows(store: Store, settings: PesSettings, q: ReleaseQuery) -> 
         built.measured[key] = measured
     done = measured
     return await off_loop(lambda: report_rows(built.fleet, params, done))
+
+
+async def warm_up_releases(store: Store, settings: PesSettings, today: date | None = None) -> None:
+    """Build the default report's Fleet and measurement (the last 90 days, W = 14; releases.md),
+    as `serve`'s warm-up: the first `/v1/releases` after a start then finds them, and a report
+    of fewer days inside that range is answered from the same Fleet."""
+    await release_rows(store, settings, make_release_query(settings, today=today))
 
 
 async def rollout_table(store: Store, q: ReleaseQuery) -> Rollout:

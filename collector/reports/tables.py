@@ -113,11 +113,9 @@ async def pes_rows(store: Store, settings: PesSettings, q: PesQuery) -> list[dic
     return await off_loop(compute)
 
 
-async def warm_up(store: Store, settings: PesSettings) -> None:
-    """Build what the first requests after a start need: the state (from the saved file when
-    there is one) and the per-segment state of the default PES table, which the dashboard's
-    first page and the /metrics gauges ask for. `serve` runs it at start, so the first user's
-    query does not pay for it (seconds at a million devices: docs/scaling.md, "Restarts")."""
+async def warm_up_pes(store: Store, settings: PesSettings) -> None:
+    """The state (from the saved file when there is one) and the per-segment state of the
+    default PES table, which the dashboard's first page and the /metrics gauges ask for."""
     await pes_rows(store, settings, make_query(settings, start=None, end=None, group_by=None))
 
 

@@ -81,6 +81,11 @@ class _State:
     seen: int = -1  # Store.events_seen when `counters` were read
     counters: dict[str, int] = field(default_factory=dict)
     columns: UseColumns = field(default_factory=lambda: UseColumns([], _NONE, _NONE, _NONE))
+    # The columns' names (appended to in place: codes are never reused, so columns a request
+    # holds keep meaning the same devices) and name -> code, built at the first partial read
+    # and extended after: a million-entry dict per refresh cost about a second.
+    names: list[str] = field(default_factory=list)
+    index: dict[str, int] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -102,6 +107,7 @@ async def current_uses(store: Store, lo: int, hi: int, seen: int | None = None) 
         if not covered:  # another range: read it whole
             packed = await store.feature_uses_packed(date.fromordinal(lo), date.fromordinal(hi))
             state.columns, state.lo, state.hi = UseColumns.of_packed(packed), lo, hi
+            state.names, state.index = packed.names, None
         else:
             old = state.counters
             changed = sorted(d for d, n in counters.items() if old.get(d) != n)
@@ -109,21 +115,27 @@ async def current_uses(store: Store, lo: int, hi: int, seen: int | None = None) 
                 packed = await store.feature_uses_packed(
                     date.fromordinal(state.lo), date.fromordinal(state.hi), changed
                 )
-                state.columns = _replace(state.columns, changed, packed)
+                state.columns = _replace(state, changed, packed)
         state.counters, state.seen = counters, sum(counters.values())
         return state.columns
 
 
-def _replace(cols: UseColumns, devices: Sequence[str], rows: PackedUses) -> UseColumns:
-    """`cols` with every row of `devices` replaced by `rows`."""
-    names = list(cols.names)
-    fresh = UseColumns.of_packed(rows, names)
-    index = {d: i for i, d in enumerate(names)}
+def _replace(state: _State, devices: Sequence[str], rows: PackedUses) -> UseColumns:
+    """The state's columns with every row of `devices` replaced by `rows`."""
+    cols, names = state.columns, state.names
+    if state.index is None:
+        state.index = {d: i for i, d in enumerate(names)}
+    index = state.index
     gone = np.asarray([index[d] for d in devices if d in index], np.int64)
+    for d in rows.names:
+        if d not in index:
+            index[d] = len(names)
+            names.append(d)
+    fresh = np.asarray([index[d] for d in rows.names], np.int64).reshape(len(rows.names))
     keep = ~np.isin(cols.device, gone)
     return UseColumns(
         names,
-        np.concatenate([cols.device[keep], fresh.device]),
-        np.concatenate([cols.day[keep], fresh.day]),
-        np.concatenate([cols.uses[keep], fresh.uses]),
+        np.concatenate([cols.device[keep], np.repeat(fresh, rows.counts)]),
+        np.concatenate([cols.day[keep], rows.day]),
+        np.concatenate([cols.uses[keep], rows.uses]),
     )
