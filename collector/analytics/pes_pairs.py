@@ -117,8 +117,9 @@ class Candidates:
         self._d[1].a[:] = pairs.member[self._d[0].a]
         return True
 
-    def gather(self, st: SegmentState, snap: Snapshot, lo: int, hi: int) -> PairWords:
-        """The pairs' days of use in the blocks of [lo, hi] (ordinals), for several periods."""
+    def gather(self, snap: Snapshot, lo: int, hi: int, members: list[Words]) -> PairWords:
+        """The pairs' days of use in the blocks of [lo, hi] (ordinals), for several periods.
+        members: the members' words, one array per block (bits.columns)."""
         b0 = max(lo // BLOCK_DAYS - snap.block0, 0)
         b1 = min(hi // BLOCK_DAYS - snap.block0, snap.f_words.shape[1] - 1)
         fixed, varying = [], []
@@ -127,8 +128,8 @@ class Candidates:
             col = snap.f_words[:, b]
             fixed.append(reduce_levels(self.levels[0], col, np.bitwise_or))
             varying.append(reduce_levels(self.levels[1], col, np.bitwise_or))
-            if b < st.words.shape[1]:
-                unchecked |= (fixed[-1] & ~st.words[self.s_member, b]) != 0
+            if b < len(members):
+                unchecked |= (fixed[-1] & ~members[b][self.s_member]) != 0
             else:
                 unchecked |= fixed[-1] != 0
         return PairWords(fixed, varying, (snap.block0 + b0) * BLOCK_DAYS, np.flatnonzero(unchecked))

@@ -51,6 +51,7 @@ class Memo:
         self._active: dict[tuple[int, int], Bools] = {}
         self._one_type: tuple[Ints, bool] | None = None
         self._type_key: Ints | None = None
+        self._sizes: dict[object, Ints] = {}
 
     def active(self, st: SegmentState, start: int, end: int) -> Bools:
         """The members with a day of activity in [start, end] (ordinals)."""
@@ -58,11 +59,15 @@ class Memo:
             return bits_between(st.words, st.wlo, start, end)
         got = self._active.get((start, end))
         if got is None:
-            if self._cols is None:
-                self._cols = columns(st.words)
-            got = self._active[start, end] = bits_between_cols(self._cols, len(st.words),
-                                                               st.wlo, start, end)  # fmt: skip
+            got = bits_between_cols(self.columns(st), len(st.words), st.wlo, start, end)
+            self._active[start, end] = got
         return got
+
+    def columns(self, st: SegmentState) -> list[Words]:
+        """The members' words, one contiguous array per block."""
+        if self._cols is None:
+            self._cols = columns(st.words)
+        return self._cols
 
     def one_type(self, group: Grouping, n_types: int) -> Ints | None:
         """Per segment: the device type of all its members; None when some segment has
@@ -72,6 +77,13 @@ class Memo:
             seen[group.seg, group.mtype] = True
             self._one_type = (seen.argmax(axis=1), bool((seen.sum(axis=1) == 1).all()))
         return self._one_type[0] if self._one_type[1] else None
+
+    def sizes(self, key: object, group: Grouping, size: Ints) -> Ints:
+        """Per member of one type each: the size of its type's core set (at least 1)."""
+        got = self._sizes.get(key)
+        if got is None:
+            got = self._sizes[key] = np.maximum(size, 1)[group.mtype]
+        return got
 
     def type_key(self, group: Grouping, n_types: int) -> Ints:
         """Per member: segment x types + its device type (members of one type each)."""
@@ -199,14 +211,14 @@ def pes_table(
     cands = candidates(st, snap, vocab, core)
     key = (tuple(vocab), core.tobytes())
     if memo.gather and key not in memo.words:
-        memo.words[key] = cands.gather(st, snap, memo.lo, memo.hi)
+        memo.words[key] = cands.gather(snap, memo.lo, memo.hi, memo.columns(st))
     users, adopted = cands.used(st, snap, (start, end), active, cs, set_core,
                                 memo.words.get(key))  # fmt: skip
     users_l = users.reshape(n_seg, n_voc).tolist()
     # adopted > 0 only where the member is active with a core set (see Candidates.used); the
     # zeros elsewhere keep reduceat's sums the same as aggregate's over every member.
     if cs is None:  # every member's core set is its type's: one division, 0 / size is 0.0
-        share = adopted / np.maximum(size, 1)[group.mtype]
+        share = adopted / memo.sizes(key, group, size)
     else:
         share = np.zeros(n_mem, np.float64)
         some = np.flatnonzero(adopted)
