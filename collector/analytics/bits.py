@@ -45,8 +45,12 @@ def columns(words: Words) -> list[Words]:
 
 def bits_between_cols(cols: list[Words], n: int, lo: int, start: int, end: int) -> Bools:
     """bits_between over the n rows of `columns(words)`."""
-    out = np.zeros(n, np.bool_)
-    for blk, mask in _masks(lo, len(cols), start, end):
+    masks = _masks(lo, len(cols), start, end)
+    if not masks:
+        return np.zeros(n, np.bool_)
+    blk, mask = masks[0]
+    out: Bools = (cols[blk] & mask) != 0
+    for blk, mask in masks[1:]:
         out |= (cols[blk] & mask) != 0
     return out
 
