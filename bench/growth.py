@@ -29,6 +29,11 @@ Also per size (issue 18):
   first request of a fresh state without the file on the same store (`growth_cold_fresh_*`),
   the run just before it. `growth_snapshot_mb_*` is the file's size.
 
+Also per size: `growth_trend_dense_*`, the warm 12-week trend over a snapshot whose history is
+as long as the trend (bench/trend_dense.py: the 14 days copied back), with the previous path on
+the same snapshot as baseline (`growth_trend_dense_previous_*`): with 14 days of history most of
+the trend's weeks are empty and cost next to nothing.
+
 Sizes: 10,000 and 100,000 devices (--quick: 1,000 and 10,000). Larger points run only when
 PES_BENCH_GROWTH_MAX allows them: 300000 adds 300,000 devices (~8 minutes here), 1000000 adds
 300,000 and 1,000,000 (about half an hour)."""
@@ -46,6 +51,7 @@ from bench.core import Figure, Size
 from bench.ingest import _run_once
 from bench.pes_warm import FRESH, LATE, _late_uses, warm_figures
 from bench.query import END, SETTINGS, _fill_sqlite, _median_ms, _say, timings
+from bench.trend_dense import dense_trend_figures
 from collector.analytics.compare import compare, parse_config
 from collector.analytics.cube import needed_range
 from collector.reports import make_query, warmstart
@@ -55,7 +61,7 @@ from collector.reports.releases import (
     release_rows,
     warm_up_releases,
 )
-from collector.reports.tables import load_cube, pes_rows, warm_up_pes
+from collector.reports.tables import current_snapshot, load_cube, pes_rows, warm_up_pes
 from collector.settings import StorageSettings
 from collector.storage import Store, open_store
 from devkit.broker import LocalBroker
@@ -187,6 +193,7 @@ async def _point(
         cold, pes, compare_ms, trend = await timings(store)
         state_mb = _rss_mb() - before
         warm = await warm_figures(store)
+        warm |= dense_trend_figures(await current_snapshot(store))
         exact = await _compare_exact_ms(store)
         releases, releases_warm = await _releases_ms(store)
         cold_fresh = await _first_pes_ms(url)  # no file yet: the full load, then the file
@@ -200,7 +207,9 @@ async def _point(
         f"pes {pes:.0f} ms, compare {compare_ms:.0f} ms (exact {exact:.0f} ms), "
         f"trend {trend:.0f} ms, cold {cold:.0f} ms (+{state_mb:.0f} MB); ingest {eps:,.0f}/s; "
         f"previous path: pes {warm['pes_previous']:.0f} ms, trend {warm['trend_previous']:.0f} "
-        f"ms; pes after {LATE} late uses {warm['pes_after_write']:.0f} ms; after {FRESH} new "
+        f"ms; trend over 12 weeks of history {warm['trend_dense']:.0f} ms (previous "
+        f"{warm['trend_dense_previous']:.0f} ms); pes after {LATE} late uses "
+        f"{warm['pes_after_write']:.0f} ms; after {FRESH} new "
         f"devices {warm['pes_after_new_devices']:.0f} ms (previous "
         f"{warm['pes_after_new_devices_previous']:.0f} ms), after {FRESH} upgrades "
         f"{warm['pes_after_upgrade']:.0f} ms (previous {warm['pes_after_upgrade_previous']:.0f} "
@@ -223,6 +232,10 @@ _BASELINES = {
     "compare": ("compare_exact", "exact bootstrap"),
     "pes": ("pes_previous", "previous path (per-member arrays), same snapshot"),
     "trend": ("trend_previous", "previous path (per-member arrays), same snapshot"),
+    "trend_dense": (
+        "trend_dense_previous",
+        "previous path, same snapshot; the history copied back to cover the 12 weeks",
+    ),
     "pes_after_write": ("pes", f"warm pes; {LATE} late uses stored before each"),
     "pes_after_new_devices": (
         "pes_after_new_devices_previous",
@@ -259,7 +272,8 @@ async def run(size: Size) -> list[Figure]:
     first = points[min(points)]
     units = {"pes": "ms", "compare": "ms", "compare_exact": "ms", "trend": "ms", "cold": "ms",
              "state_mb": "MB", "ingest": "events/s", "db_mb": "MB", "events": "events",
-             "pes_previous": "ms", "trend_previous": "ms", "pes_after_write": "ms",
+             "pes_previous": "ms", "trend_previous": "ms", "trend_dense": "ms",
+             "trend_dense_previous": "ms", "pes_after_write": "ms",
              "pes_after_new_devices": "ms", "pes_after_new_devices_previous": "ms",
              "pes_after_upgrade": "ms", "pes_after_upgrade_previous": "ms",
              "releases": "ms", "releases_warm": "ms", "releases_warmup": "ms",

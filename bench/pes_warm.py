@@ -3,12 +3,12 @@
 The request path computes the PES table and the trend from per-segment state kept between
 requests (collector/analytics/segments.py). Its baselines, measured on the same snapshot of the
 same store: the previous path (per-member arrays: cube.members, period_stats, aggregate; kept
-callable as reports.tables.pes_rows_previous / trend_rows_previous), whose rows must be the same;
-and the request right after a small write, which must see it: 50 late feature uses, stored with
-Store.write, on the period's last day by devices idle that day (so DAU, stickiness and adoption
-change), each time before the request. Two more after-write figures store writes that bring new
-combinations, as a live fleet does all the time: a few new devices registering
-(`pes_after_new_devices`), and a firmware upgrade of a few existing devices
+callable as reports.tables.pes_rows_previous / trend_rows_previous), whose rows (PES table and
+trend) must be the same; and the request right after a small write, which must see it: 50 late
+feature uses, stored with Store.write, on the period's last day by devices idle that day (so
+DAU, stickiness and adoption change), each time before the request. Two more after-write
+figures store writes that bring new combinations, as a live fleet does all the time: a few new
+devices registering (`pes_after_new_devices`), and a firmware upgrade of a few existing devices
 (`pes_after_upgrade`: a new firmware value, so a new segment too). Their baseline is the
 previous path's request on the same snapshot after the same write: the refresh (which both
 pay) plus pes_rows_previous, whose rows must be the same.
@@ -25,7 +25,7 @@ from typing import Any
 from bench.query import END, SETTINGS, TYPES
 from collector.analytics.trend import periods
 from collector.records import EventRow, ParsedMessage
-from collector.reports import make_query, pes_rows
+from collector.reports import make_query, pes_rows, trend_rows
 from collector.reports.tables import current_snapshot, pes_rows_previous, trend_rows_previous
 
 DAY_MS = 86_400_000
@@ -126,6 +126,8 @@ async def warm_figures(store: Any) -> dict[str, float]:
     spans, template = periods(trend_q.start, trend_q.end, "week"), trend_q.params(SETTINGS)
     trend_runs = [_ms(lambda: trend_rows_previous(snapshot, trend_q, spans, template))
                   for _ in range(2)]  # fmt: skip
+    trend_now = await trend_rows(store, SETTINGS, trend_q, "week")
+    assert all(r[1] == trend_now for r in trend_runs), "the previous path's trend is the same"
     after = []
     for k in range(3):
         late = await _late_uses(store, k)

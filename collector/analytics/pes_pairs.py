@@ -12,18 +12,32 @@ have a C_e per period and are checked per period.
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass
 
 import numpy as np
 
 from collector.analytics.arrays import Bools, Ints, Words
-from collector.analytics.bits import bits_between
+from collector.analytics.bits import bits_between, bits_between_cols
 from collector.analytics.feature_pairs import FeaturePairs, Grown, reduce_levels
 from collector.analytics.segments import SegmentState
 from collector.analytics.state import Snapshot
 from collector.storage.bitmaps import BLOCK_DAYS
 
 Levels = list[tuple[Ints, Ints]]
-PairWords = tuple[Words, Words, int]  # days of use of the fixed and the per-period pairs
+
+
+@dataclass(frozen=True, slots=True)
+class PairWords:
+    """The candidates' days of use in the blocks of a trend's periods, one contiguous array per
+    block (Candidates.gather)."""
+
+    fixed: list[Words]
+    varying: list[Words]
+    lo: int  # ordinal of bit 0 of the first column
+    # Fixed candidates with a day of use on which their member is not active (a feature row read
+    # one refresh before its activity: storage reads the two tables apart). Only these need the
+    # per-period test that the member is active; for the others a use in P implies it.
+    unchecked: Ints
 
 
 class Candidates:
@@ -103,24 +117,30 @@ class Candidates:
         self._d[1].a[:] = pairs.member[self._d[0].a]
         return True
 
-    def gather(self, snap: Snapshot, lo: int, hi: int) -> PairWords:
-        """The pairs' days of use in the blocks of [lo, hi] (ordinals), for several periods."""
+    def gather(self, snap: Snapshot, lo: int, hi: int, members: list[Words]) -> PairWords:
+        """The pairs' days of use in the blocks of [lo, hi] (ordinals), for several periods.
+        members: the members' words, one array per block (bits.columns)."""
         b0 = max(lo // BLOCK_DAYS - snap.block0, 0)
         b1 = min(hi // BLOCK_DAYS - snap.block0, snap.f_words.shape[1] - 1)
-        cols = snap.f_words[:, b0 : max(b1 + 1, b0)]
-        return (
-            reduce_levels(self.levels[0], cols, np.bitwise_or),
-            reduce_levels(self.levels[1], cols, np.bitwise_or),
-            (snap.block0 + b0) * BLOCK_DAYS,
-        )
+        fixed, varying = [], []
+        unchecked = np.zeros(len(self.s_member), np.bool_)
+        for b in range(b0, b1 + 1):
+            col = snap.f_words[:, b]
+            fixed.append(reduce_levels(self.levels[0], col, np.bitwise_or))
+            varying.append(reduce_levels(self.levels[1], col, np.bitwise_or))
+            if b < len(members):
+                unchecked |= (fixed[-1] & ~members[b][self.s_member]) != 0
+            else:
+                unchecked |= fixed[-1] != 0
+        return PairWords(fixed, varying, (snap.block0 + b0) * BLOCK_DAYS, np.flatnonzero(unchecked))
 
     def _hits(
         self, snap: Snapshot, wlo: int, start: int, end: int, words: PairWords | None
     ) -> tuple[Bools, Bools]:
         if words is not None:
             return (
-                bits_between(words[0], words[2], start, end),
-                bits_between(words[1], words[2], start, end),
+                bits_between_cols(words.fixed, len(self.s_member), words.lo, start, end),
+                bits_between_cols(words.varying, len(self.d_member), words.lo, start, end),
             )
         f_hit = bits_between(snap.f_words, wlo, start, end)
         return (
@@ -133,22 +153,30 @@ class Candidates:
         st: SegmentState,
         snap: Snapshot,
         period: tuple[int, int],
-        cs: Ints,
+        live: Bools,
+        cs: Ints | None,
         set_core: Bools,
         words: PairWords | None = None,
     ) -> tuple[Ints, Ints]:
         """(users per segment x vocabulary, flattened; adopted core features per member) in
-        P = period. cs: each member's core-set id in P (-1: inactive); words: from gather, or
-        None to test the feature rows."""
+        P = period. live: the members active in P; cs: each member's core-set id in P (-1:
+        inactive), needed only with per-period candidates (members of several device types);
+        words: from gather, or None to test the feature rows."""
         group = st.group
         assert group is not None
-        n_seg, n_mem = len(group.segments), len(cs)
-        live = cs >= 0
+        n_seg, n_mem = len(group.segments), len(live)
         s_hit, d_hit = self._hits(snap, st.wlo, *period, words)
-        s_hit &= live[self.s_member]
-        users = np.bincount(self.s_key[s_hit], minlength=n_seg * self.n_voc)
-        adopted = np.bincount(self.s_member[s_hit], minlength=n_mem)
+        if words is None:
+            s_hit &= live[self.s_member]
+        else:
+            check = words.unchecked
+            s_hit[check] &= live[self.s_member[check]]
+        # Positions, then gathers: a boolean index of each array would scan the mask twice.
+        hit = np.flatnonzero(s_hit)
+        users = np.bincount(self.s_key[hit], minlength=n_seg * self.n_voc)
+        adopted = np.bincount(self.s_member[hit], minlength=n_mem)
         if len(self.d_member):
+            assert cs is not None
             d_hit &= live[self.d_member]
             pm, pv = self.d_member[d_hit], self.d_voc[d_hit]
             core = set_core[cs[pm], pv] if len(pm) else np.zeros(0, np.bool_)

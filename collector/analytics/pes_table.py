@@ -18,9 +18,10 @@ from datetime import date
 
 import numpy as np
 
-from collector.analytics.arrays import Bools
-from collector.analytics.bits import bits_between
+from collector.analytics.arrays import Bools, Ints, Words
+from collector.analytics.bits import bits_between, bits_between_cols, columns
 from collector.analytics.cube import core_sets
+from collector.analytics.grouping import Grouping
 from collector.analytics.params import (
     DEFAULT_CORE_KEY,
     MAU_DAYS,
@@ -38,12 +39,57 @@ from collector.analytics.trend import for_period
 
 
 class Memo:
-    """What one request prepares once for all its periods, which lie in [lo, hi] (ordinals):
-    with `gather`, the days of use of each core configuration's candidate pairs."""
+    """What one request prepares once for all its periods, which lie in [lo, hi] (ordinals).
+    With `gather` (a trend): the members' words and each core configuration's candidate pairs'
+    days of use as contiguous columns, and the members active in each interval asked (a week's
+    previous period is the week before it)."""
 
     def __init__(self, lo: int, hi: int, gather: bool) -> None:
         self.lo, self.hi, self.gather = lo, hi, gather
         self.words: dict[tuple[tuple[str, ...], bytes], PairWords] = {}
+        self._cols: list[Words] | None = None
+        self._active: dict[tuple[int, int], Bools] = {}
+        self._one_type: tuple[Ints, bool] | None = None
+        self._type_key: Ints | None = None
+        self._sizes: dict[object, Ints] = {}
+
+    def active(self, st: SegmentState, start: int, end: int) -> Bools:
+        """The members with a day of activity in [start, end] (ordinals)."""
+        if not self.gather:
+            return bits_between(st.words, st.wlo, start, end)
+        got = self._active.get((start, end))
+        if got is None:
+            got = bits_between_cols(self.columns(st), len(st.words), st.wlo, start, end)
+            self._active[start, end] = got
+        return got
+
+    def columns(self, st: SegmentState) -> list[Words]:
+        """The members' words, one contiguous array per block."""
+        if self._cols is None:
+            self._cols = columns(st.words)
+        return self._cols
+
+    def one_type(self, group: Grouping, n_types: int) -> Ints | None:
+        """Per segment: the device type of all its members; None when some segment has
+        members of several types (for groupings whose members each have one type)."""
+        if self._one_type is None:
+            seen = np.zeros((len(group.segments), n_types), np.bool_)
+            seen[group.seg, group.mtype] = True
+            self._one_type = (seen.argmax(axis=1), bool((seen.sum(axis=1) == 1).all()))
+        return self._one_type[0] if self._one_type[1] else None
+
+    def sizes(self, key: object, group: Grouping, size: Ints) -> Ints:
+        """Per member of one type each: the size of its type's core set (at least 1)."""
+        got = self._sizes.get(key)
+        if got is None:
+            got = self._sizes[key] = np.maximum(size, 1)[group.mtype]
+        return got
+
+    def type_key(self, group: Grouping, n_types: int) -> Ints:
+        """Per member: segment x types + its device type (members of one type each)."""
+        if self._type_key is None:
+            self._type_key = group.seg * n_types + group.mtype
+        return self._type_key
 
 
 MAX_TYPES = 63  # a member's device types fit in one uint64 mask
@@ -82,8 +128,10 @@ def pes_table(
     if not group.segments:
         return []
     start, end, length = params.start.toordinal(), params.end.toordinal(), params.length
-    words, wlo, seg, starts = st.words, st.wlo, group.seg, group.starts
-    n_seg, n_mem = len(group.segments), len(words)
+    if not st.counts_between(1, start - length, end).any():
+        return []  # no member active in P or P': no row (a trend's weeks before the history)
+    wlo, seg, starts = st.wlo, group.seg, group.starts
+    n_seg, n_mem = len(group.segments), len(st.words)
 
     ends = np.append(starts[1:], n_mem).tolist()
 
@@ -94,8 +142,8 @@ def pes_table(
             ]
         return [int(c) for c in np.add.reduceat(x, starts, dtype=np.int64)]
 
-    active = bits_between(words, wlo, start, end)
-    in_prev = bits_between(words, wlo, start - length, start - 1)
+    active = memo.active(st, start, end)
+    in_prev = memo.active(st, start - length, start - 1)
     new = active & (st.first >= start)
     recovered = active & ~in_prev & (st.first < start - length)
     dropped = in_prev & ~active
@@ -104,10 +152,14 @@ def pes_table(
     # type in all their combinations; only the others need their combinations looked at.
     type_names = snap.vocab["device_type"]
     n_types = len(type_names)
-    cs = np.where(active & (group.mtype >= 0), group.mtype, -1)  # core-set id per member
     set_types = np.eye(n_types, dtype=np.bool_)
     mixed_rows = group.mixed_rows
+    counts = [per_segment(x) for x in (active, in_prev, new, recovered, dropped)]
+    # cs: core-set id per member in P (-1: inactive). Without members of several types it is
+    # the member's type when active (group.mtype): no per-member array then.
+    cs: Ints | None = None
     if len(mixed_rows):
+        cs = np.where(active & (group.mtype >= 0), group.mtype, -1)
         in_p = bits_between(snap.act[mixed_rows], wlo, start, end)
         owner = group.combo_member[mixed_rows]
         tcode = snap.codes["device_type"][mixed_rows]
@@ -128,8 +180,15 @@ def pes_table(
     n_sets = len(set_types)
     # Active members per (segment, core set), column 0 the inactive: eligible counts, the
     # types present in P and shown per segment, members with a core set.
-    per_set = np.bincount(seg * (n_sets + 1) + (cs + 1), minlength=n_seg * (n_sets + 1))
-    per_set = per_set.reshape(n_seg, n_sets + 1)[:, 1:]
+    if cs is None and (one_type := memo.one_type(group, n_types)) is not None:
+        per_set = np.zeros((n_seg, n_sets), np.int64)
+        per_set[np.arange(n_seg), one_type] = counts[0]
+    elif cs is None:
+        per_set = np.bincount(memo.type_key(group, n_types)[np.flatnonzero(active)],
+                              minlength=n_seg * n_sets).reshape(n_seg, n_sets)  # fmt: skip
+    else:
+        per_set = np.bincount(seg * (n_sets + 1) + (cs + 1), minlength=n_seg * (n_sets + 1))
+        per_set = per_set.reshape(n_seg, n_sets + 1)[:, 1:]
     seg_types = (per_set @ set_types.astype(np.int64)) > 0
     present = [type_names[t] for t in np.flatnonzero(seg_types.any(axis=0)).tolist()]
     fleet: dict[str, set[str]] = {}
@@ -152,14 +211,18 @@ def pes_table(
     cands = candidates(st, snap, vocab, core)
     key = (tuple(vocab), core.tobytes())
     if memo.gather and key not in memo.words:
-        memo.words[key] = cands.gather(snap, memo.lo, memo.hi)
-    users, adopted = cands.used(st, snap, (start, end), cs, set_core, memo.words.get(key))
+        memo.words[key] = cands.gather(snap, memo.lo, memo.hi, memo.columns(st))
+    users, adopted = cands.used(st, snap, (start, end), active, cs, set_core,
+                                memo.words.get(key))  # fmt: skip
     users_l = users.reshape(n_seg, n_voc).tolist()
     # adopted > 0 only where the member is active with a core set (see Candidates.used); the
     # zeros elsewhere keep reduceat's sums the same as aggregate's over every member.
-    share = np.zeros(n_mem, np.float64)
-    some = np.flatnonzero(adopted)
-    share[some] = adopted[some] / size[cs[some]]
+    if cs is None:  # every member's core set is its type's: one division, 0 / size is 0.0
+        share = adopted / memo.sizes(key, group, size)
+    else:
+        share = np.zeros(n_mem, np.float64)
+        some = np.flatnonzero(adopted)
+        share[some] = adopted[some] / size[cs[some]]
     shares = np.add.reduceat(share, starts).tolist() if n_mem else [0.0] * n_seg
 
     num_w, den_w = MODE_WINDOWS[params.stickiness]
@@ -170,7 +233,6 @@ def pes_table(
     wau = st.counts_between(WAU_DAYS, end, end)[:, 0].tolist()
     mau = st.counts_between(MAU_DAYS, end, end)[:, 0].tolist()
 
-    counts = [per_segment(x) for x in (active, in_prev, new, recovered, dropped)]
     out: list[PesResult] = []
     order = sorted(range(n_seg), key=lambda k: segment_sort_key(group.segments[k]))
     for k in order:
