@@ -34,15 +34,16 @@ _hex_pool = ""  # the single-id path's pool (_random_hex16), separate bytes: nev
 _hex_pos = 0
 
 
-def uuid7() -> str:
+def uuid7(now_ms: int | None = None) -> str:
     """A UUIDv7 string: 48-bit unix ms, version 7, a 12-bit counter, the variant, 62 random bits.
+    `now_ms`: the wall clock already read by the caller (time.time_ns() // 1_000_000).
 
     Monotonic within the process (RFC 9562 section 6.2, method 1): within one millisecond the
     12-bit rand_a field counts up from a random start in its lower half; when it overflows, or
     the wall clock steps back, we keep borrowing from the last used millisecond instead, so ids
     never go backwards while the process lives."""
     global _last_ms, _counter, _prefix, _prefix_for
-    now = time.time_ns() // 1_000_000
+    now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     with _lock:
         # The same steps as uuid7_many(1), inline: this runs for every record() call.
         if now > _last_ms:

@@ -10,9 +10,10 @@ When the next transaction starts (adaptive group commit):
 - otherwise once the event loop has run everything that was ready, so that the callers the last
   commit resumed have all submitted again: one transaction for all of them;
 - unless preparing them takes longer than a commit does (a fast disk, a busy loop): then, with
-  EARLY_MIN_ROWS rows waiting and as long a wait as the recent commits took, the commit starts
-  at once and the rest is prepared while it runs, so the loop and the disk work at the same
-  time instead of in turns. With a slow disk this never fires and groups stay whole.
+  EARLY_MIN_ROWS rows waiting once the loop has spent as much CPU time preparing them as the
+  recent commits took, the commit starts at once and the rest is prepared while it runs, so
+  the loop and the disk work at the same time instead of in turns. With a slow disk (or a
+  loop starved of CPU) this never fires and groups stay whole.
 An event is acknowledged only when the transaction holding it has committed, as before.
 
 A submission's future resolves to how many of its rows were stored: all of them, or with the
@@ -82,9 +83,14 @@ class GroupWriter:
         meta: Callable[[], Mapping[str, str] | None] = lambda: None,
         on_commit: Callable[[Appended], None] = lambda _a: None,
         clock: Callable[[], float] = time.perf_counter,
+        work_clock: Callable[[], float] = time.thread_time,
     ) -> None:
+        """`clock` times the commits; `work_clock` the loop's preparing (its CPU time, not the
+        wall clock: on a busy machine a loop waiting for a CPU is not preparing anything, and
+        splitting groups then would only add commits)."""
         self._buffer = buffer
         self._clock = clock
+        self._work_clock = work_clock
         self._max_events = max_events
         self._max_bytes = max_bytes
         self._meta = meta
@@ -97,7 +103,7 @@ class GroupWriter:
         self._writing: list[_Submission] = []
         self._busy = False  # a transaction is being committed
         self._kick: asyncio.Handle | None = None  # the start scheduled behind the ready work
-        self._first_at = 0.0  # perf_counter when the first waiting row arrived (not busy)
+        self._first_at = 0.0  # work_clock when the first waiting row arrived (not busy)
         self._started_at = 0.0
         self._commit_s = 0.0  # recent commits' duration (EWMA); 0 = none yet, never early
         self._failing = False  # the last commit failed (e.g. disk full): logged once
@@ -133,12 +139,12 @@ class GroupWriter:
             if self._kick is None:
                 # call_soon: behind the callers that are already ready to run (those the last
                 # commit resumed), so their rows join this transaction.
-                self._first_at = self._clock()
+                self._first_at = self._work_clock()
                 self._kick = loop.call_soon(self._start)
             elif (
                 self._commit_s
                 and self._queued_rows >= EARLY_MIN_ROWS
-                and self._clock() - self._first_at >= self._commit_s
+                and self._work_clock() - self._first_at >= self._commit_s
             ):
                 self.stats.early += 1
                 self._start()

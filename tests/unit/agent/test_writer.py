@@ -99,7 +99,7 @@ async def test_rows_submitted_during_a_commit_go_into_the_next_one_at_once() -> 
 
 async def test_a_commit_starts_early_when_preparing_takes_longer_than_commits_do() -> None:
     buf, clock = FakeBuffer(), Clock()
-    w = GroupWriter(buf, clock=clock)
+    w = GroupWriter(buf, clock=clock, work_clock=clock)
     await timed_commit(w, clock, 1.0)
     clock.now = 10.0
     futures = [w.submit(rows(f"x{i}")) for i in range(EARLY_MIN_ROWS)]
@@ -114,7 +114,7 @@ async def test_a_commit_starts_early_when_preparing_takes_longer_than_commits_do
 
 async def test_no_early_commit_below_the_minimum_group() -> None:
     buf, clock = FakeBuffer(), Clock()
-    w = GroupWriter(buf, clock=clock)
+    w = GroupWriter(buf, clock=clock, work_clock=clock)
     await timed_commit(w, clock, 1.0)
     clock.now = 100.0
     futures = [w.submit(rows(f"x{i}")) for i in range(EARLY_MIN_ROWS - 2)]
