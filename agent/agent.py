@@ -288,9 +288,10 @@ class Agent(Managed):
         checked = check_python_many(events)
         docs = []
         make = self._factory.make
+        clocks = self._factory.clocks()  # handed over together: recorded at one instant
         for i, (fields, event_id) in enumerate(zip(checked, ids, strict=True)):
             try:  # everything checked before the sessions see any of it
-                docs.append(make(fields, event_id))
+                docs.append(make(fields, event_id, clocks))
             except InvalidEvent as exc:
                 raise InvalidEvent(f"event {i}: {exc}") from exc
         futures, sizes = [], []
@@ -313,19 +314,25 @@ class Agent(Managed):
             return [COLLECTION_OFF] * len(lines)
         checked = check_json_lines(lines)
         ids = uuid7_many(len(lines))
+        clocks = self._factory.clocks()  # lines read together: recorded at one instant
         out: list[tuple[list[Row], str] | str] = []
         for fields, event_id in zip(checked, ids, strict=True):
             if isinstance(fields, str):
                 out.append(fields)
                 continue
             try:
-                out.append(self._rows(fields, event_id))
+                out.append(self._rows(fields, event_id, clocks))
             except PesError as exc:
                 out.append(str(exc))
         return out
 
-    def _rows(self, fields: EventFields, event_id: str | None = None) -> tuple[list[Row], str]:
-        doc, tail = self._factory.make(fields, event_id)
+    def _rows(
+        self,
+        fields: EventFields,
+        event_id: str | None = None,
+        clocks: tuple[int, int] | None = None,
+    ) -> tuple[list[Row], str]:
+        doc, tail = self._factory.make(fields, event_id, clocks)
         return self._doc_rows(doc, tail), doc["id"]
 
     def _doc_rows(self, doc: dict[str, Any], tail: bytes | None) -> list[Row]:

@@ -168,20 +168,29 @@ class Factory:
             tail = self._tail = b"," + encode(ident)[1:-1]
         return tail
 
+    def clocks(self) -> tuple[int, int]:
+        """(wall ms, monotonic ms) now: what an event recorded now carries."""
+        return time.time_ns() // 1_000_000, time.clock_gettime_ns(self._clock) // 1_000_000
+
     def make(
-        self, f: EventFields, event_id: str | None = None
+        self, f: EventFields, event_id: str | None = None, clocks: tuple[int, int] | None = None
     ) -> tuple[dict[str, Any], bytes | None]:
         """build(), cheaper for the common event that keeps the device's identity: its
         per-event fields and identity_tail() (event_body() joins them into the same JSON).
-        An event that overrides any identity field gets build()'s dict and None."""
+        An event that overrides any identity field gets build()'s dict and None.
+
+        `clocks`: a clocks() reading to stamp instead of reading them again, for events handed
+        over together (record_many(), the lines of one socket read): recorded at one instant."""
         if f.device_type or f.firmware_version or f.account_id or f.labels:
-            return self.build(f, event_id), None
-        doc = self._head(f, event_id)
+            return self.build(f, event_id, clocks), None
+        doc = self._head(f, event_id, clocks)
         if props := f.props:
             doc["props"] = props
         return doc, self.identity_tail()
 
-    def _head(self, f: EventFields, event_id: str | None) -> dict[str, Any]:
+    def _head(
+        self, f: EventFields, event_id: str | None, clocks: tuple[int, int] | None
+    ) -> dict[str, Any]:
         """The per-event fields every built event starts with, in the wire's key order: id,
         kind, feature, session and user, and the time (with the monotonic clock and boot id
         when the caller gave no timestamp)."""
@@ -189,24 +198,34 @@ class Factory:
         feature = f.feature
         if feature is None and kind == "feature_use":
             raise InvalidEvent("invalid event: feature_use needs a feature")
-        doc: dict[str, Any] = {"id": event_id or uuid7(), "kind": kind}
+        ts = f.ts
+        if ts is None:
+            if clocks is None:  # one wall-clock reading for the id and ts
+                now = time.time_ns() // 1_000_000
+                mono = time.clock_gettime_ns(self._clock) // 1_000_000
+            else:
+                now, mono = clocks
+            doc: dict[str, Any] = {"id": event_id or uuid7(now), "kind": kind}
+        else:
+            doc = {"id": event_id or uuid7(), "kind": kind}
         if feature is not None:
             doc["feature"] = feature
         if (sid := f.session_id) is not None:
             doc["session_id"] = sid
         if (uid := f.user_id) is not None:
             doc["user_id"] = uid
-        ts = f.ts
         if ts is None:
-            doc["ts"] = time.time_ns() // 1_000_000
-            doc["mono"] = time.clock_gettime_ns(self._clock) // 1_000_000
+            doc["ts"] = now
+            doc["mono"] = mono
             doc["boot"] = self._boot
         else:
             doc["ts"] = ts
         return doc
 
-    def build(self, f: EventFields, event_id: str | None = None) -> dict[str, Any]:
-        doc = self._head(f, event_id)
+    def build(
+        self, f: EventFields, event_id: str | None = None, clocks: tuple[int, int] | None = None
+    ) -> dict[str, Any]:
+        doc = self._head(f, event_id, clocks)
         doc["device_type"] = f.device_type or self.device_type
         doc["firmware_version"] = f.firmware_version or self.firmware_version
         doc["account_id"] = f.account_id or self.account_id

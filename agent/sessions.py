@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from agent.ids import boot_id, mono_ms, uuid7
@@ -41,6 +41,7 @@ class AutoSession:
     last_ts: int
 
 
+_FIELDS = tuple(f.name for f in fields(AutoSession))  # snapshot()'s keys, in this order
 Emit = list[dict[str, Any]]  # partial events (fields for events.build) to write
 
 
@@ -155,7 +156,14 @@ class Sessions:
     def snapshot(self) -> str:
         """What to persist under META_KEY (in the transaction that writes the events)."""
         self.dirty = False
-        return json.dumps([asdict(s) for s in self._open.values()], separators=(",", ":"))
+        # The fields by hand, not dataclasses.asdict (a deep copy per session): this runs for
+        # every commit that carries automatic-session events.
+        return json.dumps(
+            [dict(zip(_FIELDS, (s.session_id, s.user_id, s.boot, s.start_mono, s.start_ts,
+                                s.last_mono, s.last_ts), strict=True))
+             for s in self._open.values()],
+            separators=(",", ":"),
+        )  # fmt: skip
 
     def recover(self, saved: str | None) -> Emit:
         """session_end events for the sessions a previous run left open (it crashed)."""

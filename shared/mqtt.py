@@ -123,6 +123,11 @@ class MqttClient:
                 client.disconnect()  # wakes the loop; a clean DISCONNECT suppresses the will
             if thread is not None:
                 await asyncio.to_thread(thread.join, 5.0)
+            if client is not None and (thread is None or not thread.is_alive()):
+                # paho's wake-up socket pair is closed only by its __del__; in the reference
+                # cycle with this object the garbage collector may finalise the sockets first
+                # (a ResourceWarning, an error under pytest). Nobody uses the client now.
+                client._reset_sockets()
         finally:
             self._fail_pending(PublishFailed("client closed"))
             self.connected.clear()

@@ -79,6 +79,26 @@ def test_made_bodies_are_the_built_bodies_byte_for_byte(tmp_path: Path) -> None:
     assert 50 < lean < 400  # both paths ran
 
 
+def test_given_clocks_are_stamped_instead_of_a_new_reading(tmp_path: Path) -> None:
+    """record_many() and a socket read stamp all their events with one clocks() reading."""
+    factory = Factory(settings(tmp_path))
+    rng = random.Random(3)
+    t0 = factory.clocks()
+    for i in range(200):
+        fields = random_fields(rng)
+        checked = check_python(fields)
+        clocks = (1_700_000_000_000 + i, 42 + i)
+        built = factory.build(checked, f"0190-{i}", clocks)
+        doc, tail = factory.make(checked, f"0190-{i}", clocks)
+        assert event_body(doc, tail) == to_body(built)  # byte for byte, no patching
+        if "ts" in fields:  # the caller's claim stands, with no clock reading
+            assert built["ts"] == fields["ts"] and "mono" not in built
+        else:
+            assert (built["ts"], built["mono"]) == clocks
+    t1 = factory.clocks()
+    assert t0[0] <= t1[0] and t0[1] <= t1[1]
+
+
 @pytest.mark.parametrize(
     ("line", "match"),
     [

@@ -18,6 +18,14 @@ def test_uuid7_has_rfc9562_layout() -> None:
     assert abs(ids.uuid7_ms(value) - now) < 5_000
 
 
+def test_uuid7_takes_the_callers_clock_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ids, "_last_ms", -1)
+    later = time.time_ns() // 1_000_000 + 60_000  # a minute ahead: not the clock's own reading
+    value = ids.uuid7(later)
+    assert ids.uuid7_ms(value) == later
+    assert ids.uuid7() > value  # and monotonic from there on
+
+
 def test_uuid7_is_unique_and_strictly_increasing() -> None:
     values = [ids.uuid7() for _ in range(20_000)]  # many share a millisecond
     assert values == sorted(values)

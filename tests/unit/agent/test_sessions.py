@@ -1,6 +1,7 @@
 """Automatic and explicit sessions, on a fake monotonic clock."""
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from agent.sessions import Sessions
@@ -88,3 +89,16 @@ def test_recover_closes_what_a_crashed_run_left_open() -> None:
     assert fresh.dirty and fresh.snapshot() == "[]"
     assert fresh.recover("not json") == [] and fresh.recover(None) == []
     assert [e["kind"] for e in s.close_all()] == ["session_end"] and s.open_count == 0
+
+
+def test_snapshot_holds_every_field_of_the_open_sessions() -> None:
+    s = Sessions(60, clock=lambda: 1000, boot=lambda: "b1")
+    for user, mono in (("u1", 1000), ("u2", 1500), (None, 2000)):
+        doc: dict[str, Any] = {"kind": "feature_use", "feature": "f", "ts": mono + 7,
+                               "mono": mono, "boot": "b1"}  # fmt: skip
+        if user is not None:
+            doc["user_id"] = user
+        s.on_event(doc)
+    saved = json.loads(s.snapshot())
+    assert saved == [asdict(x) for x in s._open.values()]
+    assert [d["user_id"] for d in saved] == ["u1", "u2", None]
