@@ -131,9 +131,7 @@ class MqttClient:
         finally:
             self._fail_pending(PublishFailed("client closed"))
             self.connected.clear()
-            # Dropped here so that paho's __del__ closes its wake-up socket pair now, by
-            # reference count, not whenever a cycle through this object is collected.
-            self._client = None
+            self._client = None  # a publish after exit fails as "not connected"
 
     def _make_client(self) -> paho.Client:
         s = self._settings
