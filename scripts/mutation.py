@@ -91,7 +91,9 @@ MODULES: dict[str, Module] = {
         ),
         (
             f"{U}/collector/analytics/test_pes_table.py",
+            f"{U}/collector/analytics/test_pes_table_edges.py",
             f"{U}/collector/analytics/test_segments_growth.py",
+            f"{U}/collector/analytics/test_segments_edges.py",
         ),
     ),
     # Streams and their dedup.
