@@ -105,8 +105,11 @@ MODULES: dict[str, Module] = {
             "collector/analytics/feature_pairs.py",
         ),
         (
+            f"{U}/collector/analytics/test_feature_pairs.py",
             f"{U}/collector/analytics/test_pes_table.py",
+            f"{U}/collector/analytics/test_pes_table_edges.py",
             f"{U}/collector/analytics/test_segments_growth.py",
+            f"{U}/collector/analytics/test_segments_edges.py",
         ),
     ),
     # Streams and their dedup.

@@ -110,17 +110,13 @@ class FeaturePairs:
         """Per pair: some of its feature rows has row_hit."""
         return reduce_levels(self.levels, row_hit, np.logical_or)
 
-    def sublevels(self, pairs: Ints) -> list[tuple[Ints, Ints]]:
-        """The merge plan of the pairs `pairs` alone, owners numbered by position in it."""
-        # Level 0's owners are 0..n-1 by construction; reduce_levels never reads them.
-        return [(np.zeros(0, np.int64), self.first_rows(pairs)), *self.higher_levels(pairs)]
-
     def first_rows(self, pairs: Ints) -> Ints:
         """The first feature row of each pair of `pairs`."""
         return self._levels[0][1].a[pairs]
 
     def higher_levels(self, pairs: Ints) -> list[tuple[Ints, Ints]]:
-        """sublevels(pairs) without level 0."""
+        """The merge plan of the pairs `pairs` alone without level 0 (their first rows), owners
+        numbered by position in `pairs`."""
         levels = self.levels
         out: list[tuple[Ints, Ints]] = []
         if len(levels) == 1:  # one row per pair (every member has one combination)

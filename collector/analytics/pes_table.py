@@ -127,7 +127,7 @@ def pes_table(
         raise ValueError("the segment state is not at this snapshot")
     if not group.segments:
         return []
-    start, end, length = params.start.toordinal(), params.end.toordinal(), params.length
+    length = params.length
     if not st.counts_between(1, start - length, end).any():
         return []  # no member active in P or P': no row (a trend's weeks before the history)
     wlo, seg, starts = st.wlo, group.seg, group.starts
@@ -223,7 +223,7 @@ def pes_table(
         share = np.zeros(n_mem, np.float64)
         some = np.flatnonzero(adopted)
         share[some] = adopted[some] / size[cs[some]]
-    shares = np.add.reduceat(share, starts).tolist() if n_mem else [0.0] * n_seg
+    shares = np.add.reduceat(share, starts).tolist()  # n_mem > 0: there are segments
 
     num_w, den_w = MODE_WINDOWS[params.stickiness]
     num = st.counts_between(num_w, start, end).astype(np.float64)

@@ -72,12 +72,11 @@ def day_counts(words: Words, seg: Ints, n_seg: int) -> Ints:
             np.add.at(out, seg[a : a + _CHUNK], bits)
         return out
     hist = np.zeros(n_seg * n_bytes * 256, np.int64)
-    if n and n_bytes:
-        col = np.arange(n_bytes, dtype=np.int64) * 256
-        for a in range(0, n, _CHUNK):
-            b = min(a + _CHUNK, n)
-            key = (seg[a:b, None] * (n_bytes * 256) + col) + as_bytes[a:b]
-            hist += np.bincount(key.ravel(), minlength=len(hist))
+    col = np.arange(n_bytes, dtype=np.int64) * 256
+    for a in range(0, n, _CHUNK):
+        b = min(a + _CHUNK, n)
+        key = (seg[a:b, None] * (n_bytes * 256) + col) + as_bytes[a:b]
+        hist += np.bincount(key.ravel(), minlength=len(hist))
     per_byte = hist.reshape(n_seg * n_bytes, 256) @ _BITS.astype(np.int64)
     return per_byte.reshape(n_seg, n_bytes * 8)
 

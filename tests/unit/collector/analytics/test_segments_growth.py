@@ -145,6 +145,8 @@ def test_a_firmware_upgrade_moves_a_device_between_segments_of_a_kept_state() ->
                     previous(snap, params, st.group_by, "device"), tol=1e-12)  # fmt: skip
     assert by_fw.group is not None and ("9.9",) in by_fw.group.segments
     assert by_type.group is not None and len(by_type.group.levels) >= 2
+    # No member inserted in by_type: the kept adoption candidates need no renumbering.
+    assert by_type.pairs is not None and by_type.pairs.layout == 0
 
 
 def test_an_account_gaining_a_second_device_type_keeps_its_answers() -> None:
