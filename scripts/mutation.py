@@ -108,6 +108,7 @@ MODULES: dict[str, Module] = {
             f"{U}/collector/analytics/test_feature_pairs.py",
             f"{U}/collector/analytics/test_pes_table.py",
             f"{U}/collector/analytics/test_pes_table_edges.py",
+            f"{U}/collector/analytics/test_pes_table_trend.py",
             f"{U}/collector/analytics/test_segments_growth.py",
             f"{U}/collector/analytics/test_segments_edges.py",
         ),
