@@ -132,11 +132,19 @@ def test_clock_at_1970_is_corrected_to_the_right_day() -> None:
 
 
 def test_day_follows_the_collector_time_zone() -> None:
-    # 2026-03-14T09:19:59Z is still 2026-03-14 in Tokyo (18:19) but 03-14 04:19 in New York
-    late = event(1, ts=1_773_531_000_000)  # 2026-03-14T23:30:00Z
-    out = parse_batch(TOPIC, json.dumps(batch([late])).encode(), None, NOW + 86_400_000,
-                      ZoneInfo("Asia/Tokyo"))  # fmt: skip
-    assert out.events[0].day == "2026-03-15"
+    # The device's clock agrees with the receive time, so ts is kept as sent: 23:30 UTC on
+    # 2026-03-14 is 08:30 the next morning in Tokyo and 19:30 the same evening in New York.
+    late_ms = 1_773_531_000_000  # 2026-03-14T23:30:00Z
+    raw = json.dumps(batch([event(1, ts=late_ms)], sent_ms=late_ms + 1000)).encode()
+
+    def day(zone: str) -> str:
+        out = parse_batch(TOPIC, raw, None, late_ms + 1000, ZoneInfo(zone))
+        assert out.events[0].ts_ms == late_ms
+        return out.events[0].day
+
+    assert day("Asia/Tokyo") == "2026-03-15"
+    assert day("UTC") == "2026-03-14"
+    assert day("America/New_York") == "2026-03-14"
 
 
 def test_import_line_uses_the_same_model_rules() -> None:
