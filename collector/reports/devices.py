@@ -67,7 +67,8 @@ def device_codes(
 ) -> DeviceCodes:
     """The codes for these sources: `kept`'s when they name the same devices (new use names
     looked up), else built anew."""
-    present = np.unique(runs.device)
+    # run name codes with runs, ascending (a bincount: np.unique would sort every run)
+    present = np.flatnonzero(np.bincount(runs.device, minlength=len(runs.names)))
     if kept is not None and kept.same_devices(snap_names, runs, present):
         n = len(kept.use_names)
         if len(use_names) >= n and list(use_names[:n]) == kept.use_names:
@@ -79,7 +80,7 @@ def device_codes(
             kept.devices, kept.index, kept.snap_names, kept.run_names, kept.present,
             kept.snap_codes, kept.run_codes, list(use_names), use_codes,
         )  # fmt: skip
-    run_names = [runs.names[i] for i in present]
+    run_names = [runs.names[i] for i in present.tolist()]
     devices = tuple(sorted({*run_names, *snap_names}))
     index = {d: i for i, d in enumerate(devices)}
     run_codes = np.full(len(runs.names), -1, np.int64)
