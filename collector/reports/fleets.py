@@ -192,11 +192,14 @@ def update_fleet(
     codes: DeviceCodes,
     changed: Sequence[str],
     uses: PackedUses | None,
+    in_place: bool = False,
 ) -> Fleet | None:
     """`old` (same days) with the rows of the devices `changed` and of every device new to it
     taken from these sources, i.e. `build_fleet(snapshot, runs, <uses>, ...)` when every other
     device's rows are as they were at old's build; `uses`: the counts of exactly those devices
-    over old's days (None: a Fleet without counts). None where it cannot: see the module."""
+    over old's days (None: a Fleet without counts). None where it cannot: see the module.
+    in_place: old's arrays may be written (no one reads old any more): its counts and, where
+    the changed devices keep their rows' keys, its day bits are, instead of being copied."""
     lo, n_days = old.day0, old.n_days
     hi = lo + n_days - 1
     types, fws, features = _vocabs(snapshot, runs)
@@ -229,17 +232,20 @@ def update_fleet(
     run_cols = [np.insert(a[keep], at_runs, b) for a, b in zip(olds, fresh, strict=True)]
 
     src = _Rows(snapshot, codes, tix, fix)
+    in_place &= len(remap) == n_dev and old.uses.dtype == np.int32  # no device came
     act = _splice(
         src.act(np.flatnonzero(aff[src.dev]), lo, hi, nt, nf),
         (remap[old.act_device] * nt + old.act_type) * nf + old.act_firmware,
-        old.act_days, aff, nt * nf,
+        old.act_days, aff, nt * nf, in_place,
     )  # fmt: skip
     use = _splice(
         src.use(np.flatnonzero(aff[src.dev[snapshot.f_combo]]), lo, hi, nt, nfeat),
         (remap[old.use_device] * nt + old.use_type) * nfeat + old.use_feature,
-        old.use_days, aff, nt * nfeat,
+        old.use_days, aff, nt * nfeat, in_place,
     )  # fmt: skip
-    if len(remap) == n_dev:  # a copy: requests may still read old's
+    if in_place:
+        counts = old.uses
+    elif len(remap) == n_dev:  # a copy: requests may still read old's
         counts = old.uses.astype(np.int32)
     else:
         counts = np.zeros((n_dev, n_days), np.int32)
@@ -254,13 +260,25 @@ def update_fleet(
 
 
 def _splice(
-    fresh: tuple[Ints, Bools], old_keys: Ints, old_days: Bools, aff: Bools, per_device: int
+    fresh: tuple[Ints, Bools],
+    old_keys: Ints,
+    old_days: Bools,
+    aff: Bools,
+    per_device: int,
+    in_place: bool,
 ) -> tuple[Ints, Bools]:
     """Old rows (keys ascending, in the new codes) but those of affected devices, with the
     fresh rows (keys ascending) inserted where a sorted build puts them. The kept rows are
-    copied as runs of consecutive rows (slices: memory speed), not gathered row by row."""
+    copied as runs of consecutive rows (slices: memory speed), not gathered row by row; or,
+    in_place and the affected devices' keys unchanged, old_days's rows are overwritten."""
     f_keys, f_days = fresh
-    kept = np.flatnonzero(~aff[old_keys // per_device])  # old rows kept
+    mine = aff[old_keys // per_device]
+    if in_place:
+        rows = np.flatnonzero(mine)
+        if len(rows) == len(f_keys) and np.array_equal(old_keys[rows], f_keys):
+            old_days[rows] = f_days
+            return old_keys, old_days
+    kept = np.flatnonzero(~mine)  # old rows kept
     at = np.searchsorted(old_keys[kept], f_keys)  # fresh row j goes before kept row at[j]
     out = np.empty((len(kept) + len(f_keys), old_days.shape[1]), np.bool_)
     out[at + np.arange(len(at))] = f_days

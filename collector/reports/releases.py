@@ -20,10 +20,11 @@ never comes from data older than the last write committed before the request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -152,6 +153,9 @@ class _Built:
     with_uses: bool
     counters: Mapping[str, int]
     updates: int = 0  # writes followed by an update of this Fleet since its build
+    # Requests computing on this Fleet now (reports and rollouts; see `_reading`): while none
+    # is, an update may write into its arrays instead of copying them.
+    readers: int = 0
     measured: dict[tuple[object, ...], Measured] = field(default_factory=dict)
 
     def covers(self, lo: int, hi: int, with_uses: bool) -> bool:
@@ -175,52 +179,76 @@ _CODES: weakref.WeakKeyDictionary[Store, DeviceCodes] = weakref.WeakKeyDictionar
 _LOCKS: weakref.WeakKeyDictionary[Store, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
-async def load_fleet(store: Store, lo: int, hi: int, with_uses: bool = True) -> _Built:
+@contextlib.asynccontextmanager
+async def _reading(store: Store, lo: int, hi: int, with_uses: bool = True) -> AsyncIterator[_Built]:
+    """load_fleet's Fleet, counted as read until the block ends."""
+    built = await load_fleet(store, lo, hi, with_uses, hold=True)
+    try:
+        yield built
+    finally:
+        built.readers -= 1
+
+
+async def load_fleet(
+    store: Store, lo: int, hi: int, with_uses: bool = True, hold: bool = False
+) -> _Built:
     """A Fleet covering days [lo, hi] (with_uses=False: feature_use counts may be left at 0, for
     the rollout), as of the last write. A kept Fleet of a wider range (say the warm-up's default
     report) answers for the days inside it while no write came since; after a write the
     narrowest kept Fleet covering the days is updated for the devices that stored events
-    (reports/fleets.py `update_fleet`), and only where that declines are the asked days built."""
+    (reports/fleets.py `update_fleet`), and only where that declines are the asked days built.
+    hold: count the caller as a reader (under the lock, so no update writes into it first)."""
     lock = _LOCKS.get(store)
     if lock is None:
         lock = _LOCKS[store] = asyncio.Lock()
     async with lock:
-        seen = await store.events_seen()  # first: whatever is read after is at least this recent
-        cache = _FLEETS.get(store)
-        if cache is None:
-            cache = _FLEETS[store] = {}
-        for built in cache.values():
-            if built.seen == seen and built.covers(lo, hi, with_uses):
-                return built
-        # Before the sources: a device whose rows differ between a kept Fleet and a build from
-        # these sources stored an event after that Fleet's counters were read, so its counter
-        # here differs from that Fleet's.
-        counters = await store.events_seen_by_device()
-        snapshot = await current_snapshot(store)
-        runs = await current_run_columns(store)
-        kept = _CODES.get(store)
-        stale = [(k, b) for k, b in cache.items() if b.covers(lo, hi, with_uses)]
-        if stale and kept is not None:
-            key, old = min(stale, key=lambda kb: kb[1].fleet.n_days)
-            got = await _update(store, old, counters, snapshot, runs, kept)
-            if got is not None:
-                fleet, _CODES[store] = got
-                del cache[key]  # the updated one goes last: pushed out last
-                built = cache[key] = _Built(seen, fleet, old.with_uses, counters, old.updates + 1)
-                return built
-        uses = await current_uses(store, lo, hi, seen, counters) if with_uses else None
-
-        def build() -> tuple[Fleet, DeviceCodes]:
-            names = [] if uses is None else uses.names
-            codes = device_codes(kept, snapshot.vocab["device_id"], runs, names)
-            return build_fleet(snapshot, runs, uses, lo, hi, codes), codes
-
-        fleet, _CODES[store] = await off_loop(build)
-        cache.pop((lo, hi, with_uses), None)
-        while len(cache) >= _KEEP_FLEETS:
-            cache.pop(next(iter(cache)))
-        built = cache[(lo, hi, with_uses)] = _Built(seen, fleet, with_uses, counters)
+        built = await _current(store, lo, hi, with_uses)
+        built.readers += hold
         return built
+
+
+async def _current(store: Store, lo: int, hi: int, with_uses: bool) -> _Built:
+    """load_fleet's work, under its lock."""
+    seen = await store.events_seen()  # first: whatever is read after is at least this recent
+    cache = _FLEETS.get(store)
+    if cache is None:
+        cache = _FLEETS[store] = {}
+    for built in cache.values():
+        if built.seen == seen and built.covers(lo, hi, with_uses):
+            return built
+    # Before the sources: a device whose rows differ between a kept Fleet and a build from
+    # these sources stored an event after that Fleet's counters were read, so its counter
+    # here differs from that Fleet's.
+    counters = await store.events_seen_by_device()
+    snapshot = await current_snapshot(store)
+    runs = await current_run_columns(store)
+    kept = _CODES.get(store)
+    stale = [(k, b) for k, b in cache.items() if b.covers(lo, hi, with_uses)]
+    if stale and kept is not None:
+        key, old = min(stale, key=lambda kb: kb[1].fleet.n_days)
+        try:
+            got = await _update(store, old, counters, snapshot, runs, kept, old.readers == 0)
+        except BaseException:
+            del cache[key]  # it may have been written into halfway
+            raise
+        if got is not None:
+            fleet, _CODES[store] = got
+            del cache[key]  # the updated one goes last: pushed out last
+            built = cache[key] = _Built(seen, fleet, old.with_uses, counters, old.updates + 1)
+            return built
+    uses = await current_uses(store, lo, hi, seen, counters) if with_uses else None
+
+    def build() -> tuple[Fleet, DeviceCodes]:
+        names = [] if uses is None else uses.names
+        codes = device_codes(kept, snapshot.vocab["device_id"], runs, names)
+        return build_fleet(snapshot, runs, uses, lo, hi, codes), codes
+
+    fleet, _CODES[store] = await off_loop(build)
+    cache.pop((lo, hi, with_uses), None)
+    while len(cache) >= _KEEP_FLEETS:
+        cache.pop(next(iter(cache)))
+    built = cache[(lo, hi, with_uses)] = _Built(seen, fleet, with_uses, counters)
+    return built
 
 
 async def _update(
@@ -230,6 +258,7 @@ async def _update(
     snapshot: Snapshot,
     runs: RunColumns,
     kept: DeviceCodes,
+    in_place: bool,
 ) -> tuple[Fleet, DeviceCodes] | None:
     """`old`'s Fleet brought up to date (reports/fleets.py), or None where it cannot be: the
     counts of the devices whose counter moved are read again, nothing else."""
@@ -245,7 +274,7 @@ async def _update(
 
     def update() -> tuple[Fleet, DeviceCodes] | None:
         codes = device_codes(kept, snapshot.vocab["device_id"], runs, kept.use_names)
-        fleet = update_fleet(f, snapshot, runs, codes, changed, uses)
+        fleet = update_fleet(f, snapshot, runs, codes, changed, uses, in_place)
         return None if fleet is None else (fleet, codes)
 
     return await off_loop(update)
@@ -254,16 +283,17 @@ async def _update(
 async def release_rows(store: Store, settings: PesSettings, q: ReleaseQuery) -> list[ReleaseRow]:
     """One row per release and metric (ROW_KEYS), as the API and the CLI answer."""
     params = q.params(settings)
-    built = await load_fleet(store, q.start.toordinal() - q.window, q.end.toordinal() + q.window)
-    key = measure_key(params)
-    measured = built.measured.get(key)
-    if measured is None:
-        measured = await off_loop(lambda: measure(built.fleet, params))
-        while len(built.measured) >= _KEEP_MEASURED:
-            built.measured.pop(next(iter(built.measured)))
-        built.measured[key] = measured
-    done = measured
-    return await off_loop(lambda: report_rows(built.fleet, params, done))
+    lo, hi = q.start.toordinal() - q.window, q.end.toordinal() + q.window
+    async with _reading(store, lo, hi) as built:
+        key = measure_key(params)
+        measured = built.measured.get(key)
+        if measured is None:
+            measured = await off_loop(lambda: measure(built.fleet, params))
+            while len(built.measured) >= _KEEP_MEASURED:
+                built.measured.pop(next(iter(built.measured)))
+            built.measured[key] = measured
+        done = measured
+        return await off_loop(lambda: report_rows(built.fleet, params, done))
 
 
 async def warm_up_releases(store: Store, settings: PesSettings, today: date | None = None) -> None:
@@ -276,8 +306,8 @@ async def warm_up_releases(store: Store, settings: PesSettings, today: date | No
 async def rollout_table(store: Store, q: ReleaseQuery) -> Rollout:
     """Per day of [start, end] and device type the devices active on each version and their
     share; per version its first and last day (all stored history). Filtered by device type."""
-    built = await load_fleet(store, q.start.toordinal(), q.end.toordinal(), with_uses=False)
-    out = await off_loop(lambda: rollout(built.fleet, q.start, q.end))
+    async with _reading(store, q.start.toordinal(), q.end.toordinal(), False) as built:
+        out = await off_loop(lambda: rollout(built.fleet, q.start, q.end))
     if q.device_type is not None:
         out = {
             "days": [r for r in out["days"] if r["device_type"] == q.device_type],

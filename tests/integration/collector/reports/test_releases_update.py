@@ -11,6 +11,7 @@ outside the Fleet's days, after every write:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from collector.reports.devices import device_codes
 from collector.reports.fleets import update_fleet
 from collector.reports.releases import (
     ReleaseQuery,
+    _reading,
     load_fleet,
     make_release_query,
     release_rows,
@@ -156,22 +158,38 @@ async def check(store: Store, url: str, events: list[Ev], updates: int) -> None:
     assert_matches_oracle(got, reference_rows(events, START, END, AS_OF, W, SETTINGS.core_features))
 
 
-@pytest.mark.parametrize(("seed", "warm"), [(3, True), (8, False)])
-async def test_an_updated_fleet_equals_a_fresh_build(url: str, seed: int, warm: bool) -> None:
+@pytest.mark.parametrize(("seed", "warm", "held"), [(3, True, False), (8, False, True)])
+async def test_an_updated_fleet_equals_a_fresh_build(
+    url: str, seed: int, warm: bool, held: bool
+) -> None:
     """warm: the warm-up's Fleet (the default 90 days and its window) is the one updated; else
-    the query's own."""
+    the query's own. held: a request is computing on the kept Fleet through each write and
+    update, so the update copies (it must leave that Fleet as it was); else it writes into the
+    kept Fleet's arrays where it can."""
     rng = random.Random(seed)
     base = small_fleet(rng, D, DAYS, devices=14)
     cut = D + timedelta(days=19)
     plan, w = Plan(rng, base, cut), Writer()
+    q = query()
     async with open_store(url) as store:
         await w.write(store, [e for e in base if e["day"] < cut])
         if warm:
             await warm_up(store, SETTINGS, today=TODAY)
         await check(store, url, w.events, 0)
         for step, kind in enumerate(KINDS, 1):
-            await w.write(store, plan.batch(kind, w.events))
-            await check(store, url, w.events, step)
+            async with contextlib.AsyncExitStack() as stack:
+                if held:
+                    reading = _reading(store, q.start.toordinal() - W, q.end.toordinal() + W)
+                    before = await stack.enter_async_context(reading)
+                    copy = dataclasses.replace(before.fleet, **{
+                        f.name: getattr(before.fleet, f.name).copy()
+                        for f in dataclasses.fields(Fleet)
+                        if isinstance(getattr(before.fleet, f.name), np.ndarray)
+                    })  # fmt: skip
+                await w.write(store, plan.batch(kind, w.events))
+                await check(store, url, w.events, step)
+                if held:
+                    assert_same_fleet(before.fleet, copy)
 
 
 async def test_an_update_declines_where_codes_other_than_devices_would_move(url: str) -> None:
