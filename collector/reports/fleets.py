@@ -208,7 +208,10 @@ def update_fleet(
         return None
     n_dev = len(codes.devices)
     remap = np.arange(n_dev, dtype=np.int64)
-    if codes.devices != old.devices:  # devices came: every kept row's device code moves
+    grown = len(codes.inserted) > 0 and codes.grown_from is old.devices  # places known
+    if grown:
+        remap = codes.moved(np.arange(len(old.devices), dtype=np.int64))
+    elif codes.devices != old.devices:  # devices came: every kept row's device code moves
         remap = codes_of(old.devices, codes.index)
         if len(remap) and remap.min() < 0:
             return None
@@ -247,6 +250,8 @@ def update_fleet(
         counts = old.uses
     elif len(remap) == n_dev:  # a copy: requests may still read old's
         counts = old.uses.astype(np.int32)
+    elif grown:  # a row of zeros per new device (a copy of the others' rows, not a gather)
+        counts = np.insert(old.uses.astype(np.int32, copy=False), codes.inserted, 0, axis=0)
     else:
         counts = np.zeros((n_dev, n_days), np.int32)
         counts[remap] = old.uses
