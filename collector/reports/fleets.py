@@ -14,6 +14,7 @@ is not the one it had (a new name that does not come after the kept ones), or a 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -193,7 +194,7 @@ def update_fleet(
     changed: Sequence[str],
     uses: PackedUses | None,
     in_place: bool = False,
-) -> Fleet | None:
+) -> Updated | None:
     """`old` (same days) with the rows of the devices `changed` and of every device new to it
     taken from these sources, i.e. `build_fleet(snapshot, runs, <uses>, ...)` when every other
     device's rows are as they were at old's build; `uses`: the counts of exactly those devices
@@ -261,7 +262,17 @@ def update_fleet(
         u_col = uses.day - lo
         ok = (u_dev >= 0) & aff[np.maximum(u_dev, 0)] & (u_col >= 0) & (u_col < n_days)
         counts[u_dev[ok], u_col[ok]] = uses.uses[ok]
-    return _fleet(lo, n_days, codes.devices, (types, fws, features), run_cols, act, use, counts)
+    fleet = _fleet(lo, n_days, codes.devices, (types, fws, features), run_cols, act, use, counts)
+    return Updated(fleet, np.flatnonzero(aff), remap)
+
+
+class Updated(NamedTuple):
+    """An updated Fleet, the codes of the devices whose rows were taken again (ascending), and
+    the code now of each device code of the Fleet before."""
+
+    fleet: Fleet
+    affected: Ints
+    remap: Ints
 
 
 def _splice(

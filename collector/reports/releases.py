@@ -43,9 +43,10 @@ from collector.analytics.releases import (
 )
 from collector.analytics.releases_fleet import Fleet
 from collector.analytics.releases_rollout import Rollout, rollout
+from collector.analytics.releases_update import remeasure, share, subfleet
 from collector.analytics.state import Snapshot
 from collector.errors import QueryError
-from collector.reports.devices import DeviceCodes, device_codes
+from collector.reports.devices import DeviceCodes, codes_of, device_codes
 from collector.reports.fleets import build_fleet, update_fleet
 from collector.reports.query import EARLIEST, LATEST, MAX_PERIOD_DAYS
 from collector.reports.tables import current_snapshot, off_loop
@@ -232,9 +233,11 @@ async def _current(store: Store, lo: int, hi: int, with_uses: bool) -> _Built:
             del cache[key]  # it may have been written into halfway
             raise
         if got is not None:
-            fleet, _CODES[store] = got
+            fleet, _CODES[store], measured = got
             del cache[key]  # the updated one goes last: pushed out last
-            built = cache[key] = _Built(seen, fleet, old.with_uses, counters, old.updates + 1)
+            built = cache[key] = _Built(
+                seen, fleet, old.with_uses, counters, old.updates + 1, measured=measured
+            )
             return built
     uses = await current_uses(store, lo, hi, seen, counters) if with_uses else None
 
@@ -259,9 +262,10 @@ async def _update(
     runs: RunColumns,
     kept: DeviceCodes,
     in_place: bool,
-) -> tuple[Fleet, DeviceCodes] | None:
+) -> tuple[Fleet, DeviceCodes, dict[tuple[object, ...], Measured]] | None:
     """`old`'s Fleet brought up to date (reports/fleets.py), or None where it cannot be: the
-    counts of the devices whose counter moved are read again, nothing else."""
+    counts of the devices whose counter moved are read again, nothing else. Its measurements
+    are adjusted for the changed devices (analytics/releases_update.py) where they can be."""
     was = old.counters
     changed = sorted(d for d, n in counters.items() if was.get(d) != n)
     f = old.fleet
@@ -272,10 +276,30 @@ async def _update(
             await store.feature_uses_packed(lo, hi, changed) if changed else PackedUses.of_rows([])
         )
 
-    def update() -> tuple[Fleet, DeviceCodes] | None:
+    kept_measured = list(old.measured.items())  # requests may add to it meanwhile
+
+    def update() -> tuple[Fleet, DeviceCodes, dict[tuple[object, ...], Measured]] | None:
         codes = device_codes(kept, snapshot.vocab["device_id"], runs, kept.use_names)
-        fleet = update_fleet(f, snapshot, runs, codes, changed, uses, in_place)
-        return None if fleet is None else (fleet, codes)
+        shares = {}
+        a0 = np.zeros(0, np.int64)
+        if kept.devices is f.devices:  # the changed devices' codes in f known
+            before = codes_of(changed, kept.index)
+            a0 = np.unique(before[before >= 0])
+            sub = subfleet(f, a0)  # before the update, which may write into f
+            shares = {k: (m, sh) for k, m in kept_measured if (sh := share(sub, m)) is not None}
+        up = update_fleet(f, snapshot, runs, codes, changed, uses, in_place)
+        if up is None:
+            return None
+        measured = {}
+        if shares:
+            sub = subfleet(up.fleet, up.affected)
+            for k, (m, sh) in shares.items():
+                now = share(sub, m)
+                got = None if now is None else remeasure(m, sh, up.fleet, now, a0, up.affected,
+                                                         up.remap)  # fmt: skip
+                if got is not None:
+                    measured[k] = got
+        return up.fleet, codes, measured
 
     return await off_loop(update)
 
