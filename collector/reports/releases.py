@@ -14,7 +14,10 @@ What is kept between requests, per open store: the Fleet of a range of days and,
 `measure_key`, the engine's `Measured` (everything but the bootstrap). Both are valid while
 `Store.events_seen`, read before anything else a build reads, stays the same: every write that
 stores an event raises it in the transaction that changes the rollups and the runs, so an answer
-never comes from data older than the last write committed before the request.
+never comes from data older than the last write committed before the request. After a write
+both are updated for the devices whose counter moved (reports/fleets.py `update_fleet`,
+analytics/releases_update.py), equal to a build and a measurement made anew; where that
+declines, the Fleet of the asked days is built and measured, as a fresh process would.
 """
 
 from __future__ import annotations
