@@ -232,12 +232,10 @@ async def _current(store: Store, lo: int, hi: int, with_uses: bool) -> _Built:
         key, old = min(stale, key=lambda kb: kb[1].fleet.n_days)
         try:
             got = await _update(store, old, counters, snapshot, runs, kept, old.readers == 0)
-        except BaseException:
-            del cache[key]  # it may have been written into halfway
-            raise
+        finally:  # updated: it goes last (pushed out last); declined: it would decline again;
+            del cache[key]  # an error: it may have been written into halfway
         if got is not None:
             fleet, _CODES[store], measured = got
-            del cache[key]  # the updated one goes last: pushed out last
             built = cache[key] = _Built(
                 seen, fleet, old.with_uses, counters, old.updates + 1, measured=measured
             )

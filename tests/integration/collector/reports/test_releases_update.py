@@ -26,7 +26,7 @@ import pytest
 from collector.analytics.releases import Measured, TransitionTable, measure
 from collector.analytics.releases_fleet import Fleet
 from collector.analytics.releases_groups import Measures, Sums
-from collector.reports import warm_up
+from collector.reports import releases, warm_up
 from collector.reports.devices import device_codes
 from collector.reports.fleets import update_fleet
 from collector.reports.releases import (
@@ -251,3 +251,25 @@ async def test_an_update_declines_where_codes_other_than_devices_would_move(url:
                     (len(value), f.n_days), np.int32), run_device=f.run_device + 1,
                     act_device=f.act_device + 1, use_device=f.use_device + 1)  # fmt: skip
             assert update_fleet(moved, snapshot, runs, codes, [], None) is None, field
+
+
+async def test_where_an_update_declines_the_days_are_built(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """load_fleet after a declined update: the asked days built (no update counted), the kept
+    Fleet that declined dropped, the answer a fresh process's."""
+    rng = random.Random(7)
+    base = small_fleet(rng, D, DAYS, devices=8)
+    w, plan = Writer(), Plan(rng, base, D + timedelta(days=DAYS))
+    q = query()
+    lo, hi = q.start.toordinal() - W, q.end.toordinal() + W
+    async with open_store(url) as store:
+        await w.write(store, base)
+        await warm_up(store, SETTINGS, today=TODAY)
+        await release_rows(store, SETTINGS, q)
+        monkeypatch.setattr(releases, "update_fleet", lambda *args: None)
+        await w.write(store, plan.batch("late", w.events))
+        kept = await load_fleet(store, lo, hi)
+        assert kept.updates == 0 and (kept.fleet.day0, kept.fleet.n_days) == (lo, hi - lo + 1)
+        assert all(b.fleet.day0 == lo for b in releases._FLEETS[store].values())
+        await check(store, url, w.events, 0)
