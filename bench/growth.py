@@ -23,7 +23,8 @@ Also per size (issue 18):
   kept file), the release part of `serve`'s warm-up (the default 90-day report for today = the
   history's last day); `growth_releases_after_warmup_*`: the same first request after it;
   `growth_releases_after_write_*`: that request again after each of 3 writes of late uses
-  (median), which rebuilds the kept Fleet (the case of a collector that ingests).
+  (median), which updates the kept Fleet and its measurement for the devices written (the case
+  of a collector that ingests; reports/fleets.py, analytics/releases_update.py).
 - `growth_warmstart_*`: the first PES request of a fresh state that reads the kept analytics state
   (collector/reports/warmstart.py) and then the rows changed since; its same-run baseline is the
   first request of a fresh state without the file on the same store (`growth_cold_fresh_*`),

@@ -38,7 +38,7 @@ from collector.analytics.releases import measure as measure_engine
 from collector.analytics.releases_fleet import Fleet
 from collector.analytics.releases_rollout import rollout
 from collector.analytics.state import CubeState, Snapshot
-from collector.reports.releases import build_fleet
+from collector.reports.fleets import build_fleet
 from collector.storage import UsesRow
 from collector.storage.bitmaps import Changes
 from collector.storage.runs import Run

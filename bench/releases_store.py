@@ -33,11 +33,8 @@ from bench.core import Figure
 from collector.analytics.releases import ReleaseParams, ReleaseRow
 from collector.analytics.releases_fleet import Fleet
 from collector.records import EventRow, ParsedMessage
-from collector.reports.releases import (
-    ReleaseQuery,
-    build_fleet,
-    release_rows,
-)
+from collector.reports.fleets import build_fleet
+from collector.reports.releases import ReleaseQuery, release_rows
 from collector.reports.tables import current_snapshot
 from collector.settings import PesSettings
 from collector.storage import open_store

@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from collector.analytics.releases_fleet import Bools, Counts, Fleet, Ints
-from collector.analytics.releases_groups import Days, Measures, measure_group
+from collector.analytics.releases_groups import Days, Measures, Sums, measure_group
 from collector.analytics.releases_stats import (
     bootstrap_means,
     bootstrap_p,
@@ -111,7 +111,7 @@ class TransitionTable:
     status: Ints  # MEASURABLE / PENDING / CONFOUNDED / INACTIVE; -1 outside [start, end]
 
 
-def _report_days(fleet: Fleet, params: ReleaseParams) -> Days:
+def report_days(fleet: Fleet, params: ReleaseParams) -> Days:
     lo = params.start.toordinal() - params.window
     return Days(fleet, lo, params.end.toordinal() + params.window - lo + 1)
 
@@ -120,7 +120,7 @@ def core_sets(
     fleet: Fleet, params: ReleaseParams, days: Days | None = None
 ) -> dict[str, frozenset[str]]:
     """Core set per device type of the fleet (pes.md; the fallback over [start - W, end + W])."""
-    days = days or _report_days(fleet, params)
+    days = days or report_days(fleet, params)
     any_use = days.used.any(axis=1)
     out: dict[str, frozenset[str]] = {}
     for code, name in enumerate(fleet.types):
@@ -166,6 +166,11 @@ class Measured:
 
     table: TransitionTable
     values: Measures
+    # What releases_update needs to adjust it for changed devices: the parameters, the core
+    # sets, and per configuration (type, from firmware) its controls' sums.
+    params: ReleaseParams | None = None
+    cores: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    sums: Mapping[tuple[int, int], Sums] = field(default_factory=dict)
 
 
 def measure_key(params: ReleaseParams) -> tuple[object, ...]:
@@ -176,22 +181,29 @@ def measure_key(params: ReleaseParams) -> tuple[object, ...]:
 
 def measure(fleet: Fleet, params: ReleaseParams) -> Measured:
     w = params.window
-    days = _report_days(fleet, params)
+    days = report_days(fleet, params)
     table = transition_table(fleet, params, days.act, days.lo)
     cores = core_sets(fleet, params, days)
     n_fw = max(len(fleet.firmwares), 1)
     values = Measures.empty(len(METRICS), len(table.day))
     measurable = table.status == MEASURABLE
     cfg = table.device_type * n_fw + table.from_fw
-    features = {f: i for i, f in enumerate(fleet.features)}
+    sums = {}
     for code in np.unique(cfg[measurable]).tolist():
         idx = np.flatnonzero(measurable & (cfg == code))
-        core = cores[fleet.types[code // n_fw]]
-        core_codes = np.asarray(sorted(features[f] for f in core if f in features), np.int64)
-        measure_group(
-            days, code, core_codes, len(core), idx, table.device[idx], table.day[idx], w, values
+        core_codes, core_size = core_of(fleet, cores, code)
+        sums[divmod(code, n_fw)] = measure_group(
+            days, code, core_codes, core_size, idx, table.device[idx], table.day[idx], w, values
         )
-    return Measured(table, values)
+    return Measured(table, values, params, cores, sums)
+
+
+def core_of(fleet: Fleet, cores: Mapping[str, frozenset[str]], code: int) -> tuple[Ints, int]:
+    """The feature codes (ascending) of configuration `code`'s core set, and its size (features
+    the fleet does not know count, unused)."""
+    core = cores[fleet.types[code // max(len(fleet.firmwares), 1)]]
+    features = {f: i for i, f in enumerate(fleet.features)}
+    return np.asarray(sorted(features[f] for f in core if f in features), np.int64), len(core)
 
 
 def release_report(fleet: Fleet, params: ReleaseParams) -> list[ReleaseRow]:

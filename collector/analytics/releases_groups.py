@@ -73,6 +73,19 @@ class Measures:
                    np.zeros(transitions, np.bool_))  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class Sums:
+    """One group's controls per day of change `u`: the eligible devices and, per metric, the
+    integer sum of their changes (post - pre) before the one division, and the measurable
+    transitions on that day. Sums over devices: a device's share of them is its own
+    (releases_update adjusts them by the changed devices')."""
+
+    u: Ints
+    n_ctrl: Ints
+    total: Ints  # (metrics, len(u)); 0 for a metric not measured
+    n_trans: Ints
+
+
 def measure_group(
     days: Days,
     code: int,
@@ -83,17 +96,35 @@ def measure_group(
     day: Ints,
     w: int,
     out: Measures,
-) -> None:
+) -> Sums:
     """Fill `out` for the measurable transitions `idx` (their `device` and `day`) of one
     configuration `code` (type * firmwares + from). `core_codes`: the feature codes of its
     type's core set of `core_size` features (some may be unknown to the fleet). The group: the
     devices with a run of that configuration in the report's days (a control has one: its
     activity in pre is such an event) and the transitioning devices."""
+    u = np.unique(day)  # days of change
+    sums, own = group_sums(days, code, core_codes, core_size, device, day, u, w)
+    put_values(out, idx, sums, own, np.searchsorted(u, day), core_size, w)
+    return sums
+
+
+def group_sums(
+    days: Days,
+    code: int,
+    core_codes: Ints,
+    core_size: int,
+    device: Ints,
+    day: Ints,
+    u: Ints,
+    w: int,
+) -> tuple[Sums, Ints]:
+    """measure_group's sums over the days of change `u` (which hold every `day`), and the
+    (metrics, pre / post, transitions) integer windows of the transitions' own devices."""
     fleet, lo = days.fleet, days.lo
     cfg = fleet.run_type * max(len(fleet.firmwares), 1) + fleet.run_firmware
     near = (fleet.run_last_day >= lo) & (fleet.run_first_day <= lo + days.n - 1)
     group = np.union1d(fleet.run_device[near & (cfg == code)], device)
-    u, col = np.unique(day, return_inverse=True)  # days of change; each transition's column
+    col = np.searchsorted(u, day)  # each transition's day of change
     row = np.searchsorted(group, device)
     pre_a, pre_b, post_a, post_b = u - w - lo, u - lo, u + 1 - lo, u + w + 1 - lo
 
@@ -103,23 +134,50 @@ def measure_group(
     act_pre, act_post = windows(np.take(days.act, group, axis=1))
     eligible = _quiet(days, group, near & (cfg != code), u, w) & (act_pre > 0)
     eligible[col, row] = False  # the transitioning devices (their `to` event is on day u)
-    n_ctrl = eligible.sum(axis=1)
-    found = n_ctrl > 0
+    total = np.zeros((3, len(u)), np.int64)
+    own = np.zeros((3, 2, len(device)), np.int64)
+
+    def put(m: int, pre: Counts, post: Counts) -> None:
+        own[m, 0], own[m, 1] = pre[col, row], post[col, row]
+        total[m] = np.where(eligible, post - pre, 0).sum(axis=1)
+
+    put(ACTIVE, act_pre, act_post)
+    put(USES, *windows(prefix(days.cut(fleet.uses, group), np.int64)))
+    if core_size:  # else no breadth
+        put(BREADTH, *_breadth(days, group, core_codes, u, w))
+    n_trans = np.bincount(col, minlength=len(u)) if len(u) else np.zeros(0, np.int64)
+    return Sums(u, eligible.sum(axis=1), total, n_trans), own
+
+
+def put_values(
+    out: Measures, idx: Ints, sums: Sums, own: Ints, col: Ints, core_size: int, w: int
+) -> None:
+    """The values of transitions `idx` (each on day of change u[col]): put_own, put_controls."""
+    put_own(out, idx, own, core_size, w)
+    put_controls(out, idx, sums, col, core_size, w)
+
+
+def _scales(core_size: int, w: int) -> list[tuple[int, int]]:
+    """(metric, its divisor) of the metrics measured: no core set, no breadth (left NaN)."""
+    return [(m, s) for m, s in ((ACTIVE, w), (USES, w), (BREADTH, core_size)) if s]
+
+
+def put_own(out: Measures, idx: Ints, own: Ints, core_size: int, w: int) -> None:
+    """Pre and post of transitions `idx` from their own integer windows `own`."""
+    for m, scale in _scales(core_size, w):
+        out.pre[m, idx] = own[m, 0] / scale
+        out.post[m, idx] = own[m, 1] / scale
+
+
+def put_controls(out: Measures, idx: Ints, sums: Sums, col: Ints, core_size: int, w: int) -> None:
+    """Control changes of transitions `idx`: a control mean is the integer sum divided once by
+    the controls' number and by W (or the core set's size)."""
+    found = sums.n_ctrl > 0
     out.has_ctrl[idx] = found[col]
-
-    def put(m: int, pre: Counts, post: Counts, scale: int) -> None:
-        out.pre[m, idx] = pre[col, row] / scale
-        out.post[m, idx] = post[col, row] / scale
-        total = np.where(eligible, post - pre, 0).sum(axis=1)
-        ctrl = np.full(len(u), np.nan)
-        ctrl[found] = total[found] / n_ctrl[found] / scale
+    for m, scale in _scales(core_size, w):
+        ctrl = np.full(len(sums.u), np.nan)
+        ctrl[found] = sums.total[m, found] / sums.n_ctrl[found] / scale
         out.ctrl[m, idx] = ctrl[col]
-
-    put(ACTIVE, act_pre, act_post, w)
-    uses = prefix(days.cut(fleet.uses, group), np.int64)
-    put(USES, *windows(uses), w)
-    if core_size:  # else no breadth: left NaN
-        put(BREADTH, *_breadth(days, group, core_codes, u, w), core_size)
 
 
 def _quiet(

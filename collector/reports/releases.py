@@ -14,16 +14,20 @@ What is kept between requests, per open store: the Fleet of a range of days and,
 `measure_key`, the engine's `Measured` (everything but the bootstrap). Both are valid while
 `Store.events_seen`, read before anything else a build reads, stays the same: every write that
 stores an event raises it in the transaction that changes the rollups and the runs, so an answer
-never comes from data older than the last write committed before the request.
+never comes from data older than the last write committed before the request. After a write
+both are updated for the devices whose counter moved (reports/fleets.py `update_fleet`,
+analytics/releases_update.py), equal to a build and a measurement made anew; where that
+declines, the Fleet of the asked days is built and measured, as a fresh process would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -42,16 +46,18 @@ from collector.analytics.releases import (
 )
 from collector.analytics.releases_fleet import Fleet
 from collector.analytics.releases_rollout import Rollout, rollout
+from collector.analytics.releases_update import remeasure, share, subfleet
 from collector.analytics.state import Snapshot
 from collector.errors import QueryError
-from collector.reports.devices import DeviceCodes, device_codes
+from collector.reports.devices import DeviceCodes, codes_of, device_codes
+from collector.reports.fleets import build_fleet, update_fleet
 from collector.reports.query import EARLIEST, LATEST, MAX_PERIOD_DAYS
 from collector.reports.tables import current_snapshot, off_loop
 from collector.settings import PesSettings
 from collector.storage import Store
+from collector.storage.packed import PackedUses
 from collector.storage.runcache import RunColumns, current_run_columns
-from collector.storage.runs import Run
-from collector.storage.usecache import UseColumns, current_uses
+from collector.storage.usecache import current_uses
 
 Ints = npt.NDArray[np.int64]
 MAX_WINDOW = 60
@@ -139,105 +145,21 @@ def parse_window(text: str | None) -> int | None:
         raise QueryError(f"window must be a whole number of days, not {text[:40]!r}") from None
 
 
-def _unpack(words: npt.NDArray[np.uint64], cols: slice) -> npt.NDArray[np.bool_]:
-    """(rows, blocks) 64-day words -> the days `cols` of (rows, blocks * 64) (bit k of word b =
-    day 64b + k); only the bytes holding those days are unpacked."""
-    start, stop = int(cols.start), int(cols.stop)
-    b0, b1 = start // 8, -(-stop // 8)
-    as_bytes = np.ascontiguousarray(words.astype("<u8", copy=False)).view(np.uint8)
-    wanted = as_bytes.reshape(words.shape[0], words.shape[1] * 8)[:, b0:b1]
-    bits = np.unpackbits(wanted, axis=1, bitorder="little")
-    out: npt.NDArray[np.bool_] = bits[:, start - 8 * b0 : stop - 8 * b0].astype(np.bool_)
-    return out
-
-
-def _codes(vocab: Sequence[str], index: dict[str, int]) -> Ints:
-    """The codes in `index` of `vocab` (-1 for a name it lacks: a run's type or firmware no
-    longer in any run, never looked up)."""
-    return np.asarray([index.get(v, -1) for v in vocab], np.int64).reshape(len(vocab))
-
-
-def _merge(
-    keys: Ints, words: npt.NDArray[np.uint64], cols: slice
-) -> tuple[Ints, npt.NDArray[np.bool_]]:
-    """The distinct keys (ascending) of the rows with a bit set and, per key, its rows' days
-    ORed (of the columns `cols`): ORed as 64-day words (a reduce over rows sorted by key), then
-    unpacked, 64 times less to OR. One sort: the keys' own, its runs are the groups."""
-    rows = np.flatnonzero(words.any(axis=1))
-    order = rows[np.argsort(keys[rows])]  # any order within a key: OR does not mind
-    k = keys[order]
-    if not len(k):
-        return k, _unpack(words[:0], cols)
-    start = np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1]]))
-    return k[start], _unpack(np.bitwise_or.reduceat(words[order], start, axis=0), cols)
-
-
-def build_fleet(
-    snapshot: Snapshot,
-    runs: RunColumns | Mapping[str, Sequence[Run]],
-    uses: UseColumns | None,
-    lo: int,
-    hi: int,
-    codes: DeviceCodes | None = None,
-) -> Fleet:
-    """The Fleet for days [lo, hi] (ordinals); no uses: all 0
-    (the rollout does not read them). Vectorised over runs: Python steps are per name, and none
-    with `codes` (reports/devices.py) made for these snapshot, runs and uses."""
-    runs = runs if isinstance(runs, RunColumns) else RunColumns.of_runs(runs)
-    cube = snapshot.view(lo, hi)
-    dvoc, tvoc, fvoc = (cube.vocab[a] for a in ("device_id", "device_type", "firmware_version"))
-    if codes is None:
-        codes = device_codes(None, dvoc, runs, [] if uses is None else uses.names)
-    devices = codes.devices
-    types = tuple(dict.fromkeys([*tvoc, *(runs.types[i] for i in np.unique(runs.type))]))
-    fws = tuple(dict.fromkeys([*fvoc, *(runs.firmwares[i] for i in np.unique(runs.firmware))]))
-    tix, fix = {t: i for i, t in enumerate(types)}, {f: i for i, f in enumerate(fws)}
-    nt, nf, nfeat = max(len(types), 1), max(len(fws), 1), max(len(cube.features), 1)
-    # Run rows by device (a stable sort keeps each device's rows in event order).
-    r_dev = codes.run_codes[runs.device]
-    order = np.argsort(r_dev, kind="stable")
-    runs_a = np.stack([
-        r_dev[order], _codes(runs.types, tix)[runs.type[order]],
-        _codes(runs.firmwares, fix)[runs.firmware[order]], runs.first_day[order],
-        runs.last_day[order],
-    ], axis=1) if len(order) else np.zeros((0, 5), np.int64)  # fmt: skip
-    c_dev = codes.snap_codes[cube.codes["device_id"]]
-    c_typ = _codes(tvoc, tix)[cube.codes["device_type"]]
-    c_fw = _codes(fvoc, fix)[cube.codes["firmware_version"]]
-    # Only the days asked for (the cube has whole blocks): the engine reads no other.
-    n_days, cols = hi - lo + 1, slice(lo - cube.lo, hi - cube.lo + 1)
-    akeys, act_days = _merge((c_dev * nt + c_typ) * nf + c_fw, cube.words, cols)
-    fkeys, use_days = _merge(
-        (c_dev[cube.f_combo] * nt + c_typ[cube.f_combo]) * nfeat + cube.f_feat,
-        cube.f_words,
-        cols,
-    )
-    counts = np.zeros((len(devices), n_days), np.int32)  # a day's uses fit; half the bytes
-    if uses is not None and len(uses.device):
-        u_dev, u_col = codes.use_codes[uses.device], uses.day - lo
-        ok = (u_dev >= 0) & (u_col >= 0) & (u_col < n_days)
-        counts[u_dev[ok], u_col[ok]] = uses.uses[ok]  # one row per (device, day)
-    return Fleet(
-        day0=lo, n_days=n_days, devices=devices, types=types, firmwares=fws,
-        features=tuple(cube.features),
-        run_device=runs_a[:, 0].copy(), run_type=runs_a[:, 1].copy(),
-        run_firmware=runs_a[:, 2].copy(), run_first_day=runs_a[:, 3].copy(),
-        run_last_day=runs_a[:, 4].copy(),
-        act_device=akeys // (nt * nf), act_type=akeys // nf % nt, act_firmware=akeys % nf,
-        act_days=act_days,
-        use_device=fkeys // (nt * nfeat), use_type=fkeys // nfeat % nt,
-        use_feature=fkeys % nfeat, use_days=use_days, uses=counts,
-    )  # fmt: skip
-
-
 @dataclass(slots=True)
 class _Built:
     """A Fleet of one range of days and the engine's measurements of it, valid while
-    `Store.events_seen` is `seen`."""
+    `Store.events_seen` is `seen`. `counters` (Store.events_seen_by_device, read before the
+    Fleet's sources) say which devices' rows a later update must take again: those whose
+    counter moved since (a device's counter moves in every write that changes its rows)."""
 
     seen: int
     fleet: Fleet
     with_uses: bool
+    counters: Mapping[str, int]
+    updates: int = 0  # writes followed by an update of this Fleet since its build
+    # Requests computing on this Fleet now (reports and rollouts; see `_reading`): while none
+    # is, an update may write into its arrays instead of copying them.
+    readers: int = 0
     measured: dict[tuple[object, ...], Measured] = field(default_factory=dict)
 
     def covers(self, lo: int, hi: int, with_uses: bool) -> bool:
@@ -261,55 +183,142 @@ _CODES: weakref.WeakKeyDictionary[Store, DeviceCodes] = weakref.WeakKeyDictionar
 _LOCKS: weakref.WeakKeyDictionary[Store, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
-async def load_fleet(store: Store, lo: int, hi: int, with_uses: bool = True) -> _Built:
-    """A Fleet covering days [lo, hi], rebuilt only when an event was stored since the last build
-    (with_uses=False: feature_use counts may be left at 0, for the rollout). A kept Fleet of a
-    wider range (say the warm-up's default report) answers for the days inside it while no
-    write came since."""
+@contextlib.asynccontextmanager
+async def _reading(store: Store, lo: int, hi: int, with_uses: bool = True) -> AsyncIterator[_Built]:
+    """load_fleet's Fleet, counted as read until the block ends."""
+    built = await load_fleet(store, lo, hi, with_uses, hold=True)
+    try:
+        yield built
+    finally:
+        built.readers -= 1
+
+
+async def load_fleet(
+    store: Store, lo: int, hi: int, with_uses: bool = True, hold: bool = False
+) -> _Built:
+    """A Fleet covering days [lo, hi] (with_uses=False: feature_use counts may be left at 0, for
+    the rollout), as of the last write. A kept Fleet of a wider range (say the warm-up's default
+    report) answers for the days inside it while no write came since; after a write the
+    narrowest kept Fleet covering the days is updated for the devices that stored events
+    (reports/fleets.py `update_fleet`), and only where that declines are the asked days built.
+    hold: count the caller as a reader (under the lock, so no update writes into it first)."""
     lock = _LOCKS.get(store)
     if lock is None:
         lock = _LOCKS[store] = asyncio.Lock()
     async with lock:
-        seen = await store.events_seen()  # first: whatever is read after is at least this recent
-        cache = _FLEETS.get(store)
-        if cache is None:
-            cache = _FLEETS[store] = {}
-        for built in cache.values():
-            if built.seen == seen and built.covers(lo, hi, with_uses):
-                return built
-        # After a write only the asked days are built (a Fleet of fewer days costs less): the
-        # wider one stays kept until it is asked for again or pushed out.
-        snapshot = await current_snapshot(store)
-        runs = await current_run_columns(store)
-        uses = await current_uses(store, lo, hi, seen) if with_uses else None
-        kept = _CODES.get(store)
-
-        def build() -> tuple[Fleet, DeviceCodes]:
-            names = [] if uses is None else uses.names
-            codes = device_codes(kept, snapshot.vocab["device_id"], runs, names)
-            return build_fleet(snapshot, runs, uses, lo, hi, codes), codes
-
-        fleet, _CODES[store] = await off_loop(build)
-        cache.pop((lo, hi, with_uses), None)
-        while len(cache) >= _KEEP_FLEETS:
-            cache.pop(next(iter(cache)))
-        built = cache[(lo, hi, with_uses)] = _Built(seen, fleet, with_uses)
+        built = await _current(store, lo, hi, with_uses)
+        built.readers += hold
         return built
+
+
+async def _current(store: Store, lo: int, hi: int, with_uses: bool) -> _Built:
+    """load_fleet's work, under its lock."""
+    seen = await store.events_seen()  # first: whatever is read after is at least this recent
+    cache = _FLEETS.get(store)
+    if cache is None:
+        cache = _FLEETS[store] = {}
+    for built in cache.values():
+        if built.seen == seen and built.covers(lo, hi, with_uses):
+            return built
+    # Before the sources: a device whose rows differ between a kept Fleet and a build from
+    # these sources stored an event after that Fleet's counters were read, so its counter
+    # here differs from that Fleet's.
+    counters = await store.events_seen_by_device()
+    snapshot = await current_snapshot(store)
+    runs = await current_run_columns(store)
+    kept = _CODES.get(store)
+    stale = [(k, b) for k, b in cache.items() if b.covers(lo, hi, with_uses)]
+    if stale and kept is not None:
+        key, old = min(stale, key=lambda kb: kb[1].fleet.n_days)
+        try:
+            got = await _update(store, old, counters, snapshot, runs, kept, old.readers == 0)
+        finally:  # updated: it goes last (pushed out last); declined: it would decline again;
+            del cache[key]  # an error: it may have been written into halfway
+        if got is not None:
+            fleet, _CODES[store], measured = got
+            built = cache[key] = _Built(
+                seen, fleet, old.with_uses, counters, old.updates + 1, measured=measured
+            )
+            return built
+    uses = await current_uses(store, lo, hi, seen, counters) if with_uses else None
+
+    def build() -> tuple[Fleet, DeviceCodes]:
+        names = [] if uses is None else uses.names
+        codes = device_codes(kept, snapshot.vocab["device_id"], runs, names)
+        return build_fleet(snapshot, runs, uses, lo, hi, codes), codes
+
+    fleet, _CODES[store] = await off_loop(build)
+    cache.pop((lo, hi, with_uses), None)
+    while len(cache) >= _KEEP_FLEETS:
+        cache.pop(next(iter(cache)))
+    built = cache[(lo, hi, with_uses)] = _Built(seen, fleet, with_uses, counters)
+    return built
+
+
+async def _update(
+    store: Store,
+    old: _Built,
+    counters: Mapping[str, int],
+    snapshot: Snapshot,
+    runs: RunColumns,
+    kept: DeviceCodes,
+    in_place: bool,
+) -> tuple[Fleet, DeviceCodes, dict[tuple[object, ...], Measured]] | None:
+    """`old`'s Fleet brought up to date (reports/fleets.py), or None where it cannot be: the
+    counts of the devices whose counter moved are read again, nothing else. Its measurements
+    are adjusted for the changed devices (analytics/releases_update.py) where they can be."""
+    was = old.counters
+    changed = sorted(d for d, n in counters.items() if was.get(d) != n)
+    f = old.fleet
+    uses = None
+    if old.with_uses:
+        lo, hi = date.fromordinal(f.day0), date.fromordinal(f.day0 + f.n_days - 1)
+        uses = (
+            await store.feature_uses_packed(lo, hi, changed) if changed else PackedUses.of_rows([])
+        )
+
+    kept_measured = list(old.measured.items())  # requests may add to it meanwhile
+
+    def update() -> tuple[Fleet, DeviceCodes, dict[tuple[object, ...], Measured]] | None:
+        codes = device_codes(kept, snapshot.vocab["device_id"], runs, kept.use_names)
+        shares = {}
+        a0 = np.zeros(0, np.int64)
+        if kept.devices is f.devices:  # the changed devices' codes in f known
+            before = codes_of(changed, kept.index)
+            a0 = np.unique(before[before >= 0])
+            sub = subfleet(f, a0)  # before the update, which may write into f
+            shares = {k: (m, sh) for k, m in kept_measured if (sh := share(sub, m)) is not None}
+        up = update_fleet(f, snapshot, runs, codes, changed, uses, in_place)
+        if up is None:
+            return None
+        measured = {}
+        if shares:
+            sub = subfleet(up.fleet, up.affected)
+            for k, (m, sh) in shares.items():
+                now = share(sub, m)
+                got = None if now is None else remeasure(m, sh, up.fleet, now, a0, up.affected,
+                                                         up.remap)  # fmt: skip
+                if got is not None:
+                    measured[k] = got
+        return up.fleet, codes, measured
+
+    return await off_loop(update)
 
 
 async def release_rows(store: Store, settings: PesSettings, q: ReleaseQuery) -> list[ReleaseRow]:
     """One row per release and metric (ROW_KEYS), as the API and the CLI answer."""
     params = q.params(settings)
-    built = await load_fleet(store, q.start.toordinal() - q.window, q.end.toordinal() + q.window)
-    key = measure_key(params)
-    measured = built.measured.get(key)
-    if measured is None:
-        measured = await off_loop(lambda: measure(built.fleet, params))
-        while len(built.measured) >= _KEEP_MEASURED:
-            built.measured.pop(next(iter(built.measured)))
-        built.measured[key] = measured
-    done = measured
-    return await off_loop(lambda: report_rows(built.fleet, params, done))
+    lo, hi = q.start.toordinal() - q.window, q.end.toordinal() + q.window
+    async with _reading(store, lo, hi) as built:
+        key = measure_key(params)
+        measured = built.measured.get(key)
+        if measured is None:
+            measured = await off_loop(lambda: measure(built.fleet, params))
+            while len(built.measured) >= _KEEP_MEASURED:
+                built.measured.pop(next(iter(built.measured)))
+            built.measured[key] = measured
+        done = measured
+        return await off_loop(lambda: report_rows(built.fleet, params, done))
 
 
 async def warm_up_releases(store: Store, settings: PesSettings, today: date | None = None) -> None:
@@ -322,8 +331,8 @@ async def warm_up_releases(store: Store, settings: PesSettings, today: date | No
 async def rollout_table(store: Store, q: ReleaseQuery) -> Rollout:
     """Per day of [start, end] and device type the devices active on each version and their
     share; per version its first and last day (all stored history). Filtered by device type."""
-    built = await load_fleet(store, q.start.toordinal(), q.end.toordinal(), with_uses=False)
-    out = await off_loop(lambda: rollout(built.fleet, q.start, q.end))
+    async with _reading(store, q.start.toordinal(), q.end.toordinal(), False) as built:
+        out = await off_loop(lambda: rollout(built.fleet, q.start, q.end))
     if q.device_type is not None:
         out = {
             "days": [r for r in out["days"] if r["device_type"] == q.device_type],

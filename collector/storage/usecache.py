@@ -92,9 +92,16 @@ class _State:
 _STATES: weakref.WeakKeyDictionary[Store, _State] = weakref.WeakKeyDictionary()
 
 
-async def current_uses(store: Store, lo: int, hi: int, seen: int | None = None) -> UseColumns:
+async def current_uses(
+    store: Store,
+    lo: int,
+    hi: int,
+    seen: int | None = None,
+    counters: dict[str, int] | None = None,
+) -> UseColumns:
     """The counts of days [lo, hi] (ordinals; the columns may hold more days), up to date as of
-    `seen` (a Store.events_seen the caller just read; read here if None)."""
+    `seen` (a Store.events_seen the caller just read; read here if None) and `counters` (its
+    Store.events_seen_by_device, read after `seen`; read here if None and needed)."""
     state = _STATES.get(store)
     if state is None:
         state = _STATES[store] = _State()
@@ -103,7 +110,8 @@ async def current_uses(store: Store, lo: int, hi: int, seen: int | None = None) 
         covered = state.lo <= lo and hi <= state.hi
         if covered and seen == state.seen:
             return state.columns
-        counters = await store.events_seen_by_device()
+        if counters is None:
+            counters = await store.events_seen_by_device()
         if not covered:  # another range: read it whole
             packed = await store.feature_uses_packed(date.fromordinal(lo), date.fromordinal(hi))
             state.columns, state.lo, state.hi = UseColumns.of_packed(packed), lo, hi

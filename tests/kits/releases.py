@@ -68,6 +68,22 @@ async def write_stream(store: Store, events: Sequence[Ev], seqs: Sequence[int]) 
     await store.write(units, 0)
 
 
+class Writer:
+    """Writes events as stream batches, each device's sequence numbers continuing."""
+
+    def __init__(self) -> None:
+        self.seq: dict[str, int] = {}
+        self.events: list[Ev] = []
+
+    async def write(self, store: Store, events: list[Ev]) -> None:
+        seqs = []
+        for e in events:
+            self.seq[e["device"]] = self.seq.get(e["device"], 0) + 1
+            seqs.append(self.seq[e["device"]])
+        await write_stream(store, events, seqs)
+        self.events += events
+
+
 async def stored_runs(store: Store) -> dict[str, tuple[Run, ...]]:
     return group_runs((await store.firmware_runs(NO_RUNS_CURSOR)).rows)
 

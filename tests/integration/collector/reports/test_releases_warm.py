@@ -2,7 +2,7 @@
 backends: a report of fewer days inside the warm-up's 90 is answered from the warm-up's Fleet,
 and its rows equal, interval for interval, those of a fresh process that builds a Fleet of just
 its days, and the reference; also after new rows arrive (new days, a new device with an upgrade,
-late uses on days already stored: a count-only change)."""
+late uses on days already stored: a count-only change), which update the warm-up's Fleet."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from collector.reports.releases import (
 from collector.settings import PesSettings
 from collector.storage import Store, open_store
 from tests.kits.pes import PgDatabase
-from tests.kits.releases import Ev, assert_matches_oracle, ev, small_fleet, write_stream
+from tests.kits.releases import Ev, Writer, assert_matches_oracle, ev, small_fleet
 from tests.oracles.releases_reference import reference_rows
 
 SETTINGS = PesSettings(core_features={"press-x": ["jog", "calibrate"]})
@@ -54,28 +54,12 @@ async def fresh_rows(url: str) -> tuple[list[ReleaseRow], object]:
         return await release_rows(store, SETTINGS, q), await rollout_table(store, q)
 
 
-class Writer:
-    """Writes events as stream batches, each device's sequence numbers continuing."""
-
-    def __init__(self) -> None:
-        self.seq: dict[str, int] = {}
-        self.events: list[Ev] = []
-
-    async def write(self, store: Store, events: list[Ev]) -> None:
-        seqs = []
-        for e in events:
-            self.seq[e["device"]] = self.seq.get(e["device"], 0) + 1
-            seqs.append(self.seq[e["device"]])
-        await write_stream(store, events, seqs)
-        self.events += events
-
-
-async def check(store: Store, url: str, events: list[Ev], *, from_warm_up: bool) -> None:
+async def check(store: Store, url: str, events: list[Ev], *, updates: int) -> None:
     q = query()
     kept = await load_fleet(store, q.start.toordinal() - W, q.end.toordinal() + W)
-    # Before any write: the warm-up's Fleet (90 days and its window); after one, the query's.
-    wide = kept.fleet.day0 <= (TODAY - timedelta(days=89 + 14)).toordinal()
-    assert wide == from_warm_up
+    # The warm-up's Fleet (90 days and its window), after each write updated, not rebuilt.
+    assert kept.fleet.day0 <= (TODAY - timedelta(days=89 + 14)).toordinal()
+    assert kept.updates == updates
     got = await release_rows(store, SETTINGS, q)
     want, want_rollout = await fresh_rows(url)
     assert got == want  # the same rows, intervals included
@@ -91,7 +75,7 @@ async def test_warm_up_fleet_answers_a_shorter_report_as_a_fresh_build(url: str)
     async with open_store(url) as store:
         await w.write(store, first)
         await warm_up(store, SETTINGS, today=TODAY)
-        await check(store, url, w.events, from_warm_up=True)
+        await check(store, url, w.events, updates=0)
 
         # New rows: the remaining days, a new device that upgrades inside the report, and late
         # feature uses on days and features already stored (only counts change).
@@ -107,7 +91,7 @@ async def test_warm_up_fleet_answers_a_shorter_report_as_a_fresh_build(url: str)
             for k, e in enumerate(used)
         ]  # fmt: skip
         await w.write(store, later + new + late)
-        await check(store, url, w.events, from_warm_up=False)
+        await check(store, url, w.events, updates=1)
 
         # Only late uses again: no new device, so the kept device codes are reused.
         again = [
@@ -116,8 +100,8 @@ async def test_warm_up_fleet_answers_a_shorter_report_as_a_fresh_build(url: str)
             for k, e in enumerate(used[:3])
         ]  # fmt: skip
         await w.write(store, again)
-        await check(store, url, w.events, from_warm_up=False)
-        # The default report itself after the writes: rebuilt, as a fresh process builds it.
+        await check(store, url, w.events, updates=2)
+        # The default report itself after the writes: the updated Fleet, as a fresh build.
         d = make_release_query(SETTINGS, today=TODAY)
         async with open_store(url) as fresh:
             want = await release_rows(fresh, SETTINGS, d)

@@ -42,12 +42,22 @@ def test_kept_codes_equal_a_fresh_build_as_sources_grow() -> None:
     grown = device_codes(reused, snap2, runs, uses)
     assert grown.devices == ("d0", "d1", "d2", "d3") and grown.index is not kept.index
     same(grown, device_codes(None, snap2, runs, uses))
+    # grown from reused by inserting d0: each kept code moved past it
+    assert grown.grown_from is reused.devices and grown.inserted.tolist() == [0]
+    moved = grown.moved(np.arange(len(reused.devices), dtype=np.int64))
+    assert [grown.devices[c] for c in moved.tolist()] == list(reused.devices)
 
     runs2 = runs_of(run_names, [0, 1, 2])  # d9's first run
     with_d9 = device_codes(grown, snap2, runs2, uses)
-    assert with_d9.devices[-1] == "d9"
+    assert with_d9.devices[-1] == "d9" and with_d9.grown_from is grown.devices
     same(with_d9, device_codes(None, snap2, runs2, uses))
 
     run_names2 = [*run_names, "d5"]  # a new run name with a run
     runs3 = runs_of(run_names2, [0, 1, 2, 3])
-    same(device_codes(with_d9, snap2, runs3, uses), device_codes(None, snap2, runs3, uses))
+    with_d5 = device_codes(with_d9, snap2, runs3, uses)
+    assert with_d5.inserted.tolist() == [4]  # d5 goes before d9
+    same(with_d5, device_codes(None, snap2, runs3, uses))
+    renamed = ["d3", "d7"]  # a kept name gone (another store's state): built anew
+    fresh = device_codes(with_d5, renamed, runs3, uses)
+    assert fresh.grown_from == ()
+    same(fresh, device_codes(None, renamed, runs3, uses))
