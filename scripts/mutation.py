@@ -162,6 +162,9 @@ MODULES: dict[str, Module] = {
             f"{U}/agent/test_buffer_accounting.py",
         ),
     ),
+    # The group commit between intake and the buffer: a caller hears "stored" only after
+    # its own rows have committed.
+    "writer": Module(("agent/writer.py",), (f"{U}/agent/test_writer.py",)),
 }
 
 _RESULT_LINE = re.compile(r"^\s+(?P<name>[\w.]+__mutmut_\d+): (?P<status>[a-z ]+)$")
