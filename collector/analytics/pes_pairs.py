@@ -124,12 +124,11 @@ class Candidates:
         self._s[1].a[:] = s_member
         self._s[2].a[:] = group.seg[s_member] * self.n_voc + self._s[2].a % self.n_voc
         self._d[1].a[:] = pairs.member[self._d[0].a]
-        self._plan = None
         return True
 
     def plan(self) -> Plan:
-        """The slots of these candidates (pes_slots), kept until they or the grouping's shape
-        change."""
+        """The slots of these candidates (pes_slots), kept until they change (extend) or the
+        grouping's shape does (members inserted: renumber)."""
         if self._plan is None or self._plan[0] != self.shape:
             n_seg, n_mem = self.shape
             got = plan(self.s_key, self.s_member, self.levels[0], n_seg, self.n_voc, n_mem)

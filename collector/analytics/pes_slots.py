@@ -15,6 +15,7 @@ quarter of the members stay lists (Candidates.used).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
@@ -89,11 +90,8 @@ def plan(s_key: Ints, s_member: Ints, levels: Levels, n_seg: int, n_voc: int, n_
 def segment_counts(x: Bools, starts: Ints) -> Ints:
     """Per segment (members starts[k] on), the set entries of x."""
     if len(starts) <= 64:  # count_nonzero over a bool slice is far cheaper than a cast + sum
-        ends = [*starts[1:].tolist(), len(x)]
-        return np.array(
-            [np.count_nonzero(x[a:b]) for a, b in zip(starts.tolist(), ends, strict=True)],
-            np.int64,
-        )
+        bounds = pairwise([*starts.tolist(), len(x)])
+        return np.array([np.count_nonzero(x[a:b]) for a, b in bounds])
     return np.add.reduceat(x, starts, dtype=np.int64)
 
 
@@ -124,9 +122,11 @@ class Slots:
         active then."""
         users = np.zeros(n_keys, np.int64)
         adopted = np.zeros(len(live), np.uint8)
-        for k, (keys, check) in enumerate(zip(self.keys, self.unchecked, strict=True)):
+        for k, keys in enumerate(self.keys):
             hit = bits_between_cols([w[k] for w in self.words], len(live), self.lo, start, end)
+            check = self.unchecked[k]
             hit[check] &= live[check]
             adopted += hit.view(np.uint8)
-            users[keys] += segment_counts(hit, starts)  # one key per segment: no repeats
+            # A segment's slots are distinct features: each key is counted by one slot only.
+            users[keys] = segment_counts(hit, starts)
         return users, adopted

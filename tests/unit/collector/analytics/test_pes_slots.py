@@ -73,6 +73,7 @@ def test_slots_count_users_per_segment_feature_and_features_per_member() -> None
     users, adopted = slots.used(0, 63, live, np.array([0, 2]), N_SEG * N_VOC)
     # Member 1 is not active: its f2 does not count. Member 0: f2 and f0; 2: f1; 3: f1, f0.
     assert adopted.tolist() == [2, 0, 1, 2]
+    assert adopted.dtype == np.uint8  # (MAX_SLOTS): a quarter of int64's memory and divisions
     assert users.tolist() == [1, 0, 1, 1, 2, 0]
     users, adopted = slots.used(0, 0, live, np.array([0, 2]), N_SEG * N_VOC)  # row 10's day
     assert adopted.tolist() == [0, 0, 0, 1] and users.tolist() == [0, 0, 0, 1, 0, 0]

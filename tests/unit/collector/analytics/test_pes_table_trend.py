@@ -167,6 +167,32 @@ def test_a_use_read_before_its_activity_is_checked_per_period(layout: str) -> No
         assert listed + laid == 1, "the use without activity is checked per period"
 
 
+def test_a_device_without_feature_uses_moves_the_members_and_the_slots_follow(
+    layout: str,
+) -> None:
+    """A refresh that brings a new device with activity only: the members are renumbered (one
+    inserted) and no pair is new, so the kept candidates are not extended; their slots, laid
+    out by member, must be laid out anew."""
+    events = random_fleet(random.Random(21))
+    quiet = [{**ev, "device_id": "dev-quiet"} for ev in random_fleet(random.Random(22), devices=1)
+             if ev["kind"] != "feature_use"]  # fmt: skip
+    spans = _spans(random.Random(23), "week")
+    template = PesParams(*spans[0])
+    state = CubeState()
+    kept = [SegmentState(g, "device", ()) for g in GROUP_BYS]
+    for part in (events, events + quiet):
+        combos, features, changes = analytics_rows(part, like=events + quiet)
+        state.add_names(combos, features)
+        state.apply(changes)
+        snap = state.snapshot
+        for st in kept:
+            st.growth_rebuild = 1e9  # the new member taken in place
+            st.update(snap)
+            got = trend_tables(st, snap, spans, template)
+            _check(got, _each(st, snap, spans, template), tol=None)
+    assert all(st.rebuilds == 1 and st.extends == 1 for st in kept)
+
+
 def test_periods_without_activity_give_no_rows() -> None:
     snap = state_from_events(random_fleet(random.Random(3))).snapshot
     st = SegmentState(("device_type",), "device", ())
