@@ -8,7 +8,7 @@ of a member's k-th feature goes to row k (slot k) of a (slots, members) array of
 zero where the member has none. Per period and slot, one AND and compare over the members
 gives who used the feature: the members' counts are the sum over slots, and since within a
 segment slot k is one feature, the users are counts over the segment's slice. A slot costs one
-pass over every member, a pair in a list about five times that: slots filled by fewer than a
+pass over every member, a pair in a list about six times that: slots filled by fewer than a
 quarter of the members stay lists (Candidates.used).
 """
 
@@ -111,8 +111,8 @@ class Slots:
         """laid: per block, the slots' words (Plan.words); members: the members' words of the
         same blocks."""
         unchecked = np.zeros((p.n_slots, p.n_mem), np.bool_)
-        for words, own in zip(laid, members, strict=True):
-            unchecked |= (words & ~own) != 0
+        for b, words in enumerate(laid):
+            unchecked |= (words & ~members[b]) != 0
         return cls(laid, p.keys, [np.flatnonzero(u) for u in unchecked], lo)
 
     def used(
