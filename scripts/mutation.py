@@ -102,10 +102,12 @@ MODULES: dict[str, Module] = {
             "collector/analytics/segments.py",
             "collector/analytics/grouping.py",
             "collector/analytics/pes_pairs.py",
+            "collector/analytics/pes_slots.py",
             "collector/analytics/feature_pairs.py",
         ),
         (
             f"{U}/collector/analytics/test_feature_pairs.py",
+            f"{U}/collector/analytics/test_pes_slots.py",
             f"{U}/collector/analytics/test_pes_table.py",
             f"{U}/collector/analytics/test_pes_table_edges.py",
             f"{U}/collector/analytics/test_pes_table_trend.py",

@@ -14,6 +14,7 @@ from collector.storage.bitmaps import BLOCK_DAYS
 Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
 Words = npt.NDArray[np.uint64]
+Floats = npt.NDArray[np.float64]
 T = TypeVar("T", bound=np.generic)
 
 

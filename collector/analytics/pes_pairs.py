@@ -19,24 +19,30 @@ import numpy as np
 from collector.analytics.arrays import Bools, Ints, Words
 from collector.analytics.bits import bits_between, bits_between_cols
 from collector.analytics.feature_pairs import FeaturePairs, Grown, reduce_levels
+from collector.analytics.pes_slots import Counts, Plan, Slots, plan
 from collector.analytics.segments import SegmentState
 from collector.analytics.state import Snapshot
 from collector.storage.bitmaps import BLOCK_DAYS
 
 Levels = list[tuple[Ints, Ints]]
+Adopted = Ints | Counts  # per member; uint8 when every pair is in slots
 
 
 @dataclass(frozen=True, slots=True)
 class PairWords:
-    """The candidates' days of use in the blocks of a trend's periods, one contiguous array per
-    block (Candidates.gather)."""
+    """The candidates' days of use in the blocks of a trend's periods (Candidates.gather): the
+    fixed ones in slots (pes_slots) or, those of sparse slots, as a list; the per-period ones
+    as a list. One contiguous array per block."""
 
-    fixed: list[Words]
+    slots: Slots
+    fixed: list[Words]  # the listed fixed candidates'
+    member: Ints  # their members
+    key: Ints  # their (segment, feature) keys
     varying: list[Words]
     lo: int  # ordinal of bit 0 of the first column
-    # Fixed candidates with a day of use on which their member is not active (a feature row read
-    # one refresh before its activity: storage reads the two tables apart). Only these need the
-    # per-period test that the member is active; for the others a use in P implies it.
+    # Listed fixed candidates with a day of use on which their member is not active (a feature
+    # row read one refresh before its activity: storage reads the two tables apart). Only these
+    # need the per-period test that the member is active; for the others a use in P implies it.
     unchecked: Ints
 
 
@@ -50,6 +56,8 @@ class Candidates:
         self._s = [Grown(np.zeros(0, np.int64)) for _ in range(4)]
         self._d = [Grown(np.zeros(0, np.int64)) for _ in range(4)]
         self._higher: tuple[Levels, Levels] = ([], [])
+        self.shape = (0, 0)  # segments and members of the grouping (set by `candidates`)
+        self._plan: tuple[tuple[int, int], Plan] | None = None  # (shape, slots)
         self.n_pairs = 0
         self.extend(st, snap)
 
@@ -101,6 +109,7 @@ class Candidates:
             for grown, values in zip(out, (ids, member, key, pairs.first_rows(ids)), strict=True):
                 grown.append(values)
         self._higher = (pairs.higher_levels(self._s[0].a), pairs.higher_levels(self._d[0].a))
+        self._plan = None
         self.n_pairs = len(pairs)
 
     def renumber(self, st: SegmentState) -> bool:
@@ -117,29 +126,44 @@ class Candidates:
         self._d[1].a[:] = pairs.member[self._d[0].a]
         return True
 
+    def plan(self) -> Plan:
+        """The slots of these candidates (pes_slots), kept until they change (extend) or the
+        grouping's shape does (members inserted: renumber)."""
+        if self._plan is None or self._plan[0] != self.shape:
+            n_seg, n_mem = self.shape
+            got = plan(self.s_key, self.s_member, self.levels[0], n_seg, self.n_voc, n_mem)
+            self._plan = self.shape, got
+        return self._plan[1]
+
     def gather(self, snap: Snapshot, lo: int, hi: int, members: list[Words]) -> PairWords:
         """The pairs' days of use in the blocks of [lo, hi] (ordinals), for several periods.
         members: the members' words, one array per block (bits.columns)."""
+        # The members' words are the snapshot's activity words per member, and a Snapshot's
+        # feature words have the same blocks as its activity words (Snapshot checks): every
+        # block read here has the members' words.
         b0 = max(lo // BLOCK_DAYS - snap.block0, 0)
-        b1 = min(hi // BLOCK_DAYS - snap.block0, snap.f_words.shape[1] - 1)
-        fixed, varying = [], []
-        unchecked = np.zeros(len(self.s_member), np.bool_)
+        b1 = min(hi // BLOCK_DAYS - snap.block0, len(members) - 1)
+        p = self.plan()
+        member, key = self.s_member[p.rest], self.s_key[p.rest]
+        laid, fixed, varying = [], [], []
+        unchecked = np.zeros(len(p.rest), np.bool_)
         for b in range(b0, b1 + 1):
             col = snap.f_words[:, b]
-            fixed.append(reduce_levels(self.levels[0], col, np.bitwise_or))
+            words, listed = p.words(col)
+            laid.append(words)
+            fixed.append(listed)
             varying.append(reduce_levels(self.levels[1], col, np.bitwise_or))
-            if b < len(members):
-                unchecked |= (fixed[-1] & ~members[b][self.s_member]) != 0
-            else:
-                unchecked |= fixed[-1] != 0
-        return PairWords(fixed, varying, (snap.block0 + b0) * BLOCK_DAYS, np.flatnonzero(unchecked))
+            unchecked |= (listed & ~members[b][member]) != 0
+        first = (snap.block0 + b0) * BLOCK_DAYS
+        slots = Slots.build(p, laid, members[b0 : b1 + 1], first)
+        return PairWords(slots, fixed, member, key, varying, first, np.flatnonzero(unchecked))
 
     def _hits(
         self, snap: Snapshot, wlo: int, start: int, end: int, words: PairWords | None
     ) -> tuple[Bools, Bools]:
         if words is not None:
             return (
-                bits_between_cols(words.fixed, len(self.s_member), words.lo, start, end),
+                bits_between_cols(words.fixed, len(words.member), words.lo, start, end),
                 bits_between_cols(words.varying, len(self.d_member), words.lo, start, end),
             )
         f_hit = bits_between(snap.f_words, wlo, start, end)
@@ -157,7 +181,7 @@ class Candidates:
         cs: Ints | None,
         set_core: Bools,
         words: PairWords | None = None,
-    ) -> tuple[Ints, Ints]:
+    ) -> tuple[Ints, Adopted]:
         """(users per segment x vocabulary, flattened; adopted core features per member) in
         P = period. live: the members active in P; cs: each member's core-set id in P (-1:
         inactive), needed only with per-period candidates (members of several device types);
@@ -168,13 +192,22 @@ class Candidates:
         s_hit, d_hit = self._hits(snap, st.wlo, *period, words)
         if words is None:
             s_hit &= live[self.s_member]
+            s_member, s_key = self.s_member, self.s_key
         else:
             check = words.unchecked
-            s_hit[check] &= live[self.s_member[check]]
+            s_hit[check] &= live[words.member[check]]
+            s_member, s_key = words.member, words.key
         # Positions, then gathers: a boolean index of each array would scan the mask twice.
         hit = np.flatnonzero(s_hit)
-        users = np.bincount(self.s_key[hit], minlength=n_seg * self.n_voc)
-        adopted = np.bincount(self.s_member[hit], minlength=n_mem)
+        users = np.bincount(s_key[hit], minlength=n_seg * self.n_voc)
+        adopted: Adopted
+        if words is not None and len(words.slots.keys):
+            laid_users, adopted = words.slots.used(*period, live, group.starts, len(users))
+            users += laid_users
+            if len(hit):
+                adopted = adopted + np.bincount(s_member[hit], minlength=n_mem)
+        else:
+            adopted = np.bincount(s_member[hit], minlength=n_mem)
         if len(self.d_member):
             assert cs is not None
             d_hit &= live[self.d_member]
@@ -182,7 +215,7 @@ class Candidates:
             core = set_core[cs[pm], pv] if len(pm) else np.zeros(0, np.bool_)
             pm, pv = pm[core], pv[core]
             users += np.bincount(group.seg[pm] * self.n_voc + pv, minlength=n_seg * self.n_voc)
-            adopted += np.bincount(pm, minlength=n_mem)
+            adopted = adopted + np.bincount(pm, minlength=n_mem)
         return users, adopted
 
 
@@ -196,8 +229,8 @@ _CACHE: weakref.WeakKeyDictionary[FeaturePairs, tuple[int, int, Kept]] = weakref
 def candidates(st: SegmentState, snap: Snapshot, vocab: list[str], core: Bools) -> Candidates:
     """The candidates of this core configuration, prepared once and extended as the pairs are
     (call under the state's lock)."""
-    pairs = st.pairs
-    assert pairs is not None
+    pairs, group = st.pairs, st.group
+    assert pairs is not None and group is not None
     empty: Kept = {}
     version, layout, kept = _CACHE.get(pairs, (-1, pairs.layout, empty))
     if layout != pairs.layout:  # renumbered before any extension: ids < n_pairs first
@@ -212,4 +245,5 @@ def candidates(st: SegmentState, snap: Snapshot, vocab: list[str], core: Bools) 
         if len(kept) >= 8:  # a few configurations per grouping in practice; bound it anyway
             kept.clear()
         got = kept[key] = Candidates(st, snap, vocab, core)
+    got.shape = (len(group.segments), len(st.words))
     return got

@@ -18,7 +18,7 @@ from datetime import date
 
 import numpy as np
 
-from collector.analytics.arrays import Bools, Ints, Words
+from collector.analytics.arrays import Bools, Floats, Ints, Words
 from collector.analytics.bits import bits_between, bits_between_cols, columns
 from collector.analytics.cube import core_sets
 from collector.analytics.grouping import Grouping
@@ -51,7 +51,7 @@ class Memo:
         self._active: dict[tuple[int, int], Bools] = {}
         self._one_type: tuple[Ints, bool] | None = None
         self._type_key: Ints | None = None
-        self._sizes: dict[object, Ints] = {}
+        self._sizes: dict[object, Floats] = {}
 
     def active(self, st: SegmentState, start: int, end: int) -> Bools:
         """The members with a day of activity in [start, end] (ordinals)."""
@@ -78,11 +78,12 @@ class Memo:
             self._one_type = (seen.argmax(axis=1), bool((seen.sum(axis=1) == 1).all()))
         return self._one_type[0] if self._one_type[1] else None
 
-    def sizes(self, key: object, group: Grouping, size: Ints) -> Ints:
-        """Per member of one type each: the size of its type's core set (at least 1)."""
+    def sizes(self, key: object, group: Grouping, size: Ints) -> Floats:
+        """Per member of one type each: the size of its type's core set (at least 1), as a
+        float: the same quotients as integer sizes give, at half the cost of a division."""
         got = self._sizes.get(key)
         if got is None:
-            got = self._sizes[key] = np.maximum(size, 1)[group.mtype]
+            got = self._sizes[key] = np.maximum(size, 1).astype(np.float64)[group.mtype]
         return got
 
     def type_key(self, group: Grouping, n_types: int) -> Ints:

@@ -119,6 +119,8 @@ class Snapshot:
             or any(len(c) != n for c in self.codes.values())
             or len(self.f_feat) != nf
             or self.f_words.shape[0] != nf
+            # the same blocks: a block of feature uses always has its activity words (pes_pairs)
+            or self.f_words.shape[1] != self.act.shape[1]
         ):
             raise RuntimeError("analytics snapshot arrays of different lengths")
 

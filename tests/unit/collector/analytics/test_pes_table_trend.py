@@ -1,8 +1,9 @@
 """analytics.pes_table.trend_tables: a trend's periods share what they can (the members' active
-flags by interval, the candidate pairs' days of use gathered once, periods without activity
-skipped). Checked against the table of each period alone (the /v1/pes path: the same rows,
-exactly), against the per-member path and against the reference over raw events, on random
-fleets and over every refresh of a kept state, torn reads included."""
+flags by interval, the candidate pairs' days of use gathered once and laid out in slots, periods
+without activity skipped). Checked against the table of each period alone (the /v1/pes path: the
+same rows, exactly), against the per-member path and against the reference over raw events, on
+random fleets and over every refresh of a kept state, torn reads included; with the pairs all in
+lists, in slots as the fill decides, all in slots, and in one slot and lists."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
+from collector.analytics import pes_slots
 from collector.analytics.bits import bits_between
 from collector.analytics.cube import members
 from collector.analytics.params import PesParams, PesResult
@@ -41,6 +43,16 @@ GROUP_BYS: list[tuple[str, ...]] = [
 MODES = ("dau_mau", "dau_wau", "wau_mau")
 Rows = list[tuple[date, date, PesResult]]
 Spans = list[tuple[date, date]]
+# pes_slots.FILL, MAX_SLOTS: every slot a list; as the fill decides; every slot laid out; one.
+LAYOUTS = {"lists": (0, 255), "fill": (4, 255), "slots": (1 << 40, 255), "one-slot": (1 << 40, 1)}
+
+
+@pytest.fixture(params=list(LAYOUTS))
+def layout(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    fill, max_slots = LAYOUTS[request.param]
+    monkeypatch.setattr(pes_slots, "FILL", fill)
+    monkeypatch.setattr(pes_slots, "MAX_SLOTS", max_slots)
+    return str(request.param)
 
 
 def _spans(rng: random.Random, interval: Interval) -> Spans:
@@ -70,7 +82,9 @@ def _check(got: Rows, want: Rows, tol: float | None) -> None:
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_trend_over_every_refresh_equals_each_period_and_the_previous_path(seed: int) -> None:
+def test_trend_over_every_refresh_equals_each_period_and_the_previous_path(
+    seed: int, layout: str
+) -> None:
     """Kept states fed a live collector's refreshes (torn reads: feature rows one refresh before
     their activity, new combinations, late rows): after each, the trend equals the tables of its
     periods computed one by one, exactly, and the per-member path."""
@@ -108,7 +122,7 @@ def test_trend_matches_the_reference_over_raw_events(seed: int) -> None:
             assert_same([r for x, _, r in got if x == a], want)
 
 
-def test_a_use_read_before_its_activity_is_checked_per_period() -> None:
+def test_a_use_read_before_its_activity_is_checked_per_period(layout: str) -> None:
     """A feature row whose day has no activity of its combination yet (SQLite reads the two
     tables apart) is one of the gathered candidates checked against the member's activity in
     each period; the trend still equals the periods one by one and the per-member path."""
@@ -147,7 +161,36 @@ def test_a_use_read_before_its_activity_is_checked_per_period() -> None:
         pes_table(st, torn, for_period(template, *spans[0]), memo)
         assert lo < spans[0][0].toordinal()
         (words,) = memo.words.values()
-        assert len(words.unchecked) == 1, "the use without activity is checked per period"
+        listed, laid = len(words.unchecked), sum(len(u) for u in words.slots.unchecked)
+        want = (1, 0) if layout == "lists" else (0, 1) if layout == "slots" else None
+        assert want in (None, (listed, laid)), "the use without activity: in a list or a slot"
+        assert listed + laid == 1, "the use without activity is checked per period"
+
+
+def test_a_device_without_feature_uses_moves_the_members_and_the_slots_follow(
+    layout: str,
+) -> None:
+    """A refresh that brings a new device with activity only: the members are renumbered (one
+    inserted) and no pair is new, so the kept candidates are not extended; their slots, laid
+    out by member, must be laid out anew."""
+    events = random_fleet(random.Random(21))
+    quiet = [{**ev, "device_id": "dev-quiet"} for ev in random_fleet(random.Random(22), devices=1)
+             if ev["kind"] != "feature_use"]  # fmt: skip
+    spans = _spans(random.Random(23), "week")
+    template = PesParams(*spans[0])
+    state = CubeState()
+    kept = [SegmentState(g, "device", ()) for g in GROUP_BYS]
+    for part in (events, events + quiet):
+        combos, features, changes = analytics_rows(part, like=events + quiet)
+        state.add_names(combos, features)
+        state.apply(changes)
+        snap = state.snapshot
+        for st in kept:
+            st.growth_rebuild = 1e9  # the new member taken in place
+            st.update(snap)
+            got = trend_tables(st, snap, spans, template)
+            _check(got, _each(st, snap, spans, template), tol=None)
+    assert all(st.rebuilds == 1 and st.extends == 1 for st in kept)
 
 
 def test_periods_without_activity_give_no_rows() -> None:

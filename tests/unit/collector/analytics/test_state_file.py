@@ -111,6 +111,7 @@ def test_another_format_and_inconsistent_members_are_refused(tmp_path: Path) -> 
         head = json.loads(npz["header"].tobytes())
         codes = npz["codes_device_type"].copy()
         combo_ids = npz["combo_ids"].copy()
+        f_words = npz["f_words"].copy()
     older = {**head, "format": state_file.FORMAT - 1}
     cases = [
         {"header": np.frombuffer(json.dumps(older).encode(), np.uint8)},
@@ -118,6 +119,8 @@ def test_another_format_and_inconsistent_members_are_refused(tmp_path: Path) -> 
         {"codes_device_type": codes + 100},  # codes beyond the vocabulary
         {"combo_ids": np.concatenate([combo_ids[:1], combo_ids[:-1]])},  # an id twice
         {"f_keys": np.zeros(0, np.int64)},
+        # feature words of a block without activity words (pes_pairs relies on the same blocks)
+        {"f_words": np.pad(f_words, ((0, 0), (0, 1)))},
     ]
     for change in cases:
         fresh = _written(tmp_path)
