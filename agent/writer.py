@@ -120,7 +120,7 @@ class GroupWriter:
         return not self._queue and not self._busy
 
     def submit(self, rows: list[Row], nbytes: int | None = None) -> asyncio.Future[int]:
-        if self._closed:
+        if self._closed or self._stopped:  # stopped: no commit would ever resolve the future
             raise AgentStopped("agent is stopping: not accepting events")
         loop = self._loop
         if loop is None:  # the loop of the first caller: one agent runs on one loop

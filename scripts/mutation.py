@@ -166,7 +166,9 @@ MODULES: dict[str, Module] = {
     ),
     # The group commit between intake and the buffer: a caller hears "stored" only after
     # its own rows have committed.
-    "writer": Module(("agent/writer.py",), (f"{U}/agent/test_writer.py",)),
+    "writer": Module(
+        ("agent/writer.py",), (f"{U}/agent/test_writer.py", f"{U}/agent/test_writer_accounting.py")
+    ),
 }
 
 _RESULT_LINE = re.compile(r"^\s+(?P<name>[\w.]+__mutmut_\d+): (?P<status>[a-z ]+)$")
