@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import weakref
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -167,11 +168,12 @@ async def _current(store: Store, lo: int, hi: int, with_uses: bool) -> _Built:
     snapshot = await current_snapshot(store)
     runs = await current_run_columns(store)
     kept = _CODES.get(store)
-    if kept is None and (parts := _READ_CODES.pop(store, None)) is not None:
-        kept = _CODES[store] = await off_loop(parts.codes)
     stale = [(k, b) for k, b in cache.items() if b.covers(lo, hi, with_uses)]
-    if stale and kept is not None:
+    if stale:
         key, old = min(stale, key=lambda kb: kb[1].fleet.n_days)
+        if kept is None:  # only a Fleet read from the release file has no codes yet
+            f = old.fleet
+            kept = _CODES[store] = await off_loop(lambda: _read_codes(store, f, snapshot, runs))
         try:
             got = await _update(store, old, counters, snapshot, runs, kept, old.readers == 0)
         finally:  # updated: it goes last (pushed out last); declined: it would decline again;
@@ -204,13 +206,28 @@ async def _restore(store: Store, cache: dict[tuple[int, int, bool], _Built]) -> 
     saved = await release_keep.restore(store)
     if saved is None:
         return
-    if seed_run_columns(store, saved.runs, saved.runs_cursor) and saved.codes is not None:
+    # The file's runs only while nothing was written since: a run cursor is checked against
+    # no store mark (a restored older store file may reuse versions), so after writes the
+    # runs are read whole, as a fresh process reads them.
+    same = saved.seen == await store.events_seen()
+    if same and seed_run_columns(store, saved.runs, saved.runs_cursor) and saved.codes:
         _READ_CODES[store] = saved.codes
     f = saved.fleet
     measured = {measure_key(m.params): m for m in saved.measured if m.params is not None}
     cache[(f.day0, f.day0 + f.n_days - 1, True)] = _Built(
         saved.seen, f, True, saved.counters, measured=measured, written=True, unsaved=False
     )
+
+
+def _read_codes(store: Store, f: Fleet, snapshot: Snapshot, runs: RunColumns) -> DeviceCodes:
+    """The device codes of a Fleet read from the release file: the file's where its runs
+    seeded the run cache, else made from the sources (with the Fleet's own device tuple where
+    the devices are the same, so that its measurements are adjusted by the update)."""
+    parts = _READ_CODES.pop(store, None)
+    if parts is not None and parts.devices is f.devices:
+        return parts.codes()
+    codes = device_codes(None, snapshot.vocab["device_id"], runs, [])
+    return dataclasses.replace(codes, devices=f.devices) if codes.devices == f.devices else codes
 
 
 def _keep(store: Store, built: _Built) -> None:
