@@ -112,6 +112,7 @@ class _Built:
 # days holds ~50 MB of use counts (the rollout's are zeros never touched), so few are kept.
 _KEEP_FLEETS = 2
 _KEEP_MEASURED = 8  # measurements per Fleet (parameters asked for)
+AHEAD = 7  # days the warm-up's Fleet reaches past the default report's
 _FLEETS: weakref.WeakKeyDictionary[Store, dict[tuple[int, int, bool], _Built]] = (
     weakref.WeakKeyDictionary()
 )
@@ -343,8 +344,14 @@ async def release_rows(store: Store, settings: PesSettings, q: ReleaseQuery) -> 
 async def warm_up_releases(store: Store, settings: PesSettings, today: date | None = None) -> None:
     """Build the default report's Fleet and measurement (the last 90 days, W = 14; releases.md),
     as `serve`'s warm-up: the first `/v1/releases` after a start then finds them, and a report
-    of fewer days inside that range is answered from the same Fleet."""
-    await release_rows(store, settings, make_release_query(settings, today=today))
+    of fewer days inside that range is answered from the same Fleet. The Fleet reaches AHEAD
+    days past the report's (empty until those days come): the next days' default reports, a
+    restart's too (through the release file), are inside it."""
+    q = make_release_query(settings, today=today)
+    lo, hi = q.start.toordinal() - q.window, q.end.toordinal() + q.window
+    async with _reading(store, lo, hi + AHEAD):
+        pass
+    await release_rows(store, settings, q)
 
 
 async def rollout_table(store: Store, q: ReleaseQuery) -> Rollout:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import random
 import shutil
+import struct
+import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
@@ -21,6 +23,7 @@ import pytest
 from collector.analytics.releases import measure, measure_key
 from collector.reports import release_file, release_keep, warm_up, warmstart
 from collector.reports.releases import (
+    AHEAD,
     ReleaseQuery,
     flush_releases,
     load_fleet,
@@ -134,6 +137,18 @@ async def test_a_restart_reads_the_kept_fleet_and_its_measurements(
         assert len(kept.measured) == 2
         await check_same_as_a_build(store, url, w.events)
     assert not any("refused" in m for m in messages(caplog))
+    later = TODAY + timedelta(days=AHEAD)  # a restart days later: its default report is inside
+    async with process(url, tmp_path) as store:
+        await warm_up(store, SETTINGS, today=later)
+        default = make_release_query(SETTINGS, today=later)
+        w_ = default.window
+        lo, hi = default.start.toordinal() - w_, default.end.toordinal() + w_
+        got = await load_fleet(store, lo, hi)
+        assert got.fleet.day0 == kept.fleet.day0 and got.fleet.n_days == kept.fleet.n_days
+        assert got.updates == 0 and got.written  # the file's, not built
+        rows = await release_rows(store, SETTINGS, default)
+    async with open_store(url) as fresh:
+        assert rows == await release_rows(fresh, SETTINGS, default)
 
 
 @pytest.mark.parametrize("seed", [3, 8])
@@ -175,6 +190,16 @@ async def refused(url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture,
     assert len(refusals) == 1 and why in refusals[0], messages(caplog)
 
 
+def last_data_byte(path: Path, member: str) -> int:
+    """Where the last byte of a member's data is in the file (not zip metadata such as its
+    time stamp, which no reader checks or needs)."""
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo(member)
+    head = path.read_bytes()[info.header_offset : info.header_offset + 30]
+    name, extra = struct.unpack("<HH", head[26:30])
+    return info.header_offset + 30 + name + extra + info.compress_size - 1
+
+
 async def test_corrupt_truncated_and_older_files_are_refused(
     url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -183,7 +208,7 @@ async def test_corrupt_truncated_and_older_files_are_refused(
     path = path_of(url, tmp_path)
     good = path.read_bytes()
     flipped = bytearray(good)
-    flipped[len(good) // 3] ^= 0x08
+    flipped[last_data_byte(path, "use_bits.npy")] ^= 0x08  # one bit of the day bits
     for bad in (bytes(flipped), good[: len(good) // 2], b"", b"not a zip at all"):
         path.write_bytes(bad)
         await refused(url, tmp_path, caplog, w.events)
