@@ -159,9 +159,10 @@ async def _current(store: Store, lo: int, hi: int, with_uses: bool) -> _Built:
         cache = _FLEETS[store] = {}
         await _restore(store, cache)
     seen = await store.events_seen()  # first: whatever is read after is at least this recent
-    for built in cache.values():
-        if built.seen == seen and built.covers(lo, hi, with_uses):
-            return built
+    # The widest that covers the days: its measurements are the ones the release file keeps.
+    current = [b for b in cache.values() if b.seen == seen and b.covers(lo, hi, with_uses)]
+    if current:
+        return max(current, key=lambda b: b.fleet.n_days)
     # Before the sources: a device whose rows differ between a kept Fleet and a build from
     # these sources stored an event after that Fleet's counters were read, so its counter
     # here differs from that Fleet's.
