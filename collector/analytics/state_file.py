@@ -17,7 +17,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,15 +159,18 @@ def read(path: Path) -> tuple[dict[str, Any], CubeState]:
         raise StateFileError(f"inconsistent: {exc}") from exc
 
 
-def read_members(path: Path) -> dict[str, npt.NDArray[Any]]:
-    """Every member of an .npz read whole (CRC-checked); StateFileError if it cannot be."""
+def read_members(
+    path: Path, wanted: Callable[[str], bool] | None = None
+) -> dict[str, npt.NDArray[Any]]:
+    """Every member of an .npz (or those `wanted`) read whole (CRC-checked); StateFileError
+    if it cannot be."""
     try:
         with path.open("rb") as f:
             if f.read(4) != b"PK\x03\x04":  # numpy would take other files for other formats
                 raise StateFileError("not a zip archive")
             f.seek(0)
             with np.load(f, allow_pickle=False) as npz:
-                members = {k: npz[k] for k in npz.files}
+                members = {k: npz[k] for k in npz.files if wanted is None or wanted(k)}
     except (zipfile.BadZipFile, ValueError, EOFError, KeyError) as exc:
         raise StateFileError(f"unreadable: {exc}") from exc
     return members

@@ -140,6 +140,53 @@ def write(saved: SavedRelease, path: Path, header: Mapping[str, Any]) -> int:
     return write_members(m, path)
 
 
+@dataclass(frozen=True, slots=True)
+class Quick:
+    """What answers a report whose measurement the file keeps, while nothing was written since:
+    the measurements and the Fleet's vocabularies (`report_rows` reads nothing else of it, so
+    `stub` is the Fleet without its rows), and the use counts the store is sampled against."""
+
+    seen: int
+    stub: Fleet
+    devices: list[str]
+    measured: Sequence[Measured]
+    uses_cols: tuple[int, int]
+    band: npt.NDArray[Any]  # the use counts of days uses_cols (see `write`)
+
+    def uses_of(self, rows: Sequence[int]) -> Ints:
+        out = np.zeros((len(rows), self.stub.n_days), np.int64)
+        out[:, self.uses_cols[0] : self.uses_cols[1]] = self.band[list(rows)]
+        return out
+
+
+def read_quick(path: Path) -> tuple[dict[str, Any], Quick]:
+    """`Quick` of a file: a few members (MBs, not the Fleet's GB at a million devices)."""
+    small = {"header", "uses"} | {
+        f"{k}{at}" for k in ("devices", "types", "firmwares", "features") for at in ("", "_at")
+    }  # fmt: skip
+    members = read_members(path, lambda k: k in small or (k[:1] == "m" and k[1:2].isdigit()))
+    head = read_header(members, FORMAT)
+    try:
+        day0, n_days = int(head["day0"]), int(head["n_days"])
+        none, empty = np.zeros(0, np.int64), np.zeros((0, n_days), np.bool_)
+        stub = Fleet(
+            day0=day0, n_days=n_days, devices=(), types=tuple(_names(members, "types")),
+            firmwares=tuple(_names(members, "firmwares")),
+            features=tuple(_names(members, "features")), act_days=empty, use_days=empty,
+            uses=np.zeros((0, n_days), np.int32), **dict.fromkeys(_FLEET_INTS, none),
+        )  # fmt: skip
+        devices = _names(members, "devices")
+        c0, c1 = (int(c) for c in head["uses_cols"])
+        band = members["uses"]
+        if not 0 <= c0 <= c1 <= n_days or band.shape != (len(devices), c1 - c0):
+            raise StateFileError("use counts do not match the Fleet's devices and days")
+        n = len(devices)
+        measured = [_measured(i, h, members, n) for i, h in enumerate(head["measured"])]
+        return head, Quick(int(head["seen"]), stub, devices, measured, (c0, c1), band)
+    except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:
+        raise StateFileError(f"inconsistent: {exc}") from exc
+
+
 def read(path: Path) -> tuple[dict[str, Any], SavedRelease]:
     """The header and the content of a file; StateFileError (or OSError) if it cannot be read
     whole and consistent. The caller checks the header against the store."""
@@ -209,7 +256,7 @@ def _saved(head: Mapping[str, Any], m: Mapping[str, npt.NDArray[Any]]) -> SavedR
         _in_range(run_codes, n_dev, "device codes", -1)
         codes = CodeParts(fleet.devices, snap_names, run_names[:nr], present, snap_codes,
                           run_codes)  # fmt: skip
-    measured = [_measured(i, h, m, fleet) for i, h in enumerate(head["measured"])]
+    measured = [_measured(i, h, m, n_dev) for i, h in enumerate(head["measured"])]
     return SavedRelease(
         int(head["seen"]), counters, fleet, runs, int(head["runs_cursor"]), codes, measured
     )
@@ -241,7 +288,7 @@ def _measured_members(i: int, x: Measured) -> dict[str, npt.NDArray[Any]]:
 
 
 def _measured(
-    i: int, h: Mapping[str, Any], m: Mapping[str, npt.NDArray[Any]], f: Fleet
+    i: int, h: Mapping[str, Any], m: Mapping[str, npt.NDArray[Any]], n_dev: int
 ) -> Measured:
     params = ReleaseParams(
         date.fromisoformat(h["start"]), date.fromisoformat(h["end"]),
@@ -254,7 +301,7 @@ def _measured(
     n = len(table.device)
     if any(len(getattr(table, k)) != n for k in _TABLE):
         raise StateFileError("a measurement's transitions differ in length")
-    _in_range(table.device, len(f.devices), "transitions' devices")
+    _in_range(table.device, n_dev, "transitions' devices")
     pre, post, ctrl = (m[f"m{i}_{k}"].astype(np.float64) for k in ("pre", "post", "ctrl"))
     has_ctrl = m[f"m{i}_has_ctrl"].astype(np.bool_)
     if pre.shape != post.shape or pre.shape != ctrl.shape or pre.shape[1:] != (n,):

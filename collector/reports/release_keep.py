@@ -23,16 +23,18 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from collector.analytics.releases_fleet import Fleet
 from collector.analytics.state_file import StateFileError
-from collector.reports.release_file import SavedRelease, read, write
+from collector.reports.release_file import Quick, SavedRelease, read, read_quick, write
 from collector.reports.warmstart import snapshot_path
 from collector.settings import StorageSettings
 from collector.storage import Store
@@ -47,7 +49,8 @@ class Keeper:
     interval_s: float
     saved_days: int = 0  # its number of days: a narrower Fleet does not replace it at once
     saved_at: float | None = None  # monotonic; None: nothing written or read by this process
-    tried: bool = False
+    tried: bool = False  # the file's Fleet (restore)
+    tried_quick: bool = False  # the file's answers (restore_quick)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -99,16 +102,53 @@ async def restore(store: Store) -> SavedRelease | None:
     return saved
 
 
-async def _distrust(store: Store, head: dict[str, Any], saved: SavedRelease) -> str | None:
-    """Why the file's Fleet cannot stand for this store as of its counters, or None."""
+async def restore_quick(store: Store) -> Quick | None:
+    """The file's measurements and vocabularies (release_file.Quick), to answer the reports it
+    measured before its Fleet is read, where nothing was written since (else None: `restore`
+    takes the writes). Checked as `restore` checks; a refusal is logged once and also ends
+    `restore`'s try."""
+    k = _KEEPERS.get(store)
+    if k is None or k.tried or k.tried_quick or not k.path.exists():
+        return None
+    k.tried_quick = True
+    t0 = time.perf_counter()
+    try:
+        head, quick = await asyncio.to_thread(read_quick, k.path)
+        reason = await _foreign(store, head, quick.seen)
+        seen = await store.events_seen()
+        if reason is None and seen != quick.seen:
+            return None  # written since: the Fleet is read and updated
+        if reason is None:
+            reason = await _uses_differ(store, quick.devices, quick.uses_of, quick.stub, set())
+    except (StateFileError, OSError) as exc:
+        reason = str(exc)
+    if reason is not None:
+        k.tried = True
+        log.warning("release file %s refused (%s): the Fleet is built", k.path, reason)
+        return None
+    log.info("release measurements read from %s in %.2f s: %d, %d events seen",
+             k.path, time.perf_counter() - t0, len(quick.measured), quick.seen)  # fmt: skip
+    return quick
+
+
+async def _foreign(store: Store, head: dict[str, Any], file_seen: int) -> str | None:
+    """Why the file is not of this store or is ahead of it, or None."""
     mark = await store.analytics_mark()
     if head.get("identity") != mark.identity:
         return f"written for {head.get('identity')!r}, this store is {mark.identity!r}"
     if head.get("schema") != mark.schema:
         return f"schema {head.get('schema')}, the store's is {mark.schema}"
     seen = await store.events_seen()
-    if saved.seen > seen:
-        return f"the file has seen {saved.seen} events, the store {seen}"
+    if file_seen > seen:
+        return f"the file has seen {file_seen} events, the store {seen}"
+    return None
+
+
+async def _distrust(store: Store, head: dict[str, Any], saved: SavedRelease) -> str | None:
+    """Why the file's Fleet cannot stand for this store as of its counters, or None."""
+    if (reason := await _foreign(store, head, saved.seen)) is not None:
+        return reason
+    seen = await store.events_seen()
     moved: set[str] = set()
     if seen != saved.seen:  # writes since: every counter must have stayed or grown
         now = await store.events_seen_by_device()
@@ -117,20 +157,28 @@ async def _distrust(store: Store, head: dict[str, Any], saved: SavedRelease) -> 
             if got is None or got < n:
                 return f"device {d!r} has seen {got} events, {n} in the file"
         moved = {d for d, n in now.items() if saved.counters.get(d) != n}
-    return await _uses_differ(store, saved, moved)
-
-
-async def _uses_differ(store: Store, saved: SavedRelease, moved: set[str]) -> str | None:
-    """Up to PROBES devices with use counts, spread over the Fleet, whose counter has not
-    moved: their counts over the Fleet's days must be the store's."""
     f = saved.fleet
-    n = len(f.devices)
+    return await _uses_differ(store, f.devices, lambda rows: f.uses[rows], f, moved)
+
+
+async def _uses_differ(
+    store: Store,
+    devices: Sequence[str],
+    uses_of: Callable[[list[int]], npt.NDArray[Any]],
+    f: Fleet,
+    moved: set[str],
+) -> str | None:
+    """Up to PROBES devices with use counts (`uses_of` their rows), spread over the Fleet's
+    `devices`, whose counter has not moved: their counts over f's days must be the store's."""
+    n = len(devices)
     spread = np.unique(np.linspace(0, n - 1, min(4 * PROBES, n)).astype(np.int64))
-    rows = [i for i in spread.tolist() if f.devices[i] not in moved]
-    rows = [i for i in rows if f.uses[i].any()][:PROBES]
+    rows = [i for i in spread.tolist() if devices[i] not in moved]
+    if rows:
+        used = np.flatnonzero(np.asarray(uses_of(rows)).any(axis=1))
+        rows = [rows[i] for i in used.tolist()][:PROBES]
     if not rows:
         return None
-    names = [f.devices[i] for i in rows]
+    names = [devices[i] for i in rows]
     lo, hi = date.fromordinal(f.day0), date.fromordinal(f.day0 + f.n_days - 1)
     packed = await store.feature_uses_packed(lo, hi, names)
     at = {d: i for i, d in enumerate(names)}
@@ -139,7 +187,7 @@ async def _uses_differ(store: Store, saved: SavedRelease, moved: set[str]) -> st
     col = packed.day - f.day0
     ok = (dev >= 0) & (col >= 0) & (col < f.n_days)
     got[dev[ok], col[ok]] = packed.uses[ok]
-    differ = np.flatnonzero((got != f.uses[rows]).any(axis=1))
+    differ = np.flatnonzero((got != uses_of(rows)).any(axis=1))
     if len(differ):
         return f"device {names[int(differ[0])]!r}'s use counts differ from the store's"
     return None

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from collector.analytics.releases import measure, measure_key
-from collector.reports import release_file, release_keep, warm_up, warmstart
+from collector.reports import release_file, release_keep, releases, warm_up, warmstart
 from collector.reports.releases import (
     AHEAD,
     ReleaseQuery,
@@ -94,6 +94,9 @@ async def check_same_as_a_build(store: Store, url: str, events: list[Ev]) -> Non
     """The kept Fleet (the warm-up's, covering the query) and its measurements equal a fresh
     process's build, and so do the report and the rollout; the report is the reference's."""
     q = query()
+    got = await release_rows(store, SETTINGS, q)  # first: as a restart's first request
+    async with open_store(url) as fresh:
+        assert got == await release_rows(fresh, SETTINGS, q)
     kept = await load_fleet(store, q.start.toordinal() - W, q.end.toordinal() + W)
     f = kept.fleet
     async with open_store(url) as fresh:
@@ -101,9 +104,8 @@ async def check_same_as_a_build(store: Store, url: str, events: list[Ev]) -> Non
     for m in kept.measured.values():
         assert m.params is not None
         assert_same_measured(m, measure(f, m.params))
-    got = await release_rows(store, SETTINGS, q)
     async with open_store(url) as fresh:
-        assert got == await release_rows(fresh, SETTINGS, q)
+        assert got == await release_rows(store, SETTINGS, q)
         assert await rollout_table(store, q) == await rollout_table(fresh, q)
     assert_matches_oracle(got, reference_rows(events, START, END, AS_OF, W, SETTINGS.core_features))
 
@@ -130,12 +132,21 @@ async def test_a_restart_reads_the_kept_fleet_and_its_measurements(
     assert path_of(url, tmp_path).exists()
     async with process(url, tmp_path) as store:
         q = query()
-        kept = await load_fleet(store, q.start.toordinal() - W, q.end.toordinal() + W)
+        rows = await release_rows(store, SETTINGS, q)  # from the file's measurements alone
+        assert any("release measurements read from" in m for m in messages(caplog))
+        assert store not in releases._FLEETS  # no Fleet read or built for it
+        other = make_release_query(SETTINGS, start=START, end=END, window=W + 1, as_of=AS_OF,
+                                   today=TODAY)  # fmt: skip
+        other_rows = await release_rows(store, SETTINGS, other)  # not measured: the Fleet
         assert any("release Fleet read from" in m for m in messages(caplog)), messages(caplog)
+        kept = await load_fleet(store, q.start.toordinal() - W, q.end.toordinal() + W)
         # Nothing written since: the file's Fleet and both measurements, not built again.
         assert kept.updates == 0 and measure_key(q.params(SETTINGS)) in kept.measured
-        assert len(kept.measured) == 2
+        assert len(kept.measured) == 3
         await check_same_as_a_build(store, url, w.events)
+    async with open_store(url) as fresh:
+        assert rows == await release_rows(fresh, SETTINGS, q)
+        assert other_rows == await release_rows(fresh, SETTINGS, other)
     assert not any("refused" in m for m in messages(caplog))
     later = TODAY + timedelta(days=AHEAD)  # a restart days later: its default report is inside
     async with process(url, tmp_path) as store:
