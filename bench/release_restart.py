@@ -5,6 +5,8 @@ that each timed request runs in a process of its own, as after a restart:
     python -m bench.release_restart prep DB            # a process that answers and stops (flush)
     python -m bench.release_restart first DB           # fresh: analytics warm, then time it
     python -m bench.release_restart warmup DB          # fresh: serve's warm-up, then time it
+    python -m bench.release_restart other DB           # fresh: a report the file did not measure
+    python -m bench.release_restart write DB N         # N writes of late uses, file not kept
 
 `first` loads the analytics state from its kept file (`warm_up_pes`, as `serve` does first), then
 times the growth query's report (bench.growth._release_query, what `growth_releases_*` times):
@@ -20,9 +22,10 @@ import sys
 import time
 
 from bench.growth import _RUNS, DAYS, _release_query
+from bench.pes_warm import _late_uses
 from bench.query import END, SETTINGS, _fill_sqlite
 from collector.reports import warmstart
-from collector.reports.releases import release_rows, warm_up_releases
+from collector.reports.releases import make_release_query, release_rows, warm_up_releases
 from collector.reports.tables import warm_up_pes
 from collector.settings import StorageSettings
 from collector.storage import Store, open_store
@@ -58,6 +61,11 @@ async def main(step: str, args: list[str]) -> None:
             await _flush(store)
         return
     url = f"sqlite:///{args[0]}"
+    if step == "write":  # as another collector of the store would, without keeping the file
+        async with open_store(url) as store:
+            for k in range(int(args[1])):
+                await store.write([await _late_uses(store, 200 + k)], 0)
+        return
     async with open_store(url) as store:
         _keep(store, url)
         await warm_up_pes(store, SETTINGS)
@@ -68,7 +76,11 @@ async def main(step: str, args: list[str]) -> None:
             out["warmup_ms"] = (time.perf_counter() - w0) * 1000
             out["warmup_cpu_ms"] = (time.process_time() - c0) * 1000
         w0, c0 = time.perf_counter(), time.process_time()
-        rows = await release_rows(store, SETTINGS, _release_query())
+        q = _release_query()
+        if step == "other":  # a window the previous process did not ask for
+            q = make_release_query(SETTINGS, start=q.start, end=q.end, window=q.window + 1,
+                                   as_of=q.as_of, today=END)  # fmt: skip
+        rows = await release_rows(store, SETTINGS, q)
         out["first_ms"] = (time.perf_counter() - w0) * 1000
         out["first_cpu_ms"] = (time.process_time() - c0) * 1000
         out["rows"] = len(rows)
