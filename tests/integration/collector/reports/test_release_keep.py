@@ -306,3 +306,18 @@ async def test_a_file_whose_use_counts_are_not_the_stores_is_refused(
     with path.open("wb") as f:
         np.savez(f, **members)
     await refused(url, tmp_path, caplog, w.events, "use counts differ")
+
+
+async def test_a_write_after_answers_from_the_file_is_in_the_next_answer(
+    url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The file's measurements answer only while nothing was written since: after a write in
+    the same process the Fleet is read and updated."""
+    caplog.set_level(logging.INFO, LOG)
+    w, plan = await first_process(url, tmp_path, 12)
+    async with process(url, tmp_path) as store:
+        await release_rows(store, SETTINGS, query())
+        assert any("release measurements read from" in m for m in messages(caplog))
+        await w.write(store, plan.batch("late", w.events))
+        await check_same_as_a_build(store, url, w.events)
+        assert any("release Fleet read from" in m for m in messages(caplog))
