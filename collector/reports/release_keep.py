@@ -32,9 +32,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from collector.analytics.releases import (
+    Measured,
+    ReleaseParams,
+    ReleaseRow,
+    measure_key,
+    report_rows,
+)
 from collector.analytics.releases_fleet import Fleet
 from collector.analytics.state_file import StateFileError
 from collector.reports.release_file import Quick, SavedRelease, read, read_quick, write
+from collector.reports.tables import off_loop
 from collector.reports.warmstart import snapshot_path
 from collector.settings import StorageSettings
 from collector.storage import Store
@@ -191,6 +199,38 @@ async def _uses_differ(
     if len(differ):
         return f"device {names[int(differ[0])]!r}'s use counts differ from the store's"
     return None
+
+
+_QUICK: weakref.WeakKeyDictionary[Store, tuple[Quick, dict[tuple[object, ...], Measured]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def quick_rows(
+    store: Store, params: ReleaseParams, lo: int, hi: int
+) -> list[ReleaseRow] | None:
+    """A report whose measurement the file keeps, for days [lo, hi] inside its Fleet, while
+    nothing was written since, answered before the Fleet is read (`restore_quick`); None
+    where not (the caller reads the Fleet). Until `drop_quick`."""
+    got = _QUICK.get(store)
+    if got is None:
+        quick = await restore_quick(store)
+        if quick is None:
+            return None
+        kept = {measure_key(m.params): m for m in quick.measured if m.params is not None}
+        got = _QUICK[store] = (quick, kept)
+    quick, kept = got
+    m, f = kept.get(measure_key(params)), quick.stub
+    if m is None or not f.day0 <= lo <= hi < f.day0 + f.n_days:
+        return None
+    if await store.events_seen() != quick.seen:
+        return None
+    return await off_loop(lambda: report_rows(f, params, m))
+
+
+def drop_quick(store: Store) -> None:
+    """The Fleet answers from now on (its measurements are the file's too)."""
+    _QUICK.pop(store, None)
 
 
 def due(store: Store, n_days: int, at_once: bool) -> bool:

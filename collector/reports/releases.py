@@ -40,14 +40,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from collector.analytics.releases import (
-    Measured,
-    ReleaseParams,
-    ReleaseRow,
-    measure,
-    measure_key,
-    report_rows,
-)
+from collector.analytics.releases import Measured, ReleaseRow, measure, measure_key, report_rows
 from collector.analytics.releases_fleet import Fleet
 from collector.analytics.releases_rollout import Rollout, rollout
 from collector.analytics.releases_update import remeasure, share, subfleet
@@ -55,7 +48,7 @@ from collector.analytics.state import Snapshot
 from collector.reports import release_keep
 from collector.reports.devices import DeviceCodes, codes_of, device_codes
 from collector.reports.fleets import build_fleet, update_fleet
-from collector.reports.release_file import CodeParts, Quick, SavedRelease
+from collector.reports.release_file import CodeParts, SavedRelease
 from collector.reports.release_query import (
     DEFAULT_DAYS,
     MAX_WINDOW,
@@ -124,10 +117,6 @@ _FLEETS: weakref.WeakKeyDictionary[Store, dict[tuple[int, int, bool], _Built]] =
     weakref.WeakKeyDictionary()
 )
 _CODES: weakref.WeakKeyDictionary[Store, DeviceCodes] = weakref.WeakKeyDictionary()
-# The release file's measurements, answering before its Fleet is read (`_quick_rows`).
-_QUICK: weakref.WeakKeyDictionary[Store, tuple[Quick, dict[tuple[object, ...], Measured]]] = (
-    weakref.WeakKeyDictionary()
-)
 # Device codes read from the release file, made into DeviceCodes at the first update.
 _READ_CODES: weakref.WeakKeyDictionary[Store, CodeParts] = weakref.WeakKeyDictionary()
 # One build at a time per store: a second request for the same days waits and takes the first
@@ -168,7 +157,7 @@ async def _current(store: Store, lo: int, hi: int, with_uses: bool) -> _Built:
     cache = _FLEETS.get(store)
     if cache is None:
         cache = _FLEETS[store] = {}
-        _QUICK.pop(store, None)  # the Fleet answers from now on
+        release_keep.drop_quick(store)  # the Fleet answers from now on
         await _restore(store, cache)
     seen = await store.events_seen()  # first: whatever is read after is at least this recent
     # The widest that covers the days: its measurements are the ones the release file keeps.
@@ -340,8 +329,10 @@ async def release_rows(store: Store, settings: PesSettings, q: ReleaseQuery) -> 
     """One row per release and metric (ROW_KEYS), as the API and the CLI answer."""
     params = q.params(settings)
     lo, hi = q.start.toordinal() - q.window, q.end.toordinal() + q.window
-    if (rows := await _quick_rows(store, params, lo, hi)) is not None:
-        return rows
+    if store not in _FLEETS:  # a restart's first reports, from the release file's measurements
+        rows = await release_keep.quick_rows(store, params, lo, hi)
+        if rows is not None:
+            return rows
     async with _reading(store, lo, hi) as built:
         key = measure_key(params)
         measured = built.measured.get(key)
@@ -354,30 +345,6 @@ async def release_rows(store: Store, settings: PesSettings, q: ReleaseQuery) -> 
         _keep(store, built)
         done = measured
         return await off_loop(lambda: report_rows(built.fleet, params, done))
-
-
-async def _quick_rows(
-    store: Store, params: ReleaseParams, lo: int, hi: int
-) -> list[ReleaseRow] | None:
-    """A report whose measurement the release file keeps, for days inside its Fleet, while
-    nothing was written since, answered before the Fleet is read (the first requests of a
-    process: release_keep.restore_quick); None: the usual path."""
-    if store in _FLEETS:  # a Fleet is kept, or the file's was read: the usual path
-        return None
-    got = _QUICK.get(store)
-    if got is None:
-        quick = await release_keep.restore_quick(store)
-        if quick is None:
-            return None
-        kept = {measure_key(m.params): m for m in quick.measured if m.params is not None}
-        got = _QUICK[store] = (quick, kept)
-    quick, kept = got
-    m, f = kept.get(measure_key(params)), quick.stub
-    if m is None or not f.day0 <= lo <= hi < f.day0 + f.n_days:
-        return None
-    if await store.events_seen() != quick.seen:
-        return None
-    return await off_loop(lambda: report_rows(f, params, m))
 
 
 async def warm_up_releases(store: Store, settings: PesSettings, today: date | None = None) -> None:
