@@ -139,13 +139,18 @@ async def restore_quick(store: Store) -> Quick | None:
     return quick
 
 
-async def _foreign(store: Store, head: dict[str, Any], file_seen: int) -> str | None:
-    """Why the file is not of this store or is ahead of it, or None."""
+async def _foreign(
+    store: Store, head: dict[str, Any], file_seen: int, runs_cursor: int | None = None
+) -> str | None:
+    """Why the file is not of this store or is ahead of it (its events, its run cursor), or
+    None."""
     mark = await store.analytics_mark()
     if head.get("identity") != mark.identity:
         return f"written for {head.get('identity')!r}, this store is {mark.identity!r}"
     if head.get("schema") != mark.schema:
         return f"schema {head.get('schema')}, the store's is {mark.schema}"
+    if runs_cursor is not None and runs_cursor > mark.runs:
+        return f"run cursor {runs_cursor} is beyond the store's newest {mark.runs}"
     seen = await store.events_seen()
     if file_seen > seen:
         return f"the file has seen {file_seen} events, the store {seen}"
@@ -154,7 +159,7 @@ async def _foreign(store: Store, head: dict[str, Any], file_seen: int) -> str | 
 
 async def _distrust(store: Store, head: dict[str, Any], saved: SavedRelease) -> str | None:
     """Why the file's Fleet cannot stand for this store as of its counters, or None."""
-    if (reason := await _foreign(store, head, saved.seen)) is not None:
+    if (reason := await _foreign(store, head, saved.seen, saved.runs_cursor)) is not None:
         return reason
     seen = await store.events_seen()
     moved: set[str] = set()

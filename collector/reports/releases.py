@@ -209,11 +209,9 @@ async def _restore(store: Store, cache: dict[tuple[int, int, bool], _Built]) -> 
     saved = await release_keep.restore(store)
     if saved is None:
         return
-    # The file's runs only while nothing was written since: a run cursor is checked against
-    # no store mark (a restored older store file may reuse versions), so after writes the
-    # runs are read whole, as a fresh process reads them.
-    same = saved.seen == await store.events_seen()
-    if same and seed_run_columns(store, saved.runs, saved.runs_cursor) and saved.codes:
+    # The file's runs (checked: its cursor not beyond the store's newest, no counter gone
+    # back), then only the devices whose runs changed since are read.
+    if seed_run_columns(store, saved.runs, saved.runs_cursor) and saved.codes is not None:
         _READ_CODES[store] = saved.codes
     f = saved.fleet
     measured = {measure_key(m.params): m for m in saved.measured if m.params is not None}

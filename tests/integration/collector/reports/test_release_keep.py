@@ -39,7 +39,7 @@ from tests.integration.collector.reports.test_releases_update import (
     assert_same_measured,
 )
 from tests.kits.pes import PgDatabase
-from tests.kits.releases import Ev, Writer, assert_matches_oracle, small_fleet
+from tests.kits.releases import Ev, Writer, assert_matches_oracle, ev, small_fleet
 from tests.oracles.releases_reference import reference_rows
 
 SETTINGS = PesSettings(core_features={"press-x": ["jog", "calibrate"]})
@@ -279,13 +279,22 @@ async def test_a_store_restored_to_an_older_copy_is_not_answered_from_the_file(
     path_of(url, tmp_path).write_bytes(kept)  # the refused start wrote its own: put it back
     again = Writer()
     again.seq, again.events = dict(w.seq), list(backup)
+    _, saved = release_file.read(path_of(url, tmp_path))
+    used = {d: [e for e in backup if e["kind"] == "feature_use" and e["device"] == d]
+            for d in ("dev00", "dev01", "dev02", "dev03")}  # fmt: skip
     async with process(url, tmp_path, keep=False) as store:  # the store's count passes the file's
-        for device in ("dev00", "dev01", "dev02", "dev03"):
-            used = [e for e in again.events if e["kind"] == "feature_use" and e["device"] == device]
-            more = [{**e, "id": f"{e['id']}-again{k}"} for k, e in enumerate(used * 30)][:200]
-            await again.write(store, more)
-        _, saved = release_file.read(path_of(url, tmp_path))
+        for mine in used.values():  # in few writes: few run versions
+            await again.write(store, [{**e, "id": f"{e['id']}-a{k}"} for k, e in
+                                      enumerate(mine * 30)][:200])  # fmt: skip
         assert await store.events_seen() >= saved.seen  # so the counters must tell
+    await refused(url, tmp_path, caplog, again.events, "run cursor")
+    path_of(url, tmp_path).write_bytes(kept)
+    async with process(url, tmp_path, keep=False) as store:
+        for k in range(12):  # new days, each a write that rewrites runs: versions past the file's
+            last = used[f"dev0{k % 4}"][-1]
+            day = D + timedelta(days=DAYS + k)
+            await again.write(store, [ev(last["device"], day, last["fw"], 70_000 + k,
+                                         typ=last["type"])])  # fmt: skip
     await refused(url, tmp_path, caplog, again.events, "has seen")
 
 
