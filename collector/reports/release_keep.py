@@ -59,6 +59,7 @@ class Keeper:
     saved_at: float | None = None  # monotonic; None: nothing written or read by this process
     tried: bool = False  # the file's Fleet (restore)
     tried_quick: bool = False  # the file's answers (restore_quick)
+    refused: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -101,7 +102,9 @@ async def restore(store: Store) -> SavedRelease | None:
     except (StateFileError, OSError) as exc:
         reason = str(exc)
     if reason is not None:
-        log.warning("release file %s refused (%s): the Fleet is built", k.path, reason)
+        if not k.refused:  # restore_quick said so already
+            log.warning("release file %s refused (%s): the Fleet is built", k.path, reason)
+        k.refused = True
         return None
     k.saved_days, k.saved_at = saved.fleet.n_days, time.monotonic()
     log.info("release Fleet read from %s in %.2f s: %d devices x %d days, %d events seen",
@@ -116,7 +119,7 @@ async def restore_quick(store: Store) -> Quick | None:
     takes the writes). Checked as `restore` checks; a refusal is logged once and also ends
     `restore`'s try."""
     k = _KEEPERS.get(store)
-    if k is None or k.tried or k.tried_quick or not k.path.exists():
+    if k is None or k.refused or k.tried_quick or not k.path.exists():
         return None
     k.tried_quick = True
     t0 = time.perf_counter()
@@ -131,8 +134,9 @@ async def restore_quick(store: Store) -> Quick | None:
     except (StateFileError, OSError) as exc:
         reason = str(exc)
     if reason is not None:
-        k.tried = True
-        log.warning("release file %s refused (%s): the Fleet is built", k.path, reason)
+        if not k.refused:  # restore said so already
+            log.warning("release file %s refused (%s): the Fleet is built", k.path, reason)
+        k.tried = k.refused = True
         return None
     log.info("release measurements read from %s in %.2f s: %d, %d events seen",
              k.path, time.perf_counter() - t0, len(quick.measured), quick.seen)  # fmt: skip

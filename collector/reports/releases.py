@@ -157,8 +157,10 @@ async def _current(store: Store, lo: int, hi: int, with_uses: bool) -> _Built:
     cache = _FLEETS.get(store)
     if cache is None:
         cache = _FLEETS[store] = {}
-        release_keep.drop_quick(store)  # the Fleet answers from now on
-        await _restore(store, cache)
+        try:
+            await _restore(store, cache)
+        finally:
+            release_keep.drop_quick(store)  # a Fleet answers from now on
     seen = await store.events_seen()  # first: whatever is read after is at least this recent
     # The widest that covers the days: its measurements are the ones the release file keeps.
     current = [b for b in cache.values() if b.seen == seen and b.covers(lo, hi, with_uses)]
@@ -327,7 +329,7 @@ async def release_rows(store: Store, settings: PesSettings, q: ReleaseQuery) -> 
     """One row per release and metric (ROW_KEYS), as the API and the CLI answer."""
     params = q.params(settings)
     lo, hi = q.start.toordinal() - q.window, q.end.toordinal() + q.window
-    if store not in _FLEETS:  # a restart's first reports, from the release file's measurements
+    if not _FLEETS.get(store):  # a restart's first reports, from the release file's measurements
         rows = await release_keep.quick_rows(store, params, lo, hi)
         if rows is not None:
             return rows

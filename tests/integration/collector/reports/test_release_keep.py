@@ -7,6 +7,7 @@ one log line and the Fleet is built."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import shutil
@@ -330,3 +331,28 @@ async def test_a_write_after_answers_from_the_file_is_in_the_next_answer(
         await w.write(store, plan.batch("late", w.events))
         await check_same_as_a_build(store, url, w.events)
         assert any("release Fleet read from" in m for m in messages(caplog))
+
+
+async def test_requests_during_the_warm_up_answer_as_a_build(
+    url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`serve`'s warm-up reads the file's Fleet while requests arrive: those the file measured
+    are answered from its measurements meanwhile, the others wait for the Fleet."""
+    caplog.set_level(logging.INFO, LOG)
+    w, _ = await first_process(url, tmp_path, 14)
+    other = make_release_query(SETTINGS, start=START, end=END, window=W + 2, as_of=AS_OF,
+                               today=TODAY)  # fmt: skip
+    async with process(url, tmp_path) as store:
+        _, got, got_other = await asyncio.gather(
+            warm_up(store, SETTINGS, today=TODAY),
+            release_rows(store, SETTINGS, query()),
+            release_rows(store, SETTINGS, other),
+        )
+        assert any("release Fleet read from" in m for m in messages(caplog)), messages(caplog)
+        assert any("release measurements read from" in m for m in messages(caplog))
+    async with open_store(url) as fresh:
+        assert got == await release_rows(fresh, SETTINGS, query())
+        assert got_other == await release_rows(fresh, SETTINGS, other)
+    assert not any("refused" in m for m in messages(caplog))
+    assert_matches_oracle(got, reference_rows(w.events, START, END, AS_OF, W,
+                                              SETTINGS.core_features))  # fmt: skip
