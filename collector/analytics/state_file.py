@@ -17,7 +17,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,15 +70,15 @@ class Saved:
         return cls(snap, state.cursor, combo_ids, feature_ids, keys[inside], key_rows[inside])
 
 
-def _text(values: Sequence[str]) -> tuple[npt.NDArray[np.uint8], Ints]:
+def names_text(values: Sequence[str]) -> tuple[npt.NDArray[np.uint8], Ints]:
     """The values as one UTF-8 text, separated by NUL, and each value's end (in characters)."""
     joined = "\0".join(values)
     ends = np.cumsum([len(v) + 1 for v in values], dtype=np.int64) - 1
     return np.frombuffer(joined.encode(), np.uint8), ends
 
 
-def _untext(blob: npt.NDArray[np.uint8], ends: Ints) -> list[str]:
-    """`_text` undone: a split where no value holds a NUL (one C call for a million values),
+def text_names(blob: npt.NDArray[np.uint8], ends: Ints) -> list[str]:
+    """`names_text` undone: a split where no value holds a NUL (one C call for a million values),
     slices where one does."""
     joined = blob.tobytes().decode()
     n = len(ends)
@@ -104,11 +104,17 @@ def write(saved: Saved, path: Path, header: Mapping[str, Any]) -> int:
     }  # fmt: skip
     for a in ATTRS:
         members[f"codes_{a}"] = snap.codes[a].astype(np.int32)
-        members[f"vocab_{a}"], members[f"vocab_{a}_at"] = _text(snap.vocab[a])
-    members["features"], members["features_at"] = _text(snap.features)
+        members[f"vocab_{a}"], members[f"vocab_{a}_at"] = names_text(snap.vocab[a])
+    members["features"], members["features_at"] = names_text(snap.features)
     head = {**header, "format": FORMAT, "cursor": list(saved.cursor), "block0": snap.block0,
             "combos": len(snap.first), "feature_rows": len(snap.f_combo)}  # fmt: skip
     members["header"] = np.frombuffer(json.dumps(head).encode(), np.uint8)
+    return write_members(members, path)
+
+
+def write_members(members: Mapping[str, npt.NDArray[Any]], path: Path) -> int:
+    """An uncompressed .npz of `members` written atomically (temporary file in the same
+    directory, fsync, rename, directory fsync); returns the file's size in bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -130,34 +136,44 @@ def write(saved: Saved, path: Path, header: Mapping[str, Any]) -> int:
     return path.stat().st_size
 
 
-def read_header(members: Mapping[str, npt.NDArray[Any]]) -> dict[str, Any]:
+def read_header(members: Mapping[str, npt.NDArray[Any]], fmt: int = FORMAT) -> dict[str, Any]:
+    """The JSON header of a file of format `fmt`; StateFileError for any other."""
     try:
         head = json.loads(members["header"].tobytes().decode())
     except (KeyError, ValueError) as exc:
         raise StateFileError(f"no readable header: {exc}") from exc
-    if not isinstance(head, dict) or head.get("format") != FORMAT:
+    if not isinstance(head, dict) or head.get("format") != fmt:
         got = head.get("format") if isinstance(head, dict) else None
-        raise StateFileError(f"format {got!r}, this collector reads {FORMAT}")
+        raise StateFileError(f"format {got!r}, this collector reads {fmt}")
     return head
 
 
 def read(path: Path) -> tuple[dict[str, Any], CubeState]:
     """The header and the state of a file; StateFileError (or OSError) if it cannot be read
     whole and consistent. The caller checks the header against the store."""
+    members = read_members(path)
+    head = read_header(members)
+    try:
+        return head, _state(head, members)
+    except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:
+        raise StateFileError(f"inconsistent: {exc}") from exc
+
+
+def read_members(
+    path: Path, wanted: Callable[[str], bool] | None = None
+) -> dict[str, npt.NDArray[Any]]:
+    """Every member of an .npz (or those `wanted`) read whole (CRC-checked); StateFileError
+    if it cannot be."""
     try:
         with path.open("rb") as f:
             if f.read(4) != b"PK\x03\x04":  # numpy would take other files for other formats
                 raise StateFileError("not a zip archive")
             f.seek(0)
             with np.load(f, allow_pickle=False) as npz:
-                members = {k: npz[k] for k in npz.files}
+                members = {k: npz[k] for k in npz.files if wanted is None or wanted(k)}
     except (zipfile.BadZipFile, ValueError, EOFError, KeyError) as exc:
         raise StateFileError(f"unreadable: {exc}") from exc
-    head = read_header(members)
-    try:
-        return head, _state(head, members)
-    except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:
-        raise StateFileError(f"inconsistent: {exc}") from exc
+    return members
 
 
 def _state(head: Mapping[str, Any], m: Mapping[str, npt.NDArray[Any]]) -> CubeState:
@@ -181,14 +197,14 @@ def _state(head: Mapping[str, Any], m: Mapping[str, npt.NDArray[Any]]) -> CubeSt
     codes: dict[str, Ints] = {}
     vocab: dict[str, list[str]] = {}
     for k, a in enumerate(ATTRS):
-        values = _untext(m[f"vocab_{a}"], m[f"vocab_{a}_at"])
+        values = text_names(m[f"vocab_{a}"], m[f"vocab_{a}_at"])
         c = m[f"codes_{a}"].astype(np.int64)
         if len(c) != n or (n and (c.min() < 0 or c.max() >= len(values))):
             raise StateFileError(f"codes of {a} out of range")
         state.vocabs[a] = Vocab(values)  # indexed when a new name needs a code
         state.codes[k] = c
         codes[a], vocab[a] = frozen(c), list(values)
-    features = _untext(m["features"], m["features_at"])
+    features = text_names(m["features"], m["features_at"])
     feature_ids = m["feature_ids"].astype(np.int64).tolist()
     if len(feature_ids) != len(features):
         raise StateFileError("feature ids do not match the feature names")

@@ -23,7 +23,8 @@ from collector.errors import QueryError
 from collector.ingest import IngestLoop, now_ms, parse_import_line
 from collector.jobs import retention_loop
 from collector.records import ParsedMessage, QuarantineRow
-from collector.reports import make_query, pes_rows, pes_table, warm_up, warmstart
+from collector.reports import make_query, pes_rows, pes_table, release_keep, warm_up, warmstart
+from collector.reports.releases import flush_releases
 from collector.settings import ROLES, CollectorSettings, Role, load_settings
 from collector.storage import Store, open_store
 from shared.errors import ConfigError, PesError
@@ -139,6 +140,7 @@ async def serve(
         warming = None
         if role != "ingest":  # the roles that hold the analytics state in memory
             warmstart.keep_warm(store, settings.storage)
+            release_keep.keep(store, settings.storage)
             warming = asyncio.create_task(_warm_up(store, settings), name="warm-up")
         ingest = IngestLoop(settings, store) if role != "api" else None
         app = create_app(AppState(settings, store, ingest, role, warming))
@@ -165,6 +167,7 @@ async def serve(
             warming.cancel()
         await asyncio.gather(*tasks, *([warming] if warming else []), return_exceptions=True)
         await warmstart.flush(store)  # the next start reads it and only what changed since
+        await flush_releases(store)  # and the release Fleet, then only the devices changed
         for t in done:
             if t is not stopper and t.exception() is not None:
                 log.error("%s failed: %s", t.get_name(), t.exception())

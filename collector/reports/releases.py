@@ -1,5 +1,6 @@
 """Release impact and rollout (specs/releases.md) for the API and the CLI: parameters parsed and
-checked once, a `Fleet` built from the store, the pure engine of collector.analytics.releases.
+checked once (reports/release_query.py), a `Fleet` built from the store, the pure engine of
+collector.analytics.releases.
 
 Where the Fleet comes from:
 - runs: `Store.firmware_runs_packed`, kept in memory per open store as columns and refreshed by
@@ -18,131 +19,66 @@ never comes from data older than the last write committed before the request. Af
 both are updated for the devices whose counter moved (reports/fleets.py `update_fleet`,
 analytics/releases_update.py), equal to a build and a measurement made anew; where that
 declines, the Fleet of the asked days is built and measured, as a fresh process would.
+
+After a restart the first Fleet comes from the release file where one can be trusted
+(reports/release_keep.py, release_file.py): kept as if built at the counters it was saved
+with, so that the writes since are taken by the same update; Fleets built or updated later are
+written back to it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
-import io
+import dataclasses
 import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from collector.analytics.releases import (
-    METRICS,
-    Measured,
-    ReleaseParams,
-    ReleaseRow,
-    measure,
-    measure_key,
-    report_rows,
-)
+from collector.analytics.releases import Measured, ReleaseRow, measure, measure_key, report_rows
 from collector.analytics.releases_fleet import Fleet
 from collector.analytics.releases_rollout import Rollout, rollout
 from collector.analytics.releases_update import remeasure, share, subfleet
 from collector.analytics.state import Snapshot
-from collector.errors import QueryError
+from collector.reports import release_keep
 from collector.reports.devices import DeviceCodes, codes_of, device_codes
 from collector.reports.fleets import build_fleet, update_fleet
-from collector.reports.query import EARLIEST, LATEST, MAX_PERIOD_DAYS
+from collector.reports.release_file import CodeParts, SavedRelease
+from collector.reports.release_query import (
+    DEFAULT_DAYS,
+    MAX_WINDOW,
+    RESAMPLES,
+    ROW_KEYS,
+    ReleaseQuery,
+    make_release_query,
+    parse_day,
+    parse_window,
+    release_csv,
+    release_csv_rows,
+)
 from collector.reports.tables import current_snapshot, off_loop
 from collector.settings import PesSettings
 from collector.storage import Store
 from collector.storage.packed import PackedUses
-from collector.storage.runcache import RunColumns, current_run_columns
+from collector.storage.runcache import (
+    RunColumns,
+    current_run_columns,
+    kept_run_columns,
+    seed_run_columns,
+)
 from collector.storage.usecache import current_uses
 
+__all__ = [
+    "DEFAULT_DAYS", "MAX_WINDOW", "RESAMPLES", "ROW_KEYS", "ReleaseQuery", "flush_releases",
+    "load_fleet", "make_release_query", "parse_day", "parse_window", "release_csv",
+    "release_csv_rows", "release_rows", "rollout_table", "warm_up_releases",
+]  # fmt: skip
 Ints = npt.NDArray[np.int64]
-MAX_WINDOW = 60
-DEFAULT_DAYS = 90  # a report covers the last 90 days by default
-RESAMPLES = 1000
-ROW_KEYS = (
-    "device_type", "from", "to", "metric", "transitions", "measurable", "pending", "confounded",
-    "inactive", "no_control", "pre_mean", "post_mean", "change", "change_ci", "control_change",
-    "did", "did_ci", "significant", "significant_holm",
-)  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class ReleaseQuery:
-    start: date
-    end: date
-    as_of: date
-    window: int
-    device_type: str | None = None
-    metric: str | None = None
-
-    def params(self, settings: PesSettings) -> ReleaseParams:
-        try:
-            return ReleaseParams(
-                self.start, self.end, self.as_of, self.window,
-                core_features=settings.core_features, resamples=RESAMPLES,
-                device_type=self.device_type, metric=self.metric,
-            )  # fmt: skip
-        except ValueError as exc:
-            raise QueryError(str(exc)) from exc
-
-
-def make_release_query(
-    settings: PesSettings,
-    *,
-    start: date | None = None,
-    end: date | None = None,
-    window: int | None = None,
-    as_of: date | None = None,
-    device_type: str | None = None,
-    metric: str | None = None,
-    today: date | None = None,
-) -> ReleaseQuery:
-    """Defaults from releases.md: the last 90 days ending today, as_of yesterday, W = 14."""
-    today = today or datetime.now(settings.tz).date()
-    w = 14 if window is None else window
-    if not 1 <= w <= MAX_WINDOW:
-        raise QueryError(f"window must be 1 to {MAX_WINDOW} days")
-    # Checked before any date arithmetic: windows and defaults reach W days (and 90) out.
-    lo, hi = EARLIEST + timedelta(days=DEFAULT_DAYS), LATEST - timedelta(days=DEFAULT_DAYS)
-    if not all(lo <= d <= hi for d in (start, end, as_of, today) if d is not None):
-        raise QueryError(f"dates must lie between {lo} and {hi}")
-    end = end or today
-    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
-    as_of = as_of or today - timedelta(days=1)
-    if start > end:
-        raise QueryError("start must not be after end")
-    if (end - start).days >= MAX_PERIOD_DAYS:
-        raise QueryError(f"a period is at most {MAX_PERIOD_DAYS} days")
-    if metric is not None and metric not in METRICS:
-        raise QueryError(f"metric must be one of {', '.join(METRICS)}")
-    if device_type is not None and ("\x00" in device_type or not device_type):
-        raise QueryError("device_type must be a non-empty name without NUL")
-    q = ReleaseQuery(start, end, as_of, w, device_type, metric)
-    q.params(settings)
-    return q
-
-
-def parse_day(text: str | None, name: str) -> date | None:
-    """An ISO date from a command line or query string (None stays None)."""
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise QueryError(f"{name} must be a date (YYYY-MM-DD), not {text[:40]!r}") from None
-
-
-def parse_window(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise QueryError(f"window must be a whole number of days, not {text[:40]!r}") from None
 
 
 @dataclass(slots=True)
@@ -161,6 +97,8 @@ class _Built:
     # is, an update may write into its arrays instead of copying them.
     readers: int = 0
     measured: dict[tuple[object, ...], Measured] = field(default_factory=dict)
+    written: bool = False  # its Fleet is (or was) in the release file
+    unsaved: bool = True  # it holds what the release file does not (a Fleet, a measurement)
 
     def covers(self, lo: int, hi: int, with_uses: bool) -> bool:
         """Whether this Fleet answers for days [lo, hi]: the engine reads only the days a report
@@ -174,10 +112,13 @@ class _Built:
 # days holds ~50 MB of use counts (the rollout's are zeros never touched), so few are kept.
 _KEEP_FLEETS = 2
 _KEEP_MEASURED = 8  # measurements per Fleet (parameters asked for)
+AHEAD = 7  # days the warm-up's Fleet reaches past the default report's
 _FLEETS: weakref.WeakKeyDictionary[Store, dict[tuple[int, int, bool], _Built]] = (
     weakref.WeakKeyDictionary()
 )
 _CODES: weakref.WeakKeyDictionary[Store, DeviceCodes] = weakref.WeakKeyDictionary()
+# Device codes read from the release file, made into DeviceCodes at the first update.
+_READ_CODES: weakref.WeakKeyDictionary[Store, CodeParts] = weakref.WeakKeyDictionary()
 # One build at a time per store: a second request for the same days waits and takes the first
 # one's Fleet instead of building another (seconds and GBs at a million devices).
 _LOCKS: weakref.WeakKeyDictionary[Store, asyncio.Lock] = weakref.WeakKeyDictionary()
@@ -213,13 +154,18 @@ async def load_fleet(
 
 async def _current(store: Store, lo: int, hi: int, with_uses: bool) -> _Built:
     """load_fleet's work, under its lock."""
-    seen = await store.events_seen()  # first: whatever is read after is at least this recent
     cache = _FLEETS.get(store)
     if cache is None:
         cache = _FLEETS[store] = {}
-    for built in cache.values():
-        if built.seen == seen and built.covers(lo, hi, with_uses):
-            return built
+        try:
+            await _restore(store, cache)
+        finally:
+            release_keep.drop_quick(store)  # a Fleet answers from now on
+    seen = await store.events_seen()  # first: whatever is read after is at least this recent
+    # The widest that covers the days: its measurements are the ones the release file keeps.
+    current = [b for b in cache.values() if b.seen == seen and b.covers(lo, hi, with_uses)]
+    if current:
+        return max(current, key=lambda b: b.fleet.n_days)
     # Before the sources: a device whose rows differ between a kept Fleet and a build from
     # these sources stored an event after that Fleet's counters were read, so its counter
     # here differs from that Fleet's.
@@ -228,8 +174,11 @@ async def _current(store: Store, lo: int, hi: int, with_uses: bool) -> _Built:
     runs = await current_run_columns(store)
     kept = _CODES.get(store)
     stale = [(k, b) for k, b in cache.items() if b.covers(lo, hi, with_uses)]
-    if stale and kept is not None:
+    if stale:
         key, old = min(stale, key=lambda kb: kb[1].fleet.n_days)
+        if kept is None:  # only a Fleet read from the release file has no codes yet
+            f = old.fleet
+            kept = _CODES[store] = await off_loop(lambda: _read_codes(store, f, snapshot, runs))
         try:
             got = await _update(store, old, counters, snapshot, runs, kept, old.readers == 0)
         finally:  # updated: it goes last (pushed out last); declined: it would decline again;
@@ -253,6 +202,77 @@ async def _current(store: Store, lo: int, hi: int, with_uses: bool) -> _Built:
         cache.pop(next(iter(cache)))
     built = cache[(lo, hi, with_uses)] = _Built(seen, fleet, with_uses, counters)
     return built
+
+
+async def _restore(store: Store, cache: dict[tuple[int, int, bool], _Built]) -> None:
+    """The first Fleet of the process from the release file (reports/release_keep.py), where
+    there is one to trust: kept as if built at its counters, so that the writes since are
+    taken by the update below; its runs seed the run cache (only later changes are read)."""
+    saved = await release_keep.restore(store)
+    if saved is None:
+        return
+    # The file's runs (checked: its cursor not beyond the store's newest, no counter gone
+    # back), then only the devices whose runs changed since are read.
+    if seed_run_columns(store, saved.runs, saved.runs_cursor) and saved.codes is not None:
+        _READ_CODES[store] = saved.codes
+    f = saved.fleet
+    measured = {measure_key(m.params): m for m in saved.measured if m.params is not None}
+    cache[(f.day0, f.day0 + f.n_days - 1, True)] = _Built(
+        saved.seen, f, True, saved.counters, measured=measured, written=True, unsaved=False
+    )
+
+
+def _read_codes(store: Store, f: Fleet, snapshot: Snapshot, runs: RunColumns) -> DeviceCodes:
+    """The device codes of a Fleet read from the release file: the file's where its runs
+    seeded the run cache, else made from the sources (with the Fleet's own device tuple where
+    the devices are the same, so that its measurements are adjusted by the update)."""
+    parts = _READ_CODES.pop(store, None)
+    if parts is not None and parts.devices is f.devices:
+        return parts.codes()
+    codes = device_codes(None, snapshot.vocab["device_id"], runs, [])
+    return dataclasses.replace(codes, devices=f.devices) if codes.devices == f.devices else codes
+
+
+def _keep(store: Store, built: _Built) -> None:
+    """Write a Fleet with use counts and its measurements to the release file when due
+    (release_keep.due): a Fleet built in this process at once, other changes at intervals."""
+    at_once = not built.written and built.updates == 0
+    if built.with_uses and built.unsaved and release_keep.due(store, built.fleet.n_days, at_once):
+        job = _save(store, built)
+        if job is not None:
+            release_keep.start(store, job)
+
+
+def _save(store: Store, built: _Built) -> Coroutine[Any, Any, None] | None:
+    """The writing of `built` (None: no runs read to keep with it), which holds it as read
+    until its arrays are written: no update writes into them meanwhile."""
+    runs = kept_run_columns(store)
+    if runs is None:
+        return None
+    codes = _CODES.get(store)
+    parts = (
+        CodeParts.of(codes) if codes is not None and codes.devices is built.fleet.devices else None
+    )
+    built.readers += 1
+    built.written, built.unsaved = True, False
+
+    def done() -> None:
+        built.readers -= 1
+
+    measured = list(built.measured.values())[-_KEEP_MEASURED:]
+    saved = SavedRelease(built.seen, built.counters, built.fleet, *runs, parts, measured)
+    return release_keep.save(store, saved, done)
+
+
+async def flush_releases(store: Store) -> None:
+    """Write the widest kept Fleet with use counts if the file is older (at shutdown)."""
+    await release_keep.wait(store)
+    kept = [b for b in _FLEETS.get(store, {}).values() if b.with_uses]
+    built = max(kept, key=lambda b: (b.fleet.n_days, b.seen), default=None)
+    if built is not None and built.unsaved and release_keep.due(store, built.fleet.n_days, True):
+        job = _save(store, built)
+        if job is not None:
+            await job
 
 
 async def _update(
@@ -309,6 +329,10 @@ async def release_rows(store: Store, settings: PesSettings, q: ReleaseQuery) -> 
     """One row per release and metric (ROW_KEYS), as the API and the CLI answer."""
     params = q.params(settings)
     lo, hi = q.start.toordinal() - q.window, q.end.toordinal() + q.window
+    if not _FLEETS.get(store):  # a restart's first reports, from the release file's measurements
+        rows = await release_keep.quick_rows(store, params, lo, hi)
+        if rows is not None:
+            return rows
     async with _reading(store, lo, hi) as built:
         key = measure_key(params)
         measured = built.measured.get(key)
@@ -317,6 +341,8 @@ async def release_rows(store: Store, settings: PesSettings, q: ReleaseQuery) -> 
             while len(built.measured) >= _KEEP_MEASURED:
                 built.measured.pop(next(iter(built.measured)))
             built.measured[key] = measured
+            built.unsaved = True
+        _keep(store, built)
         done = measured
         return await off_loop(lambda: report_rows(built.fleet, params, done))
 
@@ -324,8 +350,14 @@ async def release_rows(store: Store, settings: PesSettings, q: ReleaseQuery) -> 
 async def warm_up_releases(store: Store, settings: PesSettings, today: date | None = None) -> None:
     """Build the default report's Fleet and measurement (the last 90 days, W = 14; releases.md),
     as `serve`'s warm-up: the first `/v1/releases` after a start then finds them, and a report
-    of fewer days inside that range is answered from the same Fleet."""
-    await release_rows(store, settings, make_release_query(settings, today=today))
+    of fewer days inside that range is answered from the same Fleet. The Fleet reaches AHEAD
+    days past the report's (empty until those days come): the next days' default reports, a
+    restart's too (through the release file), are inside it."""
+    q = make_release_query(settings, today=today)
+    lo, hi = q.start.toordinal() - q.window, q.end.toordinal() + q.window
+    async with _reading(store, lo, hi + AHEAD):
+        pass
+    await release_rows(store, settings, q)
 
 
 async def rollout_table(store: Store, q: ReleaseQuery) -> Rollout:
@@ -339,27 +371,3 @@ async def rollout_table(store: Store, q: ReleaseQuery) -> Rollout:
             "versions": [v for v in out["versions"] if v["device_type"] == q.device_type],
         }
     return out
-
-
-def release_csv_rows(rows: Sequence[ReleaseRow]) -> list[dict[str, Any]]:
-    """Rows for CSV and text tables: intervals as `lo;hi`."""
-    out = []
-    for r in rows:
-        flat: dict[str, Any] = dict(r)
-        flat["change_ci"], flat["did_ci"] = _interval(r["change_ci"]), _interval(r["did_ci"])
-        out.append(flat)
-    return out
-
-
-def _interval(ci: list[float] | None) -> str | None:
-    return None if ci is None else f"{ci[0]:.6g};{ci[1]:.6g}"
-
-
-def release_csv(rows: Sequence[ReleaseRow]) -> str:
-    """CSV with the contract's columns (a header even without rows); intervals as `lo;hi`."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(ROW_KEYS)
-    for r in release_csv_rows(rows):
-        w.writerow(["" if r[k] is None else r[k] for k in ROW_KEYS])
-    return buf.getvalue()

@@ -32,6 +32,9 @@ class AnalyticsMark:
     # version <= cursor was read), PostgreSQL `version >= cursor` (read if version < cursor).
     read_at_cursor: bool
     probe: tuple[ProbeRow, ...] = ()  # the asked-for activity rows that exist
+    # No firmware-run cursor the store handed out can be beyond this (Store.firmware_runs):
+    # SQLite the newest run version, PostgreSQL the xmin a read would take now.
+    runs: int = 0
 
     def was_read(self, version: int, cursor: int) -> bool:
         """Whether a row of this version had been read by a state at `cursor`: its value is

@@ -58,11 +58,13 @@ class RunColumns:
 @dataclass(slots=True)
 class _Vocab:
     values: list[str] = field(default_factory=list)
-    index: dict[str, int] = field(default_factory=dict)
+    index: dict[str, int] | None = None  # made at the first lookup (seeded: at the first change)
 
     def codes(self, values: Sequence[str]) -> Ints:
         """The codes of `values`, new ones appended (readers of older columns never see them:
         their codes stop below)."""
+        if self.index is None:
+            self.index = {v: i for i, v in enumerate(self.values)}
         for v in values:
             if v not in self.index:
                 self.index[v] = len(self.values)
@@ -81,6 +83,33 @@ class _State:
 
 
 _STATES: weakref.WeakKeyDictionary[Store, _State] = weakref.WeakKeyDictionary()
+
+
+def seed_run_columns(store: Store, columns: RunColumns, cursor: int) -> bool:
+    """Start this store's runs from `columns` as read up to `cursor` (a kept copy, say of the
+    file of reports/release_keep.py), so that the next read takes only the devices changed
+    since. False (nothing done) once the runs were read in this process."""
+    if store in _STATES:
+        return False
+    state = _STATES[store] = _State(cursor)
+    state.devices.values = list(columns.names)
+    state.types.values = list(columns.types)
+    state.firmwares.values = list(columns.firmwares)
+    v = (state.devices.values, state.types.values, state.firmwares.values)
+    state.columns = RunColumns(*v, columns.device, columns.type, columns.firmware,
+                               columns.first_day, columns.last_day)  # fmt: skip
+    return True
+
+
+def kept_run_columns(store: Store) -> tuple[RunColumns, int] | None:
+    """The runs as last read in this process and the cursor they were read up to (None: not
+    read). The name lists are copies: the kept ones grow in place."""
+    state = _STATES.get(store)
+    if state is None or state.columns is None:
+        return None
+    c = state.columns
+    return RunColumns(list(c.names), list(c.types), list(c.firmwares), c.device, c.type,
+                      c.firmware, c.first_day, c.last_day), state.cursor  # fmt: skip
 
 
 async def current_run_columns(store: Store) -> RunColumns:

@@ -48,4 +48,5 @@ async def analytics_mark(pool: asyncpg.Pool, probe: Sequence[ProbeKey]) -> Analy
         features=int(row[4]),
         read_at_cursor=False,
         probe=tuple((int(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows),
+        runs=int(row[2]),  # run cursors are xmins too
     )

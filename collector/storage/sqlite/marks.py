@@ -15,7 +15,8 @@ _MARK = (
     "(SELECT coalesce(max(version), 0) FROM activity_bits), "
     "(SELECT coalesce(max(version), 0) FROM feature_bits), "
     "(SELECT coalesce(max(id), 0) FROM analytics_combo), "
-    "(SELECT coalesce(max(id), 0) FROM analytics_feature)"
+    "(SELECT coalesce(max(id), 0) FROM analytics_feature), "
+    "(SELECT coalesce(max(version), 0) FROM firmware_runs)"
 )
 _PROBE = (
     "SELECT a.combo, a.block, a.bits, a.version FROM json_each(?) AS k "
@@ -38,4 +39,5 @@ async def analytics_mark(fetch: Fetch, probe: Sequence[ProbeKey]) -> AnalyticsMa
         features=int(row[4]),
         read_at_cursor=True,
         probe=tuple((int(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows),
+        runs=int(row[5]),
     )

@@ -1,7 +1,8 @@
 """Warm start through real processes: `pes-collector import` writes events, `serve` answers
-/v1/pes (and keeps its analytics state in a file on the way: after the full load and at
-SIGTERM), more events are imported while it is down, and the restarted `serve` reads the file
-and then only the new rows: its answers equal those of a `serve` that starts without the file."""
+/v1/pes and /v1/releases (and keeps its analytics state and its release Fleet in files on the
+way: after the full load or build and at SIGTERM), more events are imported while it is down,
+and the restarted `serve` reads the files and then only the new rows: its answers equal those of
+a `serve` that starts without the files."""
 
 from __future__ import annotations
 
@@ -36,7 +37,10 @@ def _answers(conf: Path, port: int, log: Path) -> list[Any]:
     proc = start_collector(conf, log)
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", 30, proc)
-        return [api_get(port, "/v1/pes", **q) for q in QUERIES]
+        return [api_get(port, "/v1/pes", **q) for q in QUERIES] + [
+            api_get(port, "/v1/releases"),  # the warm-up's default report
+            api_get(port, "/v1/releases", start="2026-01-20", end="2026-02-20", window="5"),
+        ]
     finally:
         assert stop(proc, 30) == 0, log.read_text()
 
@@ -50,15 +54,20 @@ def test_a_restarted_collector_answers_from_its_kept_state_as_from_scratch(
     # Ingest off: the events come from `import`, no broker needed.
     conf, port = write_collector_config(tmp_path, 1, extra="enabled = false")
     snapshot = tmp_path / "collector.db.analytics.npz"
+    releases = tmp_path / "collector.db.releases.npz"
     _import(conf, events[:half], tmp_path / "a.jsonl")
     _answers(conf, port, tmp_path / "first.log")
     assert snapshot.exists(), (tmp_path / "first.log").read_text()
+    assert releases.exists(), (tmp_path / "first.log").read_text()
     _import(conf, events[half:], tmp_path / "b.jsonl")  # while no collector runs
     warm = _answers(conf, port, tmp_path / "warm.log")
     log = (tmp_path / "warm.log").read_text()
     assert "analytics state read from" in log and "refused" not in log, log
+    assert "release Fleet read from" in log, log  # and updated for the imported devices
     snapshot.unlink()
+    releases.unlink()
     cold = _answers(conf, port, tmp_path / "cold.log")
     assert "no analytics snapshot" in (tmp_path / "cold.log").read_text()
+    assert "no release file" in (tmp_path / "cold.log").read_text()
     assert warm == cold
-    assert warm[0] and warm[1]
+    assert warm[0] and warm[1] and warm[3]

@@ -1,0 +1,94 @@
+"""The first `/v1/releases` of a fresh process after a restart (issue 18), one step per process so
+that each timed request runs in a process of its own, as after a restart:
+
+    python -m bench.release_restart fill DEVICES DB    # growth store + its analytics file
+    python -m bench.release_restart prep DB            # a process that answers and stops (flush)
+    python -m bench.release_restart first DB           # fresh: analytics warm, then time it
+    python -m bench.release_restart warmup DB          # fresh: serve's warm-up, then time it
+    python -m bench.release_restart other DB           # fresh: a report the file did not measure
+    python -m bench.release_restart write DB N         # N writes of late uses, file not kept
+
+`first` loads the analytics state from its kept file (`warm_up_pes`, as `serve` does first), then
+times the growth query's report (bench.growth._release_query, what `growth_releases_*` times):
+wall and CPU (`time.process_time`), and a sha256 of the rows (JSON) to compare trees. Run it
+with PYTHONPATH on either tree: a tree without the kept release file builds as before."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sys
+import time
+
+from bench.growth import _RUNS, DAYS, _release_query
+from bench.pes_warm import _late_uses
+from bench.query import END, SETTINGS, _fill_sqlite
+from collector.reports import warmstart
+from collector.reports.releases import make_release_query, release_rows, warm_up_releases
+from collector.reports.tables import warm_up_pes
+from collector.settings import StorageSettings
+from collector.storage import Store, open_store
+
+try:  # absent on trees before the kept release file
+    from collector.reports import release_keep
+    from collector.reports.releases import flush_releases
+except ImportError:  # pragma: no cover - the baseline tree
+    release_keep = None  # type: ignore[assignment]  # the baseline tree has no such module
+
+
+def _keep(store: Store, url: str) -> None:
+    warmstart.keep_warm(store, StorageSettings(url=url))
+    if release_keep is not None:
+        release_keep.keep(store, StorageSettings(url=url))
+
+
+async def _flush(store: Store) -> None:
+    await warmstart.flush(store)
+    if release_keep is not None:
+        await flush_releases(store)
+
+
+async def main(step: str, args: list[str]) -> None:
+    if step == "fill":
+        url = f"sqlite:///{args[1]}"
+        async with open_store(url) as store:
+            await _fill_sqlite(store, int(args[0]), DAYS)
+            await store.db.execute(_RUNS)  # type: ignore[attr-defined]  # SqliteStore's
+            await store.db.commit()  # type: ignore[attr-defined]  # connection, as growth does
+            _keep(store, url)
+            await warm_up_pes(store, SETTINGS)
+            await _flush(store)
+        return
+    url = f"sqlite:///{args[0]}"
+    if step == "write":  # as another collector of the store would, without keeping the file
+        async with open_store(url) as store:
+            for k in range(int(args[1])):
+                await store.write([await _late_uses(store, 200 + k)], 0)
+        return
+    async with open_store(url) as store:
+        _keep(store, url)
+        await warm_up_pes(store, SETTINGS)
+        out: dict[str, object] = {"step": step, "release_keep": release_keep is not None}
+        if step in ("prep", "warmup"):
+            w0, c0 = time.perf_counter(), time.process_time()
+            await warm_up_releases(store, SETTINGS, today=END)
+            out["warmup_ms"] = (time.perf_counter() - w0) * 1000
+            out["warmup_cpu_ms"] = (time.process_time() - c0) * 1000
+        w0, c0 = time.perf_counter(), time.process_time()
+        q = _release_query()
+        if step == "other":  # a window the previous process did not ask for
+            q = make_release_query(SETTINGS, start=q.start, end=q.end, window=q.window + 1,
+                                   as_of=q.as_of, today=END)  # fmt: skip
+        rows = await release_rows(store, SETTINGS, q)
+        out["first_ms"] = (time.perf_counter() - w0) * 1000
+        out["first_cpu_ms"] = (time.process_time() - c0) * 1000
+        out["rows"] = len(rows)
+        out["sha256"] = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()[:16]
+        if step == "prep":
+            await _flush(store)
+        print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2:]))
