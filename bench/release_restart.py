@@ -2,7 +2,7 @@
 that each timed request runs in a process of its own, as after a restart:
 
     python -m bench.release_restart fill DEVICES DB    # growth store + its analytics file
-    python -m bench.release_restart prep DB            # a process that answers and stops (flush)
+    python -m bench.release_restart prep DB [ASKED]    # a process that answers and stops (flush)
     python -m bench.release_restart first DB           # fresh: analytics warm, then time it
     python -m bench.release_restart default DB         # fresh: the default report, timed
     python -m bench.release_restart warmup DB          # fresh: serve's warm-up, then time it
@@ -16,7 +16,13 @@ times): wall and CPU (`time.process_time`), and a sha256 of the rows (JSON) to c
 that warm-up, so its file keeps it; `prep` also prints that report's sha256 as
 `default_sha256`). Run it with PYTHONPATH on either tree: a tree without the kept release file
 builds as before. bench/growth.py runs `prep` and `default` through `step` for its
-`growth_releases_restart_*` figures."""
+`growth_releases_restart_*` figures.
+
+`prep` then also asks what ASKED says (none by default): `once`, the `other` report once;
+`recent`, the `other` report, `_KEEP_MEASURED - 1` reports of other windows, `other` again,
+then one more window: `other` is among the `_KEEP_MEASURED` reports asked most recently,
+though measured before all the others kept with it (a product manager's usual report between
+one-off ones)."""
 
 from __future__ import annotations
 
@@ -44,9 +50,10 @@ from collector.storage import Store, open_store
 
 try:  # absent on trees before the kept release file
     from collector.reports import release_keep
-    from collector.reports.releases import flush_releases
+    from collector.reports.releases import _KEEP_MEASURED, flush_releases
 except ImportError:  # pragma: no cover - the baseline tree
     release_keep = None  # type: ignore[assignment]  # the baseline tree has no such module
+    _KEEP_MEASURED = 8
 
 _ROOT = Path(__file__).resolve().parent.parent  # the tree `python -m bench...` runs from
 
@@ -72,6 +79,14 @@ class _Refusals(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.count += 1
+
+
+def _window(more: int) -> ReleaseQuery:
+    """The growth query's report with a window `more` days wider (1: `other`, a window the
+    previous process did not ask for unless `prep` was told to)."""
+    q = release_query()
+    return make_release_query(SETTINGS, start=q.start, end=q.end, window=q.window + more,
+                              as_of=q.as_of, today=END)  # fmt: skip
 
 
 async def _timed(store: Store, q: ReleaseQuery) -> dict[str, object]:
@@ -114,13 +129,19 @@ async def main(step: str, args: list[str]) -> None:
             await warm_up_releases(store, SETTINGS, today=END)
             out["warmup_ms"] = (time.perf_counter() - w0) * 1000
             out["warmup_cpu_ms"] = (time.process_time() - c0) * 1000
-        q = default_query() if step == "default" else release_query()
-        if step == "other":  # a window the previous process did not ask for
-            q = make_release_query(SETTINGS, start=q.start, end=q.end, window=q.window + 1,
-                                   as_of=q.as_of, today=END)  # fmt: skip
+        q = default_query() if step == "default" else _window(1) if step == "other" else (
+            release_query()
+        )  # fmt: skip
         out |= await _timed(store, q)
         if step == "prep":  # the warm-up's report, as measured by a build (no file read)
             out["default_sha256"] = (await _timed(store, default_query()))["sha256"]
+            asked = args[1] if len(args) > 1 else ""
+            n = _KEEP_MEASURED
+            more = [1] if asked == "once" else [1, *range(2, n + 1), 1, n + 1] if asked else []
+            for k in more:
+                got = await _timed(store, _window(k))
+                if k == 1:  # as measured by a build, for `other` after the restart
+                    out["other_sha256"] = got["sha256"]
             await _flush(store)
         out["refused"] = refusals.count  # the release file's refusals (logged warnings)
         print(json.dumps(out), flush=True)
