@@ -19,12 +19,20 @@ Also per size (issue 18):
   engine; `growth_releases_warm_*` the same request again (median of 3). The fleet's firmware
   upgrades (20% of devices move to 2.1 on a random day) are written as firmware runs, one per
   (device, firmware), as ingest would have kept them; the report covers the history's last
-  `RELEASE_DAYS` days with a 5-day window. `growth_releases_warmup_*`: in a fresh state (the
-  kept file), the release part of `serve`'s warm-up (the default 90-day report for today = the
-  history's last day); `growth_releases_after_warmup_*`: the same first request after it;
-  `growth_releases_after_write_*`: that request again after each of 3 writes of late uses
-  (median), which updates the kept Fleet and its measurement for the devices written (the case
-  of a collector that ingests; reports/fleets.py, analytics/releases_update.py).
+  `RELEASE_DAYS` days (bench/growth_fleet.py) with a 5-day window. `growth_releases_warmup_*`:
+  in a fresh state (the kept file), the release part of `serve`'s warm-up (the default 90-day
+  report for today = the history's last day); `growth_releases_after_warmup_*`: the same first
+  request after it; `growth_releases_after_write_*`: that request again after each of 3 writes
+  of late uses (median), which updates the kept Fleet and its measurement for the devices
+  written (the case of a collector that ingests; reports/fleets.py, analytics/releases_update.py).
+- `growth_releases_restart_*`: the first `/v1/releases` of a fresh process after a restart with
+  the release file (reports/release_keep.py): a process (bench/release_restart.py `prep`) runs
+  `serve`'s warm-up, which measures the default report and writes the file, and stops; a new
+  process loads the analytics state from its file and times the default report (`default`),
+  which the file keeps measured (checked: its rows' hash is the one the build gave). Its
+  baseline is `growth_releases_*`, the first request without the file (there the last 10 days,
+  here 90; `growth_releases_warmup_*` is the default report built in a fresh state).
+  `growth_release_file_mb_*`: the file's size.
 - `growth_warmstart_*`: the first PES request of a fresh state that reads the kept analytics state
   (collector/reports/warmstart.py) and then the rows changed since; its same-run baseline is the
   first request of a fresh state without the file on the same store (`growth_cold_fresh_*`),
@@ -48,37 +56,21 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from bench import release_restart
 from bench.core import Figure, Size
+from bench.growth_fleet import DAYS, RUNS, release_query
 from bench.ingest import _run_once
 from bench.pes_warm import FRESH, LATE, _late_uses, warm_figures
 from bench.query import END, SETTINGS, _fill_sqlite, _median_ms, _say, timings
 from bench.trend_dense import dense_trend_figures
 from collector.analytics.compare import compare, parse_config
 from collector.analytics.cube import needed_range
-from collector.reports import make_query, warmstart
-from collector.reports.releases import (
-    ReleaseQuery,
-    make_release_query,
-    release_rows,
-    warm_up_releases,
-)
+from collector.reports import make_query, release_keep, warmstart
+from collector.reports.releases import release_rows, warm_up_releases
 from collector.reports.tables import current_snapshot, load_cube, pes_rows, warm_up_pes
 from collector.settings import StorageSettings
 from collector.storage import Store, open_store
 from devkit.broker import LocalBroker
-
-DAYS = 14
-RELEASE_DAYS = 10
-# Firmware runs of the filled history (bench.query.fleet_events: a device runs its first
-# firmware, then maybe 2.1 from its upgrade day on): one run per (device, type, firmware), from
-# the first day's midnight to the last day's end in Unix ms, as ingest's runs are, so that
-# later writes (bench.pes_warm's late uses) fall inside them.
-_RUNS = (
-    "INSERT INTO firmware_runs SELECT device_id, device_type, firmware_version, "
-    "(min(o) - 719163) * 86400000, 'a', min(o), (max(o) - 719162) * 86400000 - 1, 'z', max(o), 1 "
-    "FROM (SELECT *, CAST(julianday(day) - 1721424.5 AS INTEGER) AS o FROM activity_day) "
-    "GROUP BY device_id, device_type, firmware_version"
-)
 
 
 def _sizes(size: Size) -> list[int]:
@@ -128,18 +120,13 @@ async def _compare_exact_ms(store: Store) -> float:
 
 async def _releases_ms(store: Store) -> tuple[float, float]:
     """(first, warm median of 3) ms of the release report over the history's last days."""
-    q = _release_query()
+    q = release_query()
     t0 = time.perf_counter()
     rows = await release_rows(store, SETTINGS, q)
     first = (time.perf_counter() - t0) * 1000
     if not any(r["measurable"] for r in rows):
         raise RuntimeError("the growth fleet's release report measured no device")
     return first, await _median_ms(lambda: release_rows(store, SETTINGS, q), 3)
-
-
-def _release_query() -> ReleaseQuery:
-    return make_release_query(SETTINGS, start=END - timedelta(days=RELEASE_DAYS - 1), end=END,
-                              window=5, as_of=END, today=END)  # fmt: skip
 
 
 async def _after_warm_up_ms(url: str) -> tuple[float, float, float]:
@@ -154,7 +141,7 @@ async def _after_warm_up_ms(url: str) -> tuple[float, float, float]:
         await warm_up_releases(store, SETTINGS, today=END)
         warm_ms = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
-        rows = await release_rows(store, SETTINGS, _release_query())
+        rows = await release_rows(store, SETTINGS, release_query())
         first = (time.perf_counter() - t0) * 1000
         if not any(r["measurable"] for r in rows):
             raise RuntimeError("the growth fleet's release report measured no device")
@@ -162,9 +149,27 @@ async def _after_warm_up_ms(url: str) -> tuple[float, float, float]:
         for k in range(3):
             await store.write([await _late_uses(store, 100 + k)], 0)
             t0 = time.perf_counter()
-            await release_rows(store, SETTINGS, _release_query())
+            await release_rows(store, SETTINGS, release_query())
             after.append((time.perf_counter() - t0) * 1000)
     return warm_ms, first, statistics.median(after)
+
+
+async def _restart_ms(db: Path) -> tuple[float, float]:
+    """(the first request of a restarted process, the default report, ms; the release file, MB),
+    each step a process of its own (bench/release_restart.py); the file is removed after."""
+    t0 = time.perf_counter()
+    prep = await release_restart.step("prep", db)  # writes the file at its end
+    got = await release_restart.step("default", db)
+    if got["refused"]:
+        raise RuntimeError(f"the restart refused the release file: {got}")
+    if got["sha256"] != prep["default_sha256"]:
+        raise RuntimeError(f"the restart's default report differs from the build's: {got}")
+    path = release_keep.release_path(StorageSettings(url=f"sqlite:///{db}"))
+    assert path is not None  # SQLite keeps it next to the store by default
+    size = path.stat().st_size
+    path.unlink()
+    _say(f"the restart's two processes took {time.perf_counter() - t0:.1f} s")
+    return float(str(got["first_ms"])), size / 1e6
 
 
 async def _first_pes_ms(url: str) -> float:
@@ -187,7 +192,7 @@ async def _point(
     async with open_store(url) as store:
         t0 = time.perf_counter()
         n = await _fill_sqlite(store, devices, DAYS)
-        await store.db.execute(_RUNS)  # type: ignore[attr-defined]  # SqliteStore's connection
+        await store.db.execute(RUNS)  # type: ignore[attr-defined]  # SqliteStore's connection
         await store.db.commit()  # type: ignore[attr-defined]  # as bench.query's fill does
         fill_s = time.perf_counter() - t0
         before = _rss_mb()
@@ -200,6 +205,7 @@ async def _point(
         cold_fresh = await _first_pes_ms(url)  # no file yet: the full load, then the file
         warm_start = await _first_pes_ms(url)  # reads it
         releases_warmup, releases_after, after_write = await _after_warm_up_ms(url)  # reads it
+        restart, release_mb = await _restart_ms(tmp / f"g{devices}.db")
         snap_mb = _snapshot_mb_and_remove(tmp, devices)
         eps = await _run_once(store, port, shape)
     size_mb = _db_mb_and_remove(tmp, devices)
@@ -217,7 +223,8 @@ async def _point(
         f"ms); releases {releases:.0f} ms (warm {releases_warm:.0f}; after serve's warm-up "
         f"{releases_after:.0f} ms, its release part {releases_warmup:.0f} ms, after {LATE} late "
         f"uses {after_write:.0f} ms); first query of a fresh state {cold_fresh:.0f} ms, "
-        f"kept state {warm_start:.0f} ms ({snap_mb:.0f} MB)"
+        f"kept state {warm_start:.0f} ms ({snap_mb:.0f} MB); first release request of a restart "
+        f"with the release file {restart:.0f} ms ({release_mb:.0f} MB)"
     )
     return {"events": n, "pes": pes, "compare": compare_ms, "compare_exact": exact,
             "trend": trend, "cold": cold, "state_mb": state_mb, "ingest": eps,
@@ -225,7 +232,8 @@ async def _point(
             "releases_warmup": releases_warmup, "releases_after_warmup": releases_after,
             "releases_after_write": after_write,
             "cold_fresh": cold_fresh, "warmstart": warm_start,
-            "snapshot_mb": snap_mb}  # fmt: skip
+            "snapshot_mb": snap_mb, "releases_restart": restart,
+            "release_file_mb": release_mb}  # fmt: skip
 
 
 # figure -> (same-size figure that is its baseline, what that is)
@@ -260,6 +268,11 @@ _BASELINES = {
         "releases",
         "the first release request without the warm-up (there 20 days, here 90)",
     ),
+    "releases_restart": (
+        "releases",
+        "the first release request without the release file (there 10 days, here the default "
+        "90, which the file keeps measured)",
+    ),
 }
 
 
@@ -280,7 +293,7 @@ async def run(size: Size) -> list[Figure]:
              "releases": "ms", "releases_warm": "ms", "releases_warmup": "ms",
              "releases_after_warmup": "ms", "releases_after_write": "ms", "cold_fresh": "ms",
              "warmstart": "ms",
-             "snapshot_mb": "MB"}  # fmt: skip
+             "snapshot_mb": "MB", "releases_restart": "ms", "release_file_mb": "MB"}  # fmt: skip
     figures = []
     for devices, p in points.items():
         tag = (f"{devices}" if devices < 1000 else f"{devices // 1000}k" if devices < 1_000_000

@@ -229,17 +229,22 @@ async def quick_rows(
         kept = {measure_key(m.params): m for m in quick.measured if m.params is not None}
         got = _QUICK[store] = (quick, kept)
     quick, kept = got
-    m, f = kept.get(measure_key(params)), quick.stub
+    key = measure_key(params)
+    m, f = kept.get(key), quick.stub
     if m is None or not f.day0 <= lo <= hi < f.day0 + f.n_days:
         return None
     if await store.events_seen() != quick.seen:
         return None
+    kept[key] = kept.pop(key)  # asked last: see drop_quick
     return await off_loop(lambda: report_rows(f, params, m))
 
 
-def drop_quick(store: Store) -> None:
-    """The Fleet answers from now on (its measurements are the file's too)."""
-    _QUICK.pop(store, None)
+def drop_quick(store: Store) -> list[tuple[object, ...]]:
+    """The Fleet answers from now on (its measurements are the file's too). Returns the
+    measure keys of the file's measurements, least recently asked first (answers given here
+    count), for the Fleet's kept measurements to take that order; [] where none were read."""
+    got = _QUICK.pop(store, None)
+    return [] if got is None else list(got[1])
 
 
 def due(store: Store, n_days: int, at_once: bool) -> bool:

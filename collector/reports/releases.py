@@ -111,7 +111,14 @@ class _Built:
 # Ranges of days kept per store: a report's and its rollout's. A Fleet of 100,000 devices x 128
 # days holds ~50 MB of use counts (the rollout's are zeros never touched), so few are kept.
 _KEEP_FLEETS = 2
-_KEEP_MEASURED = 8  # measurements per Fleet (parameters asked for)
+# Measurements kept per Fleet, least recently asked first (an answer from one moves it last;
+# a new one pushes out the first): what the release file keeps, so the reports a restart
+# answers without measuring (release_keep.quick_rows). 8 holds a product manager's usual
+# reports (the default, a few windows, ranges or core sets) while bounding what each one
+# costs in memory, in the file and in every update after a write (each is adjusted): ~36
+# bytes per transition (2.2 MB for the 60,000 of bench growth's 300,000 devices, whose Fleet
+# is 65 MB of the file; docs/performance.md, "Recently asked reports after a restart").
+_KEEP_MEASURED = 8
 AHEAD = 7  # days the warm-up's Fleet reaches past the default report's
 _FLEETS: weakref.WeakKeyDictionary[Store, dict[tuple[int, int, bool], _Built]] = (
     weakref.WeakKeyDictionary()
@@ -157,10 +164,15 @@ async def _current(store: Store, lo: int, hi: int, with_uses: bool) -> _Built:
     cache = _FLEETS.get(store)
     if cache is None:
         cache = _FLEETS[store] = {}
+        asked: list[tuple[object, ...]] = []
         try:
             await _restore(store, cache)
         finally:
-            release_keep.drop_quick(store)  # a Fleet answers from now on
+            asked = release_keep.drop_quick(store)  # a Fleet answers from now on
+        for b in cache.values():  # the file's measurements, as recently as answered
+            for key in asked:
+                if key in b.measured:
+                    b.measured[key] = b.measured.pop(key)
     seen = await store.events_seen()  # first: whatever is read after is at least this recent
     # The widest that covers the days: its measurements are the ones the release file keeps.
     current = [b for b in cache.values() if b.seen == seen and b.covers(lo, hi, with_uses)]
@@ -335,13 +347,15 @@ async def release_rows(store: Store, settings: PesSettings, q: ReleaseQuery) -> 
             return rows
     async with _reading(store, lo, hi) as built:
         key = measure_key(params)
-        measured = built.measured.get(key)
+        measured = built.measured.pop(key, None)
         if measured is None:
             measured = await off_loop(lambda: measure(built.fleet, params))
-            while len(built.measured) >= _KEEP_MEASURED:
+            while len(built.measured) >= _KEEP_MEASURED:  # the least recently asked
                 built.measured.pop(next(iter(built.measured)))
-            built.measured[key] = measured
             built.unsaved = True
+        # Last: the most recently asked. A new order alone does not make the file due (a
+        # write of it is ~1 s at a million devices); its next write takes the order along.
+        built.measured[key] = measured
         _keep(store, built)
         done = measured
         return await off_loop(lambda: report_rows(built.fleet, params, done))
