@@ -64,7 +64,6 @@ def fold(fresh: Iterable[EventRow]) -> Deltas:
         active = events
     else:
         active = [ev for ev in events if ev[_KIND] in ACTIVITY_KINDS]
-    activity = Counter(map(_DAY_KEY, active))
     uses: list[EventRow]
     if "feature_use" not in kinds:
         uses = []
@@ -73,6 +72,17 @@ def fold(fresh: Iterable[EventRow]) -> Deltas:
     else:
         uses = [e for e in active if e[_KIND] == "feature_use" and e[_FEATURE] is not None]
     features = Counter(map(_FEATURE_KEY, uses))
+    activity: dict[tuple[str, str, str, str, str, str], int]
+    if uses is active:
+        # Every active event is a use: its day row's count is the sum of its features' (per
+        # row of the result, not per event). Taken in the features' first-seen order, the
+        # day rows come out in their own first-seen order too.
+        activity = {}
+        for key, n in features.items():
+            day_key = key[:-1]
+            activity[day_key] = activity.get(day_key, 0) + n
+    else:
+        activity = Counter(map(_DAY_KEY, active))
     sessions: dict[tuple[str, str, str, str, str, str], list[float]] = {}
     if "session_end" in kinds:
         for ev in active:
