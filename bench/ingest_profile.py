@@ -8,7 +8,8 @@ events (default 100 x 4 x 500: 200,000 events), into a fresh SQLite store. Print
 events per CPU-second as the suite does, then the CPU of each thread of this process during the
 run (/proc/self/task: the ingest loop's main thread, the database driver's thread, paho's
 network thread) in us per event, and the time the garbage collector took (gc.callbacks), per
-generation. The load generator and Mosquitto are other processes and not counted.
+generation. The load generator and Mosquitto are other processes and not counted. /proc counts
+in clock ticks (10 ms): use loads of 100,000 events or more.
 
 `--stages` then times the stages alone on the load generator's batches, best of 3 (no MQTT):
 `parse_batch`, and `SqliteStore.write` in groups of 100 messages, split into the main thread's
