@@ -46,6 +46,8 @@ _DEVICE = _field("device_id")
 _TS = _field("ts_ms")
 _KIND = EventRow._fields.index("kind")
 _FEATURE = EventRow._fields.index("feature")
+_KIND_OF = itemgetter(_KIND)
+_FEATURE_OF = itemgetter(_FEATURE)
 
 
 def fold(fresh: Iterable[EventRow]) -> Deltas:
@@ -55,16 +57,39 @@ def fold(fresh: Iterable[EventRow]) -> Deltas:
     Per event only C-level work remains (getters, Counter, groupby); Python runs per row of
     the result, per device run of the input and per session_end."""
     events = fresh if isinstance(fresh, list) else list(fresh)
-    active = [ev for ev in events if ev[_KIND] in ACTIVITY_KINDS]
-    activity = Counter(map(_DAY_KEY, active))
-    uses = [e for e in active if e[_KIND] == "feature_use" and e[_FEATURE] is not None]
+    # The kinds present decide which per-event filters are needed at all (a write's events
+    # are mostly of a few kinds; the load's are all feature_use with a feature).
+    kinds = set(map(_KIND_OF, events))
+    if kinds <= ACTIVITY_KINDS:
+        active = events
+    else:
+        active = [ev for ev in events if ev[_KIND] in ACTIVITY_KINDS]
+    uses: list[EventRow]
+    if "feature_use" not in kinds:
+        uses = []
+    elif kinds == {"feature_use"} and None not in set(map(_FEATURE_OF, active)):
+        uses = active
+    else:
+        uses = [e for e in active if e[_KIND] == "feature_use" and e[_FEATURE] is not None]
     features = Counter(map(_FEATURE_KEY, uses))
+    activity: dict[tuple[str, str, str, str, str, str], int]
+    if uses is active:
+        # Every active event is a use: its day row's count is the sum of its features' (per
+        # row of the result, not per event). Taken in the features' first-seen order, the
+        # day rows come out in their own first-seen order too.
+        activity = {}
+        for key, n in features.items():
+            day_key = key[:-1]
+            activity[day_key] = activity.get(day_key, 0) + n
+    else:
+        activity = Counter(map(_DAY_KEY, active))
     sessions: dict[tuple[str, str, str, str, str, str], list[float]] = {}
-    for ev in active:
-        if ev[_KIND] == "session_end":
-            acc = sessions.setdefault(_DAY_KEY(ev), [0, 0.0])
-            acc[0] += 1
-            acc[1] += session_seconds(ev.props)
+    if "session_end" in kinds:
+        for ev in active:
+            if ev[_KIND] == "session_end":
+                acc = sessions.setdefault(_DAY_KEY(ev), [0, 0.0])
+                acc[0] += 1
+                acc[1] += session_seconds(ev.props)
     return Deltas(
         [(*k, n) for k, n in activity.items()],
         [(*k, n) for k, n in features.items()],

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from itertools import groupby
 from operator import itemgetter
 
 from collector.records import EventRow
@@ -85,19 +86,22 @@ async def update_runs(
     On the hot path (events arriving in order) an event only moves the last run's end; that
     case is handled here without apply_event, which covers every other."""
     by_device: dict[str, list[EventRow]] = {}
-    for ev in fresh:
-        by_device.setdefault(ev.device_id, []).append(ev)
+    for device, run in groupby(fresh, _DEVICE):  # a write's events come in runs of a device
+        by_device.setdefault(device, []).extend(run)
     ordinals: dict[str, int] = {}
     changed: dict[str, tuple[Run, ...]] = {}
     for device, rows in by_device.items():
         old = tuple(stored.get(device, ()))
         runs = list(old)
-        rows.sort(key=_KEY)
         keys = list(map(_KEY, rows))
         if (whole := _whole(runs, rows, keys, ordinals)) is not None:
             if whole != old:
                 changed[device] = whole
             continue
+        # Event by event, in key order (sorting is only needed here: `_whole` takes the
+        # extremes). A stable sort keeps `keys` and `rows` aligned.
+        rows.sort(key=_KEY)
+        keys.sort()
         tail: tuple[Key, str] | None = None  # a new end of the last run, not yet written
         for i, ev in enumerate(rows):
             key = keys[i]
@@ -124,6 +128,7 @@ async def update_runs(
 
 
 _KEY = itemgetter(EventRow._fields.index("ts_ms"), EventRow._fields.index("event_id"))
+_DEVICE = itemgetter(EventRow._fields.index("device_id"))
 _CONFIG = itemgetter(
     EventRow._fields.index("device_type"), EventRow._fields.index("firmware_version")
 )
@@ -132,29 +137,32 @@ _CONFIG = itemgetter(
 def _whole(
     runs: list[Run], rows: list[EventRow], keys: list[Key], ordinals: dict[str, int]
 ) -> tuple[Run, ...] | None:
-    """The device's runs after `rows` (sorted by key) when they change at most the last run:
-    one configuration, the last run's, none of them at or before the end of the run before it
-    (the usual write: a device's new events, some of them late within its current run). None
-    otherwise, for the event-by-event path. The result is what apply_event gives event by
-    event: an event inside the last run changes nothing, one after it moves its end, one
-    before it (and after the previous run) moves its start, the first event makes a run."""
+    """The device's runs after `rows` (`keys` their keys, both in any order) when they change
+    at most the last run: one configuration, the last run's, none of them at or before the end
+    of the run before it (the usual write: a device's new events, some of them late within its
+    current run). None otherwise, for the event-by-event path. The result is what apply_event
+    gives event by event: an event inside the last run changes nothing, one after it moves its
+    end, one before it (and after the previous run) moves its start, the first event makes a
+    run."""
     configs = set(map(_CONFIG, rows))
     if len(configs) != 1:
         return None
     ((device_type, firmware),) = configs
-    lo, hi = keys[0], keys[-1]
+    lo, hi = min(keys), max(keys)
+    # The days of the extreme events (equal keys are one event: one ts, one day).
+    lo_day, hi_day = rows[keys.index(lo)].day, rows[keys.index(hi)].day
     if not runs:
-        return (Run(device_type, firmware, lo, _ordinal(rows[0].day, ordinals), hi,
-                    _ordinal(rows[-1].day, ordinals)),)  # fmt: skip
+        return (Run(device_type, firmware, lo, _ordinal(lo_day, ordinals), hi,
+                    _ordinal(hi_day, ordinals)),)  # fmt: skip
     run = runs[-1]
     if run.config != (device_type, firmware) or (len(runs) > 1 and lo <= runs[-2].last):
         return None
     first, first_day = run.first, run.first_day
     if lo < first:
-        first, first_day = lo, _ordinal(rows[0].day, ordinals)
+        first, first_day = lo, _ordinal(lo_day, ordinals)
     last, last_day = run.last, run.last_day
     if hi > last:
-        last, last_day = hi, _ordinal(rows[-1].day, ordinals)
+        last, last_day = hi, _ordinal(hi_day, ordinals)
     return (*runs[:-1], Run(device_type, firmware, first, first_day, last, last_day))
 
 

@@ -82,7 +82,7 @@ SURE_INVALID: list[tuple[str, Any]] = [
     ("labels", {"k": "\ud800"}), ("labels", {"\udc00": "v"}), ("labels", []), ("labels", "s"),
     ("props", _many(L.MAX_PROPS + 1, 1)), ("props", {"k": [1]}), ("props", {"k": {"a": 1}}),
     ("props", {"k": float("nan")}), ("props", {"k": float("inf")}), ("props", {"k": "v" * 129}),
-    ("props", {"k" * 33: 1}),
+    ("props", {"k" * 33: 1}), ("labels", None), ("props", None),
 ]  # fmt: skip
 
 

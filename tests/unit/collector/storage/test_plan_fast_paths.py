@@ -53,6 +53,23 @@ def test_fold_equals_the_event_by_event_reference(seed: int) -> None:
     assert fold(iter(events)) == want  # any iterable, not only lists
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_fold_of_a_few_kinds_equals_the_reference(seed: int) -> None:
+    # fold skips its per-event filters by the kinds present (all activity kinds, only
+    # feature_use with a feature, no session_end): writes of one or two kinds, with and
+    # without events of feature_use lacking a feature.
+    rng = random.Random(seed)
+    kinds = rng.sample(KINDS, rng.randint(1, 2))
+    featureless = rng.random() < 0.5
+    events = []
+    for n in range(rng.randint(1, 60)):
+        ev = _random_event(rng, n)._replace(kind=rng.choice(kinds))
+        if ev.feature is None and not featureless:
+            ev = ev._replace(feature="jog")
+        events.append(ev)
+    assert fold(events) == fold_reference(events)
+
+
 def _unit(events: list[EventRow], first: int, last: int) -> ParsedMessage:
     target = AckTarget("gw-1", "s1", first, last)
     return ParsedMessage(events=events, ack=target, stream=target)
