@@ -110,7 +110,7 @@ class IngestLoop:
         # Store errors: a failed attempt costs one refused connection, and the sooner a retry
         # finds the database back, the sooner the held messages commit and the agents drain.
         self._store_backoff = Backoff(0.2, 2.0)
-        self._acks: asyncio.Future[None] | None = None  # the last group's acks, in delivery
+        self._acks: set[asyncio.Task[None]] = set()  # commits' acks awaiting their PUBACKs
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """`run`, restarted after any unexpected failure: ingest must outlive its own bugs.
@@ -208,7 +208,7 @@ class IngestLoop:
     async def _handle(self, mqtt: MqttClient, item: _Parsed, stop: asyncio.Event) -> None:
         """One transaction for the group's batches and statuses, then the app acks, then the
         PUBACKs: nothing is acknowledged before it is committed. The broker's PUBACKs of the
-        app acks are waited for beside the next commit, not before it."""
+        app acks are waited for beside the next commits, not before them."""
         units, received = item.units, item.received_ms
         attempt = 0
         while units or item.statuses:
@@ -229,7 +229,6 @@ class IngestLoop:
             counts = []
         if units:
             self._count(units, counts)
-            await self._acks_delivered()  # the previous group's: at most one group waits
             self._send_acks(mqtt, units, counts)
         for m in item.messages:
             mqtt.ack(m)
@@ -261,12 +260,13 @@ class IngestLoop:
         ]
         if acks:
             queued = mqtt.queue_many(acks, content_type=_ACK_CTYPE)
-            self._acks = asyncio.ensure_future(self._count_failed(mqtt.published(queued, 5)))
+            # Bounded: each wait ends within its 5 s timeout.
+            task = asyncio.create_task(self._count_failed(mqtt.published(queued, 5)))
+            self._acks.add(task)
+            task.add_done_callback(self._acks.discard)
 
     async def _acks_delivered(self) -> None:
-        acks, self._acks = self._acks, None
-        if acks is not None:
-            await acks
+        await asyncio.gather(*self._acks)
 
     async def _count_failed(self, outcomes: Awaitable[list[int | PublishFailed]]) -> None:
         for res in await outcomes:
