@@ -46,6 +46,10 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'shared.mqtt' has no attribute {name!r}")
 
 
+# Publishes handed to the client by `queue_many`: (message id, PUBACK future) or why not.
+Queued = list[tuple[int, asyncio.Future[int] | None] | PublishFailed]
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     topic: str
@@ -299,16 +303,27 @@ class MqttClient:
         timeout: float = 10.0,
     ) -> list[int | PublishFailed]:
         """Publish (topic, payload) pairs at QoS 1 and wait for their PUBACKs together: one
-        properties object and one wait for the group instead of a task per message (the
-        collector acks a whole commit this way). Per item, in order: the PUBACK reason code or
-        the PublishFailed it met (maybe not sent: callers resend as after `publish`)."""
+        properties object and one wait for the group instead of a task per message. Per item,
+        in order: the PUBACK reason code or the PublishFailed it met (maybe not sent: callers
+        resend as after `publish`)."""
+        return await self.published(self.queue_many(items, content_type=content_type), timeout)
+
+    def queue_many(
+        self, items: Sequence[tuple[str, bytes]], *, content_type: str | None = None
+    ) -> Queued:
+        """`publish_many`'s first half: the items are handed to the client now, in this order;
+        `published` waits for their PUBACKs."""
         props = _properties(content_type)
-        queued: list[tuple[int, asyncio.Future[int] | None] | PublishFailed] = []
+        queued: Queued = []
         for topic, payload in items:
             try:
                 queued.append(self._queue(topic, payload, 1, False, props))
             except PublishFailed as exc:
                 queued.append(exc)
+        return queued
+
+    async def published(self, queued: Queued, timeout: float) -> list[int | PublishFailed]:
+        """`publish_many`'s second half: each item's PUBACK reason code or PublishFailed."""
         futures = [q[1] for q in queued if isinstance(q, tuple) and q[1] is not None]
         try:
             if futures:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -40,6 +41,56 @@ class _Parsed:
     statuses: list[StatusRow]
     received_ms: int
 
+    def joined(self, later: _Parsed) -> _Parsed:
+        """One group of both; received when the later part was (every message had arrived)."""
+        return _Parsed(
+            self.messages + later.messages,
+            self.units + later.units,
+            self.statuses + later.statuses,
+            max(self.received_ms, later.received_ms),
+        )
+
+
+class _NextGroup:
+    """The parsed group waiting for the writer: at most one. Until the writer takes it, messages
+    parsed meanwhile join it (up to `limit` messages), so that a message arriving while a
+    commit runs goes into the next commit rather than into a group queued behind it. Parsing
+    still overlaps the commit: the writer finds the group parsed when it is free."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._group: _Parsed | None = None
+        self._closed = False
+        self._ready = asyncio.Event()  # a group waits, or closed
+        self._room = asyncio.Event()  # the waiting group (if any) has room for more messages
+        self._room.set()
+
+    def room(self) -> int:
+        return self.limit - (len(self._group.messages) if self._group is not None else 0)
+
+    async def wait_room(self) -> None:
+        await self._room.wait()
+
+    def add(self, parsed: _Parsed) -> None:
+        group = self._group
+        self._group = parsed if group is None else group.joined(parsed)
+        self._ready.set()
+        if self.room() <= 0:
+            self._room.clear()
+
+    def close(self) -> None:
+        """No more groups: `take` returns the one waiting, if any, then None."""
+        self._closed = True
+        self._ready.set()
+
+    async def take(self) -> _Parsed | None:
+        await self._ready.wait()
+        group, self._group = self._group, None
+        if not self._closed:
+            self._ready.clear()
+        self._room.set()
+        return group
+
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -60,6 +111,7 @@ class IngestLoop:
         # Store errors: a failed attempt costs one refused connection, and the sooner a retry
         # finds the database back, the sooner the held messages commit and the agents drain.
         self._store_backoff = Backoff(0.2, 2.0)
+        self._acks: set[asyncio.Task[None]] = set()  # commits' acks awaiting their PUBACKs
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """`run`, restarted after any unexpected failure: ingest must outlive its own bugs.
@@ -96,23 +148,27 @@ class IngestLoop:
             # Two stages: the next group is parsed (Python, this thread) while the previous
             # one commits (database driver, its own thread). One writer, so statuses and
             # batches never interleave inside a transaction.
-            parsed: asyncio.Queue[_Parsed | None] = asyncio.Queue(maxsize=2)
-            writer = asyncio.create_task(self._write_stage(mqtt, parsed, stop))
+            nxt = _NextGroup(s.ingest.max_messages_per_commit)
+            writer = asyncio.create_task(self._write_stage(mqtt, nxt, stop))
             try:
                 while not stop.is_set() and not writer.done():
-                    batch = await self._next_messages(mqtt, stop)
+                    if nxt.room() <= 0:  # the next group is full: wait for the writer
+                        room = asyncio.ensure_future(nxt.wait_room())
+                        await asyncio.wait({room, writer}, return_when=asyncio.FIRST_COMPLETED)
+                        if not room.done():  # the writer died: stop feeding it
+                            room.cancel()
+                        continue
+                    batch = await self._next_messages(mqtt, stop, nxt.room())
                     if batch:
-                        put = asyncio.ensure_future(parsed.put(self._parse(batch)))
-                        await asyncio.wait({put, writer}, return_when=asyncio.FIRST_COMPLETED)
-                        if not put.done():  # the writer died: stop feeding it
-                            put.cancel()
+                        nxt.add(self._parse(batch))
             finally:
-                if not writer.done():
-                    await parsed.put(None)
+                nxt.close()
                 await writer
                 self.mqtt = None
 
-    async def _next_messages(self, mqtt: MqttClient, stop: asyncio.Event) -> list[Message]:
+    async def _next_messages(
+        self, mqtt: MqttClient, stop: asyncio.Event, limit: int
+    ) -> list[Message]:
         getter = asyncio.ensure_future(mqtt.messages.get())
         stopper = asyncio.ensure_future(stop.wait())
         try:
@@ -124,7 +180,6 @@ class IngestLoop:
         if not getter.done() or getter.cancelled():
             return []
         batch = [getter.result()]
-        limit = self.settings.ingest.max_messages_per_commit
         while len(batch) < limit and not mqtt.messages.empty():
             batch.append(mqtt.messages.get_nowait())
         return batch
@@ -150,15 +205,17 @@ class IngestLoop:
                 )
         return _Parsed(messages, units, statuses, received)
 
-    async def _write_stage(
-        self, mqtt: MqttClient, queue: asyncio.Queue[_Parsed | None], stop: asyncio.Event
-    ) -> None:
-        while (item := await queue.get()) is not None:
-            await self._handle(mqtt, item, stop)
+    async def _write_stage(self, mqtt: MqttClient, nxt: _NextGroup, stop: asyncio.Event) -> None:
+        try:
+            while (item := await nxt.take()) is not None:
+                await self._handle(mqtt, item, stop)
+        finally:
+            await self._acks_delivered()
 
     async def _handle(self, mqtt: MqttClient, item: _Parsed, stop: asyncio.Event) -> None:
         """One transaction for the group's batches and statuses, then the app acks, then the
-        PUBACKs: nothing is acknowledged before it is committed."""
+        PUBACKs: nothing is acknowledged before it is committed. The broker's PUBACKs of the
+        app acks are waited for beside the next commits, not before them."""
         units, received = item.units, item.received_ms
         attempt = 0
         while units or item.statuses:
@@ -179,7 +236,7 @@ class IngestLoop:
             counts = []
         if units:
             self._count(units, counts)
-            await self._send_acks(mqtt, units, counts)
+            self._send_acks(mqtt, units, counts)
         for m in item.messages:
             mqtt.ack(m)
 
@@ -197,20 +254,29 @@ class IngestLoop:
             for q in unit.quarantined:
                 c.quarantine_reasons[q.reason] += 1
 
-    async def _send_acks(
+    def _send_acks(
         self, mqtt: MqttClient, units: list[ParsedMessage], counts: list[WriteCounts]
     ) -> None:
-        """All of a commit's acks handed to the client at once and awaited together."""
+        """All of a commit's acks handed to the client at once; their delivery is awaited by
+        `_acks_delivered`, so the writer goes on to the next commit meanwhile."""
         sent_ms = now_ms()
         acks = [
             (ack_topic(unit.ack.device_id), _ack_payload(unit.ack, n, sent_ms))
             for unit, n in zip(units, counts, strict=True)
             if unit.ack is not None
         ]
-        if not acks:
-            return
-        results = await mqtt.publish_many(acks, content_type=_ACK_CTYPE, timeout=5)
-        for res in results:
+        if acks:
+            queued = mqtt.queue_many(acks, content_type=_ACK_CTYPE)
+            # Bounded: each wait ends within its 5 s timeout.
+            task = asyncio.create_task(self._count_failed(mqtt.published(queued, 5)))
+            self._acks.add(task)
+            task.add_done_callback(self._acks.discard)
+
+    async def _acks_delivered(self) -> None:
+        await asyncio.gather(*self._acks)
+
+    async def _count_failed(self, outcomes: Awaitable[list[int | PublishFailed]]) -> None:
+        for res in await outcomes:
             if isinstance(res, PublishFailed):
                 # The agent resends after its ack timeout; dedup makes that harmless.
                 self.counters.acks_failed += 1
