@@ -290,7 +290,9 @@ def test_the_fleets_features_define_an_unconfigured_core_set() -> None:
 
     def adoption(fleet: dict[str, set[str]] | None) -> float:
         rows = compare(cube, configs, params, "device", baseline="a", resamples=50, fleet=fleet)
-        return next(r["value"] for r in rows if r["config"] == "a" and r["metric"] == "adoption")
+        value = next(r["value"] for r in rows if r["config"] == "a" and r["metric"] == "adoption")
+        assert isinstance(value, float), value  # devices used core features: a share, not None
+        return value
 
     own = adoption(None)
     wider = adoption({"press-x": {"a", "b", "c", "d"}})  # c, d: used elsewhere in the fleet
