@@ -458,7 +458,7 @@ def random_params(rng: random.Random, mode: str = "dau_mau", history: int = 60) 
     return PesParams(
         end - timedelta(days=length - 1),
         end,
-        stickiness=mode,  # type: ignore[arg-type]
+        stickiness=mode,  # type: ignore[arg-type]  # callers pass names as str; PesParams checks them
         weights=weights,
         core_features=core,
         low_sample_threshold=rng.choice([1, 3, 5, 30]),

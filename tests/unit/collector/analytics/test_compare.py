@@ -80,7 +80,9 @@ def test_point_values_are_the_segment_rows_and_seed_fixes_the_interval() -> None
             )
             assert rows[(name, metric)]["active"] == ref[(fw,)].active
     delta = rows[("b", "pes")]["delta"]
-    assert delta == pytest.approx(ref[("2.1",)].pes - ref[("2.0",)].pes)  # type: ignore[operator]
+    pes_b, pes_a = ref[("2.1",)].pes, ref[("2.0",)].pes
+    assert pes_b is not None and pes_a is not None
+    assert delta == pytest.approx(pes_b - pes_a)
     assert rows[("a", "pes")]["delta"] is None
     again = run(events, "firmware_version:2.0", "firmware_version:2.1", resamples=200, seed=9)
     assert again == rows
