@@ -13,9 +13,8 @@ import pytest
 from agent.agent import Agent
 from agent.buffer import Buffer
 from agent.events import make_event
-from agent.settings import AgentSettings
+from agent.settings import AgentSettings, MqttSettings
 from devkit.broker import LocalBroker
-from shared.mqtt import MqttSettings
 from tests.kits.pes import api_get, start_collector, stop, wait_http, write_collector_config
 
 DAY_MS = 86_400_000

@@ -128,7 +128,7 @@ async def write_events(store: Any, events: Sequence[Event], tz: ZoneInfo = UTC_Z
     for n, e in enumerate(events):
         row = parse_import_line(json.dumps(e), f"t:{n}", 0, tz)
         assert not hasattr(row, "reason"), row
-        unit.events.append(row)  # type: ignore[arg-type]
+        unit.events.append(row)
     await store.write([unit], 0)
 
 
@@ -245,7 +245,8 @@ def reference_pes(
         stickiness = 100 * sum(ratios) / len(ratios) if ratios else None
 
         def first(e: str, seg_acts: list[Event] = seg_acts) -> date:
-            return min(a["day"] for a in seg_acts if entity_of(a, entity) == e)
+            day: date = min(a["day"] for a in seg_acts if entity_of(a, entity) == e)
+            return day
 
         new = sum(1 for e in active_p if start <= first(e) <= end)
         recovered = sum(
@@ -457,7 +458,7 @@ def random_params(rng: random.Random, mode: str = "dau_mau", history: int = 60) 
     return PesParams(
         end - timedelta(days=length - 1),
         end,
-        stickiness=mode,  # type: ignore[arg-type]
+        stickiness=mode,  # type: ignore[arg-type]  # callers pass names as str; PesParams checks them
         weights=weights,
         core_features=core,
         low_sample_threshold=rng.choice([1, 3, 5, 30]),

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from playwright.sync_api import ConsoleMessage, Page
+from playwright.sync_api import ConsoleMessage, Page, Response
 
 from devkit.broker import LocalBroker
 from tests.kits.analytics import BASE, Event, new_id, random_fleet
@@ -169,9 +169,11 @@ class Tab:
         page.on("console", self._console)
         page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
         page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url}"))
-        page.on(
-            "response", lambda r: r.status >= 400 and self.problems.append(f"{r.status} {r.url}")
-        )
+        page.on("response", self._response)
+
+    def _response(self, r: Response) -> None:
+        if r.status >= 400:
+            self.problems.append(f"{r.status} {r.url}")
 
     def _console(self, msg: ConsoleMessage) -> None:
         if msg.type in ("error", "warning"):
@@ -199,7 +201,10 @@ class Tab:
 
 
 def values(page: Page, selector: str, attr: str = "data-v") -> list[str]:
-    return page.eval_on_selector_all(selector, f"els => els.map(e => e.getAttribute('{attr}'))")
+    found: list[str] = page.eval_on_selector_all(  # playwright: evaluate() returns Any
+        selector, f"els => els.map(e => e.getAttribute('{attr}'))"
+    )
+    return found
 
 
 def num(text: str | None) -> float | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -118,7 +118,9 @@ COUNTS = ("transitions", "measurable", "pending", "confounded", "inactive", "no_
 VALUES = ("pre_mean", "post_mean", "change", "control_change", "did")
 
 
-def assert_matches_oracle(got: Sequence[dict[str, Any]], want: Sequence[dict[str, Any]]) -> None:
+def assert_matches_oracle(
+    got: Sequence[Mapping[str, Any]], want: Sequence[Mapping[str, Any]]
+) -> None:
     """Release rows against tests/oracles/releases_reference.py: same releases and metrics in
     the same order, same counts, values within 1e-6 (the bootstrap intervals only exist-check)."""
     key = ("device_type", "from", "to", "metric")

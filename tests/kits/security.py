@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from agent.settings import MqttSettings as AgentMqttSettings
+from agent.settings import Secret
 from devkit.broker import free_port
 from shared.models import AgentStatus
 from shared.mqtt import Message, MqttClient, MqttSettings
@@ -162,6 +164,22 @@ def mqtt_settings(
         port=port,
         username=user,
         password=password,
+        tls=ca_file is not None,
+        ca_file=str(ca_file) if ca_file else None,
+        reconnect_initial_s=0.05,
+        reconnect_max_s=0.5,
+        keepalive=10,
+    )
+
+
+def agent_mqtt_settings(
+    port: int, user: str, password: str, *, ca_file: Path | None = None
+) -> AgentMqttSettings:
+    """mqtt_settings' values as the agent's own (msgspec) settings type."""
+    return AgentMqttSettings(
+        port=port,
+        username=user,
+        password=Secret(password),
         tls=ca_file is not None,
         ca_file=str(ca_file) if ca_file else None,
         reconnect_initial_s=0.05,

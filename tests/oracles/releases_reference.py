@@ -6,6 +6,7 @@ An event is a dict: device, type, fw, kind, feature, day (date), ts (int), id (s
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -49,7 +50,7 @@ def reference_transitions(events: list[Ev]) -> list[tuple[str, str, str, str, da
 
 
 def reference_core(
-    events: list[Ev], device_type: str, core: dict[str, list[str]], a: date, b: date
+    events: list[Ev], device_type: str, core: Mapping[str, Sequence[str]], a: date, b: date
 ) -> set[str]:
     if device_type in core:
         return set(core[device_type])
@@ -81,7 +82,12 @@ def _mean(xs: list[float]) -> float | None:
 
 
 def reference_rows(
-    raw: list[Ev], start: date, end: date, as_of: date, w: int, core_cfg: dict[str, list[str]]
+    raw: list[Ev],
+    start: date,
+    end: date,
+    as_of: date,
+    w: int,
+    core_cfg: Mapping[str, Sequence[str]],
 ) -> list[dict[str, Any]]:
     events = stored(raw)
     every = reference_transitions(events)

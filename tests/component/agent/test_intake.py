@@ -118,8 +118,8 @@ async def test_many_pipelining_clients_and_the_api_at_once(make_agent: MakeAgent
     tasks = [talk(agent.settings.socket_file, LINE * n, n) for _ in range(clients)]
     api = [agent.record("feature_use", "f", session_id="s9") for _ in range(300)]
     results = await asyncio.gather(*tasks, *api)
-    ids = [r["id"] for rs in results[:clients] for r in rs if r["ok"]]  # type: ignore[union-attr]
-    ids += results[clients:]  # type: ignore[arg-type]
+    ids = [r["id"] for rs in results[:clients] for r in rs if r["ok"]]
+    ids += results[clients:]
     assert len(ids) == len(set(ids)) == n * clients + 300
     assert {r["id"] for r in rows(agent.settings.buffer_path)} == set(ids)
     st = agent.stats()

@@ -94,9 +94,8 @@ async def test_sampled_out_lines_are_answered_ok_in_order(tmp_path: Path) -> Non
     """feature_sample_rate (remote configuration): a line not kept is answered ok with its id,
     in its place among the others, and nothing is stored for it."""
     from agent.agent import Agent
-    from agent.settings import AgentSettings
+    from agent.settings import AgentSettings, MqttSettings
     from devkit import free_port
-    from shared.mqtt import MqttSettings
 
     s = AgentSettings(device_id="gw-1", device_type="t", firmware_version="1", account_id="a",
                       buffer_path=tmp_path / "b.db", feature_sample_rate=0.5,

@@ -158,8 +158,12 @@ async def test_collector_configures_a_real_agent_through_the_acl(env: Env) -> No
         # status_interval_s = 1 s applied: heartbeats keep coming with nothing else changing
         # (the local setting, 600 s, would send none in this time).
         seen = {env.status(DEVICE)["sent_ms"]}
-        await until(lambda: seen.add(env.status(DEVICE)["sent_ms"]) or len(seen) >= 3,
-                    "heartbeats every second")  # fmt: skip
+
+        def three_heartbeats() -> bool:
+            seen.add(env.status(DEVICE)["sent_ms"])
+            return len(seen) >= 3
+
+        await until(three_heartbeats, "heartbeats every second")
 
         # Sampling 0 from the device type: answered, not stored, not sent.
         acked: set[str] = set()
@@ -192,8 +196,10 @@ async def test_collector_configures_a_real_agent_through_the_acl(env: Env) -> No
         admin = client(env.broker.port, COLLECTOR_USER, USERS[COLLECTOR_USER])
         async with admin:
             await admin.wait_connected(30)
-            bad = {"version": 9, "settings": {"buffer_path": "/tmp/x"}}
-            await admin.publish(device_config_topic(DEVICE), json.dumps(bad).encode(), retain=True)
+            refusable = {"version": 9, "settings": {"buffer_path": "/tmp/x"}}
+            await admin.publish(
+                device_config_topic(DEVICE), json.dumps(refusable).encode(), retain=True
+            )
 
         def refused() -> dict[str, Any] | None:
             rows = env.api("/v1/fleet?limit=1000")["attention"]

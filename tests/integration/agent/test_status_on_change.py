@@ -35,6 +35,9 @@ async def test_status_on_change_not_per_event(broker: LocalBroker, tmp_path: Pat
             msg = await reader.messages.get()
             seen.append(AgentStatus.model_validate(codec.decode(msg.payload)))
 
+    def last() -> AgentStatus:  # a call, so that mypy does not carry a narrowed state over awaits
+        return seen[-1]
+
     async def wait_for(n: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while len(seen) < n:
@@ -54,8 +57,8 @@ async def test_status_on_change_not_per_event(broker: LocalBroker, tmp_path: Pat
                 version.write_text("2.0\n")
                 assert await agent.reload_firmware() == "2.0"
                 await wait_for(2, 10)  # the change: published within a poll or two
-                assert seen[-1].state == "online" and agent.statuses_published == 2
+                assert last().state == "online" and agent.statuses_published == 2
             await wait_for(3, 10)  # and "offline" on the way out
-            assert seen[-1].state == "offline"
+            assert last().state == "offline"
         finally:
             watcher.cancel()

@@ -29,7 +29,7 @@ from tests.kits.real_agent import agent_config, start_agent
 AUTH = {"Authorization": "Bearer test-token"}
 
 
-def _get(port: int, path: str, **params: object) -> httpx.Response:
+def _get(port: int, path: str, **params: str) -> httpx.Response:
     return httpx.get(f"http://127.0.0.1:{port}{path}", params=params, headers=AUTH, timeout=30)
 
 

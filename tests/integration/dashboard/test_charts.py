@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
+from typing import Any, TypedDict
 
 from playwright.sync_api import Page
 
@@ -22,7 +22,7 @@ def _short(day: str) -> str:
     return f"{d.day} {d.strftime('%b')}"
 
 
-def _hover(page: Page, selector: str) -> dict[str, str]:
+def _hover(page: Page, selector: str) -> Tip:
     """Moves the pointer onto the centre of the mark and returns the tooltip's text and data."""
     page.locator(selector).scroll_into_view_if_needed()
     # A scroll hides the tip (it is placed on the screen): let its event pass first.
@@ -33,13 +33,25 @@ def _hover(page: Page, selector: str) -> dict[str, str]:
     return _tip(page)
 
 
-def _tip(page: Page) -> dict[str, str]:
+class Tip(TypedDict):
+    """The tooltip's text, data attributes and horizontal extent (CSS px)."""
+
+    text: str
+    series: str
+    x: str
+    v: str
+    right: float
+    left: float
+
+
+def _tip(page: Page) -> Tip:
     page.wait_for_selector(".tip:not([hidden])")
-    return page.eval_on_selector(
+    tip: Tip = page.eval_on_selector(  # playwright: evaluate() returns Any
         ".tip",
         "t => ({text: t.textContent, series: t.dataset.series, x: t.dataset.x, v: t.dataset.v,"
         " right: t.getBoundingClientRect().right, left: t.getBoundingClientRect().left})",
     )
+    return tip
 
 
 def _number(text: str) -> float:

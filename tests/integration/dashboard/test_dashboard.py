@@ -57,10 +57,10 @@ def test_overview_shows_the_api_numbers(tab: Tab, collector: Collector) -> None:
             expected = {k: v for k, v in expected.items() if v is not None}
         assert marks(page, "#chart-lifecycle", key) == expected
     feats = collector.api("overview", start=START, end=END, group_by="", table="features")
-    shown = marks(page, "#chart-features", "adoption")
-    assert shown and set(shown) == {f["feature"] for f in feats}
+    bars = marks(page, "#chart-features", "adoption")
+    assert bars and set(bars) == {f["feature"] for f in feats}
     for f in feats:
-        assert close(shown[f["feature"]], f["adoption"] * 100)
+        assert close(bars[f["feature"]], f["adoption"] * 100)
     trend = collector.api("trend", start="2025-11-29", end=END)
     first = f"{rows[0]['device_type']} · {rows[0]['firmware_version']}"
     expected = {

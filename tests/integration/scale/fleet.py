@@ -20,8 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from agent.agent import Agent
-from agent.settings import AgentSettings
-from shared.mqtt import MqttSettings
+from agent.settings import AgentSettings, MqttSettings
 
 
 def settings(port: int, i: int, dir: Path) -> AgentSettings:

@@ -21,6 +21,7 @@ from tests.kits.security import (
     COLLECTOR_USER,
     SHIPPED_ACL,
     Certs,
+    agent_mqtt_settings,
     client,
     login_result,
     make_certs,
@@ -72,7 +73,9 @@ async def test_agent_and_collector_over_tls_store_and_ack(
             firmware_version="2.1",
             account_id="acme",
             buffer_path=tmp_path / "agent.db",
-            mqtt=mqtt_settings(tls_broker.tls_port, "gw-tls", USERS["gw-tls"], ca_file=certs.ca),
+            mqtt=agent_mqtt_settings(
+                tls_broker.tls_port, "gw-tls", USERS["gw-tls"], ca_file=certs.ca
+            ),
             linger_ms=20,
             ack_timeout_s=3.0,  # also covers a first batch sent before the collector subscribed
         )

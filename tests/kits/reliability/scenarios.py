@@ -150,18 +150,19 @@ async def disk_full(tmp: Path, quick: bool) -> Outcome:
         "metrics_port": metrics,
     }
     async with Rig(tmp, agents=1, agent_extra=extra) as rig:
-        a = rig.fleet[0]
+        proc = rig.fleet[0].proc
+        assert proc is not None  # started by the rig, and never restarted here
         rig.start_feeding()
         await asyncio.sleep(2)
         rig.net.cut()
         await asyncio.sleep(1)
-        filler = Path(f"/proc/{a.proc.pid}/root{bufdir}/filler")
+        filler = Path(f"/proc/{proc.pid}/root{bufdir}/filler")
         await asyncio.to_thread(fill, filler, keep_free=128 * 1024)
         refused_before = len(rig.errors)
         await asyncio.sleep(5 if quick else 60)  # full: intake keeps failing, keeps running
         failures = []
-        if a.proc.poll() is not None:
-            failures.append(f"the agent died on a full disk (exit {a.proc.returncode})")
+        if proc.poll() is not None:
+            failures.append(f"the agent died on a full disk (exit {proc.returncode})")
         if len(rig.errors) == refused_before:
             failures.append("the disk never filled: no intake was refused")
         elif not all(b"full" in e for e in rig.errors[refused_before:]):
@@ -171,8 +172,8 @@ async def disk_full(tmp: Path, quick: bool) -> Outcome:
             failures.append("the agent's metrics do not show the failing commits")
         rig.net.heal()
         await asyncio.sleep(3)  # acks for a full disk
-        if a.proc.poll() is not None:
-            failures.append(f"the agent died on acks with a full disk ({a.proc.returncode})")
+        if proc.poll() is not None:
+            failures.append(f"the agent died on acks with a full disk ({proc.returncode})")
         await asyncio.to_thread(filler.unlink)
         healed = time.monotonic()
         await asyncio.sleep(2)  # events keep coming once there is room again

@@ -1,5 +1,6 @@
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from shared import codec
 from shared.models import Batch
 
 
-def settings(tmp_path: Path, **kw: object) -> AgentSettings:
+def settings(tmp_path: Path, **kw: Any) -> AgentSettings:
     return AgentSettings(
         device_id="gw-1",
         device_type="gateway-x1",
@@ -20,7 +21,7 @@ def settings(tmp_path: Path, **kw: object) -> AgentSettings:
         account_id="acme",
         labels={"site": "plant-3"},
         buffer_path=tmp_path / "b.db",
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 

@@ -19,7 +19,8 @@ def test_append_read_delete_depth(tmp_path: Path) -> None:
         assert buf.append_many([ev(i) for i in range(10)]) == list(range(1, 11))
         assert buf.append_many([]) == []
         assert buf.depth() == 10
-        assert buf.oldest()[:2] == (1, 1000)
+        first = buf.oldest()
+        assert first is not None and first[:2] == (1, 1000)
         rows = buf.read_after(0, 3, 10**6)
         assert [s for s, _ in rows] == [1, 2, 3]
         assert json.loads(rows[0][1]) == ev(0)  # stored without seq, as given

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from agent.budget import Budget, row_bytes
-from agent.buffer import Appended, Buffer, Oldest
+from agent.buffer import Appended, Buffer
 from agent.drops import Drop, subtract
 from agent.errors import AgentStopped, BufferCorrupt, BufferFull
+from agent.stored import Oldest
 
 MIB = 1 << 20
 ID = "00000000-0000-7000-8000-{:012d}"

@@ -61,7 +61,8 @@ def test_limit_holds_on_disk_and_drops_are_exact(tmp_path: Path, mb: int) -> Non
         assert last == total and depth + dropped == total and dropped > 0
         # One range, from 1: the oldest go first, and adjacent drops extend it.
         assert pending == [D.Drop(1, dropped, "overflow")]
-        assert buf.oldest() is not None and buf.oldest()[0] == dropped + 1  # type: ignore[index]
+        oldest = buf.oldest()
+        assert oldest is not None and oldest[0] == dropped + 1
     assert sum(p.stat().st_size for p in tmp_path.glob("b.db*")) <= limit
 
 

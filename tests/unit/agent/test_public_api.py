@@ -60,6 +60,8 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
 
 
 def test_error_tree() -> None:
+    retryable: list[type[errors.AgentError]]  # both lists: one loop variable over them
+    permanent: list[type[errors.AgentError]]
     retryable = [errors.BufferUnavailable, errors.BufferFull, errors.AgentStopped]
     permanent = [errors.InvalidEvent, errors.CollectionOff, errors.BufferCorrupt,
                  errors.ConfigError]  # fmt: skip

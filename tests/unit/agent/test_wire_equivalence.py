@@ -72,7 +72,7 @@ def agent_accepts_event(raw: bytes) -> bool:
         one = False
     (fields,) = check_json_lines([raw, b'{"kind":"x"}'])[:1]
     many = not isinstance(fields, str)
-    if many:
+    if not isinstance(fields, str):
         try:
             FACTORY.build(fields)
         except InvalidEvent:

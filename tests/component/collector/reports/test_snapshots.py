@@ -13,7 +13,7 @@ import itertools
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 
@@ -22,6 +22,7 @@ from collector.errors import QueryError
 from collector.reports import tables as aq
 from collector.reports.query import make_query
 from collector.settings import PesSettings
+from collector.storage.base import Store
 from collector.storage.bitmaps import Changes, ComboRow, Cursor, FeatureNameRow
 from tests.kits.analytics import merged, random_fleet, torn_refreshes
 
@@ -33,7 +34,8 @@ Refresh = tuple[list[ComboRow], list[FeatureNameRow], Changes]
 
 class VersionedStore:
     """The analytics tables at one version (an index into `refreshes`), read with a cursor:
-    the rows of the refreshes after it, up to the version."""
+    the rows of the refreshes after it, up to the version. Only the reads the analytics
+    requests make: passed where a Store is expected with cast()."""
 
     def __init__(self, refreshes: Sequence[Refresh], version: int) -> None:
         self.refreshes, self.version = refreshes, version
@@ -95,13 +97,13 @@ async def test_requests_answer_for_their_own_version(
         for version in range(len(refreshes) - 1):
             want = await outcome(request(VersionedStore(refreshes, version)))
             store = VersionedStore(refreshes, version)
-            await aq.current_snapshot(store)  # warm, as a serving collector is
+            await aq.current_snapshot(cast(Store, store))  # warm, as a serving collector is
 
             async def refreshed_meanwhile(
                 compute: Callable[[], T], store: VersionedStore = store
             ) -> T:
                 store.version += 1
-                await aq.current_snapshot(store)
+                await aq.current_snapshot(cast(Store, store))
                 return await real_off_loop(compute)
 
             with monkeypatch.context() as m:

@@ -190,9 +190,9 @@ async def test_trend_overview_health_funnel_match_reference(
     # A device's row names the account(s) of its activity in P and the period before.
     since = START - timedelta(days=(END - START).days + 1)
     owners: dict[str, set[str]] = {}
-    for a in activity_of(events):
-        if since <= a["day"] <= END:
-            owners.setdefault(a["device_id"], set()).add(a["account_id"])
+    for act in activity_of(events):
+        if since <= act["day"] <= END:
+            owners.setdefault(act["device_id"], set()).add(act["account_id"])
     devices = await get(client, "/v1/health", **q)
     assert devices and all(
         r["account_id"] == ",".join(sorted(owners[r["entity"]])) for r in devices
@@ -307,7 +307,7 @@ async def test_late_events_and_redeliveries_reach_a_running_api(
 
 
 async def test_bad_parameters_are_refused_with_422(client: httpx.AsyncClient) -> None:
-    cases = [
+    cases: list[tuple[str, dict[str, str | int]]] = [
         ("/v1/pes", {"end": "0001-01-01"}),
         ("/v1/trend", {"end": "9999-12-31", "interval": "month"}),
         ("/v1/health", {"start": "0001-01-02", "end": "0001-01-30"}),

@@ -219,10 +219,11 @@ async def test_bad_requests_answer_4xx_and_store_nothing(client: httpx.AsyncClie
     assert (await get_report(client))["n"] == 0
     big = b'{"account_id": "a", "outcome": "renewed", "date": "2026-01-01"}\n' * 170_000
     assert (await client.post("/v1/outcomes", content=big)).status_code == 413
-    for params in [
+    bad: list[dict[str, str | int]] = [
         {"lead": -1}, {"lead": 366}, {"period_days": 0}, {"period_days": 366},
         {"bands": "0,50"}, {"bands": "0,x,100"}, {"bands": "0,60,30,100"}, {"entity": "user"},
-    ]:  # fmt: skip
+    ]  # fmt: skip
+    for params in bad:
         r = await client.get("/v1/outcomes/report", params=params)
         assert r.status_code == 422, (params, r.text)
     r = await client.get("/v1/outcomes/report", headers={"Authorization": "Bearer nope"})

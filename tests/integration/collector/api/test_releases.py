@@ -37,8 +37,9 @@ from tests.oracles.releases_reference import reference_rollout, reference_rows
 D = date(2026, 3, 2)
 DAYS = 40
 START, END, AS_OF, W = D + timedelta(days=5), D + timedelta(days=34), D + timedelta(days=39), 5
-PARAMS = {"start": START.isoformat(), "end": END.isoformat(), "as_of": AS_OF.isoformat(),
-          "window": W}  # fmt: skip
+PARAMS: dict[str, str | int] = {
+    "start": START.isoformat(), "end": END.isoformat(), "as_of": AS_OF.isoformat(), "window": W,
+}  # fmt: skip
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

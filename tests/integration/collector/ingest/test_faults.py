@@ -14,9 +14,8 @@ import asyncpg
 import pytest
 
 from agent.agent import Agent
-from agent.settings import AgentSettings
+from agent.settings import AgentSettings, MqttSettings
 from devkit.broker import LocalBroker
-from shared.mqtt import MqttSettings
 from tests.kits.pes import (
     PgDatabase,
     api_get,

@@ -208,6 +208,8 @@ def last_data_byte(path: Path, member: str) -> int:
     with zipfile.ZipFile(path) as z:
         info = z.getinfo(member)
     head = path.read_bytes()[info.header_offset : info.header_offset + 30]
+    name: int  # struct.unpack's values are untyped: two unsigned shorts
+    extra: int
     name, extra = struct.unpack("<HH", head[26:30])
     return info.header_offset + 30 + name + extra + info.compress_size - 1
 

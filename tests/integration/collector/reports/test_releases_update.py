@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -239,18 +239,21 @@ async def test_an_update_declines_where_codes_other_than_devices_would_move(url:
         same = update_fleet(f, snapshot, runs, codes, [], None)  # nothing changed
         assert same is not None
         assert_same_fleet(same.fleet, f)
-        for field, value in (
-            ("types", ("x", *f.types)),
-            ("firmwares", ("x", *f.firmwares)),
-            ("features", ("x", *f.features)),
-            ("devices", ("x", *f.devices)),
-        ):
-            moved = dataclasses.replace(f, **{field: value}) if field != "devices" else None
-            if moved is None:  # a kept device the sources lack: its rows must go
-                moved = dataclasses.replace(f, devices=value, uses=np.zeros(
-                    (len(value), f.n_days), np.int32), run_device=f.run_device + 1,
-                    act_device=f.act_device + 1, use_device=f.use_device + 1)  # fmt: skip
-            assert update_fleet(moved, snapshot, runs, codes, [], None) is None, field
+
+        def device_gone() -> Fleet:  # a kept device the sources lack: its rows must go
+            value = ("x", *f.devices)
+            return dataclasses.replace(f, devices=value, uses=np.zeros(
+                (len(value), f.n_days), np.int32), run_device=f.run_device + 1,
+                act_device=f.act_device + 1, use_device=f.use_device + 1)  # fmt: skip
+
+        moves: list[tuple[str, Callable[[], Fleet]]] = [
+            ("types", lambda: dataclasses.replace(f, types=("x", *f.types))),
+            ("firmwares", lambda: dataclasses.replace(f, firmwares=("x", *f.firmwares))),
+            ("features", lambda: dataclasses.replace(f, features=("x", *f.features))),
+            ("devices", device_gone),
+        ]
+        for field, move in moves:
+            assert update_fleet(move(), snapshot, runs, codes, [], None) is None, field
 
 
 async def test_where_an_update_declines_the_days_are_built(

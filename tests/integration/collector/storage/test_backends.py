@@ -82,7 +82,7 @@ async def test_worked_example_through_import_path(store: Store, specs_dir: Path)
     for n, line in enumerate(lines):
         row = parse_import_line(line, f"import:{n}", NOW, UTC)
         assert not hasattr(row, "reason")
-        unit.events.append(row)  # type: ignore[arg-type]
+        unit.events.append(row)
     (c,) = await store.write([unit], NOW)
     assert (c.stored, c.duplicates) == (68, 1)
     settings = PesSettings(core_features=expected["core_features"])
@@ -161,7 +161,7 @@ async def test_imports_store_the_first_copy_of_each_event_across_chunks(store: S
     for k, n in enumerate(numbers):
         row = parse_import_line(line(n, "export" if k >= 2500 else "calibrate"), "t", NOW, UTC)
         assert not hasattr(row, "reason")
-        unit.events.append(row)  # type: ignore[arg-type]
+        unit.events.append(row)
     (c,) = await store.write([unit], NOW)
     assert (c.stored, c.duplicates) == (2500, 4)
     feats = await store.features("device", date(2026, 3, 14), date(2026, 3, 14))

@@ -20,6 +20,7 @@ from collector.storage import Store, open_store, tallies
 from collector.storage.postgres.schema import MIGRATIONS as PG_MIGRATIONS
 from collector.storage.postgres.store import PgStore
 from collector.storage.sqlite.schema import MIGRATIONS as SQLITE_MIGRATIONS
+from collector.storage.sqlite.store import SqliteStore
 from tests.integration.collector.storage.test_backends import NOW, UTC, batch
 from tests.kits.pes import PgDatabase
 
@@ -54,8 +55,9 @@ async def actual(store: Store) -> dict[str, Any]:
         vals = [(await store._fetch(s))[0][0] for s in sqls]
         rows = await store._fetch(reasons)
     else:
-        vals = [(await store._fetch(s, ()))[0][0] for s in sqls]  # type: ignore[attr-defined]
-        rows = await store._fetch(reasons, ())  # type: ignore[attr-defined]
+        assert isinstance(store, SqliteStore)
+        vals = [(await store._fetch(s, ()))[0][0] for s in sqls]
+        rows = await store._fetch(reasons, ())
     return {"events": vals[0], "devices": vals[1], "quarantined": vals[2],
             "quarantine_by_reason": {r[0]: r[1] for r in rows}}  # fmt: skip
 

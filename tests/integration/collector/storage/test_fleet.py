@@ -50,7 +50,7 @@ async def test_fleet_summary_and_attention_list(store: Store) -> None:
                    config_error="device: window: not a setting")  # fmt: skip
     await store.save_status("picky", picky, NOW)
 
-    f = await store.fleet(NOW, 20)  # type: ignore[attr-defined]
+    f = await store.fleet(NOW, 20)
     assert {k: v for k, v in f.items() if k not in ("attention", "configs")} == {
         "devices": 5, "online": 3, "offline": 1, "no_status": 1,
         "seen_24h": 3, "silent_24h": 2,
@@ -72,7 +72,7 @@ async def test_fleet_summary_and_attention_list(store: Store) -> None:
         {"config_version": "fleet=2", "devices": 2, "refused": 1},
         {"config_version": None, "devices": 2, "refused": 0},
     ]
-    assert len((await store.fleet(NOW, 1))["attention"]) == 1  # type: ignore[attr-defined]
+    assert len((await store.fleet(NOW, 1))["attention"]) == 1
 
     busy = next(d for d in await store.devices(10, 0) if d["device_id"] == "busy")
     assert (busy["device_type"], busy["account_id"], busy["events"]) == ("press-x", "acme", 8)

@@ -115,7 +115,7 @@ async def test_a_v2_store_upgrades_to_partitions_without_losing_rows(db: PgDatab
         con = await asyncpg.connect(db.dsn)
         try:
             versions = await con.fetchrow("SELECT count(*), max(version) FROM schema_version")
-            assert tuple(versions) == (len(MIGRATIONS), len(MIGRATIONS))
+            assert versions is not None and tuple(versions) == (len(MIGRATIONS), len(MIGRATIONS))
         finally:
             await con.close()
 

@@ -80,7 +80,9 @@ def test_point_values_are_the_segment_rows_and_seed_fixes_the_interval() -> None
             )
             assert rows[(name, metric)]["active"] == ref[(fw,)].active
     delta = rows[("b", "pes")]["delta"]
-    assert delta == pytest.approx(ref[("2.1",)].pes - ref[("2.0",)].pes)  # type: ignore[operator]
+    pes_b, pes_a = ref[("2.1",)].pes, ref[("2.0",)].pes
+    assert pes_b is not None and pes_a is not None
+    assert delta == pytest.approx(pes_b - pes_a)
     assert rows[("a", "pes")]["delta"] is None
     again = run(events, "firmware_version:2.0", "firmware_version:2.1", resamples=200, seed=9)
     assert again == rows
@@ -290,7 +292,9 @@ def test_the_fleets_features_define_an_unconfigured_core_set() -> None:
 
     def adoption(fleet: dict[str, set[str]] | None) -> float:
         rows = compare(cube, configs, params, "device", baseline="a", resamples=50, fleet=fleet)
-        return next(r["value"] for r in rows if r["config"] == "a" and r["metric"] == "adoption")
+        value = next(r["value"] for r in rows if r["config"] == "a" and r["metric"] == "adoption")
+        assert isinstance(value, float), value  # devices used core features: a share, not None
+        return value
 
     own = adoption(None)
     wider = adoption({"press-x": {"a", "b", "c", "d"}})  # c, d: used elsewhere in the fleet

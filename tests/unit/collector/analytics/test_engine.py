@@ -12,7 +12,7 @@ import pytest
 from collector.analytics.arrays import unpack_row
 from collector.analytics.bits import any_between
 from collector.analytics.cube import aggregate, members, needed_range, period_stats
-from collector.analytics.params import PesParams
+from collector.analytics.params import PesParams, PesResult
 from collector.analytics.state import CubeState
 from collector.storage.bitmaps import Changes
 from tests.kits.analytics import (
@@ -40,7 +40,7 @@ def pes_of(
     group_by: list[str],
     entity: str,
     filters: dict[str, str] | None = None,
-) -> list:  # type: ignore[type-arg]
+) -> list[PesResult]:
     cube = state.view(*needed_range(params), filters)
     return aggregate(period_stats(cube, members(cube, group_by, entity), params))
 

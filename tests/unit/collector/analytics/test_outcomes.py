@@ -487,7 +487,9 @@ def test_wilson_refuses_counts_outside_0_to_n() -> None:
 def test_newcombe_uses_the_given_z_for_both_groups() -> None:
     # z = 1 (about 68%): narrower than the default 95%, and built from the two z = 1 Wilson
     # intervals exactly as the 95% one is.
-    (l1, u1), (l2, u2) = wilson(9, 10, 1.0) or (), wilson(3, 10, 1.0) or ()
+    nine, three = wilson(9, 10, 1.0), wilson(3, 10, 1.0)
+    assert nine is not None and three is not None
+    (l1, u1), (l2, u2) = nine, three
     want = (0.6 - math.hypot(0.9 - l1, u2 - 0.3), 0.6 + math.hypot(u1 - 0.9, 0.3 - l2))
     got = newcombe(9, 10, 3, 10, 1.0)
     assert got == pytest.approx(want, abs=1e-12)

@@ -119,7 +119,9 @@ def test_series_matches_reference(seed: int) -> None:
         assert got == reference_series(events, entity, params.start, params.end)
 
 
-def health_of(events: list[Event], params: PesParams, entity: str, hp: HealthParams) -> dict:  # type: ignore[type-arg]
+def health_of(
+    events: list[Event], params: PesParams, entity: str, hp: HealthParams
+) -> dict[str, dict[str, Any]]:
     cube = state_from_events(events).view(*health_range(params))
     acts = activity_of(events)
     uses = [

@@ -189,7 +189,7 @@ def test_params_validation() -> None:
     with pytest.raises(ValueError, match="non-negative"):
         PesParams(D, D, weights=(math.nan, 0.5, 0.5))
     with pytest.raises(ValueError, match="stickiness mode"):
-        PesParams(D, D, stickiness="mau_dau")  # type: ignore[arg-type]
+        PesParams(D, D, stickiness="mau_dau")  # type: ignore[arg-type]  # on purpose: no such mode
     with pytest.raises(ValueError, match="list of names"):
         PesParams(D, D, core_features={"press-x": "calibrate"})
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -30,8 +30,16 @@ from tests.oracles.releases_reference import reference_rollout, reference_rows
 
 D0 = date(2026, 3, 1)
 DAY_MS = 86_400_000
-VALUES = ("pre_mean", "post_mean", "change", "control_change", "did")
-COUNTS = ("transitions", "measurable", "pending", "confounded", "inactive", "no_control")
+# ReleaseRow's keys read through a variable: literal types, so each read keeps its value type.
+Key = Literal[
+    "pre_mean", "post_mean", "change", "control_change", "did", "transitions", "measurable",
+    "pending", "confounded", "inactive", "no_control", "change_ci", "did_ci", "significant",
+    "significant_holm",
+]  # fmt: skip
+VALUES: tuple[Key, ...] = ("pre_mean", "post_mean", "change", "control_change", "did")
+COUNTS: tuple[Key, ...] = (
+    "transitions", "measurable", "pending", "confounded", "inactive", "no_control",
+)  # fmt: skip
 
 
 def day(n: int) -> date:
@@ -190,7 +198,7 @@ def test_release_without_control_devices() -> None:
     r = row(rows, ("x", "1.0", "2.0"), "active_share")
     assert [r[k] for k in COUNTS] == [1, 1, 0, 0, 0, 1]
     assert (r["pre_mean"], r["post_mean"], r["change"]) == (0.5, 0.5, 0.0)
-    none = ("control_change", "did", "did_ci", "significant", "significant_holm")
+    none: tuple[Key, ...] = ("control_change", "did", "did_ci", "significant", "significant_holm")
     assert [r[k] for k in none] == [None] * 5
 
 
@@ -204,7 +212,8 @@ def test_type_without_core_set_has_no_breadth() -> None:
     rows = release_report(log.fleet(), p)
     r = row(rows, ("z", "1.0", "2.0"), "breadth")
     assert [r[k] for k in COUNTS] == [1, 1, 0, 0, 0, 0]
-    assert [r[k] for k in (*VALUES, "change_ci", "did_ci")] == [None] * 7
+    unset: tuple[Key, ...] = (*VALUES, "change_ci", "did_ci")
+    assert [r[k] for k in unset] == [None] * 7
     active = row(rows, ("z", "1.0", "2.0"), "active_share")  # a and b: 0.5 -> 0
     assert (active["change"], active["control_change"], active["did"]) == (-0.5, -0.5, 0.0)
     # the fallback's first day is start - W = day 3: f9 used that day makes the set {f9}

@@ -97,7 +97,7 @@ def test_a_truncated_file_is_refused(tmp_path: Path, keep: float) -> None:
         state_file.read(path)
 
 
-def _rewrite(path: Path, change: dict[str, np.ndarray]) -> None:  # type: ignore[type-arg]  # any array
+def _rewrite(path: Path, change: dict[str, np.ndarray]) -> None:  # any array
     with np.load(path) as npz:
         members = {k: npz[k] for k in npz.files}
     members.update(change)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -14,6 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, reject, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.core.result import Err, Ok
 
 from collector.api import AppState, create_app
 from collector.settings import load_settings
@@ -26,7 +27,19 @@ _SPEC_APP = create_app(
     AppState(load_settings(None, storage={"url": "sqlite::memory:"}), open_store("sqlite::memory:"))
 )
 SCHEMA = schemathesis.openapi.from_dict(_SPEC_APP.openapi())
-OPERATIONS = {op.label: op for op in (r.ok() for r in SCHEMA.get_all_operations())}
+
+
+T = TypeVar("T")
+E = TypeVar("E", bound=Exception)
+
+
+def _parsed(result: Ok[T] | Err[E]) -> T:
+    if isinstance(result, Err):  # the app's own schema must parse: fail loudly if it does not
+        raise result.err()
+    return result.ok()
+
+
+OPERATIONS = {op.label: op for op in map(_parsed, SCHEMA.get_all_operations())}
 # About 40 requests per operation and mode: the whole module stays well under a minute.
 FUZZ = settings(
     max_examples=40,

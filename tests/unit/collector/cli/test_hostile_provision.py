@@ -16,6 +16,7 @@ import pytest
 from agent.settings import load_settings as load_agent_settings
 from collector.cli import provision as P
 from collector.cli.main import main as collector_cli
+from collector.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[4]
 SHIPPED_ACL = REPO / "deploy" / "mosquitto" / "pes.acl"
@@ -74,8 +75,8 @@ def test_set_password_keeps_mode_of_an_existing_file(tmp_path: Path) -> None:
 def test_missing_mosquitto_passwd_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(P.shutil, "which", lambda _: None)
-    with pytest.raises(P.ConfigError, match="mosquitto_passwd not found"):
+    monkeypatch.setattr(shutil, "which", lambda _: None)  # the module provision.py calls
+    with pytest.raises(ConfigError, match="mosquitto_passwd not found"):
         P.set_password(tmp_path / "pw", "gw-1", "x", hasher="mosquitto_passwd")
     assert P.set_password(tmp_path / "pw", "gw-1", "x", hasher="auto") == "builtin"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from collector.reports.render import (
     band_table,
     compare_table,
@@ -15,7 +17,7 @@ from collector.reports.render import (
 
 
 def test_csv_flattens_one_level_and_writes_nulls_empty() -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "device_type": "press-x",
             "pes": 52.5,
@@ -141,7 +143,7 @@ def test_release_and_band_tables() -> None:
     ]  # fmt: skip
     assert lines[3].split()[-3:] == ["-", "-", "-"]
     assert release_table([]) == "(no firmware changes in this period)"
-    bands = [
+    bands: list[dict[str, Any]] = [
         {"lo": 0, "hi": 30, "n": 6, "retained": 1, "rate": 1 / 6, "rate_ci": [0.03, 0.5642]},
         {"lo": 70, "hi": 100, "n": 0, "retained": 0, "rate": None, "rate_ci": None},
     ]

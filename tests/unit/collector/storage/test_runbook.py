@@ -54,7 +54,8 @@ def test_batches_in_any_order_equal_runs_from_events(seed: int) -> None:
         n = rng.randint(1, 8)
         batch, arrivals = arrivals[:n], arrivals[n:]
         known = {(r.device_id, r.event_id) for r in stored}
-        fresh, seen = [], set()
+        fresh: list[EventRow] = []
+        seen: set[tuple[str, str]] = set()
         for r in batch:  # the plan's dedup: only events never stored before
             if (r.device_id, r.event_id) not in known | seen:
                 seen.add((r.device_id, r.event_id))
