@@ -16,6 +16,7 @@ from collector.ingest.loop import IngestLoop
 from collector.records import AckTarget, ParsedMessage
 from collector.settings import CollectorSettings
 from collector.storage import Store, WriteCounts
+from shared import codec
 from shared.errors import PublishFailed
 from shared.mqtt import Message
 from shared.topics import events_topic
@@ -63,7 +64,7 @@ class FakeMqtt:
         self.log.append(("puback", m.mid))
 
     def queue_many(self, items: Sequence[tuple[str, bytes]], **_: Any) -> list[int]:
-        seqs = [int(service.codec.decode(p, None)["first_seq"]) for _, p in items]
+        seqs = [int(codec.decode(p, None)["first_seq"]) for _, p in items]
         self.log.extend(("ack", s) for s in seqs)
         return seqs
 
