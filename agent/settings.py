@@ -154,7 +154,7 @@ class AgentSettings(msgspec.Struct, kw_only=True):
     metrics_host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.mqtt, MqttSettings):  # a dict, or the collector's pydantic kind
+        if not isinstance(self.mqtt, MqttSettings):  # a table, as from TOML or kwargs
             self.mqtt = _mqtt_from(self.mqtt)
         _validate_fields(self, "")
         errors: list[str] = []
@@ -311,16 +311,16 @@ def _validate_fields(obj: msgspec.Struct, prefix: str) -> None:
         raise SettingsInvalid(errors)
 
 
-def _mqtt_from(value: Any) -> MqttSettings:
-    """A table ({"port": 1884}) or an object with the same attributes (shared.mqtt's
-    pydantic MqttSettings, as the collector's tests and tools make them)."""
-    if isinstance(value, Mapping):
-        fields, errors = _convert_mapping(MqttSettings, value, "mqtt.")
-        if errors:
-            raise SettingsInvalid(errors)
-        return MqttSettings(**fields)
-    names = [f.name for f in msgspec.structs.fields(MqttSettings)]
-    return MqttSettings(**{n: getattr(value, n) for n in names if hasattr(value, n)})
+def _mqtt_from(value: object) -> MqttSettings:
+    """The agent's MqttSettings from a table ({"port": 1884}); anything else is refused (the
+    collector's pydantic settings are another type: build the agent's own)."""
+    if not isinstance(value, Mapping):
+        got = type(value).__name__
+        raise SettingsInvalid([f"mqtt: expected a table or MqttSettings, got {got}"])
+    fields, errors = _convert_mapping(MqttSettings, value, "mqtt.")
+    if errors:
+        raise SettingsInvalid(errors)
+    return MqttSettings(**fields)
 
 
 def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:

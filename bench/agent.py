@@ -43,6 +43,7 @@ from agent.batch import build_batch, events_budget
 from agent.buffer import Buffer
 from agent.events import Factory, check_python, to_body
 from agent.settings import AgentSettings
+from agent.settings import MqttSettings as AgentMqttSettings
 from bench.core import Figure, Size
 from devkit.broker import LocalBroker, free_port
 from shared import codec
@@ -71,7 +72,7 @@ def _settings(d: Path, port: int, device: str = "gw-bench", **kw: Any) -> AgentS
         "account_id": "acme",
         "labels": {"site": "plant-3"},
         "buffer_path": d / f"{device}.db",
-        "mqtt": MqttSettings(port=port, reconnect_initial_s=0.1, reconnect_max_s=1.0),
+        "mqtt": AgentMqttSettings(port=port, reconnect_initial_s=0.1, reconnect_max_s=1.0),
     }
     return AgentSettings(**(values | kw))
 

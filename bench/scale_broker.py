@@ -143,8 +143,7 @@ _AGENTS = """
 import asyncio, sys
 from pathlib import Path
 from agent.agent import Agent
-from agent.settings import AgentSettings
-from shared.mqtt import MqttSettings
+from agent.settings import AgentSettings, MqttSettings
 
 async def main(port, first, n, d):
     agents = [Agent(AgentSettings(

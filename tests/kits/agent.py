@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.settings import AgentSettings
+from agent.settings import MqttSettings as AgentMqttSettings
 from shared import codec
 from shared.models import Ack, Batch, WireEvent
 from shared.mqtt import MqttClient, MqttSettings
@@ -26,6 +27,11 @@ def fast_mqtt(port: int) -> MqttSettings:
     return MqttSettings(port=port, reconnect_initial_s=0.05, reconnect_max_s=0.5, keepalive=5)
 
 
+def fast_agent_mqtt(port: int) -> AgentMqttSettings:
+    """fast_mqtt() as the agent's own settings type."""
+    return AgentMqttSettings(port=port, reconnect_initial_s=0.05, reconnect_max_s=0.5, keepalive=5)
+
+
 def agent_settings(tmp_path: Path, port: int, device_id: str, **kw: Any) -> AgentSettings:
     values: dict[str, Any] = {
         "device_id": device_id,
@@ -33,7 +39,7 @@ def agent_settings(tmp_path: Path, port: int, device_id: str, **kw: Any) -> Agen
         "firmware_version": "4.2.1",
         "account_id": "acme",
         "buffer_path": tmp_path / f"{device_id}.db",
-        "mqtt": fast_mqtt(port),
+        "mqtt": fast_agent_mqtt(port),
         "linger_ms": 20,
         "ack_timeout_s": 5.0,
     }

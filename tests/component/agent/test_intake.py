@@ -17,10 +17,9 @@ from agent.agent import Agent
 from agent.buffer import Buffer
 from agent.errors import BufferFull, InvalidEvent
 from agent.sessions import META_KEY, Sessions
-from agent.settings import AgentSettings
+from agent.settings import AgentSettings, MqttSettings
 from devkit.broker import free_port
 from shared.models import WireEvent
-from shared.mqtt import MqttSettings
 
 pytestmark = pytest.mark.timeout(60)
 LINE = b'{"kind":"feature_use","feature":"calibrate","session_id":"s1"}\n'

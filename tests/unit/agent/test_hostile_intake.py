@@ -18,12 +18,11 @@ from agent.agent import Agent
 from agent.buffer import Buffer
 from agent.errors import InvalidEvent
 from agent.events import make_event, to_body
-from agent.settings import AgentSettings
+from agent.settings import AgentSettings, MqttSettings
 from collector.ingest.parse import parse_batch
 from devkit.broker import free_port
 from shared import limits as L
 from shared.models import WireEvent
-from shared.mqtt import MqttSettings
 from tests.kits.hostile import (
     FAST,
     SLOW,

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.settings import AgentSettings, load_settings
+from agent.settings import AgentSettings, MqttSettings, SettingsInvalid, load_settings
 from shared.errors import ConfigError
 
 TOML = """
@@ -135,3 +135,22 @@ def test_socket_and_limits(config: Path, tmp_path: Path) -> None:
     config.write_text(f'socket_path = "/{"x" * 120}.sock"\n' + config.read_text())
     with pytest.raises(ConfigError, match="too long"):
         load_settings(config)
+
+
+IDENTITY = {"device_id": "gw-1", "device_type": "lathe-9", "firmware_version": "1.0",
+            "account_id": "acme"}  # fmt: skip
+
+
+def test_mqtt_from_a_table_is_converted_and_checked() -> None:
+    s = AgentSettings(**IDENTITY, mqtt={"port": 1884, "keepalive": 5})  # type: ignore[arg-type]  # a table, as TOML gives it: converted by __post_init__
+    assert isinstance(s.mqtt, MqttSettings)
+    assert (s.mqtt.port, s.mqtt.keepalive, s.mqtt.host) == (1884, 5, "127.0.0.1")
+    with pytest.raises(SettingsInvalid, match=r"mqtt\.port"):
+        AgentSettings(**IDENTITY, mqtt={"port": 0})  # type: ignore[arg-type]  # as above
+
+
+def test_mqtt_of_another_type_is_refused_not_copied_by_attribute() -> None:
+    from shared.mqtt import MqttSettings as CollectorMqttSettings
+
+    with pytest.raises(SettingsInvalid, match=r"^mqtt: expected a table or MqttSettings, got "):
+        AgentSettings(**IDENTITY, mqtt=CollectorMqttSettings(port=1884))  # type: ignore[arg-type]  # the wrong type on purpose
