@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from collector.settings import StorageSettings
 from devkit.broker import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -126,3 +127,10 @@ class PgDatabase:
             await con.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
         finally:
             await con.close()
+
+
+def kept_storage(url: str, tmp_path: Path) -> StorageSettings:
+    """Storage settings whose kept analytics (and release) files land in `tmp_path`: PostgreSQL
+    needs a directory; SQLite keeps the files next to the store."""
+    where = None if url.startswith("sqlite:") else str(tmp_path / "snapshots")
+    return StorageSettings(url=url, analytics_snapshot_dir=where)

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from collector.records import AckTarget, EventRow, ParsedMessage
+from collector.settings import PesSettings
 from collector.storage import NO_RUNS_CURSOR, Store
 from collector.storage.runbook import group_runs
 from collector.storage.runs import Run
@@ -134,3 +135,11 @@ def assert_matches_oracle(
                 assert abs(g[k] - w[k]) <= 1e-6, (w, k, g[k])
         assert (g["change_ci"] is None) == (w["change"] is None)
         assert (g["did_ci"] is None) == (w["did"] is None)
+
+
+# The small fleet's scenario the release report tests share: its settings, its first day and
+# length, the day the warm-up's default report ends (the 90 days before it), and one report.
+SETTINGS = PesSettings(core_features={"press-x": ["jog", "calibrate"]})
+D, DAYS = date(2026, 3, 2), 40
+TODAY = D + timedelta(days=DAYS)
+START, END, AS_OF, W = D + timedelta(days=5), D + timedelta(days=30), D + timedelta(days=36), 4

@@ -15,7 +15,7 @@ import struct
 import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -32,41 +32,36 @@ from collector.reports.releases import (
     release_rows,
     rollout_table,
 )
-from collector.settings import PesSettings, StorageSettings
 from collector.storage import Store, open_store
 from tests.integration.collector.reports.test_releases_update import (
     Plan,
     assert_same_fleet,
     assert_same_measured,
 )
-from tests.kits.pes import PgDatabase
-from tests.kits.releases import Ev, Writer, assert_matches_oracle, ev, small_fleet
+from tests.kits.pes import PgDatabase, kept_storage
+from tests.kits.releases import (
+    AS_OF,
+    DAYS,
+    END,
+    SETTINGS,
+    START,
+    TODAY,
+    D,
+    Ev,
+    W,
+    Writer,
+    assert_matches_oracle,
+    ev,
+    small_fleet,
+)
 from tests.oracles.releases_reference import reference_rows
 
-SETTINGS = PesSettings(core_features={"press-x": ["jog", "calibrate"]})
-D, DAYS = date(2026, 3, 2), 40
-TODAY = D + timedelta(days=DAYS)
-START, END, AS_OF, W = D + timedelta(days=5), D + timedelta(days=30), D + timedelta(days=36), 4
 LOG = "collector.reports.release_keep"
 WRITES = ("late", "days", "new_devices", "late", "split", "days", "new_firmware")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/c.db"
-    else:
-        async with PgDatabase() as db:
-            yield db.dsn
-
-
-def storage(url: str, tmp_path: Path) -> StorageSettings:
-    where = None if url.startswith("sqlite:") else str(tmp_path / "snapshots")
-    return StorageSettings(url=url, analytics_snapshot_dir=where)
-
-
 def path_of(url: str, tmp_path: Path) -> Path:
-    path = release_keep.release_path(storage(url, tmp_path))
+    path = release_keep.release_path(kept_storage(url, tmp_path))
     assert path is not None
     return path
 
@@ -76,8 +71,8 @@ async def process(url: str, tmp_path: Path, *, keep: bool = True) -> AsyncIterat
     """One collector process: its files kept when `keep`, written at the end as `serve` does."""
     async with open_store(url) as store:
         if keep:
-            warmstart.keep_warm(store, storage(url, tmp_path))
-            release_keep.keep(store, storage(url, tmp_path))
+            warmstart.keep_warm(store, kept_storage(url, tmp_path))
+            release_keep.keep(store, kept_storage(url, tmp_path))
         yield store
         await warmstart.flush(store)
         await flush_releases(store)

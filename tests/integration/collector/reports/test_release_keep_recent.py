@@ -15,20 +15,14 @@ from collector.reports import release_file, releases
 from collector.reports.releases import ReleaseQuery, load_fleet, make_release_query, release_rows
 from collector.storage import open_store
 from tests.integration.collector.reports.test_release_keep import (
-    AS_OF,
-    END,
     LOG,
-    SETTINGS,
-    START,
-    TODAY,
-    W,
     first_process,
     messages,
     path_of,
     process,
     query,
 )
-from tests.integration.collector.reports.test_release_keep import url as url  # the fixture
+from tests.kits.releases import AS_OF, END, SETTINGS, START, TODAY, W
 
 
 def window(w: int) -> ReleaseQuery:

@@ -16,9 +16,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import date, timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,28 +37,27 @@ from collector.reports.releases import (
     rollout_table,
 )
 from collector.reports.tables import current_snapshot
-from collector.settings import PesSettings
 from collector.storage import Store, open_store
 from collector.storage.runcache import current_run_columns
-from tests.kits.pes import PgDatabase
-from tests.kits.releases import Ev, Writer, assert_matches_oracle, ev, small_fleet
+from tests.kits.releases import (
+    AS_OF,
+    DAYS,
+    END,
+    SETTINGS,
+    START,
+    TODAY,
+    D,
+    Ev,
+    W,
+    Writer,
+    assert_matches_oracle,
+    ev,
+    small_fleet,
+)
 from tests.oracles.releases_reference import reference_rows
 
-SETTINGS = PesSettings(core_features={"press-x": ["jog", "calibrate"]})
-D, DAYS = date(2026, 3, 2), 40
-TODAY = D + timedelta(days=DAYS)  # the warm-up's default report: the 90 days ending here
-START, END, AS_OF, W = D + timedelta(days=5), D + timedelta(days=30), D + timedelta(days=36), 4
 KINDS = ("late", "days", "new_devices", "late", "split", "days", "new_firmware", "new_type",
          "outside", "late", "days", "idle", "new_feature", "late")  # fmt: skip
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/c.db"
-    else:
-        async with PgDatabase() as db:
-            yield db.dsn
 
 
 def query() -> ReleaseQuery:

@@ -7,11 +7,7 @@ late uses on days already stored: a count-only change), which update the warm-up
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
-from datetime import date, timedelta
-from pathlib import Path
-
-import pytest
+from datetime import timedelta
 
 from collector.analytics.releases import ReleaseRow
 from collector.reports import warm_up
@@ -22,25 +18,23 @@ from collector.reports.releases import (
     release_rows,
     rollout_table,
 )
-from collector.settings import PesSettings
 from collector.storage import Store, open_store
-from tests.kits.pes import PgDatabase
-from tests.kits.releases import Ev, Writer, assert_matches_oracle, ev, small_fleet
+from tests.kits.releases import (
+    AS_OF,
+    DAYS,
+    END,
+    SETTINGS,
+    START,
+    TODAY,
+    D,
+    Ev,
+    W,
+    Writer,
+    assert_matches_oracle,
+    ev,
+    small_fleet,
+)
 from tests.oracles.releases_reference import reference_rows
-
-SETTINGS = PesSettings(core_features={"press-x": ["jog", "calibrate"]})
-D, DAYS = date(2026, 3, 2), 40
-TODAY = D + timedelta(days=DAYS)  # the warm-up's default report: the 90 days ending here
-START, END, AS_OF, W = D + timedelta(days=5), D + timedelta(days=30), D + timedelta(days=36), 4
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/c.db"
-    else:
-        async with PgDatabase() as db:
-            yield db.dsn
 
 
 def query() -> ReleaseQuery:

@@ -33,27 +33,12 @@ from tests.kits.analytics import (
     state_from_events,
     write_events,
 )
-from tests.kits.pes import PgDatabase
+from tests.kits.pes import PgDatabase, kept_storage
 
 SETTINGS = PesSettings(core_features={"press-x": ["calibrate", "export"], "*": ["jog"]})
 START, END = date(2026, 2, 1), date(2026, 2, 21)
 GROUP = ["device_type", "label:site"]
 LOG = "collector.reports.warmstart"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/c.db"
-    else:
-        async with PgDatabase() as db:
-            yield db.dsn
-
-
-def storage(url: str, tmp_path: Path) -> StorageSettings:
-    # PostgreSQL needs a directory; SQLite keeps the file next to the store.
-    where = None if url.startswith("sqlite:") else str(tmp_path / "snapshots")
-    return StorageSettings(url=url, analytics_snapshot_dir=where)
 
 
 @asynccontextmanager
@@ -62,7 +47,7 @@ async def process(url: str, tmp_path: Path, *, warm: bool = True) -> AsyncIterat
     at the end as `serve` does on shutdown."""
     async with open_store(url) as store:
         if warm:
-            warmstart.keep_warm(store, storage(url, tmp_path))
+            warmstart.keep_warm(store, kept_storage(url, tmp_path))
         yield store
         await warmstart.flush(store)
 
@@ -131,7 +116,7 @@ async def _refused(url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture,
 
 
 def _path(url: str, tmp_path: Path) -> Path:
-    path = warmstart.snapshot_path(storage(url, tmp_path))
+    path = warmstart.snapshot_path(kept_storage(url, tmp_path))
     assert path is not None
     return path
 
