@@ -43,7 +43,7 @@ from collector.analytics.releases_fleet import Fleet
 from collector.analytics.state_file import StateFileError
 from collector.reports.release_file import Quick, SavedRelease, read, read_quick, write
 from collector.reports.tables import off_loop
-from collector.reports.warmstart import snapshot_path
+from collector.reports.warmstart import other_store, snapshot_path
 from collector.settings import StorageSettings
 from collector.storage import Store
 
@@ -149,10 +149,8 @@ async def _foreign(
     """Why the file is not of this store or is ahead of it (its events, its run cursor), or
     None."""
     mark = await store.analytics_mark()
-    if head.get("identity") != mark.identity:
-        return f"written for {head.get('identity')!r}, this store is {mark.identity!r}"
-    if head.get("schema") != mark.schema:
-        return f"schema {head.get('schema')}, the store's is {mark.schema}"
+    if (reason := other_store(head, mark)) is not None:
+        return reason
     if runs_cursor is not None and runs_cursor > mark.runs:
         return f"run cursor {runs_cursor} is beyond the store's newest {mark.runs}"
     seen = await store.events_seen()

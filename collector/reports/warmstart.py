@@ -109,14 +109,22 @@ async def restore(store: Store) -> CubeState | None:
     return state
 
 
-async def _distrust(store: Store, head: dict[str, Any], state: CubeState) -> str | None:
-    """Why the file's state cannot stand for this store's rows up to its cursor, or None."""
-    keys, bits = _probe(state)
-    mark = await store.analytics_mark(keys)
+def other_store(head: dict[str, Any], mark: AnalyticsMark) -> str | None:
+    """Why a kept file's header is not of this store (its identity, its schema), or None: the
+    first check of both kept files (this one and reports/release_keep.py's)."""
     if head.get("identity") != mark.identity:
         return f"written for {head.get('identity')!r}, this store is {mark.identity!r}"
     if head.get("schema") != mark.schema:
         return f"schema {head.get('schema')}, the store's is {mark.schema}"
+    return None
+
+
+async def _distrust(store: Store, head: dict[str, Any], state: CubeState) -> str | None:
+    """Why the file's state cannot stand for this store's rows up to its cursor, or None."""
+    keys, bits = _probe(state)
+    mark = await store.analytics_mark(keys)
+    if (reason := other_store(head, mark)) is not None:
+        return reason
     if any(c > n for c, n in zip(state.cursor, mark.newest, strict=True)):
         return f"cursor {state.cursor} is beyond the store's newest {mark.newest}"
     known = np.flatnonzero(state.row_of >= 0)
