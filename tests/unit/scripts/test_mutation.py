@@ -8,8 +8,9 @@ import os
 import shutil
 from pathlib import Path
 
-from scripts.mutation import MODULES, PYTEST_ARGS, load_equivalent, unstable_ids
+from scripts.mutation import PYTEST_ARGS, load_equivalent, unstable_ids
 from scripts.mutation_manual import MANUAL
+from scripts.mutation_modules import MODULES
 
 ROOT = Path(__file__).resolve().parents[3]
 
