@@ -37,6 +37,36 @@ log_type warning
 """
 
 
+PORT_ATTEMPTS = 5
+
+
+class _PortTaken(ConfigError):
+    """The port is bound by another process (for a picked port: taken before Mosquitto could
+    bind it)."""
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process `pid` holds a listening TCP socket on `port` (Linux /proc: the socket
+    inodes of its descriptors against the listening sockets of /proc/net/tcp)."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            next(f)  # the header
+            for line in f:
+                cols = line.split()
+                # local address (hex ip:port), state 0A = LISTEN, inode
+                if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                    if cols[9] in inodes:
+                        return True
+    return False
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -87,23 +117,44 @@ class LocalBroker:
     def start(self) -> None:
         if self._dir is None:
             self._dir = tempfile.TemporaryDirectory(prefix="pes-broker-")
-        if not self.port:
+        if self.port:  # a given port (a restart on the same port): no other to try
+            self._start_once()
+            return
+        # free_port() closes its probe socket before Mosquitto binds: another process (a test
+        # on the other pytest-xdist worker) may take the port in between. Then try another.
+        taken: _PortTaken | None = None
+        for _ in range(PORT_ATTEMPTS):
             self.port = free_port()
+            try:
+                self._start_once()
+                return
+            except _PortTaken as exc:
+                taken = exc
+        raise ConfigError(f"mosquitto found no free port in {PORT_ATTEMPTS} tries") from taken
+
+    def _start_once(self) -> None:
         conf = self.dir / "mosquitto.conf"
+        logged = self.dir / "mosquitto.log"
+        start = logged.stat().st_size if logged.exists() else 0  # this attempt's lines only
         base, tls = (BASE_CONFIG, "") if self.security is None else self._secure_config()
         conf.write_text(f"listener {self.port} 127.0.0.1\n{base}{self.extra_config}\n{tls}")
-        with (self.dir / "mosquitto.log").open("ab") as log:  # the child keeps its own fd
+        with logged.open("ab") as log:  # the child keeps its own fd
             self.proc = subprocess.Popen(
                 [find_mosquitto(), "-c", str(conf)], stdout=log, stderr=log, start_new_session=True
             )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise ConfigError(f"mosquitto exited: {self.log_text()[-500:]}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
-            ):
+                with logged.open("rb") as f:
+                    f.seek(start)
+                    text = f.read().decode(errors="replace")[-500:]
+                if "Address already in use" in text:
+                    self.proc = None
+                    raise _PortTaken(f"mosquitto could not bind port {self.port}: in use")
+                raise ConfigError(f"mosquitto exited: {text}")
+            # A listener on the port is not enough: it may be another process's (the race
+            # above). Only our Mosquitto's own listening socket counts.
+            if _listens(self.proc.pid, self.port):
                 return
             time.sleep(0.05)
         raise ConfigError(f"mosquitto did not listen on {self.port}")
