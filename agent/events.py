@@ -141,6 +141,7 @@ class Factory:
         # are fixed for a Factory's life, firmware_version's setter makes it again.
         self._tail: bytes | None = None
         self._tail_str: str | None = None  # the same, decoded (lean_body)
+        self._mid, self._mid_now, self._mid_mono = "", -1, -1  # lean_body's, for these clocks
         self._boot = boot_id()
         self._clock = self.mono_clock = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
 
@@ -187,9 +188,13 @@ class Factory:
         character JSON escapes, so they go in as they are; `props` as checked
         (wire.lean_props, or FastFields) is encoded by the same encoder as event_body's. The
         same bytes as make() + event_body() (tests/unit/agent/test_events.py)."""
-        tail = self._tail_str
-        if tail is None:
-            tail = self._tail_str = self.identity_tail().decode()
+        if now != self._mid_now or mono != self._mid_mono or self._tail_str is None:
+            # The clocks, boot and identity: the same for every event of one millisecond
+            # (all of a socket read or a record_many() call), so formatted once for them.
+            if self._tail_str is None:
+                self._tail_str = self.identity_tail().decode()
+            self._mid = f',"ts":{now},"mono":{mono},"boot":"{self._boot}"{self._tail_str}'
+            self._mid_now, self._mid_mono = now, mono
         body = f'{{"id":"{event_id}","kind":"{kind}"'
         if feature is not None:
             body += f',"feature":"{feature}"'
@@ -197,7 +202,7 @@ class Factory:
             body += f',"session_id":"{session_id}"'
         if user_id is not None:
             body += f',"user_id":"{user_id}"'
-        body += f',"ts":{now},"mono":{mono},"boot":"{self._boot}"{tail}'
+        body += self._mid
         if props:
             return f'{body},"props":{encode(props).decode()}}}'
         return body + "}"
