@@ -6,8 +6,8 @@ MQTT, plus automatic sessions, retained status and optional metrics.
 
 record() answers only after the event is committed to the buffer (fsync'd). Concurrent calls,
 and all socket clients, are written together (agent/writer.py: group commit). This module: the
-lifecycle and intake; firmware, drain, stats, status and remote configuration are in
-agent/manage.py (a mixin).
+lifecycle; intake (record, record_many, socket lines) is in agent/intake.py, firmware, drain,
+stats, status and remote configuration are in agent/manage.py (mixins).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import asyncio
 import logging
 import random
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from agent import firmware as fw
@@ -25,21 +25,12 @@ from agent.buffer import Appended, Buffer
 from agent.errors import (
     AgentPermanentError,
     AgentStopped,
-    BufferFull,
-    CollectionOff,
-    InvalidEvent,
 )
 from agent.events import (
-    EventFields,
     Factory,
-    caller_fields,
-    check_json_lines,
-    check_python,
-    check_python_many,
-    event_body,
-    to_body,
 )
-from agent.ids import mono_ms, uuid7_many
+from agent.ids import mono_ms
+from agent.intake import Intake
 from agent.manage import FIRMWARE_META_KEY, Managed
 from agent.metrics import MetricsServer
 from agent.publisher import IDLE_POLL_S, Publisher
@@ -48,7 +39,7 @@ from agent.sessions import META_KEY, Sessions
 from agent.settings import AgentSettings
 from agent.sock import SocketServer
 from agent.status import status_payload
-from agent.writer import GroupWriter, Row
+from agent.writer import GroupWriter
 from shared.errors import PesError
 from shared.mqtt import MqttClient
 from shared.topics import (
@@ -63,13 +54,11 @@ log = logging.getLogger(__name__)
 
 MAX_EVENTS_PER_COMMIT = 5000  # with the WAL's share of the limit, bounds one transaction
 SWITCH_INTERVAL_S = 0.0005
-RECORD_MANY_SLICE = 256  # record_many() submits in slices: a transaction stays within bounds
 UNLIMITED_COMMIT_BYTES = 4 * 1024 * 1024
 SHUTDOWN_GRACE_S = 5.0
-COLLECTION_OFF = "collection is off (consent withdrawn): nothing stored"
 
 
-class Agent(Managed):
+class Agent(Managed, Intake):
     """Async context manager; nothing touches the disk or the network before __aenter__."""
 
     def __init__(self, settings: AgentSettings, *, idle_poll_s: float = IDLE_POLL_S) -> None:
@@ -84,6 +73,7 @@ class Agent(Managed):
         self._sessions = Sessions(settings.session_idle_s, auto=settings.auto_sessions)
         # The firmware version is read from its source (if any) in __aenter__, not here.
         self._factory = Factory(settings, firmware=settings.firmware_version or "")
+        self._mono_clock = self._factory.mono_clock
         self._session_wake = asyncio.Event()
         self._stream_id = ""
         self._tasks: list[asyncio.Task[None]] = []
@@ -241,121 +231,6 @@ class Agent(Managed):
         if self._writer is not None:
             self._writer.close()
 
-    # -- intake ------------------------------------------------------------------------------
-    async def record(
-        self,
-        kind: str,
-        feature: str | None = None,
-        *,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        labels: Mapping[str, str] | None = None,
-        props: Mapping[str, Any] | None = None,
-        ts_ms: int | None = None,
-        device_type: str | None = None,
-        firmware_version: str | None = None,
-        account_id: str | None = None,
-    ) -> str:
-        """Validate and durably store one event; return its id once it is committed.
-
-        Raises InvalidEvent (nothing stored), BufferFull (reject_new policy, buffer at its
-        limit), AgentStopped, or BufferUnavailable. Cancelling the caller does not un-record an
-        event already handed to the writer."""
-        if not self._accepting or self._writer is None:
-            raise AgentStopped("agent is not running: use `async with Agent(settings)`")
-        if self.collection == "off":
-            raise CollectionOff(COLLECTION_OFF)
-        fields = caller_fields(kind, feature, session_id, user_id, ts_ms, labels, props,
-                               device_type, firmware_version, account_id)  # fmt: skip
-        rows, event_id = self._rows(check_python(fields))
-        stored = await self._writer.submit(rows)
-        if stored < len(rows):
-            raise BufferFull(f"buffer full ({self.settings.max_buffer_mb:g} MiB, reject_new)")
-        return event_id
-
-    async def record_many(self, events: Sequence[Mapping[str, Any]]) -> list[str]:
-        """Validate and durably store several events, given as dicts with the keys of a socket
-        line (kind, feature, session_id, user_id, ts, labels, props...); return their ids once
-        all are committed. For producers with bursts: one call, no task per event.
-
-        Raises InvalidEvent naming the first bad event's index (then nothing is stored), or
-        BufferFull (reject_new) if the buffer refused some: the others are stored."""
-        if not self._accepting or self._writer is None:
-            raise AgentStopped("agent is not running: use `async with Agent(settings)`")
-        if self.collection == "off":
-            raise CollectionOff(COLLECTION_OFF)
-        ids = uuid7_many(len(events))
-        checked = check_python_many(events)
-        docs = []
-        make = self._factory.make
-        clocks = self._factory.clocks()  # handed over together: recorded at one instant
-        for i, (fields, event_id) in enumerate(zip(checked, ids, strict=True)):
-            try:  # everything checked before the sessions see any of it
-                docs.append(make(fields, event_id, clocks))
-            except InvalidEvent as exc:
-                raise InvalidEvent(f"event {i}: {exc}") from exc
-        futures, sizes = [], []
-        for lo in range(0, len(docs), RECORD_MANY_SLICE):
-            rows: list[Row] = []
-            for doc, tail in docs[lo : lo + RECORD_MANY_SLICE]:
-                rows += self._doc_rows(doc, tail)
-            futures.append(self._writer.submit(rows))
-            sizes.append(len(rows))
-        stored = await asyncio.gather(*futures)
-        if list(stored) != sizes:
-            raise BufferFull(f"buffer full (reject_new): {sum(stored)} of {sum(sizes)} rows stored")
-        return ids
-
-    def _prepare_lines(self, lines: list[bytes]) -> list[tuple[list[Row], str] | str]:
-        """Socket lines -> per line, (rows, event id) or an error message."""
-        if not self._accepting:
-            return ["agent is stopping"] * len(lines)
-        if self.collection == "off":
-            return [COLLECTION_OFF] * len(lines)
-        checked = check_json_lines(lines)
-        ids = uuid7_many(len(lines))
-        clocks = self._factory.clocks()  # lines read together: recorded at one instant
-        out: list[tuple[list[Row], str] | str] = []
-        for fields, event_id in zip(checked, ids, strict=True):
-            if isinstance(fields, str):
-                out.append(fields)
-                continue
-            try:
-                out.append(self._rows(fields, event_id, clocks))
-            except PesError as exc:
-                out.append(str(exc))
-        return out
-
-    def _rows(
-        self,
-        fields: EventFields,
-        event_id: str | None = None,
-        clocks: tuple[int, int] | None = None,
-    ) -> tuple[list[Row], str]:
-        doc, tail = self._factory.make(fields, event_id, clocks)
-        return self._doc_rows(doc, tail), doc["id"]
-
-    def _doc_rows(self, doc: dict[str, Any], tail: bytes | None) -> list[Row]:
-        """The rows to write for an event (from Factory.make): automatic session events
-        first, then its own."""
-        extra = self._sessions.on_event(doc)
-        if self.sample_rate < 1 and doc["kind"] == "feature_use":
-            if self._rng.random() >= self.sample_rate:  # sampled out: answered, not stored
-                self.sampled_out += 1
-                if extra:
-                    self._session_wake.set()
-                return [_row(self._factory.internal(e)) for e in extra]
-        if not extra:
-            return [(doc["id"], event_body(doc, tail))]
-        self._session_wake.set()
-        own = (doc["id"], event_body(doc, tail))
-        return [*(_row(self._factory.internal(e)) for e in extra), own]
-
-    def _submit_internal(self, events: list[dict[str, Any]]) -> None:
-        assert self._writer is not None
-        fut = self._writer.submit([_row(self._factory.internal(e)) for e in events])
-        fut.add_done_callback(_log_failure)
-
     def _commit_meta(self) -> Mapping[str, str] | None:
         # Taken when a transaction is cut: the open sessions as of its last event.
         return {META_KEY: self._sessions.snapshot()} if self._sessions.dirty else None
@@ -391,12 +266,3 @@ class Agent(Managed):
             ended = self._sessions.expire()
             if ended:
                 self._submit_internal(ended)
-
-
-def _row(doc: Mapping[str, Any]) -> Row:
-    return (doc["id"], to_body(doc))
-
-
-def _log_failure(fut: asyncio.Future[int]) -> None:
-    if not fut.cancelled() and fut.exception() is not None:
-        log.warning("session event not stored: %s", fut.exception())

@@ -32,6 +32,7 @@ __all__ = [
     "check_python",
     "check_python_many",
     "event_body",
+    "lean",
 ]
 
 _ONE = msgspec.json.Decoder(EventFields)
@@ -139,8 +140,10 @@ class Factory:
         # The identity's JSON, made once (identity_tail): device_type, account_id and labels
         # are fixed for a Factory's life, firmware_version's setter makes it again.
         self._tail: bytes | None = None
+        self._tail_str: str | None = None  # the same, decoded (lean_body)
+        self._mid, self._mid_now, self._mid_mono = "", -1, -1  # lean_body's, for these clocks
         self._boot = boot_id()
-        self._clock = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+        self._clock = self.mono_clock = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
 
     @property
     def firmware_version(self) -> str:
@@ -150,7 +153,7 @@ class Factory:
     def firmware_version(self, version: str) -> None:
         # The one identity field that changes while running (a reload): events made from here
         # on get the new one, through a new tail.
-        self._firmware, self._tail = version, None
+        self._firmware, self._tail, self._tail_str = version, None, None
 
     def identity_tail(self) -> bytes:
         """`,"device_type":...,"firmware_version":...,"account_id":...,"labels":{...}`: the
@@ -167,6 +170,42 @@ class Factory:
                 ident["labels"] = self.labels
             tail = self._tail = b"," + encode(ident)[1:-1]
         return tail
+
+    def lean_body(
+        self,
+        event_id: str,
+        kind: str,
+        feature: str | None,
+        session_id: str | None,
+        user_id: str | None,
+        now: int,
+        mono: int,
+        props: dict[str, Any] | None,
+    ) -> str:
+        """event_body(*make(...)) of the common event, in one step without a dict: recorded
+        now, the device's own identity, the session (if any) already decided. The names and
+        ids must have passed their patterns (EventFields, or wire.known()): those allow no
+        character JSON escapes, so they go in as they are; `props` as checked
+        (wire.lean_props, or FastFields) is encoded by the same encoder as event_body's. The
+        same bytes as make() + event_body() (tests/unit/agent/test_events.py)."""
+        if now != self._mid_now or mono != self._mid_mono or self._tail_str is None:
+            # The clocks, boot and identity: the same for every event of one millisecond
+            # (all of a socket read or a record_many() call), so formatted once for them.
+            if self._tail_str is None:
+                self._tail_str = self.identity_tail().decode()
+            self._mid = f',"ts":{now},"mono":{mono},"boot":"{self._boot}"{self._tail_str}'
+            self._mid_now, self._mid_mono = now, mono
+        body = f'{{"id":"{event_id}","kind":"{kind}"'
+        if feature is not None:
+            body += f',"feature":"{feature}"'
+        if session_id is not None:
+            body += f',"session_id":"{session_id}"'
+        if user_id is not None:
+            body += f',"user_id":"{user_id}"'
+        body += self._mid
+        if props:
+            return f'{body},"props":{encode(props).decode()}}}'
+        return body + "}"
 
     def clocks(self) -> tuple[int, int]:
         """(wall ms, monotonic ms) now: what an event recorded now carries."""
@@ -261,6 +300,16 @@ class Factory:
         if ev.get("props"):
             doc["props"] = ev["props"]
         return doc
+
+
+def lean(f: EventFields) -> bool:
+    """A checked event recorded now, with the device's identity (no override, no `ts`), that
+    make() would not refuse: what Factory.lean_body() can write."""
+    return (
+        f.ts is None
+        and not (f.device_type or f.firmware_version or f.account_id or f.labels)
+        and (f.feature is not None or f.kind != "feature_use")
+    )
 
 
 def firmware_of(settings: AgentSettings) -> str:

@@ -92,16 +92,11 @@ class Sessions:
             return []  # backfilled events (explicit ts) are not anyone's live session
         key = doc.get("user_id") or ""
         ts = doc["ts"]
-        s = self._open.get(key)
-        if s is not None and now - s.last_mono <= self.idle_ms:
-            # The common case: one more event of an open session.
-            if now > s.last_mono:
-                s.last_mono = now
-            if ts > s.last_ts:
-                s.last_ts = ts
-            doc["session_id"] = s.session_id
-            self.dirty = True
+        sid = self.continued(doc.get("user_id"), now, ts)
+        if sid is not None:  # the common case: one more event of an open session
+            doc["session_id"] = sid
             return []
+        s = self._open.get(key)
         out: Emit = []
         if s is not None:
             out.append(self._end(s))
@@ -119,6 +114,20 @@ class Sessions:
         doc["session_id"] = s.session_id
         self.dirty = True
         return out
+
+    def continued(self, user_id: str | None, mono: int, ts: int) -> str | None:
+        """The id of `user_id`'s open automatic session if a feature_use event at (mono, ts)
+        continues it (its activity noted), else None: then on_event() opens or replaces one.
+        The agent's lean path asks this directly instead of handing over an event dict."""
+        s = self._open.get(user_id or "")
+        if s is None or mono - s.last_mono > self.idle_ms:
+            return None
+        if mono > s.last_mono:
+            s.last_mono = mono
+        if ts > s.last_ts:
+            s.last_ts = ts
+        self.dirty = True
+        return s.session_id
 
     def _end_explicit(self, doc: dict[str, Any], sid: str) -> None:
         start = self._explicit.pop(sid, None)

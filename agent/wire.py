@@ -106,14 +106,67 @@ def _seen(value: str, rx: re.Pattern[str], memo: set[str]) -> bool:
 
 
 def names_ok(f: EventFields) -> bool:
-    """The patterns of EventFields' names and ids, for a FastFields (False: one fails)."""
-    if f.kind not in _KINDS and not _seen(f.kind, _KIND_RX, _KINDS):
+    """The patterns of EventFields' names and ids, for a FastFields (False: one fails).
+    Field by field rather than loops over tuples of them: this runs for every socket line and
+    record_many() event, and the usual event has no identity override (half the cost)."""
+    kind = f.kind
+    if kind not in _KINDS and not _seen(kind, _KIND_RX, _KINDS):
         return False
-    for name in (f.feature, f.device_type, f.firmware_version):
+    v: str | None = f.feature
+    if v is not None and v not in _NAMES and not _seen(v, _NAME_RX, _NAMES):
+        return False
+    v = f.user_id
+    if v is not None and v not in _IDS and not _seen(v, _ID_RX, _IDS):
+        return False
+    v = f.session_id
+    if v is not None and v not in _IDS and not _seen(v, _ID_RX, _IDS):
+        return False
+    if f.device_type is None and f.firmware_version is None and f.account_id is None:
+        return True
+    for name in (f.device_type, f.firmware_version):
         if name is not None and name not in _NAMES and not _seen(name, _NAME_RX, _NAMES):
             return False
-    for ident in (f.user_id, f.session_id, f.account_id):
-        if ident is not None and ident not in _IDS and not _seen(ident, _ID_RX, _IDS):
+    v = f.account_id
+    return v is None or v in _IDS or _seen(v, _ID_RX, _IDS)
+
+
+def known(kind: object, feature: object, session_id: object, user_id: object) -> bool:
+    """All given (not None) are str already seen to match their patterns (memos of names_ok):
+    record()'s lean path, which skips building fields for msgspec. False only means "not
+    known", the full path then decides. Exact str only (a subclass could format itself
+    differently from the value that was checked)."""
+    return (
+        kind.__class__ is str
+        and kind in _KINDS
+        and (feature is None or (feature.__class__ is str and feature in _NAMES))
+        and (user_id is None or (user_id.__class__ is str and user_id in _IDS))
+        and (session_id is None or (session_id.__class__ is str and session_id in _IDS))
+    )
+
+
+def lean_props(props: object) -> bool:
+    """`props` is a plain dict FastFields would accept as it is (so its encoding is what the
+    full path would store): keys str of 1..MAX_KEY_LEN, values str within MAX_VALUE_LEN,
+    64-bit ints, finite floats, bools or None. False: let the full path decide."""
+    if props.__class__ is not dict:
+        return False
+    assert isinstance(props, dict)  # for mypy: the exact-class test above says so
+    if len(props) > L.MAX_PROPS:
+        return False
+    for key, value in props.items():
+        if key.__class__ is not str or not 0 < len(key) <= L.MAX_KEY_LEN:
+            return False
+        cls = value.__class__
+        if cls is str:
+            if len(value) > L.MAX_VALUE_LEN:
+                return False
+        elif cls is int:
+            if not INT64[0] <= value <= INT64[1]:
+                return False
+        elif cls is float:
+            if not math.isfinite(value):
+                return False
+        elif cls is not bool and value is not None:
             return False
     return True
 

@@ -126,6 +126,42 @@ async def test_many_pipelining_clients_and_the_api_at_once(make_agent: MakeAgent
     assert st.socket.ok == n * clients and st.socket.errors == 0
 
 
+async def test_record_stores_the_same_whichever_path_it_takes(
+    make_agent: MakeAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first record() of new names checks them (the full path); later ones take the lean
+    path (names known, no event dict): the same event either way, in the same session."""
+    agent = await make_agent(labels={"site": "ü"})
+    made: list[int] = []
+    make = agent._factory.make
+
+    def counted(*args: Any) -> Any:
+        made.append(1)
+        return make(*args)
+
+    monkeypatch.setattr(agent._factory, "make", counted)
+    props = {"n": 1, "x": 1.5, "s": "ü", "z": None, "b": True}
+    feature = f"lean/f +{time.monotonic_ns()}"  # not known yet (the memos outlive tests)
+    first = await agent.record("feature_use", feature, user_id="u:1", props=props)
+    other = await agent.record("x_done", feature, session_id="u:1")
+    assert made == [1, 1]
+    second = await agent.record("feature_use", feature, user_id="u:1", props=props)
+    other2 = await agent.record("x_done", feature, session_id="u:1")
+    assert made == [1, 1]  # both lean
+    await agent.record("feature_use", feature, user_id="u:1", props={"big": 2**70})
+    assert made == [1, 1, 1]  # beyond 64 bits: the full path makes it a float
+    got = {r["id"]: r for r in rows(agent.settings.buffer_path)}
+    for full, lean in ((first, second), (other, other2)):
+        a, b = got[full].copy(), got[lean].copy()
+        for key in ("id", "ts", "mono", "seq"):
+            a.pop(key), b.pop(key)
+        assert a == b
+    assert got[first]["session_id"].startswith("auto-") and got[first]["labels"] == {"site": "ü"}
+    assert got[other]["session_id"] == "u:1" and "props" not in got[other]
+    for r in got.values():
+        WireEvent.model_validate(r)
+
+
 async def test_record_many(make_agent: MakeAgent) -> None:
     agent = await make_agent()
     events = [{"kind": "feature_use", "feature": f"f{i % 5}", "user_id": "u"} for i in range(700)]

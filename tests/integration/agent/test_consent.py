@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.agent import COLLECTION_OFF
+from agent.intake import COLLECTION_OFF
 from devkit import LocalBroker
 from shared import codec
 from shared.models import AgentStatus

@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from agent.errors import InvalidEvent
-from agent.events import Factory, check_json, check_python, event_body, make_event, to_body
+from agent.events import (
+    Factory,
+    check_json,
+    check_python,
+    event_body,
+    lean,
+    make_event,
+    to_body,
+)
 from agent.settings import AgentSettings
 from shared.models import WireEvent
 
@@ -97,6 +105,39 @@ def test_given_clocks_are_stamped_instead_of_a_new_reading(tmp_path: Path) -> No
             assert (built["ts"], built["mono"]) == clocks
     t1 = factory.clocks()
     assert t0[0] <= t1[0] and t0[1] <= t1[1]
+
+
+def test_lean_bodies_are_the_made_bodies_byte_for_byte(tmp_path: Path) -> None:
+    """Factory.lean_body (record()'s, record_many()'s and the socket's common event, no dict)
+    writes exactly what make() + event_body() do, for every event lean() lets it take."""
+    factory = Factory(settings(tmp_path, labels={"site": "plant-3", "hall": "ü"}))
+    rng = random.Random(4)
+    taken = 0
+    for i in range(400):
+        fields = random_fields(rng)
+        fields.pop("ts", None)  # lean() takes no explicit ts: check that it says so below
+        if i % 7 == 0:
+            fields["ts"] = 1_800_000_000_000
+        if i == 210:  # a reload between events of one clock reading (the formatted middle)
+            factory.firmware_version = "2.1-rc"
+        checked = check_python(fields)
+        if not lean(checked):
+            assert (
+                "ts" in fields
+                or fields.get("labels")
+                or "device_type" in fields
+                or (fields["kind"] == "feature_use" and "feature" not in fields)
+            )
+            continue
+        taken += 1
+        clocks = (1_700_000_000_000 + i // 50, 42 + i // 50)  # 50 events a millisecond
+        doc, tail = factory.make(checked, f"0190-{i}", clocks)
+        f = checked
+        body = factory.lean_body(f"0190-{i}", f.kind, f.feature, f.session_id, f.user_id,
+                                 *clocks, f.props)  # fmt: skip
+        assert body == event_body(doc, tail)
+        assert json.loads(body)["firmware_version"] == ("2.0" if i < 210 else "2.1-rc")
+    assert 100 < taken < 400
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from agent.errors import InvalidEvent
 from agent.events import Factory, check_json, check_json_lines, check_python
 from agent.settings import AgentSettings
-from agent.wire import decode_ack
+from agent.wire import decode_ack, known, lean_props
 from shared.models import Ack, WireEvent
 from shared.schema import SCHEMA_PATH
 from tests.kits.hostile import FAST, hostile_text, ids, json_values, kinds, names, prop_values
@@ -276,6 +276,76 @@ FIELD_VALUES = {
 def test_hypothesis_events(fields: dict[str, Any], extra: dict[str, Any]) -> None:
     assert_same_event_verdict(json.dumps(fields).encode())
     assert_same_event_verdict(json.dumps({**fields, **extra}).encode())
+
+
+class Name(str):
+    """A str subclass: equal to a checked name, but not the plain str lean_body() needs."""
+
+
+@FAST
+@given(
+    st.fixed_dictionaries(
+        {"kind": st.one_of(kinds, st.just("feature_use"), ANY)},
+        optional={key: FIELD_VALUES[key] for key in ("feature", "session_id", "user_id")},
+    ),
+    st.one_of(
+        st.none(),
+        st.dictionaries(st.text(max_size=34), prop_values, max_size=17),
+        st.dictionaries(st.one_of(st.integers(), st.text(max_size=3)), prop_values, max_size=2),
+        ANY,
+    ),
+    st.booleans(),
+)
+def test_the_lean_check_takes_only_what_the_full_check_takes(
+    fields: dict[str, Any], props: Any, subclass: bool
+) -> None:
+    """record()'s lean path (wire.known on memos of names already checked, wire.lean_props)
+    never lets through what check_python refuses, and stores the props it was given as
+    check_python would."""
+    for _ in range(2):  # the second time, the names are known if the first check took them
+        given_fields = fields if props is None else {**fields, "props": props}
+        try:
+            checked = check_python(given_fields)
+        except InvalidEvent:
+            checked = None
+        args = [fields.get(k) for k in ("kind", "feature", "session_id", "user_id")]
+        if subclass:
+            args = [Name(a) if isinstance(a, str) else a for a in args]
+        if known(*args) and (props is None or lean_props(props)):
+            assert checked is not None, given_fields
+            assert not subclass or all(a is None for a in args)
+            if props:
+                assert checked.props is not None and checked.props == props
+                assert [type(v) for v in checked.props.values()] == [
+                    type(v) for v in props.values()
+                ]
+
+
+LEAN_PROPS_CASES = [
+    ({"k" * 32: 1, "v": "x" * 128, "i": 2**63 - 1, "j": -(2**63), "f": 1.5, "b": True}, True),
+    ({f"k{i}": None for i in range(16)}, True),
+    ({}, True),
+    ({"k" * 33: 1}, False),
+    ({"": 1}, False),
+    ({"v": "x" * 129}, False),
+    ({"i": 2**63}, False),  # the full path stores it as a float
+    ({"i": -(2**63) - 1}, False),
+    ({"f": float("inf")}, False),
+    ({"f": float("nan")}, False),
+    ({f"k{i}": None for i in range(17)}, False),
+    ({1: 1}, False),
+    ({"d": {"x": 1}}, False),
+    ({"l": [1]}, False),
+    ({"s": Name("x")}, False),
+]
+
+
+@pytest.mark.parametrize(("props", "lean"), LEAN_PROPS_CASES)
+def test_lean_props_at_the_bounds(props: dict[Any, Any], lean: bool) -> None:
+    assert lean_props(props) is lean
+    if lean:
+        assert check_python({"kind": "k", "props": props}).props == props
+    assert not lean_props(type("D", (dict,), {})(props))  # a dict subclass: the full path
 
 
 ACK_VALUES = {
