@@ -119,9 +119,13 @@ class Sessions:
         """The id of `user_id`'s open automatic session if a feature_use event at (mono, ts)
         continues it (its activity noted), else None: then on_event() opens or replaces one.
         The agent's lean path asks this directly instead of handing over an event dict."""
-        s = self._open.get(user_id or "")
+        key = user_id or ""
+        s = self._open.get(key)
         if s is None or mono - s.last_mono > self.idle_ms:
             return None
+        # Least recently used first: past MAX_AUTO users the one idle longest is closed, not
+        # the one opened first (which may be the busiest).
+        self._open.move_to_end(key)
         if mono > s.last_mono:
             s.last_mono = mono
         if ts > s.last_ts:

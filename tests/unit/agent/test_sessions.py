@@ -4,6 +4,9 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+import pytest
+
+from agent import sessions
 from agent.sessions import Sessions
 
 IDLE_S = 60.0
@@ -102,3 +105,24 @@ def test_snapshot_holds_every_field_of_the_open_sessions() -> None:
     saved = json.loads(s.snapshot())
     assert saved == [asdict(x) for x in s._open.values()]
     assert [d["user_id"] for d in saved] == ["u1", "u2", None]
+
+
+def test_past_the_limit_the_least_recently_active_session_is_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sessions, "MAX_AUTO", 3)
+    clock = Clock()
+    s = Sessions(IDLE_S, clock=clock)
+    first = {}
+    for user in ("u1", "u2", "u3"):
+        e = ev(clock, user_id=user)
+        s.on_event(e)
+        first[user] = e["session_id"]
+        clock.ms += 1_000
+    s.on_event(ev(clock, user_id="u1"))  # u1, opened first, is the most recently active now
+    clock.ms += 1_000
+    out = s.on_event(ev(clock, user_id="u4"))
+    assert [(e["kind"], e["session_id"]) for e in out][1:] == [("session_end", first["u2"])]
+    assert s.open_count == 3
+    again = ev(clock, user_id="u1")
+    assert s.on_event(again) == [] and again["session_id"] == first["u1"]  # still open
