@@ -17,8 +17,9 @@ of two checkouts (PYTHONPATH) start alike.
   was written minutes before its ingest run; pages not read since are cold, and a host that
   reclaims cold page cache (this machine's does: DAMON pageout of unmapped file pages idle for
   a minute) has dropped them. Without it, the copy's pages are all in memory.
-- `--warm`: the query suite's timings first, so that the analytics state is in this process as
-  in the growth suite's.
+- `--warm`: the query suite's timings first (printed as `query_ms`: the cold first query, then
+  warm PES, compare and trend), so that the analytics state is in this process as in the
+  growth suite's.
 - `--direct`: `SqliteStore.write` alone on the load generator's batches, in groups of 100
   messages, without MQTT: wall time, and the CPU of the writing thread and of the others (the
   database driver's).
@@ -140,13 +141,13 @@ async def run(source: Path, shape: Shape, a: argparse.Namespace) -> dict[str, An
             for con in (store.db, store._reader):  # type: ignore[attr-defined]  # SqliteStore's
                 for pragma in a.pragma:
                     await con.execute(f"PRAGMA {pragma}")
-            if a.warm:
-                await timings(store)
+            warm = await timings(store) if a.warm else ()
             if a.direct:
                 out = await _direct(store, shape)
             else:
                 out = await _end_to_end(store, broker.port, shape)
-    return out | {"load": os.getloadavg()}
+    query_ms = dict(zip(("cold", "pes", "compare", "trend"), warm, strict=False))
+    return out | {"query_ms": query_ms, "load": os.getloadavg()}
 
 
 def main() -> None:
