@@ -38,6 +38,10 @@ Also per size (issue 18):
   first request of a fresh state without the file on the same store (`growth_cold_fresh_*`),
   the run just before it. `growth_snapshot_mb_*` is the file's size.
 
+`growth_ingest_cpu_*`: the same ingest run's events per CPU-second of the collector's process
+(bench/ingest.py `_measure`): what the store's size costs the collector, apart from the load of
+the machine, which the end-to-end rate of a ~2 s run (`growth_ingest_*`) follows closely.
+
 Also per size: `growth_trend_dense_*`, the warm 12-week trend over a snapshot whose history is
 as long as the trend (bench/trend_dense.py: the 14 days copied back), with the previous path on
 the same snapshot as baseline (`growth_trend_dense_previous_*`): with 14 days of history most of
@@ -59,7 +63,7 @@ from pathlib import Path
 from bench import release_restart
 from bench.core import Figure, Size
 from bench.growth_fleet import DAYS, RUNS, release_query
-from bench.ingest import _run_once
+from bench.ingest import _measure
 from bench.pes_warm import FRESH, LATE, _late_uses, warm_figures
 from bench.query import END, SETTINGS, _fill_sqlite, _median_ms, _say, timings
 from bench.trend_dense import dense_trend_figures
@@ -207,12 +211,13 @@ async def _point(
         releases_warmup, releases_after, after_write = await _after_warm_up_ms(url)  # reads it
         restart, release_mb = await _restart_ms(tmp / f"g{devices}.db")
         snap_mb = _snapshot_mb_and_remove(tmp, devices)
-        eps = await _run_once(store, port, shape)
+        eps, cpu_eps = await _measure(store, port, shape)
     size_mb = _db_mb_and_remove(tmp, devices)
     _say(
         f"{devices:,} devices: {n:,} events in {fill_s:.0f} s, {size_mb:,.0f} MB; "
         f"pes {pes:.0f} ms, compare {compare_ms:.0f} ms (exact {exact:.0f} ms), "
-        f"trend {trend:.0f} ms, cold {cold:.0f} ms (+{state_mb:.0f} MB); ingest {eps:,.0f}/s; "
+        f"trend {trend:.0f} ms, cold {cold:.0f} ms (+{state_mb:.0f} MB); ingest {eps:,.0f}/s "
+        f"({cpu_eps:,.0f} per collector CPU-s); "
         f"previous path: pes {warm['pes_previous']:.0f} ms, trend {warm['trend_previous']:.0f} "
         f"ms; trend over 12 weeks of history {warm['trend_dense']:.0f} ms (previous "
         f"{warm['trend_dense_previous']:.0f} ms); pes after {LATE} late uses "
@@ -228,6 +233,7 @@ async def _point(
     )
     return {"events": n, "pes": pes, "compare": compare_ms, "compare_exact": exact,
             "trend": trend, "cold": cold, "state_mb": state_mb, "ingest": eps,
+            "ingest_cpu": cpu_eps,
             "db_mb": size_mb, **warm, "releases": releases, "releases_warm": releases_warm,
             "releases_warmup": releases_warmup, "releases_after_warmup": releases_after,
             "releases_after_write": after_write,
@@ -285,7 +291,8 @@ async def run(size: Size) -> list[Figure]:
                 points[devices] = await _point(devices, broker.port, Path(tmp), shape)
     first = points[min(points)]
     units = {"pes": "ms", "compare": "ms", "compare_exact": "ms", "trend": "ms", "cold": "ms",
-             "state_mb": "MB", "ingest": "events/s", "db_mb": "MB", "events": "events",
+             "state_mb": "MB", "ingest": "events/s",
+             "ingest_cpu": "events/CPU-s", "db_mb": "MB", "events": "events",
              "pes_previous": "ms", "trend_previous": "ms", "trend_dense": "ms",
              "trend_dense_previous": "ms", "pes_after_write": "ms",
              "pes_after_new_devices": "ms", "pes_after_new_devices_previous": "ms",
