@@ -32,6 +32,10 @@ from shared.topics import (
 
 log = logging.getLogger(__name__)
 _TS = attrgetter("ts_ms")  # per event: no Python frame per event in the lag gauge
+# Messages parsed per turn of the event loop. A backlog (after a stall) parsed in one call held
+# the loop for up to 0.3 s, and with it the steps of the commit running meanwhile (each
+# database call of a commit comes back through the loop) and the API's requests.
+PARSE_CHUNK = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +162,7 @@ class IngestLoop:
                         if not room.done():  # the writer died: stop feeding it
                             room.cancel()
                         continue
-                    batch = await self._next_messages(mqtt, stop, nxt.room())
+                    batch = await self._next_messages(mqtt, stop, min(nxt.room(), PARSE_CHUNK))
                     if batch:
                         nxt.add(self._parse(batch))
             finally:
