@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 _TS = attrgetter("ts_ms")  # per event: no Python frame per event in the lag gauge
 # Messages parsed per turn of the event loop. A backlog (after a stall) parsed in one call held
 # the loop for up to 0.3 s, and with it the steps of the commit running meanwhile (each
-# database call of a commit comes back through the loop) and the API's requests.
+# database call of a commit comes back through the loop) and the API's requests. The group
+# still takes the whole backlog (_NextGroup).
 PARSE_CHUNK = 8
 
 
@@ -59,7 +60,9 @@ class _NextGroup:
     """The parsed group waiting for the writer: at most one. Until the writer takes it, messages
     parsed meanwhile join it (up to `limit` messages), so that a message arriving while a
     commit runs goes into the next commit rather than into a group queued behind it. Parsing
-    still overlaps the commit: the writer finds the group parsed when it is free."""
+    still overlaps the commit: the writer finds the group parsed when it is free. A group is
+    ready for the writer once what was queued is parsed (`add(..., done=True)`), or full: a
+    backlog parsed a few messages at a time is still one commit, not a first small one."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -75,11 +78,14 @@ class _NextGroup:
     async def wait_room(self) -> None:
         await self._room.wait()
 
-    def add(self, parsed: _Parsed) -> None:
+    def add(self, parsed: _Parsed, done: bool = True) -> None:
+        """Parsed messages join the group; `done`: no more are queued to be parsed now."""
         group = self._group
         self._group = parsed if group is None else group.joined(parsed)
-        self._ready.set()
-        if self.room() <= 0:
+        full = self.room() <= 0
+        if done or full:
+            self._ready.set()
+        if full:
             self._room.clear()
 
     def close(self) -> None:
@@ -164,7 +170,7 @@ class IngestLoop:
                         continue
                     batch = await self._next_messages(mqtt, stop, min(nxt.room(), PARSE_CHUNK))
                     if batch:
-                        nxt.add(self._parse(batch))
+                        nxt.add(self._parse(batch), done=mqtt.messages.empty())
             finally:
                 nxt.close()
                 await writer
