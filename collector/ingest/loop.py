@@ -35,7 +35,7 @@ _TS = attrgetter("ts_ms")  # per event: no Python frame per event in the lag gau
 # Messages parsed per turn of the event loop. A backlog (after a stall) parsed in one call held
 # the loop for up to 0.3 s, and with it the steps of the commit running meanwhile (each
 # database call of a commit comes back through the loop) and the API's requests. The group
-# still takes the whole backlog (_NextGroup).
+# is still the whole backlog taken from the queue at once (_NextGroup).
 PARSE_CHUNK = 8
 
 
@@ -61,8 +61,9 @@ class _NextGroup:
     parsed meanwhile join it (up to `limit` messages), so that a message arriving while a
     commit runs goes into the next commit rather than into a group queued behind it. Parsing
     still overlaps the commit: the writer finds the group parsed when it is free. A group is
-    ready for the writer once what was queued is parsed (`add(..., done=True)`), or full: a
-    backlog parsed a few messages at a time is still one commit, not a first small one."""
+    ready for the writer once the messages taken from the queue together are all parsed
+    (`add(..., done=True)`), or full: a backlog parsed a few messages at a time is still one
+    commit, not a first small one."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -79,7 +80,7 @@ class _NextGroup:
         await self._room.wait()
 
     def add(self, parsed: _Parsed, done: bool = True) -> None:
-        """Parsed messages join the group; `done`: no more are queued to be parsed now."""
+        """Parsed messages join the group; `done`: the last of the messages taken together."""
         group = self._group
         self._group = parsed if group is None else group.joined(parsed)
         full = self.room() <= 0
@@ -168,9 +169,12 @@ class IngestLoop:
                         if not room.done():  # the writer died: stop feeding it
                             room.cancel()
                         continue
-                    batch = await self._next_messages(mqtt, stop, min(nxt.room(), PARSE_CHUNK))
-                    if batch:
-                        nxt.add(self._parse(batch), done=mqtt.messages.empty())
+                    batch = await self._next_messages(mqtt, stop, nxt.room())
+                    for a in range(0, len(batch), PARSE_CHUNK):
+                        if a:  # a turn of the loop between chunks
+                            await asyncio.sleep(0)
+                        last = a + PARSE_CHUNK >= len(batch)
+                        nxt.add(self._parse(batch[a : a + PARSE_CHUNK]), done=last)
             finally:
                 nxt.close()
                 await writer
