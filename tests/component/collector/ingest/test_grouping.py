@@ -225,8 +225,8 @@ async def test_a_backlog_is_parsed_a_few_messages_per_turn_of_the_event_loop(
 async def test_a_backlog_found_by_an_idle_writer_is_one_commit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The writer takes a group once what was queued is parsed, not the first chunk of it: as
-    many commits (and fsyncs) for a backlog as when it was parsed in one call."""
+    """The writer takes a group once the backlog taken from the queue is all parsed, not its
+    first chunk: as many commits (and fsyncs) for a backlog as when it was parsed in one call."""
     store, mqtt, stop, task = await start(monkeypatch)
     mqtt.confirm.set()
     backlog = list(range(1, 1 + 3 * service.PARSE_CHUNK + 1))
