@@ -37,6 +37,10 @@ WIDTHS = (1, WAU_DAYS, MAU_DAYS)  # the windows whose per-day counts are kept
 _BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little")
 _CHUNK = 1 << 16  # rows per histogram pass: bounds the temporary arrays
 _MAX_HIST = 1 << 22  # histogram bins (32 MB) above which day_counts adds unpacked rows
+# Rows per segment below which day_counts adds unpacked rows (n x days numbers) rather than
+# fill a histogram (segments x bytes x 256 bins, then a product with 256 x 8): where the two
+# cost about the same, measured at 100 and 160 segments (docs/performance.md).
+_ROWS_PER_SEG = 64
 GROWTH_REBUILD = 0.25  # new combinations above this share of the old ones: rebuild instead
 
 
@@ -61,15 +65,24 @@ def window_words(words: Words, width: int) -> Words:
 
 def day_counts(words: Words, seg: Ints, n_seg: int) -> Ints:
     """(n_seg, 64 * blocks): per segment and day, the rows of `words` with that day's bit set.
-    A histogram of (segment, byte column, byte value) per chunk of rows, then bits per byte
-    value: no per-row or per-day Python, no unpacked (rows x days) array."""
+    No per-row or per-day Python, no (rows x days) array of the whole input. Two ways, by
+    which touches fewer numbers: for many rows per segment (a build) a histogram of (segment,
+    byte column, byte value) per chunk of rows, then bits per byte value; for few (a refresh's
+    changed members, or many segments) the rows' bits unpacked per chunk and summed per
+    segment. The histogram's cost does not shrink with the rows: its n_seg x bytes x 256 bins
+    cost ~10 ms for 160 segments, each time a refresh changes one member."""
     n, n_bytes = words.shape[0], words.shape[1] * 8
     as_bytes = np.ascontiguousarray(words.astype("<u8", copy=False)).view(np.uint8)
-    if n_seg * n_bytes * 256 > _MAX_HIST:  # many segments: unpacked rows, added per segment
+    if n < _ROWS_PER_SEG * n_seg or n_seg * n_bytes * 256 > _MAX_HIST:
         out = np.zeros((n_seg, n_bytes * 8), np.int64)
         for a in range(0, n, _CHUNK):
-            bits = np.unpackbits(as_bytes[a : a + _CHUNK], axis=1, bitorder="little")
-            np.add.at(out, seg[a : a + _CHUNK], bits)
+            s, rows = seg[a : a + _CHUNK], as_bytes[a : a + _CHUNK]
+            if (s[1:] < s[:-1]).any():  # members come in segment order; others are sorted
+                order = np.argsort(s, kind="stable")
+                s, rows = s[order], rows[order]
+            starts = np.flatnonzero(np.concatenate([[True], s[1:] != s[:-1]]))
+            bits = np.unpackbits(rows, axis=1, bitorder="little")
+            out[s[starts]] += np.add.reduceat(bits, starts, axis=0, dtype=np.int64)
         return out
     hist = np.zeros(n_seg * n_bytes * 256, np.int64)
     col = np.arange(n_bytes, dtype=np.int64) * 256

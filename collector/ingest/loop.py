@@ -32,6 +32,11 @@ from shared.topics import (
 
 log = logging.getLogger(__name__)
 _TS = attrgetter("ts_ms")  # per event: no Python frame per event in the lag gauge
+# Messages parsed per turn of the event loop. A backlog (after a stall) parsed in one call held
+# the loop for up to 0.3 s, and with it the steps of the commit running meanwhile (each
+# database call of a commit comes back through the loop) and the API's requests. The group
+# is still the whole backlog taken from the queue at once (_NextGroup).
+PARSE_CHUNK = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +60,10 @@ class _NextGroup:
     """The parsed group waiting for the writer: at most one. Until the writer takes it, messages
     parsed meanwhile join it (up to `limit` messages), so that a message arriving while a
     commit runs goes into the next commit rather than into a group queued behind it. Parsing
-    still overlaps the commit: the writer finds the group parsed when it is free."""
+    still overlaps the commit: the writer finds the group parsed when it is free. A group is
+    ready for the writer once the messages taken from the queue together are all parsed
+    (`add(..., done=True)`), or full: a backlog parsed a few messages at a time is still one
+    commit, not a first small one."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -71,11 +79,14 @@ class _NextGroup:
     async def wait_room(self) -> None:
         await self._room.wait()
 
-    def add(self, parsed: _Parsed) -> None:
+    def add(self, parsed: _Parsed, done: bool = True) -> None:
+        """Parsed messages join the group; `done`: the last of the messages taken together."""
         group = self._group
         self._group = parsed if group is None else group.joined(parsed)
-        self._ready.set()
-        if self.room() <= 0:
+        full = self.room() <= 0
+        if done or full:
+            self._ready.set()
+        if full:
             self._room.clear()
 
     def close(self) -> None:
@@ -159,8 +170,11 @@ class IngestLoop:
                             room.cancel()
                         continue
                     batch = await self._next_messages(mqtt, stop, nxt.room())
-                    if batch:
-                        nxt.add(self._parse(batch))
+                    for a in range(0, len(batch), PARSE_CHUNK):
+                        if a:  # a turn of the loop between chunks
+                            await asyncio.sleep(0)
+                        last = a + PARSE_CHUNK >= len(batch)
+                        nxt.add(self._parse(batch[a : a + PARSE_CHUNK]), done=last)
             finally:
                 nxt.close()
                 await writer

@@ -176,3 +176,64 @@ async def test_the_next_commit_does_not_wait_for_the_brokers_ack_confirmations(
     assert not task.done()  # shutdown waits for the acks' confirmations (or their timeout)
     mqtt.confirm.set()
     await asyncio.wait_for(task, 5)
+
+
+async def test_a_backlog_is_parsed_a_few_messages_per_turn_of_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A backlog queued during a commit is parsed in chunks of PARSE_CHUNK messages, other
+    tasks running between them (the commit's database calls and the API's requests come back
+    through the same loop), and still all goes into the next commit."""
+    trace: list[str] = []
+
+    def parse(*args: Any, **kwargs: Any) -> ParsedMessage:
+        trace.append("parse")
+        return fake_parse(*args, **kwargs)
+
+    store, mqtt, stop, task = await start(monkeypatch)
+    monkeypatch.setattr(service, "parse_batch", parse)  # after start(), which sets fake_parse
+    mqtt.confirm.set()
+    mqtt.messages.put_nowait(message(1))
+    assert await next_commit(store) == [1]
+    backlog = list(range(2, 2 + 5 * service.PARSE_CHUNK))
+    for seq in backlog:  # all queued at once, as after a stall
+        mqtt.messages.put_nowait(message(seq))
+    trace.clear()
+
+    async def other_task() -> None:
+        while True:
+            trace.append("other")
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_task())
+    await settle()
+    for _ in range(200):
+        if trace.count("parse") == len(backlog):
+            break
+        await asyncio.sleep(0)
+    other.cancel()
+    runs = "".join("p" if t == "parse" else " " for t in trace).split()
+    assert sum(map(len, runs)) == len(backlog)
+    assert max(map(len, runs)) == service.PARSE_CHUNK  # never more at once
+    store.release.release()
+    assert await next_commit(store) == backlog  # one group all the same
+    stop.set()
+    store.release.release()
+    await asyncio.wait_for(task, 5)
+
+
+async def test_a_backlog_found_by_an_idle_writer_is_one_commit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The writer takes a group once the backlog taken from the queue is all parsed, not its
+    first chunk: as many commits (and fsyncs) for a backlog as when it was parsed in one call."""
+    store, mqtt, stop, task = await start(monkeypatch)
+    mqtt.confirm.set()
+    backlog = list(range(1, 1 + 3 * service.PARSE_CHUNK + 1))
+    for seq in backlog:
+        mqtt.messages.put_nowait(message(seq))
+    assert await next_commit(store) == backlog
+    stop.set()
+    store.release.release()
+    await asyncio.wait_for(task, 5)
+    assert store.commits == [backlog]

@@ -198,3 +198,17 @@ def test_day_counts_are_integer_counts_also_of_no_rows_or_no_days(n_seg: int) ->
         empty = day_counts(words[:rows, :blocks], seg[:rows], n_seg)
         assert empty.dtype == np.int64 and empty.shape == (n_seg, 64 * blocks)
         assert not empty.any()
+
+
+@pytest.mark.parametrize(("rows", "n_seg"), [(1, 160), (50, 160), (5000, 7), (3000, 2500)])
+def test_day_counts_of_few_or_many_rows_per_segment_in_any_order(rows: int, n_seg: int) -> None:
+    """Few rows per segment (a refresh's changed members) are summed unpacked, many (a build)
+    through the histogram; both give every segment's bit counts, whatever the rows' order."""
+    rng = np.random.default_rng(rows)
+    words = rng.integers(0, 2**63, (rows, 2), dtype=np.int64).view(np.uint64)
+    bits = np.unpackbits(words.view(np.uint8), axis=1, bitorder="little").astype(np.int64)
+    for seg in (np.sort(rng.integers(0, n_seg, rows)), rng.integers(0, n_seg, rows)):
+        want = np.zeros((n_seg, 128), np.int64)
+        np.add.at(want, seg, bits)
+        got = day_counts(words, seg, n_seg)
+        assert got.dtype == np.int64 and np.array_equal(got, want)
