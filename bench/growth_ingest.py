@@ -1,7 +1,7 @@
 """The growth suite's ingest figure alone, against a growth store built once (issue 18).
 
     python -m bench.growth_ingest build DEVICES DIR
-    python -m bench.growth_ingest run DB [--shape D B E] [--cold] [--warm] [--direct]
+    python -m bench.growth_ingest run DB [--shape D B E] [--cold] [--warm] [--direct [--spread]]
         [--pragma P ...]
 
 `build` fills DIR/g{DEVICES}.db as bench/growth.py's point does (the query suite's synthetic
@@ -23,6 +23,10 @@ of two checkouts (PYTHONPATH) start alike.
 - `--direct`: `SqliteStore.write` alone on the load generator's batches, in groups of 100
   messages, without MQTT: wall time, and the CPU of the writing thread and of the others (the
   database driver's).
+- `--spread` (with `--direct`): the D devices are the store's own, spread evenly over its fleet
+  (DB named g{DEVICES}.db, as `build` names it), instead of D new ones. A new device's events
+  go to one new end of every index by device; an existing device's to its own place in it, as
+  a real fleet's do, so that an index of the events by device costs its page reads and writes.
 - `--pragma P`: `PRAGMA P` on both connections after opening, e.g. `mmap_size=268435456`.
 """
 
@@ -114,11 +118,15 @@ async def _end_to_end(store: Any, port: int, shape: Shape) -> dict[str, Any]:
             "gc_s": [round(s, 3) for s in clock.seconds], "gc_runs": clock.runs}  # fmt: skip
 
 
-async def _direct(store: Any, shape: Shape) -> dict[str, Any]:
+async def _direct(store: Any, shape: Shape, fleet: int | None) -> dict[str, Any]:
+    if fleet is None:
+        names = [f"bench-{d:05d}" for d in range(shape[0])]
+    else:  # bench/query.py's device names
+        names = [f"dev{d * (fleet // shape[0]):06d}" for d in range(shape[0])]
     msgs = [
-        (events_topic(f"bench-{d:05d}"), payload, ctype)
-        for d in range(shape[0])
-        for payload, ctype in loadgen.make_batches(f"bench-{d:05d}", shape[1], shape[2])
+        (events_topic(name), payload, ctype)
+        for name in names
+        for payload, ctype in loadgen.make_batches(name, shape[1], shape[2])
     ]
     received = loadgen.NOW_MS + 60_000
     units = [parse_batch(t, p, c, received, ZoneInfo("UTC")) for t, p, c in msgs]
@@ -143,11 +151,17 @@ async def run(source: Path, shape: Shape, a: argparse.Namespace) -> dict[str, An
                     await con.execute(f"PRAGMA {pragma}")
             warm = await timings(store) if a.warm else ()
             if a.direct:
-                out = await _direct(store, shape)
+                out = await _direct(store, shape, _fleet(source) if a.spread else None)
             else:
                 out = await _end_to_end(store, broker.port, shape)
     query_ms = dict(zip(("cold", "pes", "compare", "trend"), warm, strict=False))
     return out | {"query_ms": query_ms, "load": os.getloadavg()}
+
+
+def _fleet(source: Path) -> int:
+    if not (source.stem.startswith("g") and source.stem[1:].isdigit()):
+        raise SystemExit(f"--spread: {source.name} is not named g{{DEVICES}}.db")
+    return int(source.stem[1:])
 
 
 def main() -> None:
@@ -162,6 +176,7 @@ def main() -> None:
     r.add_argument("--cold", action="store_true")
     r.add_argument("--warm", action="store_true")
     r.add_argument("--direct", action="store_true")
+    r.add_argument("--spread", action="store_true")
     r.add_argument("--pragma", action="append", default=[])
     a = p.parse_args()
     if a.cmd == "build":

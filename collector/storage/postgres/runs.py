@@ -12,8 +12,10 @@ from collector.storage.runs import Run
 if TYPE_CHECKING:
     from collector.storage.postgres.schema import Conn
 
-# The neighbour lookups are the rare path (an event splitting a run
-# of another configuration): a scan of the device's raw events, fine without an index.
+# The neighbour lookups are the rare path (an event splitting a run of another configuration)
+# but no index serves them: each scans the whole events table (every partition) inside the write
+# transaction. An index by device costs more ingest than allowed (docs/performance.md, "The
+# firmware runs' neighbour lookup"; docs/scaling.md, "What to change").
 RUN_COLUMNS = (
     "device_id, device_type, firmware_version, first_ts, first_id, first_day, last_ts, last_id, "
     "last_day"

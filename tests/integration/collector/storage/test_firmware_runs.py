@@ -79,6 +79,19 @@ async def test_split_by_a_batch_with_its_own_neighbours(store: Store) -> None:
     assert await stored_runs(store) == expected([*a, *batch])
 
 
+async def test_split_finds_neighbours_among_equal_timestamps(store: Store) -> None:
+    """Events of one millisecond are ordered by event id: the row-value bound keeps that order
+    (a split between two ids of one timestamp takes the right neighbours)."""
+    same = [ev("a", D, "1.0", 5) | {"id": f"e{k}"} for k in (1, 3, 5)]
+    await write_stream(store, same, [1, 2, 3])
+    late = ev("a", D, "2.0", 5) | {"id": "e2"}
+    await write_stream(store, [late], [4])
+    runs = (await stored_runs(store))["a"]
+    assert [(r.firmware, r.first[1], r.last[1]) for r in runs] == [
+        ("1.0", "e1", "e1"), ("2.0", "e2", "e2"), ("1.0", "e3", "e5"),
+    ]  # fmt: skip
+
+
 async def test_exact_resend_is_idempotent(store: Store) -> None:
     a = [ev("a", D, "1.0", 0), ev("a", D, "2.0", 5), ev("a", D, "2.0", 9)]
     await write_stream(store, a, [1, 2, 3])
