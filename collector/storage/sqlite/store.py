@@ -74,6 +74,11 @@ class SqliteStore(SqliteReads):
         except sqlite3.Error as exc:
             await self.__aexit__()
             raise _translate(exc) from exc
+        except BaseException:
+            # Any other refusal (a schema newer than this collector): the connections' threads
+            # must not outlive it, or the process hangs at exit instead of reporting it.
+            await self.__aexit__()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
