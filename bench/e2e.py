@@ -33,7 +33,8 @@ import urllib.request
 from pathlib import Path
 
 from bench import loadgen
-from bench.agent import _collector, _say, _settings, _start_agent, _stop, _toml, _wait_socket
+from bench.agent_drain import _collector
+from bench.agent_kit import _say, _settings, _start_agent, _stop, _toml, _wait_socket
 from bench.core import Figure, Size
 from devkit.broker import LocalBroker
 
