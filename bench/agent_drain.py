@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -136,25 +137,29 @@ async def _raw_publish(port: int, s: AgentSettings, device: str, expect: int) ->
 
 class AckWatch:
     """Counts the seqs a device's acks cover (acks come after the collector's commit), without
-    loading the collector: the broker copies the acks to this subscriber too."""
+    loading the collector: the broker copies the acks to this subscriber too. The agent may
+    reconnect, drain a small backlog and hear its acks before this subscriber is back on the
+    restarted broker, so `done` is also set once the agent's buffer is empty: the agent deletes
+    an event only when its ack arrives, so that is the same moment, seen from the buffer."""
 
-    def __init__(self, port: int, device: str, n: int) -> None:
+    def __init__(self, port: int, device: str, n: int, buffer: Path) -> None:
         self.mqtt = MqttClient(MqttSettings(port=port), client_id=f"{device}-ackwatch")
         self.mqtt.subscribe(ack_topic(device))
         self.seen = bytearray(n + 1)
         self.count = 0
         self.done = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._buffer = buffer
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> AckWatch:
         await self.mqtt.__aenter__()
         await self.mqtt.wait_connected(30)
-        self._task = asyncio.create_task(self._watch())
+        self._tasks = [asyncio.create_task(self._watch()), asyncio.create_task(self._empty())]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
         await self.mqtt.__aexit__(None, None, None)
 
     async def _watch(self) -> None:
@@ -167,6 +172,19 @@ class AckWatch:
                     self.count += 1
             if self.count >= n:
                 self.done.set()
+
+    async def _empty(self) -> None:
+        while True:  # another process's file: nothing to wait on but the file itself
+            if not await asyncio.to_thread(_buffered, self._buffer):
+                self.done.set()
+                return
+            await asyncio.sleep(0.05)
+
+
+def _buffered(path: Path) -> int:
+    """Events still in an agent's buffer (read-only, beside the running agent: WAL)."""
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+        return int(db.execute("SELECT count(*) FROM events").fetchone()[0])
 
 
 async def drain_figures(d: Path, n: int, label: str, **kw: Any) -> list[Figure]:
@@ -184,7 +202,7 @@ async def drain_figures(d: Path, n: int, label: str, **kw: Any) -> list[Figure]:
             await asyncio.sleep(1.0)
             await asyncio.to_thread(broker.start)  # back, on the same port
             t0 = time.perf_counter()
-            async with AckWatch(broker.port, s.device_id, n) as watch:
+            async with AckWatch(broker.port, s.device_id, n, s.buffer_path) as watch:
                 await asyncio.wait_for(watch.done.wait(), 1800)
             drain = n / (time.perf_counter() - t0)
             rss_after = _rss_mb(proc.pid)
