@@ -126,19 +126,24 @@ class Intake:
         make = self._factory.make
         clocks = self._factory.clocks()  # handed over together: recorded at one instant
         # Everything checked before the sessions see any of it: make() is what can refuse
-        # a checked event, and lean() ones it would not refuse (_rows takes those on).
+        # a checked event, and lean() ones it would not refuse (_rows takes those on). The
+        # others' made events are kept for their rows, not made twice.
+        made: dict[int, tuple[dict[str, Any], bytes | None]] = {}
         for i, fields in enumerate(checked):
             if not lean(fields):
                 try:
-                    make(fields, ids[i], clocks)
+                    made[i] = make(fields, ids[i], clocks)
                 except InvalidEvent as exc:
                     raise InvalidEvent(f"event {i}: {exc}") from exc
         futures, sizes = [], []
         for lo in range(0, len(checked), RECORD_MANY_SLICE):
             rows: list[Row] = []
-            for fields, event_id in zip(checked[lo : lo + RECORD_MANY_SLICE],
-                                        ids[lo : lo + RECORD_MANY_SLICE], strict=True):  # fmt: skip
-                rows += self._rows(fields, event_id, clocks)[0]
+            for i in range(lo, min(lo + RECORD_MANY_SLICE, len(checked))):
+                doc = made.get(i)
+                if doc is not None:
+                    rows += self._doc_rows(*doc)
+                else:
+                    rows += self._rows(checked[i], ids[i], clocks)[0]
             futures.append(self._writer.submit(rows))
             sizes.append(len(rows))
         stored = await asyncio.gather(*futures)
