@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from collector.records import EventRow, ParsedMessage, QuarantineRow
 from collector.storage.base import WriteCounts
 from collector.storage.rollups import Deltas, fold
-from collector.storage.runbook import Neighbour, update_runs
+from collector.storage.runbook import LoadStamps, update_runs
 from collector.storage.runs import Run
 from collector.storage.streams import RecentIds, StreamBook, StreamRow, identity_keys
 from shared import limits as L
@@ -35,7 +35,7 @@ LoadRuns = Callable[[Sequence[str]], Awaitable[Mapping[str, Sequence[Run]]]]
 @dataclass(frozen=True, slots=True)
 class RunsAccess:
     load: LoadRuns
-    neighbour: Neighbour
+    stamps: LoadStamps
 
 
 @dataclass(slots=True)
@@ -83,7 +83,7 @@ async def plan_write(
     plan.deltas = fold(plan.fresh)
     if plan.fresh:
         stored = await runs.load(sorted({ev.device_id for ev in plan.fresh}))
-        plan.runs = await update_runs(plan.fresh, stored, runs.neighbour)
+        plan.runs = await update_runs(plan.fresh, stored, runs.stamps)
     return plan
 
 

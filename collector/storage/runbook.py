@@ -3,7 +3,10 @@
 The write plan (plan.py) hands the fresh events of a write (already deduplicated) to
 `update_runs`; a backend supplies the stored runs of the devices they touch (loaded, and on
 PostgreSQL locked, inside the write transaction) and, on the rare path where an event splits a
-run of another configuration, the stored neighbour events from the raw `events` table.
+run of another configuration, the stored events of the runs being split from the raw `events`
+table (`LoadStamps`). Those are read once per write, for every splitting device together: no
+index by device serves that read (docs/scaling.md, "What to change"), so each read scans the
+table, and a device sending events that split its runs must not cost one scan per event.
 
 Events are applied per device in `(ts, event id)` order with `storage.runs.apply_event`, which
 keeps the runs exact under late, out-of-order and resent events. A device whose runs change is
@@ -13,11 +16,12 @@ reader that sees any row of a device at a new version replaces that device's run
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from itertools import groupby
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 
 from collector.records import EventRow
 from collector.storage.runs import FwEvent, Key, Run, Stamp, apply_event
@@ -37,8 +41,28 @@ class RunChanges:
     cursor: int
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    """The stored events a write needs of a splitting device: every one whose timestamp lies
+    in [lo_ts, hi_ts]. Its days are within [first_day, last_day] (ordinals) where the day was
+    made in the collector's current time zone; a backend that prunes by day widens that."""
+
+    device: str
+    lo_ts: int
+    hi_ts: int
+    first_day: int
+    last_day: int
+
+
+# Reads the stored events of these spans, inside the write transaction: per device, in any
+# order (update_runs sorts them).
+LoadStamps = Callable[[Sequence[Span]], Awaitable[Mapping[str, Sequence[Stamp]]]]
 # The stored event just before `key` (below=True) or just after it, skipping `exclude`.
-Neighbour = Callable[[str, Key, bool, frozenset[Key]], Awaitable[Stamp | None]]
+_Neighbour = Callable[[str, Key, bool, frozenset[Key]], Stamp | None]
+
+
+class _NeedsStamps(Exception):
+    """A device's events split a run: its stored events are needed (update_runs' first pass)."""
 
 
 def fw_event(ev: EventRow) -> FwEvent:
@@ -79,52 +103,125 @@ def group_runs(rows: Sequence[Sequence[object]]) -> dict[str, tuple[Run, ...]]:
 async def update_runs(
     fresh: Sequence[EventRow],
     stored: Mapping[str, Sequence[Run]],
-    neighbour: Neighbour,
+    load_stamps: LoadStamps,
 ) -> dict[str, tuple[Run, ...]]:
     """The new runs of every device whose runs `fresh` changes (others left out).
 
-    On the hot path (events arriving in order) an event only moves the last run's end; that
-    case is handled here without apply_event, which covers every other."""
+    Two passes: the first gives every device whose events split no run of another
+    configuration its runs and notes the others; their stored events are then read in one
+    call, and the second pass gives theirs."""
     by_device: dict[str, list[EventRow]] = {}
     for device, run in groupby(fresh, _DEVICE):  # a write's events come in runs of a device
         by_device.setdefault(device, []).extend(run)
     ordinals: dict[str, int] = {}
     changed: dict[str, tuple[Run, ...]] = {}
+    splitting: dict[str, Span] = {}
     for device, rows in by_device.items():
         old = tuple(stored.get(device, ()))
-        runs = list(old)
-        keys = list(map(_KEY, rows))
-        if (whole := _whole(runs, rows, keys, ordinals)) is not None:
-            if whole != old:
-                changed[device] = whole
+        try:
+            runs = _device_runs(device, old, rows, _needs_stamps, ordinals)
+        except _NeedsStamps:
+            splitting[device] = _span(device, old, rows)
             continue
-        # Event by event, in key order (sorting is only needed here: `_whole` takes the
-        # extremes). A stable sort keeps `keys` and `rows` aligned.
-        rows.sort(key=_KEY)
-        keys.sort()
-        tail: tuple[Key, str] | None = None  # a new end of the last run, not yet written
-        for i, ev in enumerate(rows):
-            key = keys[i]
-            last = runs[-1] if runs else None
-            if (
-                last is not None
-                and key > (last.last if tail is None else tail[0])
-                and last.firmware == ev.firmware_version
-                and last.device_type == ev.device_type
-            ):
-                tail = (key, ev.day)
-                continue
-            if tail is not None:
-                runs[-1] = _extended(runs[-1], tail, ordinals)
-                tail = None
-            event = FwEvent(device, ev.device_type, ev.firmware_version,
-                            _ordinal(ev.day, ordinals), *key)  # fmt: skip
-            runs = list(await _apply(runs, event, keys, i, rows, neighbour, ordinals))
+        if runs != old:
+            changed[device] = runs
+    if splitting:
+        near = _Near(await load_stamps(list(splitting.values())))
+        for device in splitting:
+            old = tuple(stored.get(device, ()))
+            runs = _device_runs(device, old, by_device[device], near, ordinals)
+            if runs != old:
+                changed[device] = runs
+    return changed
+
+
+def _device_runs(
+    device: str,
+    old: tuple[Run, ...],
+    rows: list[EventRow],
+    neighbour: _Neighbour,
+    ordinals: dict[str, int],
+) -> tuple[Run, ...]:
+    """One device's runs after `rows` (its fresh events).
+
+    On the hot path (events arriving in order) an event only moves the last run's end; that
+    case is handled here without apply_event, which covers every other."""
+    runs = list(old)
+    keys = list(map(_KEY, rows))
+    if (whole := _whole(runs, rows, keys, ordinals)) is not None:
+        return whole
+    # Event by event, in key order (sorting is only needed here: `_whole` takes the
+    # extremes). A stable sort keeps `keys` and `rows` aligned, on a copy: a second pass
+    # starts from the same rows.
+    rows = sorted(rows, key=_KEY)
+    keys.sort()
+    tail: tuple[Key, str] | None = None  # a new end of the last run, not yet written
+    for i, ev in enumerate(rows):
+        key = keys[i]
+        last = runs[-1] if runs else None
+        if (
+            last is not None
+            and key > (last.last if tail is None else tail[0])
+            and last.firmware == ev.firmware_version
+            and last.device_type == ev.device_type
+        ):
+            tail = (key, ev.day)
+            continue
         if tail is not None:
             runs[-1] = _extended(runs[-1], tail, ordinals)
-        if tuple(runs) != old:
-            changed[device] = tuple(runs)
-    return changed
+            tail = None
+        event = FwEvent(device, ev.device_type, ev.firmware_version,
+                        _ordinal(ev.day, ordinals), *key)  # fmt: skip
+        runs = list(_apply(runs, event, keys, i, rows, neighbour, ordinals))
+    if tail is not None:
+        runs[-1] = _extended(runs[-1], tail, ordinals)
+    return tuple(runs)
+
+
+def _needs_stamps(device: str, key: Key, below: bool, exclude: frozenset[Key]) -> Stamp | None:
+    raise _NeedsStamps(device)
+
+
+def _span(device: str, old: Sequence[Run], rows: Sequence[EventRow]) -> Span:
+    """The stored events a split of this write can need. A run that an event cuts is a stored
+    run that holds the event's key, or one that starts after it and that earlier events of the
+    write extended back over it (no stored run lies in between), and a split's neighbours are
+    inside that stored run: so the runs from the first that ends at or after the write's
+    lowest key to the first that starts after its highest, with the write's own keys."""
+    keys = list(map(_KEY, rows))
+    lo, hi = min(keys), max(keys)
+    ts = [lo[0], hi[0]]
+    days = [date.fromisoformat(ev.day).toordinal() for ev in rows]
+    for run in old:  # in key order
+        if run.last < lo:
+            continue
+        ts += (run.first[0], run.last[0])
+        days += (run.first_day, run.last_day)
+        if run.first > hi:
+            break
+    return Span(device, min(ts), max(ts), min(days), max(days))
+
+
+class _Near:
+    """Neighbour lookups in the stored events read for the splitting devices."""
+
+    def __init__(self, stamps: Mapping[str, Sequence[Stamp]]) -> None:
+        self._stamps = {d: sorted(ss, key=_STAMP_KEY) for d, ss in stamps.items()}
+        self._keys = {d: [s.key for s in ss] for d, ss in self._stamps.items()}
+
+    def __call__(self, device: str, key: Key, below: bool, exclude: frozenset[Key]) -> Stamp | None:
+        stamps, keys = self._stamps.get(device, []), self._keys.get(device, [])
+        if below:
+            order = range(bisect_left(keys, key) - 1, -1, -1)
+        else:
+            order = range(bisect_right(keys, key), len(keys))
+        for j in order:
+            if keys[j] not in exclude:
+                return stamps[j]
+        return None
+
+
+_STAMP_KEY = attrgetter("key")
 
 
 _KEY = itemgetter(EventRow._fields.index("ts_ms"), EventRow._fields.index("event_id"))
@@ -178,13 +275,13 @@ def _extended(run: Run, tail: tuple[Key, str], ordinals: dict[str, int]) -> Run:
                _ordinal(tail[1], ordinals))  # fmt: skip
 
 
-async def _apply(
+def _apply(
     runs: Sequence[Run],
     event: FwEvent,
     keys: Sequence[Key],
     i: int,
     rows: Sequence[EventRow],
-    neighbour: Neighbour,
+    neighbour: _Neighbour,
     ordinals: dict[str, int],
 ) -> tuple[Run, ...]:
     try:
@@ -194,11 +291,11 @@ async def _apply(
     # Splits a run: its neighbours are the events stored before this write plus the fresh
     # ones applied so far (all of them below `event`); the fresh ones still to come are
     # skipped, whether or not they are in the table yet.
-    prev = await neighbour(event.device_id, event.key, True, frozenset())
+    prev = neighbour(event.device_id, event.key, True, frozenset())
     if i and (prev is None or prev.key < keys[i - 1]):
         before = rows[i - 1]
         prev = Stamp(before.ts_ms, before.event_id, _ordinal(before.day, ordinals))
-    next_ = await neighbour(event.device_id, event.key, False, frozenset(keys[i + 1 :]))
+    next_ = neighbour(event.device_id, event.key, False, frozenset(keys[i + 1 :]))
     try:
         return apply_event(runs, event, prev, next_)
     except ValueError:

@@ -13,8 +13,8 @@ from typing import Any
 from collector.records import AckTarget, EventRow, ParsedMessage
 from collector.settings import PesSettings
 from collector.storage import NO_RUNS_CURSOR, Store
-from collector.storage.runbook import group_runs
-from collector.storage.runs import Run
+from collector.storage.runbook import Span, group_runs
+from collector.storage.runs import Run, Stamp
 
 Ev = dict[str, Any]
 DAY_MS = 86_400_000
@@ -143,3 +143,23 @@ SETTINGS = PesSettings(core_features={"press-x": ["jog", "calibrate"]})
 D, DAYS = date(2026, 3, 2), 40
 TODAY = D + timedelta(days=DAYS)
 START, END, AS_OF, W = D + timedelta(days=5), D + timedelta(days=30), D + timedelta(days=36), 4
+
+
+class StampsFrom:
+    """A runbook.LoadStamps that serves a list of events as a backend serves its events table,
+    but strictly: only each device's own span (a backend may read more). Counts its calls."""
+
+    def __init__(self, events: Sequence[EventRow]) -> None:
+        self.events = events
+        self.calls: list[list[Span]] = []
+
+    async def __call__(self, spans: Sequence[Span]) -> dict[str, list[Stamp]]:
+        self.calls.append(list(spans))
+        out: dict[str, list[Stamp]] = {}
+        for s in spans:
+            out[s.device] = [
+                Stamp(r.ts_ms, r.event_id, date.fromisoformat(r.day).toordinal())
+                for r in self.events
+                if r.device_id == s.device and s.lo_ts <= r.ts_ms <= s.hi_ts
+            ]
+        return out

@@ -12,24 +12,22 @@ from collector.storage.runs import Run
 if TYPE_CHECKING:
     from collector.storage.postgres.schema import Conn
 
-# The neighbour lookups are the rare path (an event splitting a run of another configuration)
-# but no index serves them: each scans the whole events table (every partition) inside the write
-# transaction. An index by device costs more ingest than allowed (docs/performance.md, "The
-# firmware runs' neighbour lookup"; docs/scaling.md, "What to change").
+# The split path (an event inside a run of another configuration) reads the stored events of
+# the runs it cuts, once per write (storage/runbook.py). No index serves that read: it scans the
+# day partitions the runs span inside the write transaction. An index by device costs more
+# ingest than allowed (docs/performance.md, "The firmware runs' neighbour lookup";
+# docs/scaling.md, "What to change").
 RUN_COLUMNS = (
     "device_id, device_type, firmware_version, first_ts, first_id, first_day, last_ts, last_id, "
     "last_day"
 )
 DAY_ORDINAL = "((day - DATE '2000-01-01') + 730120)"
-EVENT_BELOW = (
-    f"SELECT ts_ms, event_id, {DAY_ORDINAL} FROM events WHERE device_id = $1 "  # noqa: S608
-    'AND (ts_ms < $2 OR (ts_ms = $2 AND event_id COLLATE "C" < $3)) '
-    'ORDER BY ts_ms DESC, event_id COLLATE "C" DESC LIMIT $4'
-)
-EVENT_ABOVE = (
-    f"SELECT ts_ms, event_id, {DAY_ORDINAL} FROM events WHERE device_id = $1 "  # noqa: S608
-    'AND (ts_ms > $2 OR (ts_ms = $2 AND event_id COLLATE "C" > $3)) '
-    'ORDER BY ts_ms, event_id COLLATE "C" LIMIT $4'
+# The devices' events with a timestamp in [$2, $3], the union of their spans, in the day
+# partitions [$4, $5] (a device's events outside its own span do no harm: they are stored
+# events too).
+SPAN_EVENTS = (
+    f"SELECT device_id, ts_ms, event_id, {DAY_ORDINAL} FROM events "  # noqa: S608
+    "WHERE device_id = ANY($1::text[]) AND ts_ms BETWEEN $2 AND $3 AND day BETWEEN $4 AND $5"
 )
 INSERT_RUNS = (
     "INSERT INTO firmware_runs SELECT *, pg_current_xact_id()::text::bigint FROM unnest("

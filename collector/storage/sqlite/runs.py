@@ -7,10 +7,11 @@ import aiosqlite
 from collector.storage.runbook import row_of
 from collector.storage.runs import Run
 
-# The neighbour lookups are the rare path (an event splitting a run of another configuration)
-# but no index serves them: each scans the whole events table inside the write
-# transaction. An index by device costs more ingest than allowed (docs/performance.md, "The
-# firmware runs' neighbour lookup"; docs/scaling.md, "What to change").
+# The split path (an event inside a run of another configuration) reads the stored events of
+# the runs it cuts, once per write (storage/runbook.py). No index serves that read: it scans the
+# whole events table inside the write transaction. An index by device costs more ingest than
+# allowed (docs/performance.md, "The firmware runs' neighbour lookup"; docs/scaling.md, "What
+# to change").
 RUN_COLUMNS = (
     "device_id, device_type, firmware_version, first_ts, first_id, first_day, last_ts, last_id, "
     "last_day"
@@ -21,14 +22,11 @@ LOAD_RUNS = (
 )
 INSERT_RUN = "INSERT INTO firmware_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 DAY_ORDINAL = "CAST(julianday(day) - 1721424.5 AS INTEGER)"
-EVENT_BELOW = (
-    f"SELECT ts_ms, event_id, {DAY_ORDINAL} FROM events WHERE device_id = ? "  # noqa: S608
-    "AND (ts_ms < ? OR (ts_ms = ? AND event_id < ?)) "
-    "ORDER BY ts_ms DESC, event_id DESC LIMIT ?"
-)
-EVENT_ABOVE = (
-    f"SELECT ts_ms, event_id, {DAY_ORDINAL} FROM events WHERE device_id = ? "  # noqa: S608
-    "AND (ts_ms > ? OR (ts_ms = ? AND event_id > ?)) ORDER BY ts_ms, event_id LIMIT ?"
+# The devices' events with a timestamp in [lo, hi], the union of their spans: one scan for all
+# of them (a device's events outside its own span do no harm: they are stored events too).
+SPAN_EVENTS = (
+    f"SELECT device_id, ts_ms, event_id, {DAY_ORDINAL} FROM events "  # noqa: S608
+    "WHERE device_id IN (SELECT value FROM json_each(?)) AND ts_ms BETWEEN ? AND ?"
 )
 CHANGED_RUNS = f"SELECT {RUN_COLUMNS}, version FROM firmware_runs WHERE version > ?"  # noqa: S608
 FEATURE_USES = (

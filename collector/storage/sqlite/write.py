@@ -21,8 +21,8 @@ from collector.records import EventRow, ParsedMessage, StatusRow
 from collector.storage import tallies
 from collector.storage.base import WriteCounts
 from collector.storage.plan import RunsAccess, WritePlan, plan_write
-from collector.storage.runbook import group_runs
-from collector.storage.runs import Key, Run, Stamp
+from collector.storage.runbook import Span, group_runs
+from collector.storage.runs import Run, Stamp
 from collector.storage.sql import INSERT_QUARANTINE, status_columns
 from collector.storage.sqlite import runs as runs_sql
 from collector.storage.sqlite.errors import rollback, translate
@@ -169,7 +169,7 @@ async def write(
             book,
             received_ms,
             lambda evs: _insert_imported(db, evs, received_ms),
-            RunsAccess(functools.partial(_load_runs, db), functools.partial(_neighbour, db)),
+            RunsAccess(functools.partial(_load_runs, db), functools.partial(_stamps, db)),
             recent,
         )
         await _execute(db, plan, received_ms)
@@ -233,15 +233,13 @@ async def _load_runs(
     return group_runs([tuple(r) for r in rows])
 
 
-async def _neighbour(
-    db: aiosqlite.Connection, device: str, key: Key, below: bool, exclude: frozenset[Key]
-) -> Stamp | None:
-    sql = runs_sql.EVENT_BELOW if below else runs_sql.EVENT_ABOVE
-    params = (device, key[0], key[0], key[1], len(exclude) + 1)
-    for ts, event_id, day in await _fetch(db, sql, params):
-        if (ts, event_id) not in exclude:
-            return Stamp(int(ts), str(event_id), int(day))
-    return None
+async def _stamps(db: aiosqlite.Connection, spans: Sequence[Span]) -> dict[str, list[Stamp]]:
+    devices = json.dumps(sorted({s.device for s in spans}))
+    lo, hi = min(s.lo_ts for s in spans), max(s.hi_ts for s in spans)
+    out: dict[str, list[Stamp]] = {}
+    for device, ts, event_id, day in await _fetch(db, runs_sql.SPAN_EVENTS, (devices, lo, hi)):
+        out.setdefault(str(device), []).append(Stamp(int(ts), str(event_id), int(day)))
+    return out
 
 
 async def _load_streams(

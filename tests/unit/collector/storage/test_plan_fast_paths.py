@@ -17,8 +17,9 @@ from collector.records import AckTarget, EventRow, ParsedMessage
 from collector.storage.plan import RunsAccess, plan_write
 from collector.storage.rollups import fold
 from collector.storage.runbook import update_runs
-from collector.storage.runs import FwEvent, Key, Run, Stamp, runs_from_events
+from collector.storage.runs import FwEvent, Run, Stamp, runs_from_events
 from collector.storage.streams import RecentIds, StreamBook
+from tests.kits.releases import StampsFrom
 from tests.oracles.rollups_reference import fold_reference
 
 KINDS = ["feature_use", "feature_use", "session_start", "session_end", "heartbeat", "error"]
@@ -82,8 +83,8 @@ def _stream_event(seq: int | None, event_id: str) -> EventRow:
     )  # fmt: skip
 
 
-async def _no_neighbour(device: str, key: Key, below: bool, exclude: frozenset[Key]) -> None:
-    return None
+async def _no_stamps(spans: object) -> dict[str, list[Stamp]]:
+    return {}
 
 
 async def _no_runs(devices: object) -> dict[str, tuple[Run, ...]]:
@@ -136,7 +137,7 @@ def test_stream_batches_store_each_seq_and_each_id_once(seed: int) -> None:
         book = StreamBook()
         book.load(book_rows)
         book.admit([("gw-1", "s1")], {})
-        access = RunsAccess(_no_runs, _no_neighbour)
+        access = RunsAccess(_no_runs, _no_stamps)
         plan = asyncio.run(plan_write(units, book, 5000, _no_imports, access, recent))
         assert plan.stream_fresh == want
         recent.add(plan.stream_fresh)  # committed
@@ -200,18 +201,6 @@ def test_update_runs_whole_device_path_equals_runs_from_events(seed: int) -> Non
     runs: dict[str, tuple[Run, ...]] = {}
     fw = {"a": "1.0", "b": "1.0"}
 
-    async def neighbour(
-        device: str, key: Key, below: bool, exclude: frozenset[Key]
-    ) -> Stamp | None:
-        keys = sorted(
-            {(r.ts_ms, r.event_id): r for r in stored if r.device_id == device}.items(),
-            reverse=below,
-        )
-        for k, r in keys:
-            if (k < key if below else k > key) and k not in exclude:
-                return Stamp(r.ts_ms, r.event_id, date.fromisoformat(r.day).toordinal())
-        return None
-
     n = 0
     clock = 100_000
     for _ in range(rng.randint(3, 25)):
@@ -230,7 +219,7 @@ def test_update_runs_whole_device_path_equals_runs_from_events(seed: int) -> Non
                 device, f"e{n:05d}", None, None, "heartbeat", None, None, None, ts, ts, "wall",
                 day.isoformat(), "press-x", fw_now, "acme", "{}", "{}",
             ))  # fmt: skip
-        runs.update(asyncio.run(update_runs(fresh, runs, neighbour)))
+        runs.update(asyncio.run(update_runs(fresh, runs, StampsFrom(list(stored)))))
         stored += fresh
     for device in {r.device_id for r in stored}:
         want = runs_from_events([_fw(r) for r in stored if r.device_id == device])
