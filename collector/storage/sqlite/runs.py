@@ -8,10 +8,10 @@ from collector.storage.runbook import row_of
 from collector.storage.runs import Run
 
 # The split path (an event inside a run of another configuration) reads the stored events of
-# the runs it cuts, once per write (storage/runbook.py). No index serves that read: it scans the
-# whole events table inside the write transaction. An index by device costs more ingest than
-# allowed (docs/performance.md, "The firmware runs' neighbour lookup"; docs/scaling.md, "What
-# to change").
+# the runs it cuts (storage/runbook.py). `events` has no index by device (one costs more ingest
+# than allowed: docs/performance.md, "The firmware runs' neighbour lookup"), so a splitting
+# device is marked and its events kept in `split_events` (migration 8), indexed by device and
+# key: one scan of `events` at its first split, seeks after that.
 RUN_COLUMNS = (
     "device_id, device_type, firmware_version, first_ts, first_id, first_day, last_ts, last_id, "
     "last_day"
@@ -22,12 +22,20 @@ LOAD_RUNS = (
 )
 INSERT_RUN = "INSERT INTO firmware_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 DAY_ORDINAL = "CAST(julianday(day) - 1721424.5 AS INTEGER)"
-# The devices' events with a timestamp in [lo, hi], the union of their spans: one scan for all
-# of them (a device's events outside its own span do no harm: they are stored events too).
-SPAN_EVENTS = (
-    f"SELECT device_id, ts_ms, event_id, {DAY_ORDINAL} FROM events "  # noqa: S608
-    "WHERE device_id IN (SELECT value FROM json_each(?)) AND ts_ms BETWEEN ? AND ?"
+_IN_JSON = "device_id IN (SELECT value FROM json_each(?))"
+ANY_MARKED = "SELECT EXISTS (SELECT 1 FROM split_devices)"
+MARKED = f"SELECT device_id FROM split_devices WHERE {_IN_JSON}"  # noqa: S608
+MARK = "INSERT OR IGNORE INTO split_devices VALUES (?)"
+# The one scan of a device's marking: every stored event of the devices (a JSON array).
+COPY_SPLIT_EVENTS = (
+    "INSERT OR IGNORE INTO split_events "  # noqa: S608
+    f"SELECT device_id, ts_ms, event_id, {DAY_ORDINAL} FROM events WHERE {_IN_JSON}"
 )
+ADD_SPLIT_EVENT = "INSERT OR IGNORE INTO split_events VALUES (?, ?, ?, ?)"
+SPAN_EVENTS = (
+    "SELECT ts_ms, event_id, day FROM split_events WHERE device_id = ? AND ts_ms BETWEEN ? AND ?"
+)
+PRUNE_SPLIT_EVENTS = "DELETE FROM split_events WHERE day < ?"
 CHANGED_RUNS = f"SELECT {RUN_COLUMNS}, version FROM firmware_runs WHERE version > ?"  # noqa: S608
 FEATURE_USES = (
     f"SELECT device_id, {DAY_ORDINAL}, sum(uses) FROM feature_day "  # noqa: S608

@@ -210,4 +210,16 @@ MIGRATIONS: list[str] = [
         outcome TEXT PRIMARY KEY CHECK (outcome IN ('sent', 'failed')), n INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 8: the events of devices whose events split firmware runs, by (device, key): the split's
+    # read (storage/runbook.py) seeks here instead of scanning `events`, which has no index by
+    # device. A device is marked at its first split, its stored events copied (one scan), and
+    # its later events added by every write; retention deletes here too.
+    """
+    CREATE TABLE split_devices (device_id TEXT PRIMARY KEY) WITHOUT ROWID;
+    CREATE TABLE split_events (
+        device_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, event_id TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        PRIMARY KEY (device_id, ts_ms, event_id)
+    ) WITHOUT ROWID;
+    """,
 ]

@@ -32,6 +32,7 @@ from collector.storage.sql import (
     device_dict,
     last_per_key,
 )
+from collector.storage.sqlite import runs as runs_sql
 from collector.storage.sqlite import write as write_path
 from collector.storage.sqlite.errors import rollback as _rollback
 from collector.storage.sqlite.errors import translate as _translate
@@ -215,6 +216,7 @@ class SqliteStore(SqliteReads):
                     await self.db.executemany(_SUB_EVENT_COUNTS, zip(ns, days, strict=True))
                     if len(gone) < 5000:
                         await self._prune_quarantine(before)
+                        await self.db.execute(runs_sql.PRUNE_SPLIT_EVENTS, (before.toordinal(),))
                     await self.db.commit()
                 except sqlite3.Error as exc:
                     await _rollback(self.db)

@@ -11,6 +11,7 @@ import functools
 import json
 import sqlite3
 from collections.abc import Sequence
+from datetime import date
 from itertools import repeat
 from operator import is_not, itemgetter
 from typing import Any
@@ -216,6 +217,8 @@ async def _execute(db: aiosqlite.Connection, plan: WritePlan, received_ms: int) 
     if plan.quarantine:
         cols = tallies.reason_days((q.reason for q in plan.quarantine), received_ms)
         await db.executemany(_ADD_QUARANTINE_COUNTS, zip(*cols, strict=True))
+    if plan.fresh:
+        await _add_split_events(db, plan.fresh)
     if plan.runs:
         await runs_sql.write_runs(db, plan.runs)
 
@@ -234,12 +237,39 @@ async def _load_runs(
 
 
 async def _stamps(db: aiosqlite.Connection, spans: Sequence[Span]) -> dict[str, list[Stamp]]:
-    devices = json.dumps(sorted({s.device for s in spans}))
-    lo, hi = min(s.lo_ts for s in spans), max(s.hi_ts for s in spans)
+    """The spans' stored events, from split_events: devices splitting for the first time are
+    marked and their events copied there first (the one scan of `events`)."""
+    devices = sorted({s.device for s in spans})
+    marked = {str(r[0]) for r in await _fetch(db, runs_sql.MARKED, (json.dumps(devices),))}
+    if new := [d for d in devices if d not in marked]:
+        await db.executemany(runs_sql.MARK, [(d,) for d in new])
+        await db.execute(runs_sql.COPY_SPLIT_EVENTS, (json.dumps(new),))
     out: dict[str, list[Stamp]] = {}
-    for device, ts, event_id, day in await _fetch(db, runs_sql.SPAN_EVENTS, (devices, lo, hi)):
-        out.setdefault(str(device), []).append(Stamp(int(ts), str(event_id), int(day)))
+    for span in spans:
+        rows = await _fetch(db, runs_sql.SPAN_EVENTS, (span.device, span.lo_ts, span.hi_ts))
+        out[span.device] = [Stamp(int(ts), str(eid), int(day)) for ts, eid, day in rows]
     return out
+
+
+async def _add_split_events(db: aiosqlite.Connection, fresh: Sequence[EventRow]) -> None:
+    """The marked devices' new events into split_events (usually none are marked: one cheap
+    statement a write)."""
+    async with db.execute(runs_sql.ANY_MARKED) as cur:
+        row = await cur.fetchone()
+    if not row or not row[0]:
+        return
+    devices = json.dumps(sorted({ev.device_id for ev in fresh}))
+    marked = {str(r[0]) for r in await _fetch(db, runs_sql.MARKED, (devices,))}
+    if marked:
+        days: dict[str, int] = {}
+        rows = []
+        for ev in fresh:
+            if ev.device_id in marked:
+                day = days.get(ev.day)
+                if day is None:
+                    day = days[ev.day] = date.fromisoformat(ev.day).toordinal()
+                rows.append((ev.device_id, ev.ts_ms, ev.event_id, day))
+        await db.executemany(runs_sql.ADD_SPLIT_EVENT, rows)
 
 
 async def _load_streams(
