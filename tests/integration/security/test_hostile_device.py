@@ -38,7 +38,7 @@ from tests.kits.security import (
     write_collector_config,
 )
 
-DEVICES = ("gw-drops", "gw-status", "gw-split", "gw-ids", "gw-calm")
+DEVICES = ("gw-drops", "gw-status", "gw-split", "gw-ids", "gw-fw", "gw-calm")
 USERS = {name: secrets.token_urlsafe(16) for name in (COLLECTOR_USER, *DEVICES)}
 ENDPOINTS = ("/v1/stats", "/v1/fleet", "/v1/devices", "/metrics", "/readyz", "/v1/pes")
 
@@ -243,6 +243,30 @@ async def test_an_event_id_is_stored_once_per_device(env: Env) -> None:
         ack = await send(c, name, json.dumps(again).encode(), ("two", 1, 1))
         assert (ack.stored, ack.duplicates) == (0, 1)
     assert env.device(name)["events"] == 1
+
+
+async def test_events_splitting_firmware_runs_are_stored_and_ingest_goes_on(env: Env) -> None:
+    """Valid events of another firmware inside the device's stored run, write after write: each
+    splits a run (the split's read, storage/runbook.py); all are stored, nothing stalls."""
+    name = "gw-fw"
+    t0 = now_ms() - 3_600_000
+    run = [event(1 + k, ts=t0 + 10_000 * k, firmware_version="1.0") for k in range(20)]
+    async with device(env, name) as c:
+        ack = await send(c, name, json.dumps(header(name, "fw", 1, 20, events=run)).encode(),
+                         ("fw", 1, 20))  # fmt: skip
+        assert ack.stored == 20
+        seq = 21
+        for w in range(3):  # 2.0 at 40j + 5 + 10w s: inside the 1.0 runs the writes left
+            evs = [event(seq + j, ts=t0 + (40 * j + 5 + 10 * w) * 1000, firmware_version="2.0")
+                   for j in range(4)]  # fmt: skip
+            doc = header(name, "fw", seq, seq + 3, events=evs)
+            ack = await send(c, name, json.dumps(doc).encode(), ("fw", seq, seq + 3))
+            assert (ack.stored, ack.quarantined) == (4, 0)
+            seq += 4
+    assert env.device(name)["events"] == 32
+    assert env.api("/v1/releases").status_code == 200
+    assert_all_answer(env)
+    await calm_device_stores(env)
 
 
 def test_a_nul_in_any_filter_is_refused(env: Env) -> None:
