@@ -310,6 +310,19 @@ MIGRATIONS: list[str] = [
         outcome text PRIMARY KEY CHECK (outcome IN ('sent', 'failed')), n bigint NOT NULL
     );
     """,
+    # 8: the events of devices whose events split firmware runs; see migration 8 in
+    # sqlite/schema.py. The mark is a column of the device's firmware_devices row, which every
+    # write touching the device locks first: a write that marks a device and copies its events
+    # is over before another write of that device reads the mark, so none of its events is
+    # missed.
+    """
+    ALTER TABLE firmware_devices ADD COLUMN split boolean NOT NULL DEFAULT false;
+    CREATE TABLE split_events (
+        device_id text NOT NULL, ts_ms bigint NOT NULL, event_id text COLLATE "C" NOT NULL,
+        day integer NOT NULL,
+        PRIMARY KEY (device_id, ts_ms, event_id)
+    );
+    """,
 ]
 
 

@@ -20,6 +20,7 @@ from collector.errors import ConfigError, StoreError
 from collector.records import ParsedMessage, StatusRow
 from collector.storage import export, fleet, tallies
 from collector.storage.base import AlertState, Entity, OutcomeTuple, Pruned, WriteCounts
+from collector.storage.postgres import runs as runs_sql
 from collector.storage.postgres import write as write_path
 from collector.storage.postgres.errors import translate as _translate
 from collector.storage.postgres.reads import PgReads
@@ -198,6 +199,7 @@ class PgStore(PgReads):
                     "DELETE FROM quarantine WHERE received_ms < $1", tallies.day_start_ms(before)
                 )
                 await con.execute("DELETE FROM quarantine_counts WHERE day < $1", before)
+                await con.execute(runs_sql.PRUNE_SPLIT_EVENTS, before.toordinal())
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise _translate(exc) from exc
         return Pruned(deleted, dropped)

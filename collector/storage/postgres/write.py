@@ -26,8 +26,6 @@ from collector.storage.streams import DAY_MS, RecentIds, StreamBook, StreamKey
 if TYPE_CHECKING:
     from collector.storage.postgres.schema import Conn
 
-# Days added on each side of a split's span when its events are read (see stamps()).
-_DAY_MARGIN = 2
 _EVENT_COLUMNS = (
     "device_id", "event_id", "stream_id", "seq", "kind", "feature", "session_id", "user_id",
     "ts_ms", "wall_ms", "clock_method", "day", "device_type", "firmware_version", "account_id",
@@ -119,28 +117,21 @@ async def _plan_and_execute(
             if await con.fetchval(_INSERT_IMPORTED, *_event_params(ev, received_ms))
         ]
 
+    marked: set[str] = set()  # devices marked as splitting runs (lock_runs, split_stamps)
+
     async def load_runs(devices: Sequence[str]) -> dict[str, tuple[Run, ...]]:
-        return await runs_sql.lock_runs(con, devices)
+        return await runs_sql.lock_runs(con, devices, marked)
 
     async def stamps(spans: Sequence[Span]) -> dict[str, list[Stamp]]:
-        # A day is made in the collector's time zone at ingest: one set under another zone can
-        # be a day or two off the run's, hence the margin (it only adds partitions to scan).
-        first = date.fromordinal(min(s.first_day for s in spans) - _DAY_MARGIN)
-        last = date.fromordinal(max(s.last_day for s in spans) + _DAY_MARGIN)
-        devices = sorted({s.device for s in spans})
-        lo, hi = min(s.lo_ts for s in spans), max(s.hi_ts for s in spans)
-        out: dict[str, list[Stamp]] = {}
-        for device, ts, event_id, day in await con.fetch(
-            runs_sql.SPAN_EVENTS, devices, lo, hi, first, last
-        ):
-            out.setdefault(str(device), []).append(Stamp(int(ts), str(event_id), int(day)))
-        return out
+        return await runs_sql.split_stamps(con, spans, marked)
 
     plan = await plan_write(
         units, book, received_ms, insert_imported, RunsAccess(load_runs, stamps),
         recent,
     )  # fmt: skip
     await _execute(con, plan, received_ms)
+    if marked:
+        await runs_sql.add_split_events(con, plan.fresh, marked)
     return plan
 
 
