@@ -195,6 +195,15 @@ class Factory:
                 self._tail_str = self.identity_tail().decode()
             self._mid = f',"ts":{now},"mono":{mono},"boot":"{self._boot}"{self._tail_str}'
             self._mid_now, self._mid_mono = now, mono
+        if feature is not None and session_id is not None and user_id is not None:
+            # The usual shape (a feature_use in an automatic session): one f-string, not
+            # five concatenations (~0.2 us of ~0.5 per body, timeit).
+            if props:
+                return (f'{{"id":"{event_id}","kind":"{kind}","feature":"{feature}",'
+                        f'"session_id":"{session_id}","user_id":"{user_id}"{self._mid},'
+                        f'"props":{encode(props).decode()}}}')  # fmt: skip
+            return (f'{{"id":"{event_id}","kind":"{kind}","feature":"{feature}",'
+                    f'"session_id":"{session_id}","user_id":"{user_id}"{self._mid}}}')  # fmt: skip
         body = f'{{"id":"{event_id}","kind":"{kind}"'
         if feature is not None:
             body += f',"feature":"{feature}"'

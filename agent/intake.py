@@ -136,14 +136,19 @@ class Intake:
                 except InvalidEvent as exc:
                     raise InvalidEvent(f"event {i}: {exc}") from exc
         futures, sizes = [], []
+        now, mono = clocks
+        lean_rows = self._lean_rows
         for lo in range(0, len(checked), RECORD_MANY_SLICE):
             rows: list[Row] = []
             for i in range(lo, min(lo + RECORD_MANY_SLICE, len(checked))):
-                doc = made.get(i)
+                doc = made.get(i) if made else None
                 if doc is not None:
                     rows += self._doc_rows(*doc)
-                else:
-                    rows += self._rows(checked[i], ids[i], clocks)[0]
+                    continue
+                f = checked[i]  # lean(f): _lean_rows() at once, _rows() if it says no
+                got = lean_rows(f.kind, f.feature, f.session_id, f.user_id, f.props, ids[i],
+                                now, mono)  # fmt: skip
+                rows += got if got is not None else self._rows(f, ids[i], clocks)[0]
             futures.append(self._writer.submit(rows))
             sizes.append(len(rows))
         stored = await asyncio.gather(*futures)
@@ -161,12 +166,22 @@ class Intake:
         ids = uuid7_many(len(lines))
         clocks = self._factory.clocks()  # lines read together: recorded at one instant
         out: list[tuple[list[Row], str] | str] = []
+        now, mono = clocks
+        lean_rows = self._lean_rows
         for fields, event_id in zip(checked, ids, strict=True):
             if isinstance(fields, str):
                 out.append(fields)
                 continue
+            if lean(fields):  # _rows() inline: a call less per line
+                f = fields
+                rows = lean_rows(f.kind, f.feature, f.session_id, f.user_id, f.props, event_id,
+                                 now, mono)  # fmt: skip
+                if rows is not None:
+                    out.append((rows, event_id))
+                    continue
             try:
-                out.append(self._rows(fields, event_id, clocks))
+                doc, tail = self._factory.make(fields, event_id, clocks)
+                out.append((self._doc_rows(doc, tail), doc["id"]))
             except PesError as exc:
                 out.append(str(exc))
         return out
