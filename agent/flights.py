@@ -48,6 +48,21 @@ class _Flight:
     resends: int = 0  # times it was sent again for want of an ack
     sent: float = 0.0  # loop.time() of its latest send
     lonely: int = 0  # its publishes in a row that found no subscriber (backs off its resends)
+    unheard: bool = False  # its latest copy found no subscriber: the broker kept none
+
+
+def due_unheard(flights: Sequence[_Flight], now: float) -> bool:
+    """A publish just reached a subscriber (a collector is back): every flight whose latest
+    copy found none went nowhere, so it is due now rather than at its backed-off deadline (a
+    window of them would otherwise be resent one by one over the backoff, up to a second after
+    a collector that resubscribed shortly after the agent). True if any was."""
+    due = False
+    for f in flights:
+        if f.unheard:
+            f.unheard, f.lonely = False, 0
+            f.deadline = min(f.deadline, now)
+            due = True
+    return due
 
 
 @dataclass(slots=True)

@@ -35,7 +35,7 @@ from agent.drops import Drop
 # Re-exported: the publisher's public names as before the split (flights.py).
 from agent.flights import RESEND_CAP_S as RESEND_CAP_S
 from agent.flights import PublisherStats as PublisherStats
-from agent.flights import _Flight, decode_acks
+from agent.flights import _Flight, decode_acks, due_unheard
 from agent.flights import resend_wait as resend_wait
 from agent.ids import boot_id, mono_ms
 from agent.settings import AgentSettings
@@ -239,7 +239,11 @@ class Publisher:
             self._wake.set()
             return
         self._failures = 0
-        if code == NO_MATCHING_SUBSCRIBERS:
+        if code != NO_MATCHING_SUBSCRIBERS:
+            flight.unheard, flight.lonely = False, 0
+            if due_unheard(self._inflight, self._now()):
+                self._wake.set()
+        else:
             # No collector was subscribed (say the broker restarted and they have not
             # reconnected yet): the batch went nowhere. Send it again soon rather than after
             # ack_timeout_s, backing off while nobody listens.
@@ -249,6 +253,7 @@ class Publisher:
             # collector came back).
             delay = min(self._s.ack_timeout_s, self._backoff.delay(flight.lonely))
             flight.lonely += 1
+            flight.unheard = True
             flight.deadline = min(flight.deadline, self._now() + delay)
             self._wake.set()
 
@@ -273,6 +278,7 @@ class Publisher:
         flight.first, flight.last = batch.first_seq, batch.last_seq
         flight.drops = batch.drops
         flight.resends += 1
+        flight.unheard = False  # this copy may find a subscriber: wait for its PUBACK
         flight.level += 1
         self._level = max(self._level, flight.level)
         flight.deadline = self._deadline(flight.level)

@@ -19,7 +19,7 @@ from agent.settings import AgentSettings
 from shared import codec
 from shared.errors import PublishFailed
 from shared.models import Ack, Batch
-from shared.mqtt import MqttClient
+from shared.mqtt import NO_MATCHING_SUBSCRIBERS, MqttClient
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -32,13 +32,15 @@ class FakeMqtt:
         self.connected.set()
         self.epoch = 1
         self.fail = 0
+        self.code = 0  # the PUBACK's reason code: NO_MATCHING_SUBSCRIBERS while nobody listens
         self.batches: list[Batch] = []
 
-    async def publish(self, topic: str, payload: bytes, **kw: Any) -> None:
+    async def publish(self, topic: str, payload: bytes, **kw: Any) -> int:
         if self.fail:
             self.fail -= 1
             raise PublishFailed("broker said no")
         self.batches.append(Batch.model_validate(codec.decode(payload, kw["content_type"])))
+        return self.code
 
     def reconnect(self) -> None:
         self.epoch += 1
@@ -341,3 +343,26 @@ async def test_a_batch_overtaken_by_a_later_ack_is_resent_at_once(
     await pub.on_ack(ack_payload(buf.stream_id, 2, 2), codec.CONTENT_JSON)
     await until(lambda: len(mqtt.batches) > sent)
     assert mqtt.batches[-1].first_seq == 1 and buf.depth() == 1
+
+
+async def test_batches_that_found_no_subscriber_go_again_once_one_finds_one(
+    env: MakeEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A window published before the collector resubscribed found nobody (the broker kept no
+    # copy). The first batch that finds a subscriber shows a collector is back: the others go
+    # again now, not one by one at their backed-off deadlines (the clock is frozen here, so
+    # without that they would never go).
+    buf, mqtt, pub = await env(2, window=3, batch_max_events=1, ack_timeout_s=60)
+    mqtt.code = NO_MATCHING_SUBSCRIBERS
+    monkeypatch.setattr(pub, "_now", FakeClock())  # before the publisher's first step
+    steps = Steps(pub, monkeypatch)
+    await until(lambda: pub.stats.no_subscribers == 2)
+    await steps.settle()
+    assert len(mqtt.batches) == 2 and pub.stats.batches_resent == 0
+    mqtt.code = 0  # a collector subscribed
+    buf.append_many([make_event(settings(tmp_path), "session_start")])
+    pub.poke()
+    await until(lambda: len(mqtt.batches) == 5)
+    assert [b.first_seq for b in mqtt.batches] == [1, 2, 3, 1, 2]
+    await steps.settle()
+    assert len(mqtt.batches) == 5  # each went once more, not again on its old deadline
