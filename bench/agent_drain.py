@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from devkit.broker import LocalBroker, free_port
 from shared import codec
 from shared.models import Ack
 from shared.mqtt import MqttClient, MqttSettings
-from shared.topics import ack_topic, events_topic
+from shared.topics import ack_topic, events_topic, status_topic
 
 
 # -- backlog drain ------------------------------------------------------------------------------
@@ -74,6 +75,31 @@ async def _until_stored(http: int, n: int, timeout: float) -> float:
         if time.monotonic() > deadline:
             raise TimeoutError(f"collector did not store {n} events in {timeout} s")
         await asyncio.sleep(0.1)
+
+
+def _broker_connected(http: int) -> bool:
+    """The collector's /readyz says it is connected to the broker (it subscribes as it does)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{http}/readyz", timeout=5) as r:
+            body = r.read()
+    except urllib.error.HTTPError as exc:  # 503 while not ready: the body still says why
+        body = exc.read()
+    return bool(json.loads(body).get("broker") == "connected")
+
+
+async def _collector_back(http: int, timeout: float) -> float:
+    """time.time() of the last answer before the collector was seen connected (polled every
+    20 ms): it connected after that, so the agent's drain is never timed from later than it."""
+    deadline = time.monotonic() + timeout
+    before = time.time()
+    while True:
+        with contextlib.suppress(OSError):
+            if await asyncio.to_thread(_broker_connected, http):
+                return before
+            before = time.time()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"collector not connected to the broker in {timeout} s")
+        await asyncio.sleep(0.02)
 
 
 def _backlog(s: AgentSettings, n: int) -> None:
@@ -145,9 +171,15 @@ class AckWatch:
     def __init__(self, port: int, device: str, n: int, buffer: Path) -> None:
         self.mqtt = MqttClient(MqttSettings(port=port), client_id=f"{device}-ackwatch")
         self.mqtt.subscribe(ack_topic(device))
+        self._status = status_topic(device)
+        self.mqtt.subscribe(self._status)
         self.seen = bytearray(n + 1)
         self.count = 0
         self.done = asyncio.Event()
+        self.done_at = 0.0  # time.time() when done was set
+        # time.time() of the agent's first "online" status: it publishes one as it connects
+        # (retained, so this subscriber gets it even if it subscribed later).
+        self.online_at: float | None = None
         self._buffer = buffer
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -165,18 +197,29 @@ class AckWatch:
     async def _watch(self) -> None:
         n = len(self.seen) - 1
         while True:
-            ack = Ack.model_validate(codec.decode((await self.mqtt.messages.get()).payload))
+            msg = await self.mqtt.messages.get()
+            if msg.topic == self._status:
+                status = codec.decode(msg.payload, msg.content_type)
+                if self.online_at is None and status.get("state") == "online":
+                    self.online_at = int(status["sent_ms"]) / 1000
+                continue
+            ack = Ack.model_validate(codec.decode(msg.payload))
             for seq in range(ack.first_seq, min(ack.last_seq, n) + 1):
                 if not self.seen[seq]:
                     self.seen[seq] = 1
                     self.count += 1
             if self.count >= n:
-                self.done.set()
+                self._finish()
+
+    def _finish(self) -> None:
+        if not self.done.is_set():
+            self.done_at = time.time()
+            self.done.set()
 
     async def _empty(self) -> None:
         while True:  # another process's file: nothing to wait on but the file itself
             if not await asyncio.to_thread(_buffered, self._buffer):
-                self.done.set()
+                self._finish()
                 return
             await asyncio.sleep(0.05)
 
@@ -201,13 +244,27 @@ async def drain_figures(d: Path, n: int, label: str, **kw: Any) -> list[Figure]:
             await _wait_socket(s.socket_file)
             await asyncio.sleep(1.0)
             await asyncio.to_thread(broker.start)  # back, on the same port
-            t0 = time.perf_counter()
-            async with AckWatch(broker.port, s.device_id, n, s.buffer_path) as watch:
-                await asyncio.wait_for(watch.done.wait(), 1800)
-            drain = n / (time.perf_counter() - t0)
+            t0 = time.time()
+            back = asyncio.create_task(_collector_back(http, 60))
+            try:
+                async with AckWatch(broker.port, s.device_id, n, s.buffer_path) as watch:
+                    await asyncio.wait_for(watch.done.wait(), 1800)
+                collector_at = await back
+            finally:
+                back.cancel()
             rss_after = _rss_mb(proc.pid)
+            if watch.online_at is None:
+                raise RuntimeError("the agent drained without publishing its online status")
+            agent_at = watch.online_at
         finally:
             _stop(proc)
+        # Both reconnect after the broker's restart, each on its own jittered backoff; the
+        # agent can deliver only once both are back. From then on it is timed like the raw
+        # publisher, which is timed from its own connection to a collector long connected.
+        reconnect = max(0.0, agent_at - t0)
+        collector_s = max(0.0, collector_at - t0)
+        total = watch.done_at - t0
+        drain = n / (watch.done_at - max(t0, agent_at, collector_at))
         await _until_stored(http, n, 60)  # and the collector says so
         _say("collector baseline: the same events from a raw publisher")
         copy = _settings(d, broker.port, "gw-raw", buffer_path=s.buffer_path,
@@ -219,18 +276,25 @@ async def drain_figures(d: Path, n: int, label: str, **kw: Any) -> list[Figure]:
     finally:
         _stop(collector)
         await asyncio.to_thread(broker.cleanup)
-    note = "broker back -> every event acked by pes-collector serve (SQLite); baseline: collector"
+    when = f"agent back after {reconnect:.2f} s, collector after {collector_s:.2f} s"
     return [
-        Figure("agent_drain_eps", drain, f"events/s ({label} backlog)", "", base, note),
         Figure(
-            "agent_drain_s", n / drain, f"s ({label} backlog)", note="from the broker's restart"
+            "agent_drain_eps",
+            drain,
+            f"events/s ({label} backlog)",
+            "",
+            base,
+            "agent and collector both reconnected -> every event acked by pes-collector serve "
+            "(SQLite); baseline: the collector's rate from a raw publisher, from its connection",
         ),
+        Figure("agent_drain_s", total, f"s ({label} backlog)", note=f"from the restart; {when}"),
+        Figure("agent_reconnect_s", reconnect, "s", note="broker back -> agent's online status"),
         Figure(
             "agent_drain_vs_collector",
             drain / base,
             "x",
             TARGET_DRAIN_RATIO,
-            note="agent_drain_eps / the collector's raw rate, same run",
+            note="agent_drain_eps / the collector's raw rate, same run, both from connected",
         ),
         Figure("agent_rss_mb_after_drain", rss_after, "MB", TARGET_RSS),
     ]
