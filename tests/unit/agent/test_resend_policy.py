@@ -1,9 +1,11 @@
-"""The publisher's resend policy (agent.publisher.resend_wait): pure, on a seeded rng."""
+"""The publisher's resend policy (agent.publisher.resend_wait, agent.flights.due_unheard): pure,
+on a seeded rng."""
 
 from __future__ import annotations
 
 import random
 
+from agent.flights import _Flight, due_unheard
 from agent.publisher import RESEND_CAP_S, resend_wait
 
 
@@ -33,3 +35,14 @@ def test_a_60s_outage_costs_a_few_copies_not_one_per_ack_timeout() -> None:
         while (t := t + resend_wait(level, 3.0, rng)) < 60:
             sends, level = sends + 1, level + 1
         assert 4 <= sends <= 7
+
+
+def test_a_heard_publish_makes_only_the_unheard_flights_due_now() -> None:
+    lonely = _Flight(1, 1, deadline=50.0, unheard=True, lonely=3)
+    resent = _Flight(2, 2, deadline=40.0, lonely=2)  # resent since: its PUBACK is pending
+    waiting = _Flight(3, 3, deadline=30.0)  # heard: waits for its ack
+    assert due_unheard([lonely, resent, waiting], now=10.0)
+    assert (lonely.deadline, lonely.unheard, lonely.lonely) == (10.0, False, 0)
+    assert (resent.deadline, waiting.deadline) == (40.0, 30.0)
+    assert not due_unheard([lonely, resent, waiting], now=11.0)  # each goes once, not again
+    assert lonely.deadline == 10.0
