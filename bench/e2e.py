@@ -9,7 +9,8 @@ Everything runs as deployed, each in its own process: a private Mosquitto, `pes-
 2. Load at half that rate: the load generator again, now on a fixed schedule (100-event batches,
    devices in turn) for the whole measurement, so the collector is busy the way a steady fleet
    keeps it.
-3. Probes, one every 100 ms while the load runs: a JSON line to the agent's local socket
+3. Probes, one every 100 ms while the load runs (from 1 s after its first publish: it builds
+   its batches first): a JSON line to the agent's local socket
    `{"kind":"feature_use","feature":"probe","device_type":"probe","firmware_version":"pNNN"}`,
    each with a firmware version of its own, so that each probe adds one row to
    `GET /v1/pes?device_type=probe&group_by=firmware_version`. A poller requests that table in a
@@ -158,11 +159,15 @@ async def run(size: Size) -> list[Figure]:
                     batch = 100
                     devices = 50
                     per_device = max(1, round(rate * duration / (batch * devices)))
+                    started = asyncio.Event()
                     load = asyncio.create_task(
-                        loadgen.spawn(broker.port, devices, per_device, batch, 4, rate)
+                        loadgen.spawn(
+                            broker.port, devices, per_device, batch, 4, rate, started=started
+                        )
                     )
-                    await asyncio.sleep(2.0)  # the generator has built its batches and runs
                     try:
+                        await _started(load, started)
+                        await asyncio.sleep(1.0)  # its schedule has settled
                         lat = await _probes(s.socket_file, poller, idle_probes, probes, gap_s)
                     except BaseException:
                         load.cancel()
@@ -206,6 +211,20 @@ async def run(size: Size) -> list[Figure]:
         ),
         Figure("e2e_sustained_eps", sustained, "events/s", note="pes-collector serve, SQLite"),
     ]
+
+
+async def _started(load: asyncio.Task[dict[str, float]], started: asyncio.Event) -> None:
+    """Until the load generator publishes. It builds all its batches first, which takes
+    seconds at these rates (~10 s for 1 M events on a busy machine): probes sent meanwhile
+    met no load but a core taken by the build."""
+    waiter = asyncio.ensure_future(started.wait())
+    try:
+        await asyncio.wait({waiter, load}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if not started.is_set():  # it ended before publishing: its error, or a run too short
+        await load
+        raise RuntimeError("the load generator ended before it started publishing")
 
 
 async def _wait_api(http: int, timeout: float = 60) -> None:

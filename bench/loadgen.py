@@ -23,6 +23,9 @@ from shared.mqtt import MqttClient, MqttSettings
 from shared.topics import events_topic
 
 NOW_MS = int(time.time() * 1000)
+# Printed when the batches are built and the first publish goes out: building them takes
+# seconds at e2e's rates (an id per event), which a caller timing the load must not count.
+STARTED = "started"
 
 
 def make_batches(device: str, batches: int, size: int) -> list[tuple[bytes, str]]:
@@ -93,6 +96,7 @@ async def main(
 
         reader = asyncio.create_task(acks())
         t0 = time.perf_counter()
+        print(STARTED, flush=True)  # the batches are built: a caller can time from here
         if rate > 0:
             await paced()
         else:
@@ -105,16 +109,36 @@ async def main(
 
 
 async def spawn(
-    port: int, devices: int, per_device: int, size: int, window: int = 4, rate: float = 0
+    port: int,
+    devices: int,
+    per_device: int,
+    size: int,
+    window: int = 4,
+    rate: float = 0,
+    *,
+    started: asyncio.Event | None = None,
 ) -> dict[str, float]:
     """Runs this module as its own process (so that it does not share the caller's
-    interpreter) and returns its JSON line."""
+    interpreter) and returns its JSON line; sets `started` when it begins to publish."""
     argv = [str(port), str(devices), str(per_device), str(size), str(window), str(int(rate))]
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.loadgen", *argv, stdout=asyncio.subprocess.PIPE
     )
+
+    async def lines() -> bytes:
+        assert proc.stdout is not None
+        last = b""
+        async for line in proc.stdout:
+            if line.strip() == STARTED.encode():
+                if started is not None:
+                    started.set()
+            elif line.strip():
+                last = line
+        await proc.wait()
+        return last
+
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), 900)
+        out = await asyncio.wait_for(lines(), 900)
     except BaseException:  # cancelled or timed out: the generator must not outlive the bench
         if proc.returncode is None:
             proc.kill()
