@@ -61,7 +61,9 @@ class TokenGuard:
             for t in api.scoped_tokens
         ]
 
-    def __call__(self, request: Request) -> Grant:
+    async def __call__(self, request: Request) -> Grant:
+        # Async although it never awaits: FastAPI would run a plain method in its thread pool
+        # (a hand-off to a worker thread and back on every /v1 request).
         grant = self._authenticate(request)
         # Every /v1 route: no stored text can hold NUL (PostgreSQL refuses it), so a filter
         # holding one is refused, never answered with an empty result (security.md).

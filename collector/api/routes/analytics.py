@@ -47,9 +47,12 @@ def router(state: AppState, auth: DependsParam) -> APIRouter:
 
     def query(days: int = 30, group_by_default: str | None = None) -> Any:
         """A dependency for the shared parameters; `days` and `group_by_default` are the
-        defaults of the period length and of group_by (None: device_type,firmware_version)."""
+        defaults of the period length and of group_by (None: device_type,firmware_version).
+        Async although it never awaits: FastAPI runs a plain `def` dependency in its thread
+        pool, a hand-off to a worker thread and back per request, which waits for the GIL and
+        the event loop while ingest keeps both busy."""
 
-        def dependency(
+        async def dependency(
             start: date | None = None,
             end: date | None = None,
             group_by: Annotated[
