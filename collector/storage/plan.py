@@ -43,6 +43,7 @@ class WritePlan:
     counts: list[WriteCounts] = field(default_factory=list)  # per unit, in order
     fresh: list[EventRow] = field(default_factory=list)  # every newly stored event
     stream_fresh: list[EventRow] = field(default_factory=list)  # ... of them, still to insert
+    stream_keys: list[int] = field(default_factory=list)  # RecentIds.key of each, for `add_keys`
     quarantine: list[QuarantineRow] = field(default_factory=list)
     streams: list[StreamRow] = field(default_factory=list)  # stream rows to upsert
     deltas: Deltas = field(default_factory=lambda: fold(()))
@@ -69,7 +70,7 @@ async def plan_write(
                 plan.quarantine.extend(refused)
                 plan.counts.append(WriteCounts(0, 0, len(refused)))
                 continue
-            new = _first_of_each_id(accepted, recent, taken)
+            new = _first_of_each_id(accepted, recent, taken, plan.stream_keys)
             plan.stream_fresh.extend(new)
         else:
             new = await insert_imported(unit.events)
@@ -88,10 +89,12 @@ async def plan_write(
 
 
 def _first_of_each_id(
-    events: list[EventRow], recent: RecentIds | None, taken: set[int]
+    events: list[EventRow], recent: RecentIds | None, taken: set[int], kept_keys: list[int]
 ) -> list[EventRow]:
     """Of the events new to their stream, those whose id this device has not sent before
-    (under another seq or stream, in this write or one `recent` remembers)."""
+    (under another seq or stream, in this write or one `recent` remembers). Their keys are
+    appended to `kept_keys`, so that `recent` learns them after the commit without hashing
+    each event again."""
     keys = identity_keys(events)
     batch = set(keys)
     if (
@@ -100,6 +103,7 @@ def _first_of_each_id(
         and (recent is None or not recent.seen_any(batch))
     ):
         taken |= batch  # the usual batch: every id new, decided with set operations
+        kept_keys.extend(keys)
         return events
     out = []
     for ev in events:
@@ -107,6 +111,7 @@ def _first_of_each_id(
         if key in taken or (recent is not None and recent.seen(key)):
             continue
         taken.add(key)
+        kept_keys.append(key)
         out.append(ev)
     return out
 

@@ -231,9 +231,11 @@ class RecentIds:
         return not (self._current.isdisjoint(keys) and self._previous.isdisjoint(keys))
 
     def add(self, events: Iterable[EventRow]) -> None:
-        """As adding each event's key in turn, the generations turning over when the current
-        one is full; done in slices that just fill the current generation."""
-        keys = identity_keys(events)
+        self.add_keys(identity_keys(events))
+
+    def add_keys(self, keys: list[int]) -> None:
+        """As adding each key (`key` of an event) in turn, the generations turning over when
+        the current one is full; done in slices that just fill the current generation."""
         i = 0
         while i < len(keys):
             room = self._half - len(self._current)  # >= 1: a full generation is turned over

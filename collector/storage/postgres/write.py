@@ -97,7 +97,7 @@ async def write(
                 if statuses:
                     await con.execute(_UPSERT_STATUSES, *status_columns(statuses, received_ms))
                 plan = await _plan_and_execute(con, units, received_ms, recent)
-            recent.add(plan.stream_fresh)  # committed
+            recent.add_keys(plan.stream_keys)  # committed
             return plan.counts
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise translate(exc) from exc

@@ -175,7 +175,7 @@ async def write(
         )
         await _execute(db, plan, received_ms)
         await db.commit()
-        recent.add(plan.stream_fresh)
+        recent.add_keys(plan.stream_keys)
     except sqlite3.Error as exc:
         await rollback(db)
         raise translate(exc) from exc

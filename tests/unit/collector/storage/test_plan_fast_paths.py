@@ -140,7 +140,8 @@ def test_stream_batches_store_each_seq_and_each_id_once(seed: int) -> None:
         access = RunsAccess(_no_runs, _no_stamps)
         plan = asyncio.run(plan_write(units, book, 5000, _no_imports, access, recent))
         assert plan.stream_fresh == want
-        recent.add(plan.stream_fresh)  # committed
+        assert plan.stream_keys == [RecentIds.key(ev) for ev in want]
+        recent.add_keys(plan.stream_keys)  # committed, as the backends do
         book_rows = [tuple(r) for r in book.rows()]
 
 
