@@ -10,24 +10,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from collector.api import AppState, create_app
-from collector.settings import load_settings
-from collector.storage import open_store
+from tests.kits.api import AUTH, api_client
 
-AUTH = {"Authorization": "Bearer t0k"}
 STATIC = Path(__file__).resolve().parents[4] / "collector" / "web" / "static"
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    conf = tmp_path / "collector.toml"
-    conf.write_text(f'[storage]\nurl = "sqlite:///{tmp_path}/c.db"\n[api]\ntokens = ["t0k"]\n')
-    settings = load_settings(conf)
-    async with open_store(settings.storage.url) as store:
-        app = create_app(AppState(settings, store))
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=AUTH) as c:
-            yield c
+    async with api_client(tmp_path, AUTH) as c:
+        yield c
 
 
 async def raw_get(

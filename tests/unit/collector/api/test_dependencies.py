@@ -9,13 +9,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from collector.api import AppState, auth, create_app
+from collector.api import auth
 from collector.reports import make_query
-from collector.settings import load_settings
-from collector.storage import open_store
+from tests.kits.api import AUTH, api_client
 
 
 async def test_the_token_check_and_the_query_parameters_run_on_the_event_loop(
@@ -34,15 +32,9 @@ async def test_the_token_check_and_the_query_parameters_run_on_the_event_loop(
 
     monkeypatch.setattr("collector.api.routes.analytics.make_query", noted_query)
     monkeypatch.setattr(auth.TokenGuard, "_authenticate", noted_token)
-    conf = tmp_path / "c.toml"
-    conf.write_text(f'[storage]\nurl = "sqlite:///{tmp_path}/c.db"\n[api]\ntokens = ["t0k"]\n')
-    settings = load_settings(conf)
-    async with open_store(settings.storage.url) as store:
-        app = create_app(AppState(settings, store))
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            r = await client.get("/v1/pes", headers={"Authorization": "Bearer t0k"})
-            refused = await client.get("/v1/pes", headers={"Authorization": "Bearer nope"})
+    async with api_client(tmp_path) as client:
+        r = await client.get("/v1/pes", headers=AUTH)
+        refused = await client.get("/v1/pes", headers={"Authorization": "Bearer nope"})
     assert r.status_code == 200, r.text
     assert refused.status_code == 401  # still checked, on the loop
     loop = threading.get_ident()
