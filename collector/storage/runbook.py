@@ -3,10 +3,11 @@
 The write plan (plan.py) hands the fresh events of a write (already deduplicated) to
 `update_runs`; a backend supplies the stored runs of the devices they touch (loaded, and on
 PostgreSQL locked, inside the write transaction) and, on the rare path where an event splits a
-run of another configuration, the stored events of the runs being split from the raw `events`
-table (`LoadStamps`). Those are read once per write, for every splitting device together: no
-index by device serves that read (docs/scaling.md, "What to change"), so each read scans the
-table, and a device sending events that split its runs must not cost one scan per event.
+run of another configuration, the stored events of the runs being split (`LoadStamps`). Those
+are read once per write, for every splitting device together, from `split_events`, which the
+backends keep for the devices that split runs (`events` has no index by device: docs/scaling.md,
+"What to change"); a device sending events that split its runs costs one read per write, not two
+lookups per event.
 
 Events are applied per device in `(ts, event id)` order with `storage.runs.apply_event`, which
 keeps the runs exact under late, out-of-order and resent events. A device whose runs change is
@@ -44,14 +45,11 @@ class RunChanges:
 @dataclass(frozen=True, slots=True)
 class Span:
     """The stored events a write needs of a splitting device: every one whose timestamp lies
-    in [lo_ts, hi_ts]. Its days are within [first_day, last_day] (ordinals) where the day was
-    made in the collector's current time zone; a backend that prunes by day widens that."""
+    in [lo_ts, hi_ts]."""
 
     device: str
     lo_ts: int
     hi_ts: int
-    first_day: int
-    last_day: int
 
 
 # Reads the stored events of these spans, inside the write transaction: per device, in any
@@ -191,15 +189,24 @@ def _span(device: str, old: Sequence[Run], rows: Sequence[EventRow]) -> Span:
     keys = list(map(_KEY, rows))
     lo, hi = min(keys), max(keys)
     ts = [lo[0], hi[0]]
-    days = [date.fromisoformat(ev.day).toordinal() for ev in rows]
     for run in old:  # in key order
         if run.last < lo:
             continue
         ts += (run.first[0], run.last[0])
-        days += (run.first_day, run.last_day)
         if run.first > hi:
             break
-    return Span(device, min(ts), max(ts), min(days), max(days))
+    return Span(device, min(ts), max(ts))
+
+
+def split_rows(fresh: Sequence[EventRow], marked: set[str]) -> list[tuple[str, int, str, int]]:
+    """The split_events rows (device, ts, event id, day ordinal) of the marked devices' events
+    in `fresh`."""
+    ordinals: dict[str, int] = {}
+    return [
+        (ev.device_id, ev.ts_ms, ev.event_id, _ordinal(ev.day, ordinals))
+        for ev in fresh
+        if ev.device_id in marked
+    ]
 
 
 class _Near:

@@ -4,11 +4,10 @@ a plan reads the runs, and the write-back of a plan's runs."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 from typing import TYPE_CHECKING
 
 from collector.records import EventRow
-from collector.storage.runbook import Span, group_runs, row_of
+from collector.storage.runbook import Span, group_runs, row_of, split_rows
 from collector.storage.runs import Run, Stamp
 
 if TYPE_CHECKING:
@@ -124,19 +123,5 @@ async def split_stamps(
 
 async def add_split_events(con: Conn, fresh: Sequence[EventRow], marked: set[str]) -> None:
     """The marked devices' new events into split_events."""
-    days: dict[str, int] = {}
-    devices: list[str] = []
-    tss: list[int] = []
-    ids: list[str] = []
-    ordinals: list[int] = []
-    for ev in fresh:
-        if ev.device_id in marked:
-            day = days.get(ev.day)
-            if day is None:
-                day = days[ev.day] = date.fromisoformat(ev.day).toordinal()
-            devices.append(ev.device_id)
-            tss.append(ev.ts_ms)
-            ids.append(ev.event_id)
-            ordinals.append(day)
-    if devices:
-        await con.execute(ADD_SPLIT_EVENTS, devices, tss, ids, ordinals)
+    if rows := split_rows(fresh, marked):
+        await con.execute(ADD_SPLIT_EVENTS, *map(list, zip(*rows, strict=True)))

@@ -11,7 +11,6 @@ import functools
 import json
 import sqlite3
 from collections.abc import Sequence
-from datetime import date
 from itertools import repeat
 from operator import is_not, itemgetter
 from typing import Any
@@ -22,7 +21,7 @@ from collector.records import EventRow, ParsedMessage, StatusRow
 from collector.storage import tallies
 from collector.storage.base import WriteCounts
 from collector.storage.plan import RunsAccess, WritePlan, plan_write
-from collector.storage.runbook import Span, group_runs
+from collector.storage.runbook import Span, group_runs, split_rows
 from collector.storage.runs import Run, Stamp
 from collector.storage.sql import INSERT_QUARANTINE, status_columns
 from collector.storage.sqlite import runs as runs_sql
@@ -261,14 +260,7 @@ async def _add_split_events(db: aiosqlite.Connection, fresh: Sequence[EventRow])
     devices = json.dumps(sorted({ev.device_id for ev in fresh}))
     marked = {str(r[0]) for r in await _fetch(db, runs_sql.MARKED, (devices,))}
     if marked:
-        days: dict[str, int] = {}
-        rows = []
-        for ev in fresh:
-            if ev.device_id in marked:
-                day = days.get(ev.day)
-                if day is None:
-                    day = days[ev.day] = date.fromisoformat(ev.day).toordinal()
-                rows.append((ev.device_id, ev.ts_ms, ev.event_id, day))
+        rows = split_rows(fresh, marked)
         await db.executemany(runs_sql.ADD_SPLIT_EVENT, rows)
 
 
