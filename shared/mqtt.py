@@ -27,6 +27,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from shared.broker import BrokerSettings as BrokerSettings  # its home before the split
 from shared.errors import BrokerUnavailable, PublishFailed
+from shared.mqtt_io import Handoff, PahoClient
 from shared.retry import Backoff
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ class MqttClient:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._client: paho.Client | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handoff: Handoff | None = None
         self.messages: asyncio.Queue[Message] = asyncio.Queue()
         self.connected = asyncio.Event()
         self.epoch = 0  # incremented on every successful connection
@@ -110,7 +111,7 @@ class MqttClient:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> MqttClient:
-        self._loop = asyncio.get_running_loop()
+        self._handoff = Handoff(asyncio.get_running_loop())
         self._client = self._make_client()
         self._stop.clear()
         self._thread = threading.Thread(
@@ -139,7 +140,7 @@ class MqttClient:
 
     def _make_client(self) -> paho.Client:
         s = self._settings
-        c = paho.Client(
+        c = PahoClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=self._client_id,
             protocol=paho.MQTTv5,
@@ -204,10 +205,8 @@ class MqttClient:
             attempt += 1
 
     def _call(self, fn: Any, *args: Any) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # loop closed while we were deciding
-                loop.call_soon_threadsafe(fn, *args)
+        if self._handoff is not None:
+            self._handoff.call(fn, *args)
 
     def _on_connect(self, client: paho.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         if rc.is_failure:
