@@ -102,7 +102,7 @@ class MqttClient:
         self._shared = _Shared()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._client: paho.Client | None = None
+        self._client: PahoClient | None = None
         self._handoff: Handoff | None = None
         self.messages: asyncio.Queue[Message] = asyncio.Queue()
         self.connected = asyncio.Event()
@@ -138,7 +138,7 @@ class MqttClient:
             self.connected.clear()
             self._client = None  # a publish after exit fails as "not connected"
 
-    def _make_client(self) -> paho.Client:
+    def _make_client(self) -> PahoClient:
         s = self._settings
         c = PahoClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
@@ -356,6 +356,12 @@ class MqttClient:
             else:
                 self._shared.pending[info.mid] = fut
         return info.mid, fut
+
+    def burst(self) -> contextlib.AbstractContextManager[None]:
+        """Publishes and acks made inside wake the network thread once, at the end, instead of
+        once each (a commit's acks: a system call and a GIL hand-off each)."""
+        client = self._client
+        return client.deferred_wake() if client is not None else contextlib.nullcontext()
 
     def ack(self, message: Message) -> None:
         """Send the PUBACK of a message received in manual-ack mode (after it is committed)."""

@@ -11,6 +11,8 @@ the event loop's thread is busy with: at 10-event batches the collector's networ
   packet left in the buffer is read at once, never left waiting for the socket to be readable.
 - `Handoff` hands the network thread's results to the event loop in order, with one
   `call_soon_threadsafe` per burst instead of one per item.
+- `PahoClient.deferred_wake()`: paho writes a byte to its wake-up socket for every packet
+  queued (a PUBACK, an ack PUBLISH); inside it, one thread's burst of packets writes one.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 import socket
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as paho
@@ -115,8 +117,60 @@ class Handoff:
                 log.exception("callback from the MQTT thread failed: %r", fn)
 
 
+class _Wake:
+    """paho's wake-up socket: a byte written to it makes the network thread leave select() and
+    write what was queued. While one thread defers, its writes become one, at the end."""
+
+    __slots__ = ("_deferring", "_owed", "_sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._deferring: int | None = None  # the thread whose wake-ups wait, if any
+        self._owed = False
+
+    def send(self, data: bytes) -> int:
+        if self._deferring == threading.get_ident():
+            self._owed = True
+            return len(data)
+        return self._sock.send(data)
+
+    def close(self) -> None:
+        self._sock.close()
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._deferring = threading.get_ident()
+        try:
+            yield
+        finally:
+            self._deferring = None
+            if self._owed:
+                self._owed = False
+                # Full (the thread is awake anyway) or closed (the client is shutting down).
+                with contextlib.suppress(OSError):
+                    self._sock.send(b"0")
+
+
 class PahoClient(paho.Client):
-    """paho's client with its connected socket read through a `BufferedSocket`."""
+    """paho's client with its connected socket read through a `BufferedSocket`, and its
+    wake-up socket written once per burst inside `deferred_wake()`."""
+
+    _wake: _Wake | None = None
+
+    # paho assigns and reads this attribute itself (a socket.socket): the property puts the
+    # wrapper in between. A property over a plain attribute is not an override mypy accepts.
+    @property  # type: ignore[override]
+    def _sockpairW(self) -> _Wake | None:
+        return self._wake
+
+    @_sockpairW.setter
+    def _sockpairW(self, sock: socket.socket | None) -> None:
+        self._wake = None if sock is None else _Wake(sock)
+
+    def deferred_wake(self) -> contextlib.AbstractContextManager[None]:
+        """Packets this thread queues inside wake the network thread once, at the end."""
+        wake = self._wake
+        return wake.deferred() if wake is not None else contextlib.nullcontext()
 
     def _create_socket(self) -> SocketLike:
         sock = super()._create_socket()

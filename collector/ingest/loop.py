@@ -250,9 +250,11 @@ class IngestLoop:
             counts = []
         if units:
             self._count(units, counts)
-            self._send_acks(mqtt, units, counts)
-        for m in item.messages:
-            mqtt.ack(m)
+        with mqtt.burst():
+            if units:
+                self._send_acks(mqtt, units, counts)
+            for m in item.messages:
+                mqtt.ack(m)
 
     def _count(self, units: list[ParsedMessage], counts: list[WriteCounts]) -> None:
         c = self.counters

@@ -1,5 +1,5 @@
 """shared/mqtt_io.py: the read-ahead socket paho reads through, and the ordered hand-off of the
-network thread's calls to the event loop."""
+network thread's calls to the event loop, and the wake-up written once per burst."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import threading
 from unittest import mock
 
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
-from shared.mqtt_io import READ_SIZE, BufferedSocket, Handoff
+from shared.mqtt_io import READ_SIZE, BufferedSocket, Handoff, PahoClient
 
 
 class ScriptedSocket(socket.socket):
@@ -134,3 +135,36 @@ async def test_handoff_a_failing_call_does_not_drop_the_rest(
         await asyncio.sleep(0)
     assert ran == ["before", "after"]
     assert "callback from the MQTT thread failed" in caplog.text
+
+
+def _drain(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(100)
+    except BlockingIOError:
+        return b""
+
+
+def test_deferred_wake_writes_once_per_burst_of_one_thread() -> None:
+    client = PahoClient(callback_api_version=CallbackAPIVersion.VERSION2, client_id="t")
+    try:
+        client.loop(timeout=0)  # paho makes its wake-up socket pair here
+        reader = client._sockpairR
+        assert reader is not None
+        wake = client._sockpairW
+        assert wake is not None
+        wake.send(b"0")
+        wake.send(b"0")
+        assert _drain(reader) == b"00"  # outside a burst: a byte a packet, as paho does
+        with client.deferred_wake():
+            for _ in range(50):
+                wake.send(b"0")
+            other = threading.Thread(target=wake.send, args=(b"0",))
+            other.start()
+            other.join()
+            assert _drain(reader) == b"0"  # another thread's wake-up is not held back
+        assert _drain(reader) == b"0"  # the burst's one, at its end
+        with client.deferred_wake():
+            pass
+        assert _drain(reader) == b""  # nothing queued, nothing written
+    finally:
+        client._reset_sockets()

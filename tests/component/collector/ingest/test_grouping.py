@@ -6,6 +6,7 @@ its commit; and the next commit does not wait for the broker to confirm the prev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -59,6 +60,9 @@ class FakeMqtt:
 
     def subscribe(self, topic: str) -> None:
         pass
+
+    def burst(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
     def ack(self, m: Message) -> None:
         self.log.append(("puback", m.mid))

@@ -5,6 +5,7 @@ acknowledged before the commit."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any, cast
 
 import pytest
@@ -39,6 +40,9 @@ class AckLog:
     def __init__(self, store: DownStore) -> None:
         self.store = store
         self.acked: list[tuple[int, int]] = []  # (mid, commits when PUBACKed)
+
+    def burst(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
     def ack(self, m: Message) -> None:
         self.acked.append((m.mid, self.store.committed))
