@@ -223,8 +223,8 @@ class SqliteReads:
     ) -> list[sqlite3.Row]:
         con = self.db if writer or self._reader is None else self._reader
         try:
-            async with con.execute(sql, params) as cur:
-                return list(await cur.fetchall())
+            # One hand-off to the connection's thread (execute, fetch and close are three).
+            return list(await con.execute_fetchall(sql, params))
         except sqlite3.Error as exc:
             raise translate(exc) from exc
 
