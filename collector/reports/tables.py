@@ -32,6 +32,7 @@ from collector.analytics.state import Cube, CubeState, Snapshot
 from collector.analytics.trend import Interval, periods, trend, trend_range
 from collector.errors import QueryError
 from collector.reports import warmstart
+from collector.reports.answers import Answers
 from collector.reports.query import PesQuery, make_query, result_row
 from collector.settings import PesSettings
 from collector.storage import NO_CURSOR, Store
@@ -50,6 +51,10 @@ _STATES: weakref.WeakKeyDictionary[Store, tuple[CubeState, asyncio.Lock]] = (
 # Per open store, the per-segment state of the groupings the PES table and trend were asked
 # for, brought up to date from each request's snapshot (see analytics/segments.py).
 _SEGMENTS: weakref.WeakKeyDictionary[Store, SegmentStates] = weakref.WeakKeyDictionary()
+
+
+# Per open store, the PES tables and trends computed from its newest snapshot (answers.py).
+_ANSWERS: weakref.WeakKeyDictionary[Store, Answers] = weakref.WeakKeyDictionary()
 
 
 def segment_states(store: Store) -> SegmentStates:
@@ -73,6 +78,12 @@ async def current_snapshot(store: Store) -> Snapshot:
             state, full_load = restored, False
             _STATES[store] = (state, lock)
         changes = await store.analytics_changes(state.cursor)
+        if not len(changes.activity) and not len(changes.feature_bits):
+            # Nothing changed: the same snapshot, so what was computed from it still holds
+            # (answers.py, SegmentState.update). A new one would be equal, at a copy's cost.
+            state.cursor = changes.cursor
+            warmstart.after_refresh(store, state, full_load=full_load)
+            return state.snapshot
         combos, features = state.missing(changes)
         if combos or features:
             state.add_names(*await store.analytics_names(combos, features))
@@ -98,11 +109,38 @@ def _segment(group_by: Sequence[str], segment: Sequence[str | None]) -> dict[str
     return dict(zip(group_by, segment, strict=True))
 
 
+def forget_answers(store: Store) -> None:
+    """Drop the tables kept for `store`: a benchmark that times the computation of a table
+    asked again on one snapshot calls it before each run (bench/query.py)."""
+    _ANSWERS.pop(store, None)
+
+
+async def _answer(
+    store: Store,
+    snapshot: Snapshot,
+    key: tuple[Any, ...],
+    settings: PesSettings,
+    compute: Callable[[], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """The rows of `compute` (run off the loop), or the same rows kept from an earlier request
+    on this snapshot with the same key and settings."""
+    answers = _ANSWERS.get(store)
+    if answers is None:
+        answers = _ANSWERS[store] = Answers()
+    rows = answers.get(snapshot, key, settings)
+    if rows is None:
+        rows = await off_loop(compute)
+        answers.put(snapshot, key, settings, rows)
+    return rows
+
+
 async def pes_rows(store: Store, settings: PesSettings, q: PesQuery) -> list[dict[str, Any]]:
+    """The PES table. Its row dicts may be shared with other callers: do not change them."""
     params = q.params(settings)
     snapshot = await current_snapshot(store)
     if not supported(snapshot):
-        return await off_loop(lambda: pes_rows_previous(snapshot, q, params))
+        return await _answer(store, snapshot, ("pes", q), settings,
+                             lambda: pes_rows_previous(snapshot, q, params))  # fmt: skip
     st = segment_states(store).get(q.group_by, q.entity, dict(q.filters))
 
     def compute() -> list[dict[str, Any]]:
@@ -110,7 +148,7 @@ async def pes_rows(store: Store, settings: PesSettings, q: PesQuery) -> list[dic
             st.update(snapshot)
             return [result_row(q.group_by, r) for r in pes_table(st, snapshot, params)]
 
-    return await off_loop(compute)
+    return await _answer(store, snapshot, ("pes", q), settings, compute)
 
 
 async def warm_up_pes(store: Store, settings: PesSettings) -> None:
@@ -161,11 +199,15 @@ def _spans(q: PesQuery, interval: Interval) -> list[tuple[date, date]]:
 async def trend_rows(
     store: Store, settings: PesSettings, q: PesQuery, interval: Interval
 ) -> list[dict[str, Any]]:
+    """The trend per period. Its row dicts may be shared with other callers: do not change
+    them."""
     spans = _spans(q, interval)
     template = q.params(settings)
     snapshot = await current_snapshot(store)
+    key = ("trend", q, interval)
     if not supported(snapshot):
-        return await off_loop(lambda: trend_rows_previous(snapshot, q, spans, template))
+        return await _answer(store, snapshot, key, settings,
+                             lambda: trend_rows_previous(snapshot, q, spans, template))  # fmt: skip
     st = segment_states(store).get(q.group_by, q.entity, dict(q.filters))
 
     def compute() -> list[dict[str, Any]]:
@@ -177,7 +219,7 @@ async def trend_rows(
                 for a, b, r in trend_tables(st, snapshot, spans, template)
             ]  # fmt: skip
 
-    return await off_loop(compute)
+    return await _answer(store, snapshot, key, settings, compute)
 
 
 def trend_rows_previous(
@@ -314,6 +356,7 @@ __all__ = [
     "HealthList",
     "compare_rows",
     "current_snapshot",
+    "forget_answers",
     "funnel_rows",
     "health_params",
     "health_rows",

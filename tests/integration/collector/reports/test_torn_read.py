@@ -51,8 +51,10 @@ async def firmwares(store: Any) -> list[str]:
 async def test_write_between_the_two_reads_of_a_refresh(
     sqlite: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await write_events(sqlite, [probe(0), probe(1)])
-    assert await firmwares(sqlite) == ["p000", "p001"]  # the state is warm
+    await write_events(sqlite, [probe(0)])
+    assert await firmwares(sqlite) == ["p000"]  # the state is warm
+    # A commit since that refresh: the next one reads both tables (with none it reads neither)
+    await write_events(sqlite, [probe(1)])
     pending = [[probe(2)]]
     fetch = sqlite._fetch
 
