@@ -366,3 +366,54 @@ async def test_batches_that_found_no_subscriber_go_again_once_one_finds_one(
     assert [b.first_seq for b in mqtt.batches] == [1, 2, 3, 1, 2]
     await steps.settle()
     assert len(mqtt.batches) == 5  # each went once more, not again on its old deadline
+
+
+async def test_while_nobody_listens_one_batch_asks_and_the_window_waits(
+    env: MakeEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No collector subscribed for a long while: only the probe (the first batch that found
+    # nobody) is sent again on its backoff; the rest of the window is not re-read, rebuilt and
+    # uploaded over and over (it was: ~12 batches a second, ~8% of a core), and goes at once
+    # when a publish is heard.
+    _buf, mqtt, pub = await env(4, window=4, batch_max_events=1, ack_timeout_s=10)
+    mqtt.code = NO_MATCHING_SUBSCRIBERS
+    clock = FakeClock()
+    monkeypatch.setattr(pub, "_now", clock)
+    steps = Steps(pub, monkeypatch)
+    await until(lambda: pub.stats.no_subscribers == 4)
+    for _ in range(20):  # 20 x 10 s: past every backoff and ack timeout, many times over
+        clock.t += 10
+        pub.poke()
+        await steps.settle()
+    resent = [b.first_seq for b in mqtt.batches[4:]]
+    assert resent and set(resent) == {1}  # the probe only
+    assert pub.stats.batches_resent == len(resent)
+    mqtt.code = 0  # a collector subscribed: the probe's next copy is heard
+    clock.t += 10
+    pub.poke()
+    await until(
+        lambda: sorted(b.first_seq for b in mqtt.batches[4 + len(resent) :]) == [1, 2, 3, 4]
+    )
+
+
+async def test_a_probe_acked_hands_the_asking_to_the_oldest_waiting_batch(
+    env: MakeEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    buf, mqtt, pub = await env(3, window=3, batch_max_events=1, ack_timeout_s=10)
+    mqtt.code = NO_MATCHING_SUBSCRIBERS
+    clock = FakeClock()
+    monkeypatch.setattr(pub, "_now", clock)
+    steps = Steps(pub, monkeypatch)
+    await until(lambda: pub.stats.no_subscribers == 3)
+    # The probe's copy reached a collector after all (acked), the others still wait: without a
+    # hand-over nobody would ask again until a publish is heard.
+    await pub.on_ack(ack_payload(buf.stream_id, 1, 1), codec.CONTENT_JSON)
+    sent = len(mqtt.batches)
+    pub.poke()
+    await until(lambda: len(mqtt.batches) > sent)
+    assert mqtt.batches[sent].first_seq == 2  # the oldest waiting batch, now
+    for _ in range(10):
+        clock.t += 10
+        pub.poke()
+        await steps.settle()
+    assert {b.first_seq for b in mqtt.batches[sent:]} == {2}  # and it alone from then on
