@@ -65,6 +65,36 @@ def due_unheard(flights: Sequence[_Flight], now: float) -> bool:
     return due
 
 
+class Probe:
+    """The one in-flight batch that is sent again while no collector is subscribed; the others
+    that found nobody wait (deadline inf) for a publish that is heard (due_unheard)."""
+
+    __slots__ = ("flight",)
+
+    def __init__(self) -> None:
+        self.flight: _Flight | None = None
+
+    def asks(self, flight: _Flight, inflight: Sequence[_Flight]) -> bool:
+        """Whether `flight`, which just found no subscriber, is the probe: the one that already
+        is, or this one when there is none (none yet, or it was acked)."""
+        probe = self.flight
+        if probe is not None and probe is not flight and any(f is probe for f in inflight):
+            return False
+        self.flight = flight
+        return True
+
+    def hand_over(self, inflight: Sequence[_Flight], now: float) -> None:
+        """The probe was acked (a copy reached a collector after all) while others still wait
+        for a subscriber: the oldest of them asks next, now."""
+        probe = self.flight
+        if probe is None or any(f is probe for f in inflight):
+            return
+        self.flight = None
+        waiting = next((f for f in inflight if f.unheard), None)
+        if waiting is not None:
+            waiting.deadline = now
+
+
 @dataclass(slots=True)
 class PublisherStats:
     batches_sent: int = 0

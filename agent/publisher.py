@@ -41,8 +41,8 @@ from agent.drops import Drop
 
 # Re-exported: the publisher's public names as before the split (flights.py).
 from agent.flights import RESEND_CAP_S as RESEND_CAP_S
+from agent.flights import Probe, _Flight, decode_acks, due_unheard
 from agent.flights import PublisherStats as PublisherStats
-from agent.flights import _Flight, decode_acks, due_unheard
 from agent.flights import resend_wait as resend_wait
 from agent.ids import boot_id, mono_ms
 from agent.settings import AgentSettings
@@ -79,7 +79,7 @@ class Publisher:
         self._wake = asyncio.Event()  # new events, an ack, or stop
         self._progress = asyncio.Event()  # replaced after each ack; see wait_progress()
         self._inflight: list[_Flight] = []
-        self._probe: _Flight | None = None  # the one batch asking while nobody listens
+        self._probe = Probe()  # the one batch asking again while nobody listens
         self._cursor = 0  # highest seq sent on this connection
         self._epoch = -1  # MqttClient.epoch the cursor belongs to
         self._linger_until: float | None = None
@@ -159,19 +159,12 @@ class Publisher:
             # A new connection (clean session): acks for what was in flight went nowhere.
             self._epoch = self._mqtt.epoch
             self._inflight.clear()
-            self._probe = None
+            self._probe.flight = None
             self._cursor = 0
             self._linger_until = None
             self._level = 0
         now = self._now()
-        probe = self._probe
-        if probe is not None and not any(f is probe for f in self._inflight):
-            # The probe was acked (a copy reached a collector after all): the oldest batch
-            # still waiting for a subscriber asks next, now.
-            self._probe = None
-            waiting = next((f for f in self._inflight if f.unheard), None)
-            if waiting is not None:
-                waiting.deadline = now
+        self._probe.hand_over(self._inflight, now)
         expired = next((f for f in self._inflight if f.deadline <= now), None)
         if expired is not None:
             await self._resend(expired)
@@ -258,7 +251,7 @@ class Publisher:
         self._failures = 0
         if code != NO_MATCHING_SUBSCRIBERS:
             flight.unheard, flight.lonely = False, 0
-            self._probe = None
+            self._probe.flight = None
             if due_unheard(self._inflight, self._now()):
                 self._wake.set()
         else:
@@ -266,7 +259,7 @@ class Publisher:
             # reconnected yet): the batch went nowhere.
             self.stats.no_subscribers += 1
             flight.unheard = True
-            if self._probing(flight):
+            if self._probe.asks(flight, self._inflight):
                 # Sent again soon rather than after ack_timeout_s, backing off while nobody
                 # listens; the backoff is the probe's own, so a window finding nobody does not
                 # push it to the cap (it did: the drain then idled ~5 s after a collector came
@@ -279,15 +272,6 @@ class Publisher:
                 # or takes over as the probe should that one be acked first (_step).
                 flight.deadline = math.inf
             self._wake.set()
-
-    def _probing(self, flight: _Flight) -> bool:
-        """Whether `flight` is the batch that asks again while no collector listens: the one
-        that already does, or this one when none does (none yet, or it was acked)."""
-        probe = self._probe
-        if probe is not None and probe is not flight and any(f is probe for f in self._inflight):
-            return False
-        self._probe = flight
-        return True
 
     async def _resend(self, flight: _Flight) -> None:
         def read() -> EncodedBatch | None:
