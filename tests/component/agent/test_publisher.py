@@ -368,6 +368,20 @@ async def test_batches_that_found_no_subscriber_go_again_once_one_finds_one(
     assert len(mqtt.batches) == 5  # each went once more, not again on its old deadline
 
 
+async def nobody_listening(
+    env: MakeEnv, monkeypatch: pytest.MonkeyPatch, n: int
+) -> tuple[Env, FakeClock, Steps]:
+    """n one-event batches, a window of n, each published once and finding no subscriber; the
+    publisher's clock frozen (moved by the test)."""
+    buf, mqtt, pub = await env(n, window=n, batch_max_events=1, ack_timeout_s=10)
+    mqtt.code = NO_MATCHING_SUBSCRIBERS
+    clock = FakeClock()
+    monkeypatch.setattr(pub, "_now", clock)
+    steps = Steps(pub, monkeypatch)
+    await until(lambda: pub.stats.no_subscribers == n)
+    return (buf, mqtt, pub), clock, steps
+
+
 async def test_while_nobody_listens_one_batch_asks_and_the_window_waits(
     env: MakeEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -375,12 +389,7 @@ async def test_while_nobody_listens_one_batch_asks_and_the_window_waits(
     # nobody) is sent again on its backoff; the rest of the window is not re-read, rebuilt and
     # uploaded over and over (it was: ~12 batches a second, ~8% of a core), and goes at once
     # when a publish is heard.
-    _buf, mqtt, pub = await env(4, window=4, batch_max_events=1, ack_timeout_s=10)
-    mqtt.code = NO_MATCHING_SUBSCRIBERS
-    clock = FakeClock()
-    monkeypatch.setattr(pub, "_now", clock)
-    steps = Steps(pub, monkeypatch)
-    await until(lambda: pub.stats.no_subscribers == 4)
+    (_buf, mqtt, pub), clock, steps = await nobody_listening(env, monkeypatch, 4)
     for _ in range(20):  # 20 x 10 s: past every backoff and ack timeout, many times over
         clock.t += 10
         pub.poke()
@@ -399,12 +408,7 @@ async def test_while_nobody_listens_one_batch_asks_and_the_window_waits(
 async def test_a_probe_acked_hands_the_asking_to_the_oldest_waiting_batch(
     env: MakeEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    buf, mqtt, pub = await env(3, window=3, batch_max_events=1, ack_timeout_s=10)
-    mqtt.code = NO_MATCHING_SUBSCRIBERS
-    clock = FakeClock()
-    monkeypatch.setattr(pub, "_now", clock)
-    steps = Steps(pub, monkeypatch)
-    await until(lambda: pub.stats.no_subscribers == 3)
+    (buf, mqtt, pub), clock, steps = await nobody_listening(env, monkeypatch, 3)
     # The probe's copy reached a collector after all (acked), the others still wait: without a
     # hand-over nobody would ask again until a publish is heard.
     await pub.on_ack(ack_payload(buf.stream_id, 1, 1), codec.CONTENT_JSON)

@@ -4,34 +4,20 @@ own, or another process's on the same SQLite file)."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import pytest
 
 from collector.reports import tables
-from collector.reports.query import make_query
 from collector.settings import PesSettings
 from collector.storage import open_store
 from tests.kits.analytics import Event, write_events
-
-SETTINGS = PesSettings()
-DAY = date(2026, 2, 20)
-QUERY = make_query(SETTINGS, start=date(2026, 1, 22), end=DAY, group_by="firmware_version",
-                   filters={"device_type": "probe"})  # fmt: skip
+from tests.kits.probes import PROBE_QUERY as QUERY
+from tests.kits.probes import SETTINGS, probe_event
 
 
 def probe(n: int) -> Event:
-    return {
-        "id": f"00000000-0000-4000-8000-{n:012d}",
-        "device_id": f"gw{n % 3}",
-        "account_id": "acct",
-        "device_type": "probe",
-        "firmware_version": f"p{n:03d}",
-        "kind": "feature_use",
-        "feature": "probe",
-        "ts": f"{DAY.isoformat()}T12:00:00Z",
-    }
+    return probe_event(n, f"gw{n % 3}")
 
 
 async def pes(store: Any, settings: PesSettings = SETTINGS) -> list[str]:

@@ -6,36 +6,16 @@ filter must answer, without the new firmware until its activity is read, then wi
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from collector.reports.query import make_query
 from collector.reports.tables import pes_rows
-from collector.settings import PesSettings
 from collector.storage import open_store
-from tests.kits.analytics import Event, write_events
-
-SETTINGS = PesSettings()
-DAY = date(2026, 2, 20)
-QUERY = make_query(SETTINGS, start=date(2026, 1, 22), end=DAY, group_by="firmware_version",
-                   filters={"device_type": "probe"})  # fmt: skip
-
-
-def probe(n: int) -> Event:
-    """A probe as bench/e2e.py sends it: one feature_use with a firmware of its own."""
-    return {
-        "id": f"00000000-0000-4000-8000-{n:012d}",
-        "device_id": "gw1",
-        "account_id": "acct",
-        "device_type": "probe",
-        "firmware_version": f"p{n:03d}",
-        "kind": "feature_use",
-        "feature": "probe",
-        "ts": f"{DAY.isoformat()}T12:00:00Z",
-    }
+from tests.kits.analytics import write_events
+from tests.kits.probes import PROBE_QUERY as QUERY
+from tests.kits.probes import SETTINGS, probe_event
 
 
 @pytest.fixture
@@ -51,11 +31,11 @@ async def firmwares(store: Any) -> list[str]:
 async def test_write_between_the_two_reads_of_a_refresh(
     sqlite: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await write_events(sqlite, [probe(0)])
+    await write_events(sqlite, [probe_event(0)])
     assert await firmwares(sqlite) == ["p000"]  # the state is warm
     # A commit since that refresh: the next one reads both tables (with none it reads neither)
-    await write_events(sqlite, [probe(1)])
-    pending = [[probe(2)]]
+    await write_events(sqlite, [probe_event(1)])
+    pending = [[probe_event(2)]]
     fetch = sqlite._fetch
 
     async def torn(sql: str, params: Any, **kw: Any) -> Any:
