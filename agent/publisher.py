@@ -15,9 +15,9 @@ docs/reliability.md, PostgreSQL restart). A new connection starts from level 0.
 
 While no collector is subscribed (the broker answers a publish with "no matching subscribers"
 and keeps no copy), one batch, the probe, is sent again on a short backoff; the others wait for
-the first publish a collector hears (then all go at once). Before, every batch
-of the window was re-read, rebuilt and sent on its own backoff: ~12 batches a second of
-pointless upload and ~8% of a core for as long as the collector was away.
+the first publish a collector hears (then all go at once). Before, every batch of the window
+was re-read, rebuilt and sent on its own backoff: ~12 batches a second of pointless upload and
+~8% of a core for as long as the collector was away (flights.Probe).
 """
 
 from __future__ import annotations
