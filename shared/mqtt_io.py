@@ -96,15 +96,20 @@ class Handoff:
         self._scheduled = False
 
     def call(self, fn: Callable[..., object], *args: Any) -> None:
+        if self._loop.is_closed():
+            return  # nobody would run it: not kept (the network thread may outlive the loop)
         with self._lock:
             self._calls.append((fn, args))
             if self._scheduled:
                 return
             self._scheduled = True
-        if self._loop.is_closed():
-            return
         with contextlib.suppress(RuntimeError):  # the loop closed while we were deciding
             self._loop.call_soon_threadsafe(self._run)
+
+    def pending(self) -> int:
+        """Calls queued and not yet run."""
+        with self._lock:
+            return len(self._calls)
 
     def _run(self) -> None:
         with self._lock:

@@ -168,3 +168,15 @@ def test_deferred_wake_writes_once_per_burst_of_one_thread() -> None:
         assert _drain(reader) == b""  # nothing queued, nothing written
     finally:
         client._reset_sockets()
+
+
+def test_handoff_keeps_nothing_for_a_closed_loop() -> None:
+    # The network thread can outlive the event loop (a daemon thread): what it hands over then
+    # is dropped, not queued without end.
+    loop = asyncio.new_event_loop()
+    handoff = Handoff(loop)
+    loop.close()
+    ran: list[int] = []
+    for i in range(100):
+        handoff.call(ran.append, i)
+    assert handoff.pending() == 0 and ran == []
