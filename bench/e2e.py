@@ -48,12 +48,17 @@ PRODUCES = ("e2e_latency_p99_s",)
 POLL_PATH = "/v1/pes?device_type=probe&group_by=firmware_version"
 
 
-def _get(http: int, path: str) -> object:
+def _read(http: int, path: str) -> bytes:
     req = urllib.request.Request(
         f"http://127.0.0.1:{http}{path}", headers={"Authorization": "Bearer bench"}
     )
     with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())
+        body: bytes = r.read()
+        return body
+
+
+def _get(http: int, path: str) -> object:
+    return json.loads(_read(http, path))
 
 
 class Poller:
@@ -131,13 +136,9 @@ async def _probes(sock: Path, poller: Poller, first: int, n: int, gap_s: float) 
 
 def _commit_seconds(http: int) -> float:
     """The collector's total time in commits so far (its /metrics histogram's sum)."""
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{http}/metrics", headers={"Authorization": "Bearer bench"}
-    )
-    with urllib.request.urlopen(req, timeout=30) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith("pes_batch_commit_seconds_sum "):
-                return float(line.split()[1])
+    for line in _read(http, "/metrics").decode().splitlines():
+        if line.startswith("pes_batch_commit_seconds_sum "):
+            return float(line.split()[1])
     raise RuntimeError("no pes_batch_commit_seconds_sum in the collector's /metrics")
 
 

@@ -1,4 +1,5 @@
-"""What paho's network thread costs per packet, cut at its two edges (used by shared/mqtt.py).
+"""What paho's network thread costs per packet, cut where it meets the socket and the loop
+(used by shared/mqtt.py).
 
 paho reads a packet in three or more `recv()` calls (the command byte, the remaining length a
 byte at a time, then the body), and the bridge woke the event loop once per incoming message
