@@ -24,13 +24,19 @@ fixed cost of the 200 ms linger, the MQTT hops and the request). Its note gives 
 probes' time the collector's writer spent in commits (its /metrics): near 100%, the writer is
 saturated and a probe waits for the commit in progress and then a whole commit of its own (the
 load's 100-event batches cost the collector more per event than the 500-event batches its
-sustained rate is measured with)."""
+sustained rate is measured with). It also gives the collector process's share of a core over the
+probes' time and its CPU per event there, beside its CPU per event in the sustained run (/proc):
+the two regimes' costs side by side.
+
+`PES_BENCH_E2E_RATE=N` paces the load at N events/s instead of half the sustained rate (which
+moves with the machine's load): same-load A/B pairs of two checkouts."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -46,6 +52,7 @@ from devkit.broker import LocalBroker
 # the required figures (bench.core.REQUIRED) this suite always reports
 PRODUCES = ("e2e_latency_p99_s",)
 POLL_PATH = "/v1/pes?device_type=probe&group_by=firmware_version"
+_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _read(http: int, path: str) -> bytes:
@@ -142,6 +149,13 @@ def _commit_seconds(http: int) -> float:
     raise RuntimeError("no pes_batch_commit_seconds_sum in the collector's /metrics")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """The CPU time of a process (all its threads, user and system) from /proc."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
 def _p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[98]
 
@@ -161,11 +175,18 @@ async def run(size: Size) -> list[Figure]:
                 await _wait_socket(s.socket_file)
                 await _wait_api(http)
                 # 1. the sustained rate of this collector, as deployed
+                cpu0 = _cpu_seconds(collector.pid)
                 full = await loadgen.spawn(
                     broker.port, size.pick(50, 50, 5), size.pick(4, 2, 1), size.pick(500, 500, 100)
                 )
+                # the collector's CPU per event there, beside its CPU per event under the load
+                sustained_us = (_cpu_seconds(collector.pid) - cpu0) / full["events"] * 1e6
                 sustained = full["events"] / full["seconds"]
                 rate = sustained / 2
+                if fixed := float(os.environ.get("PES_BENCH_E2E_RATE", "0") or 0):
+                    # The paced load at a given rate instead: A/B pairs of two checkouts on a
+                    # noisy machine then compare at one load (the sustained rate moves with it).
+                    rate = fixed
                 _say(f"sustained {sustained:,.0f} events/s; load at {rate:,.0f}")
                 async with Poller(http) as poller:
                     # baseline: probes with nothing else going on
@@ -186,11 +207,11 @@ async def run(size: Size) -> list[Figure]:
                         await _started(load, started)
                         await asyncio.sleep(1.0)  # its schedule has settled
                         busy0 = await asyncio.to_thread(_commit_seconds, http)
-                        t0 = time.perf_counter()
+                        cpu0, t0 = _cpu_seconds(collector.pid), time.perf_counter()
                         lat = await _probes(s.socket_file, poller, idle_probes, probes, gap_s)
-                        busy = (await asyncio.to_thread(_commit_seconds, http) - busy0) / (
-                            time.perf_counter() - t0
-                        )
+                        window = time.perf_counter() - t0
+                        cpu = (_cpu_seconds(collector.pid) - cpu0) / window
+                        busy = (await asyncio.to_thread(_commit_seconds, http) - busy0) / window
                     except BaseException:
                         load.cancel()
                         raise
@@ -219,7 +240,9 @@ async def run(size: Size) -> list[Figure]:
         f"{probes} probes under load at {achieved:,.0f} events/s "
         f"({100 * achieved / sustained:.0f}% of the sustained {sustained:,.0f}); "
         f"baseline: {idle_probes} probes without load; poll {poll_ms:.0f} ms; "
-        f"the writer committing {100 * busy:.0f}% of the probes' time"
+        f"the writer committing {100 * busy:.0f}% of the probes' time, the collector process "
+        f"using {100 * cpu:.0f}% of a core ({cpu / achieved * 1e6:.1f} us of CPU per event; "
+        f"{sustained_us:.1f} us in the sustained run)"
     )
     if errors:
         note += f"; {len(errors)} failed polls, first: {errors[0]}"
