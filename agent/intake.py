@@ -36,6 +36,7 @@ from agent.events import (
 from agent.ids import uuid7, uuid7_many
 from agent.sessions import Sessions
 from agent.settings import AgentSettings
+from agent.sock import Plain, Prepared
 from agent.wire import known, lean_props
 from agent.writer import GroupWriter, Row
 from shared.errors import PesError
@@ -98,7 +99,8 @@ class Intake:
             event_id = uuid7(now)
             mono = time.clock_gettime_ns(self._mono_clock) // 1_000_000
             plain = cast("dict[str, Any] | None", props)  # lean_props: a dict
-            lean = self._lean_rows(kind, feature, session_id, user_id, plain, event_id, now, mono)
+            row = self._lean_row(kind, feature, session_id, user_id, plain, event_id, now, mono)
+            lean = None if row is None else [row]
         if lean is not None:
             rows = lean
         else:
@@ -137,7 +139,7 @@ class Intake:
                     raise InvalidEvent(f"event {i}: {exc}") from exc
         futures, sizes = [], []
         now, mono = clocks
-        lean_rows = self._lean_rows
+        lean_row = self._lean_row
         for lo in range(0, len(checked), RECORD_MANY_SLICE):
             rows: list[Row] = []
             for i in range(lo, min(lo + RECORD_MANY_SLICE, len(checked))):
@@ -145,10 +147,13 @@ class Intake:
                 if doc is not None:
                     rows += self._doc_rows(*doc)
                     continue
-                f = checked[i]  # lean(f): _lean_rows() at once, _rows() if it says no
-                got = lean_rows(f.kind, f.feature, f.session_id, f.user_id, f.props, ids[i],
-                                now, mono)  # fmt: skip
-                rows += got if got is not None else self._rows(f, ids[i], clocks)[0]
+                f = checked[i]  # lean(f): _lean_row() at once, _rows() if it says no
+                got = lean_row(f.kind, f.feature, f.session_id, f.user_id, f.props, ids[i],
+                               now, mono)  # fmt: skip
+                if got is not None:
+                    rows.append(got)
+                else:
+                    rows += self._rows(f, ids[i], clocks)[0]
             futures.append(self._writer.submit(rows))
             sizes.append(len(rows))
         stored = await asyncio.gather(*futures)
@@ -156,8 +161,10 @@ class Intake:
             raise BufferFull(f"buffer full (reject_new): {sum(stored)} of {sum(sizes)} rows stored")
         return ids
 
-    def _prepare_lines(self, lines: list[bytes]) -> list[tuple[list[Row], str] | str]:
-        """Socket lines -> per line, (rows, event id) or an error message."""
+    def _prepare_lines(self, lines: list[bytes]) -> Prepared:
+        """Socket lines -> Plain when each is a common event stored as one row (no error, no
+        session rows, no sampling: the socket answers them with one join), else per line,
+        (rows, event id) or an error message."""
         if not self._accepting:
             return ["agent is stopping"] * len(lines)
         if self.collection == "off":
@@ -165,19 +172,33 @@ class Intake:
         checked = check_json_lines(lines)
         ids = uuid7_many(len(lines))
         clocks = self._factory.clocks()  # lines read together: recorded at one instant
-        out: list[tuple[list[Row], str] | str] = []
         now, mono = clocks
-        lean_rows = self._lean_rows
+        lean_row = self._lean_row
+        plain: list[Row] = []
         for fields, event_id in zip(checked, ids, strict=True):
+            if isinstance(fields, str) or not lean(fields):
+                break
+            f = fields  # _rows() inline: a call less per line
+            row = lean_row(f.kind, f.feature, f.session_id, f.user_id, f.props, event_id, now,
+                           mono)  # fmt: skip
+            if row is None:
+                break
+            plain.append(row)
+        else:
+            return Plain(plain, ids)
+        # Per line from the first that is not plain on (those before: one row each).
+        k = len(plain)
+        out: list[tuple[list[Row], str] | str] = [([row], row[0]) for row in plain]
+        for fields, event_id in zip(checked[k:], ids[k:], strict=True):
             if isinstance(fields, str):
                 out.append(fields)
                 continue
-            if lean(fields):  # _rows() inline: a call less per line
+            if lean(fields):
                 f = fields
-                rows = lean_rows(f.kind, f.feature, f.session_id, f.user_id, f.props, event_id,
-                                 now, mono)  # fmt: skip
-                if rows is not None:
-                    out.append((rows, event_id))
+                row = lean_row(f.kind, f.feature, f.session_id, f.user_id, f.props, event_id,
+                               now, mono)  # fmt: skip
+                if row is not None:
+                    out.append(([row], event_id))
                     continue
             try:
                 doc, tail = self._factory.make(fields, event_id, clocks)
@@ -194,14 +215,14 @@ class Intake:
     ) -> tuple[list[Row], str]:
         if event_id is not None and clocks is not None and lean(fields):
             f = fields
-            rows = self._lean_rows(f.kind, f.feature, f.session_id, f.user_id, f.props,
-                                   event_id, *clocks)  # fmt: skip
-            if rows is not None:
-                return rows, event_id
+            row = self._lean_row(f.kind, f.feature, f.session_id, f.user_id, f.props,
+                                 event_id, *clocks)  # fmt: skip
+            if row is not None:
+                return [row], event_id
         doc, tail = self._factory.make(fields, event_id, clocks)
         return self._doc_rows(doc, tail), doc["id"]
 
-    def _lean_rows(
+    def _lean_row(
         self,
         kind: str,
         feature: str | None,
@@ -211,8 +232,8 @@ class Intake:
         event_id: str,
         now: int,
         mono: int,
-    ) -> list[Row] | None:
-        """The rows of a checked event recorded now with the device's identity, when the
+    ) -> Row | None:
+        """The row of a checked event recorded now with the device's identity, when the
         sessions need nothing written for it and it is stored as it is (no sampling): one
         body string (Factory.lean_body) instead of an event dict, make() and event_body().
         None: not such an event (or a feature_use without its feature), the full path
@@ -233,7 +254,7 @@ class Intake:
             return None  # explicit sessions: their durations are on_event's
         body = self._factory.lean_body(event_id, kind, feature, session_id, user_id, now,
                                        mono, props)  # fmt: skip
-        return [(event_id, body)]
+        return (event_id, body)
 
     def _doc_rows(self, doc: dict[str, Any], tail: bytes | None) -> list[Row]:
         """The rows to write for an event (from Factory.make): automatic session events

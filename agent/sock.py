@@ -24,6 +24,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from agent.errors import AgentPermanentError, AgentRetryableError
 from shared.errors import PesError
@@ -50,6 +51,19 @@ class SocketStats:
     errors: int = 0
 
 
+class Plain(NamedTuple):
+    """What prepare() returns when every line is one event stored as one row (the common
+    case): the rows, and the event ids in line order (row k is line k's). No per-line
+    results to build and read back: ~0.2-0.4 us a line less (timeit)."""
+
+    rows: list[Row]
+    ids: list[str]
+
+
+# prepare()'s answer: Plain, or per line, (rows to write, event id) or an error message.
+Prepared = Plain | list[tuple[list[Row], str] | str]
+
+
 @dataclass(slots=True)
 class _Chunk:
     # Per line: (index of its row in `rows`, event id) or (-1, error reply line).
@@ -57,10 +71,13 @@ class _Chunk:
     rows: list[Row] = field(default_factory=list)
     future: asyncio.Future[int] | None = None
     nbytes: int = 0  # of the rows' ids and bodies, once known (_split)
+    # A Plain chunk: the event ids, row k line k's, instead of entries (see _entries()).
+    ids: list[str] | None = None
 
 
 _FIRST = operator.itemgetter(0)
 _OK_HEAD, _OK_SEP, _OK_TAIL = b'{"ok":true,"id":"', b'"}\n{"ok":true,"id":"', b'"}\n'
+_OK_SEP_STR = _OK_SEP.decode()
 
 
 def ok_reply(event_id: str) -> bytes:
@@ -76,14 +93,14 @@ SAMPLED = -2  # an entry's row index for a line answered ok with nothing to stor
 
 class SocketServer:
     """`prepare(lines)` turns request lines into, per line, the rows to write and the reply's
-    event id, or an error message; `submit(rows, nbytes)` hands rows (with the bytes of their
-    ids and bodies) to the group-commit writer."""
+    event id, or an error message (or Plain: all lines one row each); `submit(rows, nbytes)`
+    hands rows (with the bytes of their ids and bodies) to the group-commit writer."""
 
     def __init__(
         self,
         path: Path,
         *,
-        prepare: Callable[[list[bytes]], list[tuple[list[Row], str] | str]],
+        prepare: Callable[[list[bytes]], Prepared],
         submit: Callable[[list[Row], int], asyncio.Future[int]],
         mode: int = 0o660,
         max_line: int = 64 * 1024,
@@ -210,7 +227,11 @@ class SocketServer:
         ok = not too_long_last and lines and min(map(len, lines)) >= 8
         if ok and max(map(len, lines)) <= self._max_line:
             # The common case, no line too long or blank: one prepare call, no plan.
-            self._collect(chunk, self._prepare(lines))
+            prepared = self._prepare(lines)
+            if isinstance(prepared, Plain):
+                chunk.rows, chunk.ids = prepared
+            else:
+                self._collect(chunk, prepared)
             return
         # Per line, in order: an error reply, or the index of the line in `todo`.
         plan: list[bytes | int] = []
@@ -225,7 +246,7 @@ class SocketServer:
             else:
                 plan.append(len(todo))
                 todo.append(line)
-        results = self._prepare(todo) if todo else []
+        results = _per_line(self._prepare(todo)) if todo else []
         for step in plan:
             if isinstance(step, bytes):
                 chunk.entries.append((-1, step))
@@ -255,8 +276,9 @@ class SocketServer:
                     part.rows = []
                     part.entries = [
                         (i if i < 0 else -1, e if i < 0 else error_reply(str(exc)))
-                        for i, e in part.entries
+                        for i, e in _entries(part)
                     ]
+                    part.ids = None
             await chunks.put(part)  # waits when this client is far ahead of its replies
 
     async def _reply(self, chunks: asyncio.Queue[_Chunk | None], w: asyncio.StreamWriter) -> None:
@@ -267,7 +289,14 @@ class SocketServer:
                     stored = await chunk.future
                 except PesError as exc:
                     stored, failure = 0, str(exc)
-            entries = chunk.entries
+            if chunk.ids is not None and stored == len(chunk.rows):
+                # A Plain chunk, every line stored: the same replies as the join below.
+                if stored:
+                    out = [_OK_HEAD, _OK_SEP_STR.join(chunk.ids).encode(), _OK_TAIL]
+                    self.stats.ok += stored
+                    await self._send(w, out)
+                continue
+            entries = _entries(chunk)
             if stored == len(chunk.rows) == len(entries) and _plain(entries):
                 # Every line stored, one row each (no errors, no session rows): one join.
                 out = [_OK_HEAD, _OK_SEP.join(p for _, p in entries), _OK_TAIL] if stored else []
@@ -288,14 +317,31 @@ class SocketServer:
                 else:
                     out.append(error_reply(failure or "buffer full: event not stored"))
                     self.stats.errors += 1
-            if out and not w.is_closing():
-                try:
-                    w.write(b"".join(out))
-                    await w.drain()
-                except (ConnectionError, OSError):
-                    # The client went away: keep consuming (its events are stored anyway)
-                    # so that the reader never waits on a queue nobody empties.
-                    w.close()
+            await self._send(w, out)
+
+    @staticmethod
+    async def _send(w: asyncio.StreamWriter, out: list[bytes]) -> None:
+        if out and not w.is_closing():
+            try:
+                w.write(b"".join(out))
+                await w.drain()
+            except (ConnectionError, OSError):
+                # The client went away: keep consuming (its events are stored anyway) so
+                # that the reader never waits on a queue nobody empties.
+                w.close()
+
+
+def _entries(chunk: _Chunk) -> list[tuple[int, bytes]]:
+    """A chunk's per-line entries (a Plain chunk's made from its ids: line k is row k)."""
+    if chunk.ids is None:
+        return chunk.entries
+    return [(k, i.encode()) for k, i in enumerate(chunk.ids)]
+
+
+def _per_line(prepared: Prepared) -> list[tuple[list[Row], str] | str]:
+    if isinstance(prepared, Plain):
+        return [([row], i) for row, i in zip(prepared.rows, prepared.ids, strict=True)]
+    return prepared
 
 
 def _plain(entries: list[tuple[int, bytes]]) -> bool:
@@ -311,6 +357,7 @@ def _split(chunk: _Chunk, max_rows: int, max_bytes: int) -> list[_Chunk]:
     if len(rows) <= max_rows and total <= max_bytes:
         chunk.nbytes = total  # the common case: one part, sized without a per-row loop
         return [chunk]
+    chunk.entries, chunk.ids = _entries(chunk), None
     parts: list[_Chunk] = []
     cur = _Chunk()
     start = end = size = 0  # cur's rows are chunk.rows[start:end]

@@ -111,6 +111,28 @@ async def test_socket_answers_every_line_in_order(make_agent: MakeAgent, tmp_pat
         WireEvent.model_validate(r)
 
 
+async def test_socket_lines_all_common_are_prepared_plain_else_line_by_line(
+    make_agent: MakeAgent,
+) -> None:
+    from agent.sock import Plain
+
+    agent = await make_agent()
+    common = b'{"kind":"feature_use","feature":"calibrate","user_id":"op-7"}'
+    first = agent._prepare_lines([common])  # opens op-7's automatic session: two rows
+    assert not isinstance(first, Plain) and len(first[0][0]) == 2
+    plain = agent._prepare_lines([common] * 3)
+    assert isinstance(plain, Plain) and len(plain.rows) == len(plain.ids) == 3
+    assert [r[0] for r in plain.rows] == plain.ids
+    mixed = agent._prepare_lines([common, common, b'{"kind":"feature_use"}', common])
+    assert not isinstance(mixed, Plain)
+    assert isinstance(mixed[2], str) and "needs a feature" in mixed[2]
+    for res in (mixed[0], mixed[1], mixed[3]):
+        assert not isinstance(res, str)
+        [(row_id, body)] = res[0]
+        assert row_id == res[1] == json.loads(body)["id"]
+    assert len({r[1] for r in (mixed[0], mixed[1], mixed[3]) if not isinstance(r, str)}) == 3
+
+
 async def test_many_pipelining_clients_and_the_api_at_once(make_agent: MakeAgent) -> None:
     agent = await make_agent()
     n, clients = 400, 16

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from agent.sock import Row, SocketServer
+from agent.errors import BufferUnavailable
+from agent.sock import Plain, Prepared, Row, SocketServer
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -26,7 +27,10 @@ class FakeIntake:
         self.sizes: list[int] = []
         self.n = 0
 
-    def prepare(self, lines: list[bytes]) -> list[tuple[list[Row], str] | str]:
+    def prepare(self, lines: list[bytes]) -> Prepared:
+        return self.per_line(lines)
+
+    def per_line(self, lines: list[bytes]) -> list[tuple[list[Row], str] | str]:
         out: list[tuple[list[Row], str] | str] = []
         for line in lines:
             doc = json.loads(line)
@@ -45,6 +49,29 @@ class FakeIntake:
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         fut.set_result(len(rows) if self.keep is None else min(self.keep, len(rows)))
         return fut
+
+
+class PlainIntake(FakeIntake):
+    """FakeIntake answering Plain when every line is one row (as the agent does); `fail`:
+    submit() raises it (the writer refusing: agent stopping, a failing disk)."""
+
+    def __init__(self, keep: int | None = None, fail: Exception | None = None) -> None:
+        super().__init__(keep)
+        self.fail = fail
+        self.plain = 0  # prepare() calls answered with Plain
+
+    def prepare(self, lines: list[bytes]) -> Prepared:
+        out = self.per_line(lines)
+        if any(isinstance(r, str) or len(r[0]) != 1 for r in out):
+            return out
+        self.plain += 1
+        return Plain([r[0][0] for r in out if not isinstance(r, str)],
+                     [r[1] for r in out if not isinstance(r, str)])  # fmt: skip
+
+    def submit(self, rows: list[Row], nbytes: int) -> asyncio.Future[int]:
+        if self.fail is not None:
+            raise self.fail
+        return super().submit(rows, nbytes)
 
 
 async def converse(tmp_path: Path, intake: FakeIntake, lines: list[dict[str, Any]]) -> list[Any]:
@@ -111,3 +138,41 @@ async def test_sampled_out_lines_are_answered_ok_in_order(tmp_path: Path) -> Non
         assert len({r["id"] for r in replies if r["ok"]}) == 400
         assert 0 < agent.sampled_out < 400
         assert agent.stats().recorded == 400 - agent.sampled_out
+
+
+@pytest.mark.parametrize("keep", [None, 0, 5])
+async def test_plain_chunks_are_answered_as_line_by_line_ones(
+    tmp_path: Path, keep: int | None
+) -> None:
+    lines = [{"kind": "x", "i": i} for i in range(300)]
+    plain = PlainIntake(keep)
+    got = await converse(tmp_path, plain, lines)
+    assert plain.plain > 0  # the Plain path was taken
+    assert got == await converse(tmp_path, FakeIntake(keep), lines)
+    assert [r["ok"] for r in got].count(True) == (300 if keep is None else keep * plain.plain)
+
+
+async def test_a_plain_chunk_the_writer_refuses_gets_the_error_on_every_line(
+    tmp_path: Path,
+) -> None:
+    plain = PlainIntake(fail=BufferUnavailable("disk gone"))
+    got = await converse(tmp_path, plain, [{"kind": "x"} for _ in range(3)])
+    assert plain.plain > 0
+    assert got == [{"ok": False, "error": "disk gone"}] * 3
+
+
+async def test_a_plain_chunk_past_the_submission_bounds_is_split(tmp_path: Path) -> None:
+    # 700 lines of ~60 bytes arrive in reads of up to 16 KiB; whatever a read holds, no
+    # submission may exceed MAX_LINES_PER_SUBMISSION rows, and every line gets its reply.
+    from agent import sock
+
+    plain = PlainIntake()
+    old = sock.MAX_LINES_PER_SUBMISSION
+    sock.MAX_LINES_PER_SUBMISSION = 7
+    try:
+        got = await converse(tmp_path, plain, [{"kind": "x", "i": i} for i in range(700)])
+    finally:
+        sock.MAX_LINES_PER_SUBMISSION = old
+    assert plain.plain > 0
+    assert got == [{"ok": True, "id": f"e{i + 1}"} for i in range(700)]
+    assert max(map(len, plain.submitted)) <= 7

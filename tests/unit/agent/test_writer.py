@@ -176,3 +176,25 @@ async def test_fail_pending_fails_the_waiting_and_starts_no_more_commits() -> No
     w.close()
     await asyncio.wait_for(w.run(), 30)  # returns once the commit under way has ended
     assert buf.groups == [rows("a")]  # the one under way finished; "b" was never written
+
+
+async def test_the_early_start_reads_the_cpu_clock_only_once_a_commits_time_has_passed() -> None:
+    # Reading the loop's CPU time is a system call (~0.7 us): not once per submission while
+    # the wall clock says a commit's time cannot have been spent preparing yet.
+    buf, clock = FakeBuffer(), Clock()
+    reads = 0
+
+    def cpu() -> float:
+        nonlocal reads
+        reads += 1
+        return clock.now
+
+    w = GroupWriter(buf, clock=clock, work_clock=cpu)
+    await timed_commit(w, clock, 1.0)
+    reads = 0
+    futures = [w.submit(rows(f"x{i}")) for i in range(4 * EARLY_MIN_ROWS)]
+    assert reads == 1  # when the first row arrived
+    clock.now += 1.0
+    futures.append(w.submit(rows("last")))
+    assert reads == 2 and w.stats.early == 1
+    await asyncio.gather(*futures)
