@@ -13,7 +13,8 @@ The limit covers the three files on disk: the database, its write-ahead log and 
   itself refuse to grow past it should the estimate be short.
 
 Free pages (after acks) are reused by later inserts; `incremental_vacuum` (the file is
-`auto_vacuum=INCREMENTAL`) returns them to the file system once most of the file is free.
+`auto_vacuum=INCREMENTAL`) returns them to the file system once most of the file is free and
+no backlog is draining (Buffer.ack).
 """
 
 from __future__ import annotations

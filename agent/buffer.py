@@ -257,10 +257,17 @@ class Buffer:
         reported: Iterable[D.Drop] = (),
         last_ack_ms: int | None = None,
         more: Sequence[tuple[int, int]] = (),
+        backlog_after: int | None = None,
     ) -> int:
         """Apply acks in one transaction: delete the events with first <= seq <= last (and in
         each of the `more` ranges: acks that arrived together), forget the drop ranges the acked
-        batches reported, keep the anchor and the ack time. Returns how many were deleted."""
+        batches reported, keep the anchor and the ack time. Returns how many were deleted.
+
+        With events stored beyond `backlog_after` (a backlog still draining) the freed pages
+        stay in the file, unless the disk is low: returning them moves live pages from the end
+        of the file into them, and during a drain those are the events about to be sent and
+        deleted (in a drain's second half that tripled an ack's CPU). The first ack after the
+        backlog has drained returns the space, moving the few pages left."""
         with self._lock, self._translate():
             conn = self._connection()
             with transaction(conn):
@@ -275,7 +282,9 @@ class Buffer:
                     conn.execute(
                         "INSERT OR REPLACE INTO meta VALUES('last_ack_ms', ?)", (str(last_ack_ms),)
                     )
-            if self.budget is not None:
+            if self.budget is not None and (
+                backlog_after is None or self.low_disk or next_seq(conn) - 1 <= backlog_after
+            ):
                 room.vacuum_once(conn, self.budget)
             self._after_write(conn)
             return n
