@@ -108,4 +108,11 @@ def rows_bytes(rows: Sequence[tuple[str, str]]) -> int:
     return n + sum(len(b.encode()) - len(b) for b in filterfalse(str.isascii, map(_BODY, rows)))
 
 
+def text_bytes(texts: Sequence[str]) -> int:
+    """sum(len(t.encode()) for t in texts), in C loops but for non-ASCII texts."""
+    return sum(map(len, texts)) + sum(
+        len(t.encode()) - len(t) for t in filterfalse(str.isascii, texts)
+    )
+
+
 _ID, _BODY = itemgetter(0), itemgetter(1)
