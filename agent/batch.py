@@ -56,18 +56,16 @@ def build_batch(
     (quarantining, and still acking, a bad one); re-validating here could only turn one bad
     row into a stream that is stuck forever."""
     events: list[bytes] = []
-    boots: set[str] = set()
     for seq, body in rows:
         raw = body.encode()
         if len(raw) < 3 or raw[0] != 0x7B or raw[-1] != 0x7D:  # not "{...}": damaged
             # Still sent, so the collector quarantines it and the loss is visible, not silent.
             raw = codec.dumps({"unreadable": body[:200]})
         events.append(b'{"seq":%d,%s' % (seq, raw[1:]))
-        b = _boot_of(raw)
-        if b is not None:
-            boots.add(b)
+    joined = b",".join(events)
     # Anchors only for boots in this batch; the sender's own boot first, it matters most.
-    wanted = sorted(boots & anchors.keys(), key=lambda b: (b != boot, b))[:MAX_ANCHORS]
+    wanted = sorted(_boots(events, joined) & anchors.keys(), key=lambda b: (b != boot, b))
+    wanted = wanted[:MAX_ANCHORS]
     first = rows[0][0] if rows else first_seq
     last = rows[-1][0] if rows else last_seq
     assert first is not None and last is not None
@@ -86,15 +84,30 @@ def build_batch(
         "drops": [{"first_seq": d.first, "last_seq": d.last, "reason": d.reason} for d in drops],
     }
     head = encode(header)
-    raw_doc = b'%s,"events":[%s]}' % (head[:-1], b",".join(events))
+    raw_doc = b'%s,"events":[%s]}' % (head[:-1], joined)
     payload, content_type = codec.pack(raw_doc)
     return EncodedBatch(first, last, len(rows), payload, content_type, tuple(drops))
+
+
+_BOOT_KEY = b'"boot":"'
+
+
+def _boots(events: Sequence[bytes], joined: bytes) -> set[str]:
+    """The top-level boots of `events` (joined: them, comma-separated). Mostly one: when every
+    `"boot":"` in the batch is followed by the first event's boot, no event can have another
+    (two searches in C, not a search of each event: ~0.6 us an event); else each event's."""
+    first = _boot_of(events[0]) if events else None
+    if first is not None:
+        own = b'%s%s"' % (_BOOT_KEY, first.encode())
+        if joined.count(_BOOT_KEY) == joined.count(own):
+            return {first}
+    return {b for b in map(_boot_of, events) if b is not None}
 
 
 def _boot_of(body: bytes) -> str | None:
     """The event's top-level `boot` (it precedes labels and props, the only free-form parts)."""
     end = body.find(b'"device_type"')
-    at = body.find(b'"boot":"', 0, end if end > 0 else len(body))
+    at = body.find(_BOOT_KEY, 0, end if end > 0 else len(body))
     if at < 0:
         return None
     start = at + 8

@@ -13,7 +13,8 @@ The limit covers the three files on disk: the database, its write-ahead log and 
   itself refuse to grow past it should the estimate be short.
 
 Free pages (after acks) are reused by later inserts; `incremental_vacuum` (the file is
-`auto_vacuum=INCREMENTAL`) returns them to the file system once most of the file is free.
+`auto_vacuum=INCREMENTAL`) returns them to the file system once most of the file is free and
+no backlog is draining (Buffer.ack).
 """
 
 from __future__ import annotations
@@ -105,6 +106,13 @@ def rows_bytes(rows: Sequence[tuple[str, str]]) -> int:
     for every commit. No joined copy of the bodies: it would raise the peak memory."""
     n = sum(map(len, map(_ID, rows))) + sum(map(len, map(_BODY, rows)))
     return n + sum(len(b.encode()) - len(b) for b in filterfalse(str.isascii, map(_BODY, rows)))
+
+
+def text_bytes(texts: Sequence[str]) -> int:
+    """sum(len(t.encode()) for t in texts), in C loops but for non-ASCII texts."""
+    return sum(map(len, texts)) + sum(
+        len(t.encode()) - len(t) for t in filterfalse(str.isascii, texts)
+    )
 
 
 _ID, _BODY = itemgetter(0), itemgetter(1)

@@ -28,7 +28,7 @@ from agent import drops as D
 from agent import room
 from agent.budget import Budget, Capped, rows_bytes
 from agent.errors import AgentStopped, BufferCorrupt, BufferFull, BufferUnavailable
-from agent.sqlbits import bump, insert_events, one, pages, transaction
+from agent.sqlbits import bump, fetch_within, insert_events, one, pages, transaction
 from agent.stored import Oldest, init_schema, next_seq, oldest_of
 
 log = logging.getLogger(__name__)
@@ -257,10 +257,15 @@ class Buffer:
         reported: Iterable[D.Drop] = (),
         last_ack_ms: int | None = None,
         more: Sequence[tuple[int, int]] = (),
+        backlog_after: int | None = None,
     ) -> int:
         """Apply acks in one transaction: delete the events with first <= seq <= last (and in
         each of the `more` ranges: acks that arrived together), forget the drop ranges the acked
-        batches reported, keep the anchor and the ack time. Returns how many were deleted."""
+        batches reported, keep the anchor and the ack time. Returns how many were deleted.
+
+        With events stored beyond `backlog_after` (a backlog draining) freed pages stay in the
+        file unless the disk is low: returning them moves live pages, the events about to be
+        sent and deleted (that tripled an ack's CPU late in a drain); once drained, they go."""
         with self._lock, self._translate():
             conn = self._connection()
             with transaction(conn):
@@ -275,7 +280,9 @@ class Buffer:
                     conn.execute(
                         "INSERT OR REPLACE INTO meta VALUES('last_ack_ms', ?)", (str(last_ack_ms),)
                     )
-            if self.budget is not None:
+            if self.budget is not None and (
+                backlog_after is None or self.low_disk or next_seq(conn) - 1 <= backlog_after
+            ):
                 room.vacuum_once(conn, self.budget)
             self._after_write(conn)
             return n
@@ -308,21 +315,16 @@ class Buffer:
         than the budget cannot block the stream."""
         hi = upto if upto is not None else 2**63 - 1
         with self._read() as conn:
+            # CAST: a body that is not TEXT (a file written by hand) reads as text all the same.
             cur = conn.execute(
-                "SELECT seq, body FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                "SELECT seq, CAST(body AS TEXT) FROM events WHERE seq > ? AND seq <= ? "
+                "ORDER BY seq LIMIT ?",
                 (seq, hi, max_events),
             )
-            out: list[tuple[int, str]] = []
-            used = 0
             try:
-                for s, body in cur:
-                    used += len(body.encode()) + SEQ_OVERHEAD_BYTES
-                    if out and used > max_bytes:
-                        break
-                    out.append((int(s), str(body)))
+                return fetch_within(cur, max_bytes, SEQ_OVERHEAD_BYTES)
             finally:
                 cur.close()  # see one()
-            return out
 
     def last_seq(self) -> int:
         """The highest seq ever assigned (0 for a new buffer), acked or not."""

@@ -397,6 +397,9 @@ class Publisher:
             reported=sorted(reported),
             last_ack_ms=latest,
             more=ranges[1:],
+            # More than a batch not sent yet: a backlog draining (the file's space is returned
+            # once it has drained, see Buffer.ack).
+            backlog_after=self._cursor + self._s.batch_max_events,
         )
         self._anchors[boot] = (mono, latest)
         self._inflight = [f for f in self._inflight if f not in covered]

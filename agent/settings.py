@@ -106,8 +106,10 @@ class AgentSettings(msgspec.Struct, kw_only=True):
     batch_max_bytes: Annotated[int, Meta(ge=16 * 1024, le=L.MAX_PAYLOAD_BYTES)] = 512 * 1024
     linger_ms: Annotated[int, Meta(ge=0, le=60_000)] = 200
     # Batches sent and not yet acked. A backlog drains at the collector's speed only if enough
-    # is in flight for its group commits (measured: 8 x 500 events reached 0.5x, 32 x 1000 ~1x).
-    window: Annotated[int, Meta(ge=1, le=1000)] = 32
+    # is in flight for its group commits (measured: 8 x 500 events reached 0.5x, 32 x 1000
+    # ~1x; once the agent's own CPU per event fell, 64 kept the collector's writer busier:
+    # docs/performance.md, "Agent drain: where the time goes").
+    window: Annotated[int, Meta(ge=1, le=1000)] = 64
     ack_timeout_s: Annotated[float, Meta(gt=0, le=3600)] = 10.0
     # Events/s the publisher sends at most (token bucket, one second of burst); 0 = no limit.
     # Keeps a fleet that reconnects at once from flooding the broker; the default is above

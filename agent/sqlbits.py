@@ -6,7 +6,10 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from itertools import chain
+from operator import itemgetter
 from typing import Any
+
+from agent.budget import text_bytes
 
 # Multi-row statements (the statement cache keeps each prepared): 128, 32 and 8 rows, and one
 # per size below 8 for the rest.
@@ -72,3 +75,28 @@ def insert_events(conn: sqlite3.Connection, rows: Sequence[tuple[str, str]]) -> 
         cur = conn.execute(_INSERT_SQL[n - k], list(chain.from_iterable(rows[k:])))
         last = cur.lastrowid or 0
     return last
+
+
+FETCH_CHUNK = 256
+_TEXT = itemgetter(1)
+
+
+def fetch_within(cur: sqlite3.Cursor, max_bytes: int, overhead: int) -> list[Any]:
+    """The (key, text) rows of `cur`, in order, while their texts' UTF-8 bytes plus `overhead`
+    each fit in `max_bytes`, but at least one. Whole chunks are sized in C loops while they
+    fit, row by row only where the budget runs out: a drain reads every event through here."""
+    out: list[Any] = []
+    used = 0
+    while chunk := cur.fetchmany(FETCH_CHUNK):
+        n = text_bytes(list(map(_TEXT, chunk))) + overhead * len(chunk)
+        if used + n <= max_bytes:
+            out += chunk
+            used += n
+            continue
+        for row in chunk:
+            used += len(row[1].encode()) + overhead
+            if out and used > max_bytes:
+                break
+            out.append(row)
+        break
+    return out

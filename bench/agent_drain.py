@@ -224,10 +224,13 @@ class AckWatch:
             await asyncio.sleep(0.05)
 
 
-def _buffered(path: Path) -> int:
-    """Events still in an agent's buffer (read-only, beside the running agent: WAL)."""
+def _buffered(path: Path) -> bool:
+    """Whether an agent's buffer still holds events (read-only, beside the running agent: WAL).
+    Not count(*): that walks the whole table, ~0.1 s of CPU at 1,000,000 events, taken every
+    50 ms from the cores the agent and the collector share, and its read snapshot held back
+    the agent's checkpoints (only during the agent's drain, not the raw baseline's)."""
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
-        return int(db.execute("SELECT count(*) FROM events").fetchone()[0])
+        return bool(db.execute("SELECT EXISTS (SELECT 1 FROM events)").fetchone()[0])
 
 
 async def drain_figures(d: Path, n: int, label: str, **kw: Any) -> list[Figure]:

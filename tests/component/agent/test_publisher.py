@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -421,3 +422,30 @@ async def test_a_probe_acked_hands_the_asking_to_the_oldest_waiting_batch(
         pub.poke()
         await steps.settle()
     assert {b.first_seq for b in mqtt.batches[sent:]} == {2}  # and it alone from then on
+
+
+async def test_a_draining_backlog_returns_its_space_once_drained(tmp_path: Path) -> None:
+    """While more events wait behind the batches sent, acks leave the freed pages in the file
+    (returning them would move the pages of events about to be sent and deleted); the ack
+    that ends the drain gives the space back."""
+    s = settings(tmp_path, window=2, batch_max_events=100, ack_timeout_s=60)
+    buf = Buffer(s.buffer_path, max_bytes=4 * 1024 * 1024)
+    buf.open()
+    buf.append_many([make_event(s, "session_start", props={"p": "x" * 100, "q": "y" * 100})] * 3000)
+    full = buf.path.stat().st_size
+    mqtt = FakeMqtt()
+    pub = Publisher(buf, cast(MqttClient, mqtt), s, idle_poll_s=0.05)
+    task = asyncio.create_task(pub.run())
+    try:
+        for k in range(30):
+            await until(partial(lambda n: len(mqtt.batches) > n, k))
+            batch = mqtt.batches[k]
+            await pub.on_ack(ack_payload(buf.stream_id, batch.first_seq, batch.last_seq), "")
+            if batch.last_seq < 2700:  # more than a batch not sent yet: still draining
+                assert buf.path.stat().st_size == full
+        assert buf.depth() == 0
+        assert buf.disk_bytes() < full / 2
+    finally:
+        pub.stop()
+        await task
+        buf.close()

@@ -1,4 +1,5 @@
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,47 @@ def test_make_event_validates_and_merges_labels(tmp_path: Path) -> None:
         make_event(s, "session_start", labels={f"k{i}": "v" for i in range(20)})
     with pytest.raises(InvalidEvent, match="kind"):
         make_event(s, "Bad Kind")
+
+
+def body(boot: str, props: dict[str, str] | None = None) -> str:
+    doc: dict[str, Any] = {"id": "i", "kind": "x", "ts": 1, "boot": boot, "device_type": "t"}
+    return json.dumps(doc | ({"props": props} if props else {}), separators=(",", ":"))
+
+
+@pytest.mark.parametrize(
+    ("bodies", "present"),
+    [
+        ([body("b-1")] * 3, ["b-1"]),
+        (
+            [body("b-1"), body("b-1", {"boot": "b-3"}), body("b-1")],
+            ["b-1"],
+        ),  # a property: not a boot
+        ([body("b-1"), body("b-2"), body("b-1")], ["b-1", "b-2"]),
+        ([body("b-2"), body("b-1")], ["b-1", "b-2"]),
+        (['{"id":"i","kind":"x"}', body("b-2")], ["b-2"]),  # the first event names no boot
+    ],
+)
+def test_a_batch_carries_the_anchors_of_its_events_boots(
+    bodies: list[str], present: list[str]
+) -> None:
+    anchors = {b: (1, 2) for b in ("b-1", "b-2", "b-3")}
+    rows = list(enumerate(bodies, 1))
+    enc = build_batch(rows, device_id="gw-1", stream_id="s-1", anchors=anchors, boot="b-1",
+                      sent_ms=1, sent_mono=1)  # fmt: skip
+    doc = codec.decode(enc.payload, enc.content_type)
+    assert sorted(a["boot"] for a in doc["anchors"]) == present
+    assert [e["seq"] for e in doc["events"]] == [1, 2, 3][: len(bodies)]
+
+
+def test_a_damaged_body_is_sent_as_unreadable(tmp_path: Path) -> None:
+    s = settings(tmp_path)
+    with Buffer(s.buffer_path) as buf:
+        fill(buf, s, 3)
+        with sqlite3.connect(s.buffer_path) as db:
+            db.execute("UPDATE events SET body = 'garbage' WHERE seq = 2")
+        rows = buf.read_after(0, 10, 10**6)
+        enc = build_batch(rows, device_id="gw-1", stream_id=buf.stream_id, anchors={},
+                          boot="b", sent_ms=1, sent_mono=1)  # fmt: skip
+        events = codec.decode(enc.payload, enc.content_type)["events"]
+        assert events[1] == {"seq": 2, "unreadable": "garbage"}
+        assert [e["kind"] for e in (events[0], events[2])] == ["feature_use"] * 2

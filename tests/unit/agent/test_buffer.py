@@ -118,3 +118,13 @@ def test_nothing_happens_before_open_and_after_close(tmp_path: Path) -> None:
         pass
     with pytest.raises(AgentError):
         buf.append_many([ev(1)])
+
+
+def test_the_byte_budget_counts_utf8_bytes_across_read_chunks(tmp_path: Path) -> None:
+    with Buffer(tmp_path / "b.db") as buf:
+        buf.append_many([ev(i, pad=0) | {"p": "é" * (i % 5)} for i in range(600)])
+        rows = buf.read_after(0, 600, 10**9)
+        sizes = [len(b.encode()) + SEQ_OVERHEAD_BYTES for _, b in rows]
+        for cut in (1, 255, 256, 257, 300, 599):  # within and at the edges of the chunks
+            assert len(buf.read_after(0, 600, sum(sizes[:cut]))) == cut
+            assert len(buf.read_after(0, 600, sum(sizes[:cut]) - 1)) == max(1, cut - 1)

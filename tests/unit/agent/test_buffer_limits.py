@@ -136,3 +136,17 @@ def test_space_is_returned_once_drained(tmp_path: Path) -> None:
             buf.ack(first, first + 499)
         assert buf.depth() == 0
         assert buf.disk_bytes() < full / 2
+
+
+def test_a_draining_backlog_keeps_its_pages_unless_the_disk_is_low(tmp_path: Path) -> None:
+    rng = random.Random(12)
+    with Buffer(tmp_path / "b.db", max_bytes=4 * MIB) as buf:
+        for _ in range(10):
+            buf.append_rows(rows(300, rng))
+        full = buf.path.stat().st_size
+        for first in range(1, 2501, 500):  # 500 events still stored beyond seq 2600
+            buf.ack(first, first + 499, backlog_after=2600)
+        assert buf.path.stat().st_size == full
+        buf.low_disk = True  # a low disk wants its space back now (a step at a time)
+        buf.ack(2501, 2600, backlog_after=2600)
+        assert buf.path.stat().st_size < full

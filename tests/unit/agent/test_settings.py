@@ -1,4 +1,5 @@
 import os
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,13 @@ def test_mqtt_of_another_type_is_refused_not_copied_by_attribute() -> None:
 
     with pytest.raises(SettingsInvalid, match=r"^mqtt: expected a table or MqttSettings, got "):
         AgentSettings(**IDENTITY, mqtt=CollectorMqttSettings(port=1884))  # type: ignore[arg-type]  # the wrong type on purpose
+
+
+def test_the_example_config_states_the_sending_defaults() -> None:
+    """deploy/agent.example.toml documents the defaults of the settings that shape a drain."""
+    example = Path(__file__).parents[3] / "deploy" / "agent.example.toml"
+    doc = tomllib.loads(example.read_text())
+    s = AgentSettings(device_id="d", device_type="t", firmware_version="1", account_id="a")
+    keys = ("batch_max_events", "batch_max_bytes", "linger_ms", "window", "ack_timeout_s",
+            "drain_rate_eps")  # fmt: skip
+    assert {k: doc[k] for k in keys} == {k: getattr(s, k) for k in keys}
