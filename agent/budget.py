@@ -104,8 +104,7 @@ def rows_bytes(rows: Sequence[tuple[str, str]]) -> int:
     """sum(row_bytes(i, body) for i, body in rows), in C loops but for non-ASCII bodies (an
     ASCII str's length is its UTF-8 length): it runs on the buffer's thread, holding the GIL,
     for every commit. No joined copy of the bodies: it would raise the peak memory."""
-    n = sum(map(len, map(_ID, rows))) + sum(map(len, map(_BODY, rows)))
-    return n + sum(len(b.encode()) - len(b) for b in filterfalse(str.isascii, map(_BODY, rows)))
+    return sum(map(len, map(_ID, rows))) + text_bytes(list(map(_BODY, rows)))
 
 
 def text_bytes(texts: Sequence[str]) -> int:
